@@ -1,0 +1,79 @@
+#!/bin/bash
+# test.sh - run every test suite of OpsTwin and print one closing summary.
+#
+# Suites: Criterion unit tests, Criterion black-box tests (they start the
+# ASan build of the server themselves), and short libFuzzer runs when clang's
+# fuzzer runtime is present. Services the tests need (PostgreSQL, Redis,
+# Mosquitto) are started by scripts/services.sh on free loopback ports in a
+# temporary folder and stopped by PID on exit, even on failure.
+set -u
+cd "$(dirname "$0")/.."
+
+passed=0
+failed=0
+log_dir=$(mktemp -d /tmp/opstwin-test.XXXXXX)
+
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+export OPSTWIN_BIN=${OPSTWIN_BIN:-$PWD/build/asan/opstwin}
+
+services_pid_file=""
+if [ -x scripts/services.sh ]; then
+  # shellcheck disable=SC1091
+  . scripts/services.sh
+  services_start "$log_dir" || { echo "test.sh: could not start test services" >&2; }
+  trap 'services_stop' EXIT
+fi
+
+run_criterion() { # name binary [args]
+  local name=$1; shift
+  echo "== $name"
+  "$@" --jobs 2 2>&1 | tee "$log_dir/$name.log"
+  local line
+  line=$(grep -a 'Synthesis:' "$log_dir/$name.log" | tail -n 1)
+  if [ -z "$line" ]; then
+    echo "test.sh: $name printed no summary (crashed?)"
+    failed=$((failed + 1))
+    return
+  fi
+  local t p f c
+  t=$(sed -n 's/.*Tested: \([0-9]*\).*/\1/p' <<<"$line")
+  p=$(sed -n 's/.*Passing: \([0-9]*\).*/\1/p' <<<"$line")
+  f=$(sed -n 's/.*Failing: \([0-9]*\).*/\1/p' <<<"$line")
+  c=$(sed -n 's/.*Crashing: \([0-9]*\).*/\1/p' <<<"$line")
+  passed=$((passed + p))
+  failed=$((failed + f + c))
+  : "$t"
+}
+
+run_criterion unit build/asan/unit_tests
+run_criterion blackbox build/asan/blackbox_tests
+
+# Short fuzz runs (each target 20 s or 200k runs) when libFuzzer is usable.
+if command -v clang >/dev/null 2>&1 && ls tests/fuzz/fuzz_*.c >/dev/null 2>&1; then
+  if make --no-print-directory -s fuzz >"$log_dir/fuzz-build.log" 2>&1; then
+    for src in tests/fuzz/fuzz_*.c; do
+      t=$(basename "$src" .c)
+      corpus="tests/fuzz/corpus/${t#fuzz_}"
+      args=(-max_total_time=20 -runs=200000 -rss_limit_mb=2048)
+      [ -d "$corpus" ] && args+=("$corpus")
+      work=$(mktemp -d "$log_dir/$t.XXXX")
+      if (cd "$work" && "$OLDPWD/build/fuzz/$t" "${args[@]}" >"$log_dir/$t.log" 2>&1); then
+        echo "fuzz $t: ok ($(grep -a -o 'Done [0-9]* runs' "$log_dir/$t.log" | tail -n 1))"
+        passed=$((passed + 1))
+      else
+        echo "fuzz $t: FAILED"; tail -n 40 "$log_dir/$t.log"
+        failed=$((failed + 1))
+      fi
+    done
+  else
+    echo "fuzz: build failed"; tail -n 30 "$log_dir/fuzz-build.log"
+    failed=$((failed + 1))
+  fi
+else
+  echo "fuzz: clang not found, fuzz runs skipped"
+fi
+
+echo "logs: $log_dir"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
