@@ -57,49 +57,49 @@ deps:
 # --- embedded files (schemas, OpenAPI document, docs page) ---------------
 $(GEN): scripts/embed.sh $(EMBED)
 	@mkdir -p $(dir $@)
-	scripts/embed.sh $@ $(EMBED)
+	@echo "  GEN   $@"; scripts/embed.sh $@ $(EMBED)
 
 # --- release build --------------------------------------------------------
 build/rel/%.o: %.c
 	@mkdir -p $(dir $@)
-	@echo "  CC   $<"; $(CC) $(CFLAGS_COMMON) $(REL_FLAGS) -MMD -MP -c $< -o $@
+	@echo "  CC    $<"; $(CC) $(CFLAGS_COMMON) $(REL_FLAGS) -MMD -MP -c $< -o $@
 build/rel/gen/embedded.o: $(GEN)
 	@mkdir -p $(dir $@)
-	@echo "  CC   $<"; $(CC) $(CFLAGS_COMMON) $(REL_FLAGS) -c $< -o $@
+	@echo "  CC    $<"; $(CC) $(CFLAGS_COMMON) $(REL_FLAGS) -c $< -o $@
 build/rel/libopstwin.a: $(REL_OBJ)
-	ar rcs $@ $^
+	@echo "  AR    $@"; ar rcs $@ $^
 opstwin: build/rel/src/main.o build/rel/libopstwin.a
-	$(CC) $(REL_FLAGS) -o $@ $^ $(LIBS)
+	@echo "  LINK  $@"; $(CC) $(REL_FLAGS) -o $@ $^ $(LIBS)
 
 # --- sanitizer build (tests) ---------------------------------------------
 build/asan/%.o: %.c
 	@mkdir -p $(dir $@)
-	@echo "  CC   $<"; $(CC) $(CFLAGS_COMMON) $(ASAN_FLAGS) -MMD -MP -c $< -o $@
+	@echo "  CC    $<"; $(CC) $(CFLAGS_COMMON) $(ASAN_FLAGS) -MMD -MP -c $< -o $@
 build/asan/gen/embedded.o: $(GEN)
 	@mkdir -p $(dir $@)
-	@echo "  CC   $<"; $(CC) $(CFLAGS_COMMON) $(ASAN_FLAGS) -c $< -o $@
+	@echo "  CC    $<"; $(CC) $(CFLAGS_COMMON) $(ASAN_FLAGS) -c $< -o $@
 build/asan/libopstwin.a: $(ASAN_OBJ)
-	ar rcs $@ $^
+	@echo "  AR    $@"; ar rcs $@ $^
 build/asan/opstwin: build/asan/src/main.o build/asan/libopstwin.a
-	$(CC) $(ASAN_FLAGS) -o $@ $^ $(LIBS)
+	@echo "  LINK  $@"; $(CC) $(ASAN_FLAGS) -o $@ $^ $(LIBS)
 build/asan/unit_tests: $(UNIT_SRC:%.c=build/asan/%.o) build/asan/libopstwin.a
-	$(CC) $(ASAN_FLAGS) -o $@ $^ -lcriterion $(LIBS)
+	@echo "  LINK  $@"; $(CC) $(ASAN_FLAGS) -o $@ $^ -lcriterion $(LIBS)
 build/asan/blackbox_tests: $(BB_SRC:%.c=build/asan/%.o) build/asan/libopstwin.a
-	$(CC) $(ASAN_FLAGS) -o $@ $^ -lcriterion $(LIBS)
+	@echo "  LINK  $@"; $(CC) $(ASAN_FLAGS) -o $@ $^ -lcriterion $(LIBS)
 asan: check-pkgs build/asan/opstwin build/asan/unit_tests build/asan/blackbox_tests
 
 # --- fuzzing (clang libFuzzer) -------------------------------------------
 build/fuzz/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CLANG) $(CFLAGS_COMMON) -Wno-unknown-warning-option $(FUZZ_FLAGS) -c $< -o $@
+	@echo "  CLANG $<"; $(CLANG) $(CFLAGS_COMMON) -Wno-unknown-warning-option $(FUZZ_FLAGS) -c $< -o $@
 build/fuzz/gen/embedded.o: $(GEN)
 	@mkdir -p $(dir $@)
-	$(CLANG) $(CFLAGS_COMMON) $(FUZZ_FLAGS) -c $< -o $@
+	@echo "  CLANG $<"; $(CLANG) $(CFLAGS_COMMON) $(FUZZ_FLAGS) -c $< -o $@
 build/fuzz/libopstwin.a: $(FUZZ_OBJ)
-	ar rcs $@ $^
+	@echo "  AR    $@"; ar rcs $@ $^
 build/fuzz/%: tests/fuzz/%.c build/fuzz/libopstwin.a
 	@mkdir -p $(dir $@)
-	$(CLANG) $(CFLAGS_COMMON) -Wno-unknown-warning-option -O1 -g -fsanitize=fuzzer,address,undefined -o $@ $^ $(LIBS)
+	@echo "  LINK  $@"; $(CLANG) $(CFLAGS_COMMON) -Wno-unknown-warning-option -O1 -g -fsanitize=fuzzer,address,undefined -o $@ $^ $(LIBS)
 fuzz: check-pkgs $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 
 # --- entry points ---------------------------------------------------------

@@ -55,9 +55,11 @@ if command -v clang >/dev/null 2>&1 && ls tests/fuzz/fuzz_*.c >/dev/null 2>&1; t
     for src in tests/fuzz/fuzz_*.c; do
       t=$(basename "$src" .c)
       corpus="tests/fuzz/corpus/${t#fuzz_}"
-      args=(-max_total_time=20 -runs=200000 -rss_limit_mb=2048)
-      [ -d "$corpus" ] && args+=("$corpus")
       work=$(mktemp -d "$log_dir/$t.XXXX")
+      mkdir -p "$work/corpus"
+      # the fuzzer adds to its first corpus folder: give it a copy
+      [ -d "$corpus" ] && cp -r "$corpus/." "$work/corpus/"
+      args=(-max_total_time=20 -runs=200000 -rss_limit_mb=2048 "$work/corpus")
       if (cd "$work" && "$OLDPWD/build/fuzz/$t" "${args[@]}" >"$log_dir/$t.log" 2>&1); then
         echo "fuzz $t: ok ($(grep -a -o 'Done [0-9]* runs' "$log_dir/$t.log" | tail -n 1))"
         passed=$((passed + 1))

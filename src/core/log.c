@@ -49,7 +49,7 @@ void ot_log_fields(int level, const char *msg, json_t *fields)
     json_object_set_new(rec, "msg", json_string(msg));
     if (fields)
         json_object_update(rec, fields);
-    char *line = json_dumps(rec, JSON_COMPACT);
+    char *line = json_dumps(rec, JSON_COMPACT | JSON_REAL_PRECISION(10));
     json_decref(rec);
     if (!line)
         return;

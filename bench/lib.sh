@@ -1,0 +1,87 @@
+# bench/lib.sh - helpers shared by the benchmark rows (sourced by run.sh).
+#
+# Every server started here listens on 127.0.0.1, on a free port, in the
+# run's temporary folder, and is stopped by PID when run.sh exits.
+
+BENCH_PIDS=()
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+wait_http() { # url [seconds]
+  local url=$1 t=${2:-20} i=0
+  while [ $i -lt $((t * 20)) ]; do
+    curl -s -o /dev/null "$url" && return 0
+    sleep 0.05; i=$((i + 1))
+  done
+  echo "bench: $url did not come up" >&2
+  return 1
+}
+
+# start_opstwin NAME [serve flags...]: sets OPSTWIN_URL_<NAME> and OPSTWIN_DIR_<NAME>
+start_opstwin() {
+  local name=$1; shift
+  local port dir
+  port=$(free_port)
+  dir="$BENCH_TMP/opstwin-$name"
+  mkdir -p "$dir"
+  LOG_LEVEL=${BENCH_LOG_LEVEL:-warning} "$BENCH_ROOT/opstwin" serve --port "$port" \
+    --data-dir "$dir/data" "$@" >"$dir/server.log" 2>&1 &
+  BENCH_PIDS+=($!)
+  eval "OPSTWIN_PID_$name=$!"
+  eval "OPSTWIN_URL_$name=http://127.0.0.1:$port"
+  eval "OPSTWIN_DIR_$name=$dir"
+  wait_http "http://127.0.0.1:$port/health"
+}
+
+stop_pid() { # pid
+  kill -TERM "$1" 2>/dev/null
+  for _ in $(seq 1 100); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done
+  kill -KILL "$1" 2>/dev/null
+}
+
+# start_nginx: serves $BENCH_TMP/nginx/www; sets NGINX_URL
+start_nginx() {
+  local port dir
+  port=$(free_port)
+  dir="$BENCH_TMP/nginx"
+  mkdir -p "$dir/www" "$dir/tmp"
+  cat >"$dir/nginx.conf" <<NGX
+user root;
+worker_processes auto;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $dir/tmp; proxy_temp_path $dir/tmp; fastcgi_temp_path $dir/tmp;
+  uwsgi_temp_path $dir/tmp; scgi_temp_path $dir/tmp;
+  keepalive_requests 1000000;
+  default_type application/json;
+  server { listen 127.0.0.1:$port; root $dir/www; location / { } }
+}
+NGX
+  /usr/sbin/nginx -c "$dir/nginx.conf" -p "$dir" -g 'daemon off;' &
+  BENCH_PIDS+=($!)
+  NGINX_URL="http://127.0.0.1:$port"
+  wait_http "$NGINX_URL/"
+}
+
+# wrk_rps URL [connections] [seconds] [threads] [script]: prints requests/s
+wrk_rps() {
+  local url=$1 c=${2:-64} d=${3:-${BENCH_SECONDS:-10}} t=${4:-2} script=${5:-}
+  local out
+  if [ -n "$script" ]; then
+    out=$(wrk -t"$t" -c"$c" -d"${d}s" -s "$script" "$url" 2>&1)
+  else
+    out=$(wrk -t"$t" -c"$c" -d"${d}s" "$url" 2>&1)
+  fi
+  echo "$out" >>"$BENCH_TMP/wrk.log"
+  echo "$out" | awk '/Requests\/sec/ {printf "%.0f", $2}'
+}
+
+# row NAME VALUE UNIT BASELINE_NAME BASELINE TARGET VERDICT
+row() { printf '| %s | %s %s | %s: %s | %s | %s |\n' "$@"; }
+
+pct() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.0f", 100 * a / b; else print "n/a" }'; }

@@ -1,0 +1,50 @@
+/* app.h - the server context: the one place that owns every component.
+ *
+ * main creates one ot_app (ot_app_start), which builds the components in
+ * dependency order (store, event log, registry, pipeline, HTTP) and tears
+ * them down in reverse (ot_app_stop). Handlers reach everything through
+ * req->app. There is no other global mutable state.
+ *
+ * Components register a health probe (ot_app_add_health) that /health reads;
+ * a probe returns "ok", "degraded" or "down" plus optional detail.
+ */
+#ifndef OT_API_APP_H
+#define OT_API_APP_H
+
+#include <jansson.h>
+
+#include "core/config.h"
+#include "core/error.h"
+
+struct ot_http;
+struct ot_metrics;
+struct ot_streams;
+
+/* A health probe: returns "ok", "degraded" or "down"; may add fields to
+ * detail (borrowed). */
+typedef const char *(*ot_health_fn)(void *ctx, json_t *detail);
+
+#define OT_APP_MAX_HEALTH 16
+
+typedef struct ot_app {
+    ot_config cfg;
+    struct ot_http *http;
+    struct ot_metrics *metrics;
+    struct ot_streams *streams;
+    int64_t started_us;
+    int cors_any;                 /* CORS_ORIGINS == "*" */
+    int nhealth;
+    struct { const char *name; ot_health_fn fn; void *ctx; } health[OT_APP_MAX_HEALTH];
+} ot_app;
+
+/* Build and start everything; on failure everything built is torn down,
+ * err says what failed, and NULL is returned. */
+ot_app *ot_app_start(const ot_config *cfg, ot_error *err);
+
+/* Graceful stop: stop accepting, end streams, let in-flight requests
+ * finish (up to drain_ms), drain queues, commit, close. */
+void ot_app_stop(ot_app *app, int drain_ms);
+
+void ot_app_add_health(ot_app *app, const char *name, ot_health_fn fn, void *ctx);
+
+#endif

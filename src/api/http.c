@@ -1,0 +1,470 @@
+/* http.c - libmicrohttpd glue: accept, route, read the body, dispatch,
+ * reply, log and count. See http.h for the request's life. */
+#include "api/http.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "api/app.h"
+#include "api/metrics.h"
+#include "api/router.h"
+#include "api/stream.h"
+#include "core/clock.h"
+#include "core/ids.h"
+#include "core/log.h"
+
+struct ot_http {
+    struct MHD_Daemon *daemon;
+    ot_app *app;
+    int port;
+    int quiesced;
+};
+
+/* --- accessors ----------------------------------------------------------- */
+
+const char *ot_req_param(const ot_req *req, const char *name)
+{
+    size_t n = strlen(name);
+    for (int i = 0; i < req->nparams; i++)
+        if (strncmp(req->param_names[i], name, n) == 0 && req->param_names[i][n] == '}')
+            return req->param_values[i];
+    return NULL;
+}
+
+const char *ot_req_query(const ot_req *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *ot_req_header(const ot_req *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+json_t *ot_req_json(ot_req *req)
+{
+    json_error_t jerr;
+    if (!req->body || req->body_len == 0) {
+        ot_reply_errorf(req, OT_EINVAL, "$", "request body is empty; send a JSON document");
+        return NULL;
+    }
+    json_t *doc = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!doc)
+        ot_reply_errorf(req, OT_EINVAL, "$", "request body is not valid JSON: %s (line %d, column %d)",
+                        jerr.text, jerr.line, jerr.column);
+    return doc;
+}
+
+/* --- replies ------------------------------------------------------------- */
+
+static void set_response(ot_req *req, int status, struct MHD_Response *r, const char *ctype)
+{
+    if (req->replied) {
+        /* A second reply is a bug in a handler; keep the first. */
+        ot_err("handler for %s %s replied twice", req->method, req->url);
+        if (r)
+            MHD_destroy_response(r);
+        return;
+    }
+    req->replied = 1;
+    req->status = status;
+    req->response = r;
+    if (r && ctype)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+}
+
+void ot_reply_data(ot_req *req, int status, const char *content_type, const void *data,
+                   size_t len)
+{
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_MUST_COPY);
+    set_response(req, status, r, content_type);
+}
+
+void ot_reply_static(ot_req *req, int status, const char *content_type, const void *data,
+                     size_t len)
+{
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_PERSISTENT);
+    set_response(req, status, r, content_type);
+}
+
+void ot_reply_json(ot_req *req, int status, json_t *body)
+{
+    char *text = body ? json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(15)) : NULL;
+    json_decref(body);
+    if (!text) {
+        static const char oom[] =
+            "{\"error\":{\"code\":\"internal_error\",\"message\":\"could not encode the reply\"}}";
+        ot_reply_static(req, 500, "application/json", oom, sizeof oom - 1);
+        return;
+    }
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+    if (!r)
+        free(text);
+    set_response(req, status, r, "application/json");
+}
+
+void ot_reply_error_details(ot_req *req, int code, const char *message, json_t *details)
+{
+    json_t *e = json_pack("{s:s, s:s}", "code", ot_error_code_name(code), "message", message);
+    if (details)
+        json_object_set_new(e, "details", details);
+    json_t *body = json_pack("{s:o}", "error", e);
+    int status = ot_error_http_status(code);
+    ot_reply_json(req, status, body);
+    if (code == OT_EBUSY || code == OT_EUNAVAIL)
+        ot_reply_header(req, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+}
+
+void ot_reply_error(ot_req *req, const ot_error *err)
+{
+    json_t *details = NULL;
+    if (err->path[0])
+        details = json_pack("[{s:s, s:s}]", "path", err->path, "message", err->message);
+    ot_reply_error_details(req, err->code ? err->code : OT_EINTERNAL, err->message, details);
+}
+
+void ot_reply_errorf(ot_req *req, int code, const char *path, const char *fmt, ...)
+{
+    ot_error err;
+    va_list ap;
+    va_start(ap, fmt);
+    err.code = code;
+    snprintf(err.path, sizeof err.path, "%s", path ? path : "");
+    vsnprintf(err.message, sizeof err.message, fmt, ap);
+    va_end(ap);
+    ot_reply_error(req, &err);
+}
+
+void ot_reply_stream(ot_req *req, ot_stream *stream, const char *content_type)
+{
+    struct MHD_Response *r = MHD_create_response_from_callback(
+        MHD_SIZE_UNKNOWN, 16 * 1024, ot_stream_reader, stream, ot_stream_release);
+    if (!r) {
+        ot_stream_release(stream);
+        ot_reply_errorf(req, OT_ENOMEM, NULL, "could not create the stream");
+        return;
+    }
+    ot_stream_attach(stream, req->conn);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    MHD_add_response_header(r, "X-Accel-Buffering", "no");
+    set_response(req, 200, r, content_type);
+}
+
+void ot_reply_header(ot_req *req, const char *name, const char *value)
+{
+    if (req->response)
+        MHD_add_response_header(req->response, name, value);
+}
+
+/* --- the request cycle --------------------------------------------------- */
+
+static int request_id_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n >= OT_REQUEST_ID_MAX)
+        return 0;
+    for (; *s; s++)
+        if (!isgraph((unsigned char)*s))
+            return 0;
+    return 1;
+}
+
+static int origin_allowed(const ot_app *app, const char *origin)
+{
+    if (!origin || !app->cfg.cors_origins[0])
+        return 0;
+    if (app->cors_any)
+        return 1;
+    size_t n = strlen(origin);
+    for (const char *p = app->cfg.cors_origins; *p;) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        const char *e = p;
+        while (*e && *e != ',')
+            e++;
+        const char *t = e;
+        while (t > p && t[-1] == ' ')
+            t--;
+        if ((size_t)(t - p) == n && strncmp(p, origin, n) == 0)
+            return 1;
+        p = e;
+    }
+    return 0;
+}
+
+static void add_common_headers(ot_req *req)
+{
+    ot_reply_header(req, "X-Request-Id", req->request_id);
+    const char *origin = ot_req_header(req, "Origin");
+    if (origin_allowed(req->app, origin)) {
+        ot_reply_header(req, "Access-Control-Allow-Origin", req->app->cors_any ? "*" : origin);
+        ot_reply_header(req, "Access-Control-Expose-Headers", "X-Request-Id, Retry-After");
+        if (!req->app->cors_any)
+            ot_reply_header(req, "Vary", "Origin");
+    }
+}
+
+static enum MHD_Result queue(ot_req *req)
+{
+    if (!req->replied || !req->response) {
+        req->replied = 0;
+        if (req->response)
+            MHD_destroy_response(req->response);
+        req->response = NULL;
+        ot_reply_errorf(req, OT_EINTERNAL, NULL, "the handler produced no reply");
+        if (!req->response)
+            return MHD_NO;
+    }
+    add_common_headers(req);
+    enum MHD_Result rc = MHD_queue_response(req->conn, (unsigned)req->status, req->response);
+    MHD_destroy_response(req->response);
+    req->response = NULL;
+    return rc;
+}
+
+/* First call for a request: headers are in, the body is not. Decide what
+ * can be decided now (route, method, size, CORS preflight). Returns 1 when a
+ * reply was given early. */
+static int on_headers(ot_http *h, ot_req *req)
+{
+    ot_app *app = h->app;
+    const char *rid = ot_req_header(req, "X-Request-Id");
+    if (rid && request_id_ok(rid))
+        snprintf(req->request_id, sizeof req->request_id, "%s", rid);
+    else
+        ot_id_new("req", req->request_id);
+
+    if (strcmp(req->method, "OPTIONS") == 0 && app->cfg.cors_origins[0] &&
+        origin_allowed(app, ot_req_header(req, "Origin"))) {
+        ot_reply_data(req, 204, NULL, "", 0);
+        ot_reply_header(req, "Access-Control-Allow-Methods", "GET, POST, PUT, DELETE, OPTIONS");
+        ot_reply_header(req, "Access-Control-Allow-Headers",
+                        "Authorization, Content-Type, Last-Event-ID, X-Request-Id");
+        ot_reply_header(req, "Access-Control-Max-Age", "600");
+        return 1;
+    }
+
+    const char *cl = ot_req_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (cl) {
+        char *end;
+        unsigned long long n = strtoull(cl, &end, 10);
+        if (*end == '\0' && n > (unsigned long long)app->cfg.max_body_bytes) {
+            ot_reply_errorf(req, OT_ETOOLARGE, NULL,
+                            "request body of %llu bytes exceeds the limit of %ld bytes", n,
+                            app->cfg.max_body_bytes);
+            return 1;
+        }
+    }
+
+    char allow[128];
+    switch (ot_router_match(ot_routes, ot_routes_count, req->method, req, &req->route, allow,
+                            sizeof allow)) {
+    case OT_MATCH_NONE:
+        ot_reply_errorf(req, OT_ENOTFOUND, NULL, "no endpoint at %s; see /openapi.json",
+                        req->url);
+        return 1;
+    case OT_MATCH_METHOD:
+        ot_reply_errorf(req, OT_EMETHOD, NULL, "%s is not allowed on %s; allowed: %s",
+                        req->method, req->url, allow);
+        ot_reply_header(req, MHD_HTTP_HEADER_ALLOW, allow);
+        return 1;
+    case OT_MATCH_OK:
+        break;
+    }
+
+    return 0;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_size, void **con_cls)
+{
+    ot_http *h = cls;
+    ot_req *req = *con_cls;
+    (void)version;
+
+    if (!req) {
+        req = calloc(1, sizeof *req);
+        if (!req)
+            return MHD_NO;
+        req->app = h->app;
+        req->conn = conn;
+        req->method = method;
+        req->url = url;
+        req->start_ns = ot_mono_ns();
+        req->path_copy = strdup(url);
+        *con_cls = req;
+        ot_metrics_inflight_add(h->app->metrics, 1);
+        if (!req->path_copy)
+            return MHD_NO;
+        if (on_headers(h, req)) {
+            req->early_status = req->status;
+            return queue(req);
+        }
+        return MHD_YES;
+    }
+
+    if (*upload_size) {
+        if (!req->early_status) {
+            size_t n = *upload_size;
+            if (req->body_len + n > (size_t)h->app->cfg.max_body_bytes) {
+                /* chunked upload without Content-Length grew too large */
+                req->early_status = 413;
+            } else {
+                if (req->body_len + n + 1 > req->body_cap) {
+                    size_t cap = req->body_cap ? req->body_cap * 2 : 4096;
+                    while (cap < req->body_len + n + 1)
+                        cap *= 2;
+                    char *b = realloc(req->body, cap);
+                    if (!b)
+                        return MHD_NO;
+                    req->body = b;
+                    req->body_cap = cap;
+                }
+                memcpy(req->body + req->body_len, upload_data, n);
+                req->body_len += n;
+                req->body[req->body_len] = '\0';
+            }
+        }
+        *upload_size = 0;
+        return MHD_YES;
+    }
+
+    if (req->replied)   /* an early reply is already queued */
+        return MHD_YES;
+    if (req->early_status == 413) {
+        ot_reply_errorf(req, OT_ETOOLARGE, NULL, "request body exceeds the limit of %ld bytes",
+                        h->app->cfg.max_body_bytes);
+        return queue(req);
+    }
+    req->route->handler(req);
+    return queue(req);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    ot_http *h = cls;
+    ot_req *req = *con_cls;
+    (void)conn;
+    if (!req)
+        return;
+    int64_t dur = ot_mono_ns() - req->start_ns;
+    int status = req->status ? req->status : 499; /* client went away first */
+    ot_metrics_observe(h->app->metrics, req->route ? ot_route_index(req->route) : -1, status,
+                       dur);
+    ot_metrics_inflight_add(h->app->metrics, -1);
+    if (ot_log_enabled(OT_LOG_INFO)) {
+        json_t *f = json_pack("{s:s, s:s, s:s, s:i, s:f, s:s, s:s}", "method", req->method,
+                              "path", req->url, "route", req->route ? req->route->name : "",
+                              "status", status, "duration_ms", (double)dur / 1e6,
+                              "request_id", req->request_id, "end",
+                              toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "ok" : "aborted");
+        ot_log_fields(OT_LOG_INFO, "request", f);
+        json_decref(f);
+    }
+    if (req->response)
+        MHD_destroy_response(req->response);
+    free(req->body);
+    free(req->path_copy);
+    free(req);
+    *con_cls = NULL;
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char msg[512];
+    (void)cls;
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = '\0';
+    ot_log(OT_LOG_DEBUG, "libmicrohttpd: %s", msg);
+}
+
+/* --- server -------------------------------------------------------------- */
+
+ot_http *ot_http_start(ot_app *app, ot_error *err)
+{
+    const ot_config *cfg = &app->cfg;
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_USE_ERROR_LOG | MHD_USE_TURBO;
+    struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+    const char *host = strcmp(cfg->host, "localhost") == 0 ? "127.0.0.1" : cfg->host;
+    if (inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
+        in4->sin_family = AF_INET;
+        in4->sin_port = htons((uint16_t)cfg->port);
+    } else if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons((uint16_t)cfg->port);
+        flags |= MHD_USE_IPv6;
+    } else {
+        ot_error_set(err, OT_EINVAL, "HOST", "HOST '%s' is not an IPv4 or IPv6 address", cfg->host);
+        return NULL;
+    }
+    ot_http *h = calloc(1, sizeof *h);
+    if (!h) {
+        ot_error_set(err, OT_ENOMEM, NULL, "out of memory");
+        return NULL;
+    }
+    h->app = app;
+    int threads = cfg->http_threads > 0 ? cfg->http_threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (threads < 1)
+        threads = 1;
+    h->daemon = MHD_start_daemon(
+        flags, (uint16_t)cfg->port, NULL, NULL, on_request, h,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->idle_timeout_s,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+        MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        MHD_OPTION_END);
+    if (!h->daemon) {
+        ot_error_set(err, OT_EIO, "PORT", "cannot listen on %s:%d (in use, or not permitted)",
+                     cfg->host, cfg->port);
+        free(h);
+        return NULL;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    h->port = info ? info->port : cfg->port;
+    return h;
+}
+
+int ot_http_port(const ot_http *h) { return h->port; }
+
+void ot_http_quiesce(ot_http *h)
+{
+    if (h->quiesced)
+        return;
+    MHD_socket fd = MHD_quiesce_daemon(h->daemon);
+    if (fd != MHD_INVALID_SOCKET)
+        close(fd);
+    h->quiesced = 1;
+}
+
+long ot_http_inflight(const ot_http *h) { return ot_metrics_inflight(h->app->metrics); }
+
+void ot_http_stop(ot_http *h)
+{
+    if (!h)
+        return;
+    MHD_stop_daemon(h->daemon);
+    free(h);
+}

@@ -1,0 +1,221 @@
+/* stream.c - see stream.h. */
+#include "api/stream.h"
+
+#include <errno.h>
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "core/clock.h"
+
+struct ot_stream {
+    ot_streams *hub;
+    ot_stream *prev, *next;      /* hub list, under hub->lock */
+    pthread_mutex_t lock;        /* suspended, pending, closing */
+    struct MHD_Connection *conn;
+    int suspended, pending, closing, ended;
+    ot_stream_pull_fn pull;
+    ot_stream_free_fn free_ctx;
+    void *ctx;
+};
+
+struct ot_streams {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    ot_stream head;              /* sentinel of a circular list */
+    long count;
+    int stopping;
+    int interval_ms;
+    pthread_t heartbeat;
+    int has_thread;
+};
+
+static void *heartbeat_main(void *arg)
+{
+    ot_streams *h = arg;
+    pthread_mutex_lock(&h->lock);
+    while (!h->stopping) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += h->interval_ms / 1000;
+        ts.tv_nsec += (long)(h->interval_ms % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        int rc = pthread_cond_timedwait(&h->cond, &h->lock, &ts);
+        if (h->stopping)
+            break;
+        if (rc == ETIMEDOUT) {
+            pthread_mutex_unlock(&h->lock);
+            ot_streams_wake_if(h, NULL, NULL);
+            pthread_mutex_lock(&h->lock);
+        }
+    }
+    pthread_mutex_unlock(&h->lock);
+    return NULL;
+}
+
+ot_streams *ot_streams_new(int heartbeat_interval_ms)
+{
+    ot_streams *h = calloc(1, sizeof *h);
+    if (!h)
+        return NULL;
+    pthread_mutex_init(&h->lock, NULL);
+    pthread_cond_init(&h->cond, NULL);
+    h->head.next = h->head.prev = &h->head;
+    h->interval_ms = heartbeat_interval_ms > 0 ? heartbeat_interval_ms : 1000;
+    if (pthread_create(&h->heartbeat, NULL, heartbeat_main, h) == 0)
+        h->has_thread = 1;
+    return h;
+}
+
+void ot_streams_free(ot_streams *h)
+{
+    if (!h)
+        return;
+    pthread_mutex_lock(&h->lock);
+    h->stopping = 1;
+    pthread_cond_broadcast(&h->cond);
+    pthread_mutex_unlock(&h->lock);
+    if (h->has_thread)
+        pthread_join(h->heartbeat, NULL);
+    pthread_cond_destroy(&h->cond);
+    pthread_mutex_destroy(&h->lock);
+    free(h);
+}
+
+ot_stream *ot_stream_new(ot_streams *h, ot_stream_pull_fn pull, ot_stream_free_fn free_ctx,
+                         void *ctx)
+{
+    ot_stream *s = calloc(1, sizeof *s);
+    if (!s) {
+        if (free_ctx)
+            free_ctx(ctx);
+        return NULL;
+    }
+    s->hub = h;
+    s->pull = pull;
+    s->free_ctx = free_ctx;
+    s->ctx = ctx;
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_mutex_lock(&h->lock);
+    s->next = h->head.next;
+    s->prev = &h->head;
+    h->head.next->prev = s;
+    h->head.next = s;
+    h->count++;
+    pthread_mutex_unlock(&h->lock);
+    return s;
+}
+
+void ot_stream_attach(ot_stream *s, struct MHD_Connection *conn)
+{
+    pthread_mutex_lock(&s->lock);
+    s->conn = conn;
+    pthread_mutex_unlock(&s->lock);
+}
+
+ssize_t ot_stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    ot_stream *s = cls;
+    (void)pos;
+    pthread_mutex_lock(&s->lock);
+    ssize_t n = s->ended ? -1 : s->pull(s->ctx, buf, max, s->closing);
+    if (n < 0) {
+        s->ended = 1;
+        pthread_mutex_unlock(&s->lock);
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    }
+    if (n == 0) {
+        if (s->pending) {
+            s->pending = 0; /* data arrived between pull and here: try again */
+        } else if (s->conn) {
+            s->suspended = 1;
+            MHD_suspend_connection(s->conn);
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
+    return n;
+}
+
+/* Resume if suspended, else remember that a wake arrived. stream lock held. */
+static void wake_locked(ot_stream *s)
+{
+    if (s->suspended) {
+        s->suspended = 0;
+        MHD_resume_connection(s->conn);
+    } else {
+        s->pending = 1;
+    }
+}
+
+void ot_stream_release(void *cls)
+{
+    ot_stream *s = cls;
+    ot_streams *h = s->hub;
+    pthread_mutex_lock(&h->lock);
+    s->prev->next = s->next;
+    s->next->prev = s->prev;
+    h->count--;
+    pthread_cond_broadcast(&h->cond);
+    pthread_mutex_unlock(&h->lock);
+    if (s->free_ctx)
+        s->free_ctx(s->ctx);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+}
+
+void ot_streams_wake_if(ot_streams *h, int (*pred)(void *ctx, void *arg), void *arg)
+{
+    pthread_mutex_lock(&h->lock);
+    for (ot_stream *s = h->head.next; s != &h->head; s = s->next) {
+        if (pred && !pred(s->ctx, arg))
+            continue;
+        pthread_mutex_lock(&s->lock);
+        wake_locked(s);
+        pthread_mutex_unlock(&s->lock);
+    }
+    pthread_mutex_unlock(&h->lock);
+}
+
+long ot_streams_count(ot_streams *h)
+{
+    pthread_mutex_lock(&h->lock);
+    long n = h->count;
+    pthread_mutex_unlock(&h->lock);
+    return n;
+}
+
+void ot_streams_close_all(ot_streams *h, int timeout_ms)
+{
+    int64_t deadline = ot_mono_ns() + (int64_t)timeout_ms * 1000000;
+    pthread_mutex_lock(&h->lock);
+    for (ot_stream *s = h->head.next; s != &h->head; s = s->next) {
+        pthread_mutex_lock(&s->lock);
+        s->closing = 1;
+        wake_locked(s);
+        pthread_mutex_unlock(&s->lock);
+    }
+    while (h->count > 0 && ot_mono_ns() < deadline) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 20 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&h->cond, &h->lock, &ts);
+        /* a stream attached after the first pass gets closed too */
+        for (ot_stream *s = h->head.next; s != &h->head; s = s->next) {
+            pthread_mutex_lock(&s->lock);
+            if (!s->closing) {
+                s->closing = 1;
+                wake_locked(s);
+            }
+            pthread_mutex_unlock(&s->lock);
+        }
+    }
+    pthread_mutex_unlock(&h->lock);
+}

@@ -1,0 +1,91 @@
+/* buf.c - see buf.h. */
+#include "core/buf.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void ot_buf_init(ot_buf *b) { memset(b, 0, sizeof *b); }
+
+void ot_buf_free(ot_buf *b)
+{
+    free(b->data);
+    ot_buf_init(b);
+}
+
+void ot_buf_reset(ot_buf *b)
+{
+    b->len = 0;
+    b->failed = 0;
+    if (b->data)
+        b->data[0] = '\0';
+}
+
+int ot_buf_reserve(ot_buf *b, size_t extra)
+{
+    if (b->failed)
+        return -1;
+    if (b->len + extra + 1 <= b->cap)
+        return 0;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < b->len + extra + 1)
+        cap *= 2;
+    char *d = realloc(b->data, cap);
+    if (!d) {
+        b->failed = 1;
+        return -1;
+    }
+    b->data = d;
+    b->cap = cap;
+    return 0;
+}
+
+void ot_buf_append(ot_buf *b, const void *data, size_t len)
+{
+    if (ot_buf_reserve(b, len))
+        return;
+    memcpy(b->data + b->len, data, len);
+    b->len += len;
+    b->data[b->len] = '\0';
+}
+
+void ot_buf_puts(ot_buf *b, const char *s) { ot_buf_append(b, s, strlen(s)); }
+
+void ot_buf_printf(ot_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char small[256];
+    int n = vsnprintf(small, sizeof small, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    if ((size_t)n < sizeof small) {
+        ot_buf_append(b, small, (size_t)n);
+        return;
+    }
+    if (ot_buf_reserve(b, (size_t)n))
+        return;
+    va_start(ap, fmt);
+    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+}
+
+int ot_buf_failed(const ot_buf *b) { return b->failed; }
+
+char *ot_buf_steal(ot_buf *b, size_t *len)
+{
+    if (b->failed) {
+        ot_buf_free(b);
+        return NULL;
+    }
+    if (!b->data && ot_buf_reserve(b, 0))
+        return NULL;
+    char *d = b->data;
+    if (len)
+        *len = b->len;
+    ot_buf_init(b);
+    return d;
+}

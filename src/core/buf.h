@@ -1,0 +1,30 @@
+/* buf.h - a growable byte buffer for building text.
+ *
+ * ot_buf owns its memory; ot_buf_steal hands it to the caller. On
+ * allocation failure the buffer is marked failed and later appends are
+ * no-ops, so callers check once at the end (ot_buf_failed). Not
+ * thread-safe; one owner at a time.
+ */
+#ifndef OT_CORE_BUF_H
+#define OT_CORE_BUF_H
+
+#include <stddef.h>
+
+typedef struct ot_buf {
+    char *data;
+    size_t len, cap;
+    int failed;
+} ot_buf;
+
+void ot_buf_init(ot_buf *b);
+void ot_buf_free(ot_buf *b);
+void ot_buf_reset(ot_buf *b); /* len = 0, keeps the memory */
+int ot_buf_reserve(ot_buf *b, size_t extra);
+void ot_buf_append(ot_buf *b, const void *data, size_t len);
+void ot_buf_puts(ot_buf *b, const char *s);
+void ot_buf_printf(ot_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int ot_buf_failed(const ot_buf *b);
+/* Return the NUL-terminated data and reset b; caller frees. */
+char *ot_buf_steal(ot_buf *b, size_t *len);
+
+#endif

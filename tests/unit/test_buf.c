@@ -1,0 +1,60 @@
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/metrics.h"
+#include "api/router.h"
+#include "core/buf.h"
+#include "core/evtype.h"
+
+Test(buf, printf_grows_and_steal)
+{
+    ot_buf b;
+    ot_buf_init(&b);
+    for (int i = 0; i < 1000; i++)
+        ot_buf_printf(&b, "%04d,", i);
+    cr_assert_eq(b.len, 5000);
+    char long_s[600];
+    memset(long_s, 'x', 599);
+    long_s[599] = 0;
+    ot_buf_printf(&b, "%s", long_s);
+    cr_assert_eq(b.len, 5599);
+    size_t n;
+    char *s = ot_buf_steal(&b, &n);
+    cr_assert_eq(n, 5599);
+    cr_assert(strncmp(s, "0000,0001,", 10) == 0);
+    cr_assert_eq(s[n], 0);
+    cr_assert_null(b.data);
+    free(s);
+}
+
+Test(metrics, render_counts_and_histogram)
+{
+    ot_metrics *m = ot_metrics_new(ot_routes_count);
+    ot_metrics_observe(m, 0, 200, 300000);     /* 0.3 ms */
+    ot_metrics_observe(m, 0, 200, 2000000000); /* 2 s */
+    ot_metrics_observe(m, -1, 404, 1000);
+    ot_metrics_inflight_add(m, 3);
+    size_t len;
+    char *t = ot_metrics_render(m, &len);
+    char want[256];
+    snprintf(want, sizeof want, "opstwin_http_requests_total{route=\"%s\",method=\"%s\",path=\"%s\",status=\"200\"} 2",
+             ot_routes[0].name, ot_routes[0].method, ot_routes[0].pattern);
+    cr_assert(strstr(t, want), "%s", t);
+    cr_assert(strstr(t, "route=\"unmatched\",method=\"\",path=\"\",status=\"404\"} 1"));
+    cr_assert(strstr(t, "le=\"0.0005\"} 1"), "%s", t);
+    cr_assert(strstr(t, "le=\"2.5\"} 2"), "%s", t);
+    cr_assert(strstr(t, "le=\"+Inf\"} 2"), "%s", t);
+    cr_assert(strstr(t, "opstwin_http_requests_in_flight 3\n"));
+    free(t);
+    ot_metrics_free(m);
+}
+
+Test(evtype, names_roundtrip)
+{
+    for (int i = 0; i < OT_EV_COUNT; i++)
+        cr_assert_eq(ot_evtype_parse(ot_evtype_name(i), -1), i);
+    cr_assert_eq(ot_evtype_parse("TelemetryAppendedX", -1), -1);
+    cr_assert_eq(ot_evtype_parse("TelemetryAppended,X", 17), 0);
+    cr_assert_null(ot_evtype_name(OT_EV_COUNT));
+}
