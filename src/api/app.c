@@ -10,7 +10,11 @@
 #include "api/http.h"
 #include "api/metrics.h"
 #include "api/router.h"
+#include "aiw/events.h"
 #include "api/stream.h"
+#include "core/buf.h"
+#include "core/ring.h"
+#include "store/store.h"
 #include "core/clock.h"
 #include "core/log.h"
 
@@ -33,6 +37,30 @@ static int mkdir_p(const char *path, ot_error *err)
     }
     if (mkdir(tmp, 0755) && errno != EEXIST)
         return ot_error_set(err, OT_EIO, "DATA_DIR", "cannot create %s: %s", tmp, strerror(errno));
+    return 0;
+}
+
+static const char *store_health(void *ctx, json_t *detail)
+{
+    return ot_store_health(ctx, detail);
+}
+
+static void store_metrics(void *ctx, ot_buf *out) { ot_store_metrics(ctx, out); }
+
+/* Settings for components this build does not have yet must not be
+ * silently ignored. */
+static int refuse_unbuilt(const ot_config *cfg, ot_error *err)
+{
+    if (cfg->redis_url[0])
+        return ot_error_set(err, OT_EINVAL, "REDIS_URL",
+                            "REDIS_URL is set, but the Redis integration is not built yet; unset it");
+    if (cfg->mqtt_url[0])
+        return ot_error_set(err, OT_EINVAL, "MQTT_URL",
+                            "MQTT_URL is set, but the MQTT adapter is not built yet; unset it");
+    if (cfg->kafka_bootstrap[0])
+        return ot_error_set(err, OT_EINVAL, "KAFKA_BOOTSTRAP_SERVERS",
+                            "KAFKA_BOOTSTRAP_SERVERS is set, but the Kafka sink is not built "
+                            "yet; unset it");
     return 0;
 }
 
@@ -64,6 +92,26 @@ ot_app *ot_app_start(const ot_config *cfg, ot_error *err)
         ot_error_set(err, OT_ENOMEM, NULL, "out of memory");
         goto fail;
     }
+    app->ring = ot_ring_new((size_t)cfg->event_ring);
+    if (!app->ring) {
+        ot_error_set(err, OT_ENOMEM, NULL, "out of memory for the event ring");
+        goto fail;
+    }
+    ot_store_options so = {
+        .data_dir = cfg->data_dir,
+        .database_url = cfg->database_url,
+        .queue_limit = cfg->ingest_queue,
+        .read_connections = 8,
+        .retention_days = cfg->retention_days,
+        .on_commit = ot_events_on_commit,
+        .on_commit_ctx = app,
+    };
+    if (ot_store_open(&so, &app->store, err))
+        goto fail;
+    ot_app_add_health(app, "store", store_health, app->store);
+    ot_metrics_add_source(app->metrics, store_metrics, app->store);
+    if (refuse_unbuilt(cfg, err))
+        goto fail;
     app->http = ot_http_start(app, err);
     if (!app->http)
         goto fail;
@@ -86,6 +134,8 @@ void ot_app_stop(ot_app *app, int drain_ms)
             usleep(10000);
         ot_http_stop(app->http);
     }
+    ot_store_close(app->store); /* drains: everything acknowledged is committed */
+    ot_ring_free(app->ring);
     ot_streams_free(app->streams);
     ot_metrics_free(app->metrics);
     free(app);

@@ -12,6 +12,7 @@
 #define OT_API_APP_H
 
 #include <jansson.h>
+#include <stdatomic.h>
 
 #include "core/config.h"
 #include "core/error.h"
@@ -19,6 +20,8 @@
 struct ot_http;
 struct ot_metrics;
 struct ot_streams;
+struct ot_store;
+struct ot_ring;
 
 /* A health probe: returns "ok", "degraded" or "down"; may add fields to
  * detail (borrowed). */
@@ -31,6 +34,9 @@ typedef struct ot_app {
     struct ot_http *http;
     struct ot_metrics *metrics;
     struct ot_streams *streams;
+    struct ot_store *store;
+    struct ot_ring *ring;         /* recent events (aiw/events.h) */
+    atomic_int sse_count;         /* live /subscribe streams */
     int64_t started_us;
     int cors_any;                 /* CORS_ORIGINS == "*" */
     int nhealth;

@@ -167,6 +167,41 @@ void ot_reply_header(ot_req *req, const char *name, const char *value)
         MHD_add_response_header(req->response, name, value);
 }
 
+/* --- deferred replies ---------------------------------------------------- */
+
+void ot_req_defer(ot_req *req, void (*fn)(ot_req *req), void *ctx)
+{
+    pthread_mutex_lock(&req->defer_mu);
+    req->resume_fn = fn;
+    req->defer_ctx = ctx;
+    req->defer_state = 1;
+    pthread_mutex_unlock(&req->defer_mu);
+}
+
+void ot_req_complete(ot_req *req)
+{
+    pthread_mutex_lock(&req->defer_mu);
+    if (req->defer_state == 2)
+        MHD_resume_connection(req->conn);
+    req->defer_state = 3;
+    pthread_mutex_unlock(&req->defer_mu);
+}
+
+/* After the handler returned: suspend unless the result is already there.
+ * Returns 1 when the connection was suspended. */
+static int suspend_if_pending(ot_req *req)
+{
+    pthread_mutex_lock(&req->defer_mu);
+    int suspended = 0;
+    if (req->defer_state == 1) {
+        req->defer_state = 2;
+        MHD_suspend_connection(req->conn);
+        suspended = 1;
+    }
+    pthread_mutex_unlock(&req->defer_mu);
+    return suspended;
+}
+
 /* --- the request cycle --------------------------------------------------- */
 
 static int request_id_ok(const char *s)
@@ -304,6 +339,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         req->url = url;
         req->start_ns = ot_mono_ns();
         req->path_copy = strdup(url);
+        pthread_mutex_init(&req->defer_mu, NULL);
         *con_cls = req;
         ot_metrics_inflight_add(h->app->metrics, 1);
         if (!req->path_copy)
@@ -341,6 +377,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
 
+    if (req->resume_fn) {
+        /* resumed after a deferred reply: the result is in */
+        void (*fn)(ot_req *) = req->resume_fn;
+        req->resume_fn = NULL;
+        fn(req);
+        return queue(req);
+    }
     if (req->replied)   /* an early reply is already queued */
         return MHD_YES;
     if (req->early_status == 413) {
@@ -349,6 +392,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return queue(req);
     }
     req->route->handler(req);
+    if (!req->replied && req->resume_fn) {
+        if (suspend_if_pending(req))
+            return MHD_YES;
+        void (*fn)(ot_req *) = req->resume_fn; /* completed already */
+        req->resume_fn = NULL;
+        fn(req);
+    }
     return queue(req);
 }
 
@@ -378,6 +428,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         MHD_destroy_response(req->response);
     free(req->body);
     free(req->path_copy);
+    pthread_mutex_destroy(&req->defer_mu);
     free(req);
     *con_cls = NULL;
 }

@@ -21,6 +21,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <pthread.h>
 #include <stdint.h>
 
 #include "core/error.h"
@@ -53,6 +54,11 @@ typedef struct ot_req {
     int early_status;             /* 413/404/405 decided before the body */
     struct MHD_Response *response;/* built by ot_reply_*, queued by http.c */
     void *auth;                   /* principal set by the auth layer */
+    /* deferred replies (ot_req_defer): guarded by defer_mu */
+    pthread_mutex_t defer_mu;
+    int defer_state;              /* 0 none, 1 deferred, 2 suspended, 3 completed */
+    void (*resume_fn)(struct ot_req *req);
+    void *defer_ctx;
 } ot_req;
 
 typedef void (*ot_handler)(ot_req *req);
@@ -102,6 +108,18 @@ void ot_reply_stream(ot_req *req, struct ot_stream *stream, const char *content_
 
 /* Add a header to the reply already given (call after ot_reply_*). */
 void ot_reply_header(ot_req *req, const char *name, const char *value);
+
+/* --- deferred replies ---------------------------------------------------- */
+
+/* Reply later, from another thread's result, without holding this worker
+ * thread: the handler calls ot_req_defer(req, fn, ctx), hands the work to
+ * another thread and returns without replying. The connection is suspended
+ * until that thread calls ot_req_complete(req); then fn(req) runs on an HTTP
+ * worker thread and gives the reply. complete may come before the handler
+ * has returned: no wake-up is lost. ot_req_complete must be called exactly
+ * once; req stays valid until fn has replied. */
+void ot_req_defer(ot_req *req, void (*fn)(ot_req *req), void *ctx);
+void ot_req_complete(ot_req *req);
 
 /* --- server -------------------------------------------------------------- */
 

@@ -1,8 +1,11 @@
 /* routes.c - THE route table: every endpoint, its handler, the permission
  * it needs and its documentation. One row per method and path. */
+#include "aiw/events.h"
 #include "aiw/manifest.h"
+#include "aiw/resource.h"
 #include "api/router.h"
 #include "api/system.h"
+#include "telemetry/query.h"
 
 const struct ot_route ot_routes[] = {
     /* method, pattern, handler, name, permission, summary, query, body schema, content type */
@@ -16,5 +19,24 @@ const struct ot_route ot_routes[] = {
      "Human-readable API documentation", NULL, NULL, "text/html"},
     {"GET", "/.well-known/aiw-manifest.json", ot_h_manifest, "aiw_manifest", OT_PERM_PUBLIC,
      "AIW manifest: endpoints, schemas, auth, limits, event types", NULL, NULL, NULL},
+    {"GET", "/diff", ot_h_diff, "diff", OT_PERM_READ,
+     "Events after a cursor, one page at a time", "since,limit,twin_id,types", NULL, NULL},
+    {"GET", "/subscribe", ot_h_subscribe, "subscribe", OT_PERM_READ,
+     "Server-Sent Events: backlog after since (or Last-Event-ID), then live events",
+     "since,twin_id,types", NULL, "text/event-stream"},
+    {"GET", "/r/{type}/{id}", ot_h_resource, "resource_get", OT_PERM_READ,
+     "Any stored resource: telemetry, anomaly, sim, decision, proposal, action", NULL, NULL,
+     NULL},
+    {"GET", "/telemetry/query", ot_h_telemetry_query, "telemetry_query", OT_PERM_READ,
+     "Stored telemetry of a twin in a time range", "twin_id,asset_id,start_time,end_time,limit",
+     NULL, NULL},
+    {"GET", "/telemetry/aggregate", ot_h_telemetry_aggregate, "telemetry_aggregate",
+     OT_PERM_READ, "Time-bucketed aggregate of one metric",
+     "twin_id,metric_name,asset_id,window,function,start_time,end_time", NULL, NULL},
+    {"GET", "/twins", ot_h_twins, "twins_list", OT_PERM_READ,
+     "Every twin with its assets and last report", NULL, NULL, NULL},
+    {"GET", "/twins/{twin_id}", ot_h_twin, "twin_get", OT_PERM_READ,
+     "A twin: latest values, open anomalies, pending proposals, parameters, model", NULL, NULL,
+     NULL},
 };
 const size_t ot_routes_count = sizeof ot_routes / sizeof ot_routes[0];

@@ -23,3 +23,12 @@ int ot_evtype_parse(const char *name, int len)
             return i;
     return -1;
 }
+
+int ot_event_match(const ot_event_filter *f, int type, const char *twin_id)
+{
+    if (!f)
+        return 1;
+    if (f->types && !(f->types & (1u << type)))
+        return 0;
+    return !f->twin_id || strcmp(f->twin_id, twin_id) == 0;
+}

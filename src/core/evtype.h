@@ -6,6 +6,11 @@
 #ifndef OT_CORE_EVTYPE_H
 #define OT_CORE_EVTYPE_H
 
+#include <stddef.h>
+#include <stdint.h>
+
+#define OT_EVENT_TWIN_MAX 129
+
 enum ot_evtype {
     OT_EV_TELEMETRY_APPENDED = 0,
     OT_EV_ANOMALY_DETECTED,
@@ -23,6 +28,26 @@ enum ot_evtype {
     OT_EV_POLICY_UPDATED,
     OT_EV_COUNT
 };
+
+/* A committed event as kept in memory and served by /diff and /subscribe. */
+typedef struct ot_event {
+    int64_t cursor;
+    int type;
+    int64_t ts_us;
+    char twin_id[OT_EVENT_TWIN_MAX];
+    char *json;             /* the full event object */
+    size_t json_len;
+} ot_event;
+
+/* Event filter for reads: twin_id NULL = any; types a bitmask of
+ * (1 << enum ot_evtype), 0 = any. */
+typedef struct ot_event_filter {
+    const char *twin_id;
+    uint32_t types;
+} ot_event_filter;
+
+/* 1 if ev passes f (NULL = everything). */
+int ot_event_match(const ot_event_filter *f, int type, const char *twin_id);
 
 /* Wire name ("TelemetryAppended"); NULL for an out-of-range value. */
 const char *ot_evtype_name(int type);

@@ -1,0 +1,141 @@
+/* events.c - see events.h. */
+#include "aiw/events.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/app.h"
+#include "api/stream.h"
+#include "core/ring.h"
+#include "store/store.h"
+
+int ot_cursor_parse(const char *s, int64_t *out)
+{
+    if (strncmp(s, "cursor_", 7) != 0)
+        return -1;
+    const char *d = s + 7;
+    size_t n = strlen(d);
+    if (n < 6 || n > 18)
+        return -1;
+    int64_t v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (d[i] < '0' || d[i] > '9')
+            return -1;
+        v = v * 10 + (d[i] - '0');
+    }
+    *out = v;
+    return 0;
+}
+
+char *ot_cursor_format(int64_t c, char *buf)
+{
+    snprintf(buf, 32, "cursor_%06lld", (long long)c);
+    return buf;
+}
+
+int ot_name_valid(const char *s, size_t max)
+{
+    size_t n = 0;
+    for (; s[n]; n++) {
+        char c = s[n];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '.' || c == ':' || c == '-'))
+            return 0;
+    }
+    return n > 0 && n <= max;
+}
+
+int ot_events_read(ot_app *app, int64_t after, int limit, const ot_event_filter *f,
+                   int (*fn)(void *ctx, const ot_event *ev), void *ctx, int64_t *scanned_to,
+                   ot_error *err)
+{
+    int n = ot_ring_read(app->ring, after, limit, f, fn, ctx, scanned_to);
+    if (n >= 0)
+        return n;
+    return ot_store_read_events(app->store, after, limit, f, fn, ctx, scanned_to, err);
+}
+
+struct wake_arg {
+    const ot_event *evs;
+    size_t n;
+};
+
+/* Does a subscriber (stream ctx) care about any event of the group? The
+ * SSE module gives us its filter through ot_sse_filter (sse.c). */
+int ot_sse_wants(void *stream_ctx, const ot_event *evs, size_t n);
+
+static int wake_pred(void *ctx, void *arg)
+{
+    struct wake_arg *w = arg;
+    return ot_sse_wants(ctx, w->evs, w->n);
+}
+
+void ot_events_on_commit(void *ctx, const ot_event *evs, size_t n)
+{
+    ot_app *app = ctx;
+    ot_ring_append(app->ring, evs, n);
+    struct wake_arg w = {evs, n};
+    ot_streams_wake_if(app->streams, wake_pred, &w);
+}
+
+int ot_events_filter_from_query(ot_req *req, ot_event_filter *f, char *twin_buf,
+                                size_t twin_len)
+{
+    memset(f, 0, sizeof *f);
+    const char *twin = ot_req_query(req, "twin_id");
+    if (twin && *twin) {
+        if (!ot_name_valid(twin, 128)) {
+            ot_reply_errorf(req, OT_EINVAL, "$.twin_id",
+                            "twin_id must be 1-128 characters of A-Z a-z 0-9 _ . : -");
+            return -1;
+        }
+        snprintf(twin_buf, twin_len, "%s", twin);
+        f->twin_id = twin_buf;
+    }
+    const char *types = ot_req_query(req, "types");
+    if (types && *types) {
+        for (const char *p = types; *p;) {
+            const char *e = strchr(p, ',');
+            int len = e ? (int)(e - p) : (int)strlen(p);
+            int t = ot_evtype_parse(p, len);
+            if (t < 0) {
+                ot_reply_errorf(req, OT_EINVAL, "$.types",
+                                "unknown event type '%.*s'; see event_types in the manifest",
+                                len, p);
+                return -1;
+            }
+            f->types |= 1u << t;
+            p += len;
+            if (*p == ',')
+                p++;
+        }
+    }
+    return 0;
+}
+
+int ot_events_check_since(ot_req *req, const char *since, int64_t *after)
+{
+    if (ot_cursor_parse(since, after)) {
+        ot_reply_errorf(req, OT_EINVAL, "$.since",
+                        "malformed cursor '%.60s': expected cursor_ followed by at least six "
+                        "digits, e.g. cursor_000123",
+                        since);
+        return -1;
+    }
+    int64_t oldest = ot_store_oldest_cursor(req->app->store);
+    if (*after + 1 < oldest) {
+        char c[32];
+        ot_cursor_format(oldest - 1, c);
+        json_t *details = json_pack("[{s:s, s:s, s:s}]", "path", "$.since", "message",
+                                    "older than the retention window", "oldest_cursor", c);
+        char msg[256];
+        snprintf(msg, sizeof msg,
+                 "cursor %s is older than the oldest stored event; resume from %s "
+                 "(since=%s) or read a snapshot",
+                 since, c, c);
+        ot_reply_error_details(req, OT_EGONE, msg, details);
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,49 @@
+/* events.h - the event log as readers see it: the in-memory ring of recent
+ * events, falling back to the store for older cursors, plus cursor syntax
+ * and the query filters shared by /diff and /subscribe.
+ *
+ * ot_events_on_commit is the store's commit hook: it runs on the writer
+ * thread after each durable group, appends to the ring and wakes the SSE
+ * subscribers that have something new.
+ */
+#ifndef OT_AIW_EVENTS_H
+#define OT_AIW_EVENTS_H
+
+#include <stdint.h>
+
+#include "api/http.h"
+#include "core/evtype.h"
+
+struct ot_app;
+
+/* Parse "cursor_000123" (prefix, at least six digits). 0 or -1. */
+int ot_cursor_parse(const char *s, int64_t *out);
+/* Format into buf (>= 32 bytes). */
+char *ot_cursor_format(int64_t c, char *buf);
+
+/* Events after `after` matching f, oldest first, at most limit: from the
+ * ring when it holds them, else from the store. Same contract as
+ * ot_ring_read, but never -1: a negative return is an error code. */
+int ot_events_read(struct ot_app *app, int64_t after, int limit, const ot_event_filter *f,
+                   int (*fn)(void *ctx, const ot_event *ev), void *ctx, int64_t *scanned_to,
+                   ot_error *err);
+
+/* Commit hook for the store (ctx = the app). */
+void ot_events_on_commit(void *ctx, const ot_event *evs, size_t n);
+
+/* Read twin_id/types query parameters into f (twin_buf keeps the twin id).
+ * On bad input replies 400 naming the parameter and returns -1. */
+int ot_events_filter_from_query(ot_req *req, ot_event_filter *f, char *twin_buf,
+                                size_t twin_len);
+
+/* Resolve a `since` cursor: replies 400 (malformed) or 410 (older than the
+ * oldest stored event, with the oldest available cursor) and returns -1. */
+int ot_events_check_since(ot_req *req, const char *since, int64_t *after);
+
+/* twin, asset and metric names: [A-Za-z0-9_.:-]{1,128}. */
+int ot_name_valid(const char *s, size_t max);
+
+void ot_h_diff(ot_req *req);
+void ot_h_subscribe(ot_req *req);
+
+#endif

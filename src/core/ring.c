@@ -1,0 +1,114 @@
+/* ring.c - see ring.h. */
+#include "core/ring.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct ot_ring {
+    pthread_rwlock_t lock;
+    ot_event *slots;
+    size_t cap;
+    int64_t oldest, last;  /* cursors held; oldest = last + 1 when empty */
+};
+
+ot_ring *ot_ring_new(size_t capacity)
+{
+    ot_ring *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->slots = calloc(capacity, sizeof *r->slots);
+    if (!r->slots) {
+        free(r);
+        return NULL;
+    }
+    r->cap = capacity;
+    r->oldest = 1;
+    r->last = 0;
+    pthread_rwlock_init(&r->lock, NULL);
+    return r;
+}
+
+void ot_ring_free(ot_ring *r)
+{
+    if (!r)
+        return;
+    for (size_t i = 0; i < r->cap; i++)
+        free(r->slots[i].json);
+    free(r->slots);
+    pthread_rwlock_destroy(&r->lock);
+    free(r);
+}
+
+void ot_ring_append(ot_ring *r, const ot_event *evs, size_t n)
+{
+    /* copy outside the lock; only the pointer swap happens inside */
+    char **copies = malloc(n * sizeof *copies);
+    if (!copies)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        copies[i] = malloc(evs[i].json_len + 1);
+        if (copies[i]) {
+            memcpy(copies[i], evs[i].json, evs[i].json_len);
+            copies[i][evs[i].json_len] = '\0';
+        }
+    }
+    pthread_rwlock_wrlock(&r->lock);
+    for (size_t i = 0; i < n; i++) {
+        const ot_event *e = &evs[i];
+        if (!copies[i] || (r->last >= r->oldest && e->cursor != r->last + 1)) {
+            /* out of memory or not contiguous: drop everything held so
+             * readers go to the store rather than see a gap */
+            for (size_t k = 0; k < r->cap; k++) {
+                free(r->slots[k].json);
+                r->slots[k].json = NULL;
+            }
+            r->oldest = e->cursor + 1;
+            r->last = e->cursor;
+            free(copies[i]);
+            continue;
+        }
+        if (r->last < r->oldest)
+            r->oldest = e->cursor;
+        ot_event *s = &r->slots[(size_t)e->cursor % r->cap];
+        free(s->json);
+        *s = *e;
+        s->json = copies[i];
+        r->last = e->cursor;
+        if (r->last - r->oldest + 1 > (int64_t)r->cap)
+            r->oldest = r->last - (int64_t)r->cap + 1;
+    }
+    pthread_rwlock_unlock(&r->lock);
+    free(copies);
+}
+
+void ot_ring_range(ot_ring *r, int64_t *oldest, int64_t *last)
+{
+    pthread_rwlock_rdlock(&r->lock);
+    *oldest = r->oldest;
+    *last = r->last;
+    pthread_rwlock_unlock(&r->lock);
+}
+
+int ot_ring_read(ot_ring *r, int64_t after, int limit, const ot_event_filter *f,
+                 int (*fn)(void *ctx, const ot_event *ev), void *ctx, int64_t *scanned_to)
+{
+    int n = 0;
+    *scanned_to = after;
+    pthread_rwlock_rdlock(&r->lock);
+    if (after + 1 < r->oldest && !(r->last < r->oldest && after >= r->last)) {
+        pthread_rwlock_unlock(&r->lock);
+        return -1;
+    }
+    for (int64_t c = after + 1; c <= r->last && n < limit; c++) {
+        const ot_event *e = &r->slots[(size_t)c % r->cap];
+        *scanned_to = c;
+        if (!ot_event_match(f, e->type, e->twin_id))
+            continue;
+        n++;
+        if (fn(ctx, e))
+            break;
+    }
+    pthread_rwlock_unlock(&r->lock);
+    return n;
+}

@@ -1,0 +1,47 @@
+/* backend.h - what a storage backend implements (internal to src/store/).
+ *
+ * store.c owns the writer thread, the queue, cursor assignment and event
+ * rendering; a backend only runs statements. Write functions are called on
+ * the writer thread only, between begin and commit/rollback. Read functions
+ * may be called from any thread concurrently (the backend pools its
+ * connections).
+ */
+#ifndef OT_STORE_BACKEND_H
+#define OT_STORE_BACKEND_H
+
+#include "store/store.h"
+
+typedef struct ot_backend_ops {
+    const char *name;
+    int (*open)(const ot_store_options *opt, void **be, ot_error *err);
+    void (*close)(void *be);
+
+    /* writer thread */
+    int (*begin)(void *be, ot_error *err);
+    int (*commit)(void *be, ot_error *err);
+    void (*rollback)(void *be);
+    int (*last_cursor)(void *be, int64_t *last, int64_t *oldest, ot_error *err);
+    int (*lookup_tel)(void *be, const char *event_id, int64_t *cursor, ot_error *err);
+    int (*put_tel)(void *be, const ot_store_tel *t, int64_t cursor, ot_error *err);
+    int (*put_doc)(void *be, const ot_store_doc *d, int64_t now_us, ot_error *err);
+    int (*put_event)(void *be, const ot_event *ev, const char *id, ot_error *err);
+    int (*retention)(void *be, int64_t cutoff_us, int64_t *oldest, ot_error *err);
+
+    /* any thread */
+    int (*read_events)(void *be, int64_t after, int limit, const ot_event_filter *f,
+                       int (*fn)(void *ctx, const ot_event *ev), void *ctx,
+                       int64_t *scanned_to, ot_error *err);
+    char *(*get_doc)(void *be, const char *type, const char *id, ot_error *err);
+    json_t *(*list_docs)(void *be, const char *type, const char *twin_id, const char *status,
+                         int limit, ot_error *err);
+    json_t *(*query_telemetry)(void *be, const char *twin_id, const char *asset_id,
+                               int64_t start_us, int64_t end_us, int limit, ot_error *err);
+    json_t *(*aggregate)(void *be, const char *twin_id, const char *asset_id,
+                         const char *metric, int64_t start_us, int64_t end_us,
+                         int64_t window_us, enum ot_agg_fn fn, int max_buckets, ot_error *err);
+    json_t *(*latest)(void *be, const char *twin_id, ot_error *err);
+} ot_backend_ops;
+
+extern const ot_backend_ops ot_sqlite_backend;
+
+#endif

@@ -1,0 +1,544 @@
+/* store.c - the group-commit writer and the backend-neutral store API.
+ *
+ *   HTTP threads                     writer thread
+ *   ------------                     -------------
+ *   ot_store_submit(w) --queue-->    take every queued write (up to a group)
+ *   (connection suspended)           BEGIN
+ *                                    per write: idempotency check, rows,
+ *                                      cursors next, next+1, ... , events
+ *                                    COMMIT (one fsync for the whole group)
+ *                                    on_commit(events)  -> ring, SSE wake
+ *   resumed, replies   <--done(w)--  done(w) for each write
+ *
+ * A group that fails is retried write by write, so one bad write cannot
+ * fail its neighbours; a write that fails alone is reported to its caller.
+ * Cursors are only advanced when a transaction commits, so the log stays
+ * gap-free.
+ */
+#include "store/store.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/buf.h"
+#include "core/clock.h"
+#include "core/evtype.h"
+#include "core/log.h"
+#include "store/backend.h"
+
+#define GROUP_MAX_ITEMS 8192       /* telemetry items per transaction */
+#define RETENTION_EVERY_US (60LL * 1000000)
+
+struct ot_store {
+    const ot_backend_ops *ops;
+    void *be;
+    ot_store_options opt;
+    char data_dir[512];
+    char database_url[512];
+
+    pthread_t writer;
+    int writer_started;
+    pthread_mutex_t mu;            /* queue, closing */
+    pthread_cond_t cv;
+    ot_store_write *head, *tail;
+    long pending;                  /* queued telemetry items */
+    int closing;
+
+    atomic_llong last_cursor;
+    atomic_llong oldest_cursor;
+    atomic_ulong commits, failures, committed_items;
+    atomic_long queue_depth;
+    atomic_int healthy;            /* 0 after a failed transaction, 1 after a good one */
+    pthread_mutex_t err_mu;
+    char last_error[OT_ERROR_MSG_MAX];
+    int64_t last_retention_us;
+};
+
+/* --- event rendering --------------------------------------------------- */
+
+static void json_str(ot_buf *b, const char *s)
+{
+    json_t *j = json_string(s ? s : "");
+    char *t = j ? json_dumps(j, JSON_ENCODE_ANY) : NULL;
+    if (t)
+        ot_buf_puts(b, t);
+    else
+        ot_buf_puts(b, "\"\"");
+    free(t);
+    json_decref(j);
+}
+
+/* Render the event object. Writer thread only. */
+static int render_event(ot_event *ev, const char *id, const char *ref_type, json_t *extra)
+{
+    ot_buf b;
+    char ts[OT_TS_BUFSZ];
+    ot_buf_init(&b);
+    ot_buf_printf(&b, "{\"type\":\"%s\",\"ts\":\"%s\",\"twin_id\":", ot_evtype_name(ev->type),
+                  ot_ts_format(ev->ts_us, ts));
+    json_str(&b, ev->twin_id);
+    ot_buf_puts(&b, ",\"id\":");
+    json_str(&b, id);
+    ot_buf_printf(&b, ",\"cursor\":\"cursor_%06lld\",\"data_ref\":{\"type\":", (long long)ev->cursor);
+    json_str(&b, ref_type);
+    ot_buf_puts(&b, ",\"id\":");
+    json_str(&b, id);
+    ot_buf_puts(&b, "}");
+    if (extra && json_object_size(extra)) {
+        char *x = json_dumps(extra, JSON_COMPACT | JSON_REAL_PRECISION(15));
+        if (x && x[0] == '{') {
+            ot_buf_puts(&b, ",");
+            ot_buf_append(&b, x + 1, strlen(x) - 2);
+        }
+        free(x);
+    }
+    ot_buf_puts(&b, "}");
+    ev->json = ot_buf_steal(&b, &ev->json_len);
+    return ev->json ? 0 : OT_ENOMEM;
+}
+
+/* --- the writer ---------------------------------------------------------- */
+
+typedef struct evvec {
+    ot_event *v;
+    size_t n, cap;
+} evvec;
+
+static ot_event *evvec_push(evvec *e)
+{
+    if (e->n == e->cap) {
+        size_t cap = e->cap ? e->cap * 2 : 256;
+        ot_event *v = realloc(e->v, cap * sizeof *v);
+        if (!v)
+            return NULL;
+        e->v = v;
+        e->cap = cap;
+    }
+    ot_event *ev = &e->v[e->n++];
+    memset(ev, 0, sizeof *ev);
+    return ev;
+}
+
+static void evvec_clear(evvec *e)
+{
+    for (size_t i = 0; i < e->n; i++)
+        free(e->v[i].json);
+    e->n = 0;
+}
+
+static int append_event(ot_store *s, evvec *evs, int64_t *next, int type, const char *twin_id,
+                        const char *id, const char *ref_type, json_t *extra, int64_t ts_us,
+                        int64_t *cursor_out, ot_error *err)
+{
+    ot_event *ev = evvec_push(evs);
+    if (!ev)
+        return ot_error_set(err, OT_ENOMEM, NULL, "out of memory rendering events");
+    ev->cursor = (*next)++;
+    ev->type = type;
+    ev->ts_us = ts_us ? ts_us : ot_now_us();
+    snprintf(ev->twin_id, sizeof ev->twin_id, "%s", twin_id ? twin_id : "");
+    if (render_event(ev, id, ref_type, extra))
+        return ot_error_set(err, OT_ENOMEM, NULL, "out of memory rendering events");
+    *cursor_out = ev->cursor;
+    return s->ops->put_event(s->be, ev, id, err);
+}
+
+static int apply_write(ot_store *s, ot_store_write *w, evvec *evs, int64_t *next, ot_error *err)
+{
+    int rc;
+    for (size_t i = 0; i < w->ntels; i++) {
+        ot_store_tel *t = &w->tels[i];
+        int64_t found = 0;
+        t->duplicate = 0;
+        rc = s->ops->lookup_tel(s->be, t->event_id, &found, err);
+        if (rc < 0)
+            return rc;
+        if (rc == 1) {
+            t->cursor = found;
+            t->duplicate = 1;
+            continue;
+        }
+        int64_t cursor = *next;
+        rc = s->ops->put_tel(s->be, t, cursor, err);
+        if (rc)
+            return rc;
+        json_t *extra = json_pack("{s:s}", "asset_id", t->asset_id);
+        rc = append_event(s, evs, next, OT_EV_TELEMETRY_APPENDED, t->twin_id, t->event_id,
+                          "telemetry", extra, 0, &t->cursor, err);
+        json_decref(extra);
+        if (rc)
+            return rc;
+    }
+    for (size_t i = 0; i < w->ndocs; i++) {
+        rc = s->ops->put_doc(s->be, &w->docs[i], ot_now_us(), err);
+        if (rc)
+            return rc;
+    }
+    for (size_t i = 0; i < w->nevents; i++) {
+        ot_store_event *e = &w->events[i];
+        rc = append_event(s, evs, next, e->type, e->twin_id, e->id, e->ref_type, e->extra,
+                          e->ts_us, &e->cursor, err);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static void note_failure(ot_store *s, const ot_error *err)
+{
+    atomic_store(&s->healthy, 0);
+    atomic_fetch_add(&s->failures, 1);
+    pthread_mutex_lock(&s->err_mu);
+    snprintf(s->last_error, sizeof s->last_error, "%s", err->message);
+    pthread_mutex_unlock(&s->err_mu);
+}
+
+/* Commit writes[0..n) as one transaction. Returns 0 or the error. */
+static int commit_group(ot_store *s, ot_store_write **writes, size_t n, evvec *evs,
+                        ot_error *err)
+{
+    int64_t next = atomic_load(&s->last_cursor) + 1;
+    int rc = s->ops->begin(s->be, err);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < n && !rc; i++)
+        rc = apply_write(s, writes[i], evs, &next, err);
+    if (!rc)
+        rc = s->ops->commit(s->be, err);
+    if (rc) {
+        s->ops->rollback(s->be);
+        evvec_clear(evs);
+        return rc;
+    }
+    atomic_store(&s->last_cursor, next - 1);
+    atomic_store(&s->healthy, 1);
+    atomic_fetch_add(&s->commits, 1);
+    if (evs->n && s->opt.on_commit)
+        s->opt.on_commit(s->opt.on_commit_ctx, evs->v, evs->n);
+    evvec_clear(evs);
+    return 0;
+}
+
+static void finish(ot_store_write *w, int rc, const ot_error *err)
+{
+    w->rc = rc;
+    if (rc && err)
+        w->err = *err;
+    else
+        ot_error_clear(&w->err);
+    w->done(w, w->ctx);
+}
+
+static void process(ot_store *s, ot_store_write *list)
+{
+    ot_store_write *writes[GROUP_MAX_ITEMS];
+    size_t n = 0;
+    long items = 0;
+    for (ot_store_write *w = list; w && n < GROUP_MAX_ITEMS; w = w->next) {
+        writes[n++] = w;
+        items += w->ntels ? (long)w->ntels : 1;
+    }
+    evvec evs = {0};
+    ot_error err;
+    ot_error_clear(&err);
+    int rc = commit_group(s, writes, n, &evs, &err);
+    if (rc == 0) {
+        atomic_fetch_add(&s->committed_items, (unsigned long)items);
+        for (size_t i = 0; i < n; i++)
+            finish(writes[i], 0, NULL);
+    } else if (n == 1) {
+        note_failure(s, &err);
+        ot_log(OT_LOG_ERROR, "store: write failed: %s", err.message);
+        finish(writes[0], rc == OT_EINVAL ? rc : OT_EUNAVAIL, &err);
+    } else {
+        /* isolate the failing write: retry one by one */
+        for (size_t i = 0; i < n; i++) {
+            ot_error e1;
+            ot_error_clear(&e1);
+            int r1 = commit_group(s, &writes[i], 1, &evs, &e1);
+            if (r1) {
+                note_failure(s, &e1);
+                ot_log(OT_LOG_ERROR, "store: write failed: %s", e1.message);
+            }
+            finish(writes[i], r1 == 0 ? 0 : r1 == OT_EINVAL ? r1 : OT_EUNAVAIL, &e1);
+        }
+    }
+    free(evs.v);
+}
+
+static void maybe_retention(ot_store *s)
+{
+    if (s->opt.retention_days <= 0)
+        return;
+    int64_t now = ot_now_us();
+    if (now - s->last_retention_us < RETENTION_EVERY_US)
+        return;
+    s->last_retention_us = now;
+    int64_t cutoff = now - (int64_t)s->opt.retention_days * 86400LL * 1000000LL, oldest = 0;
+    ot_error err;
+    if (s->ops->retention(s->be, cutoff, &oldest, &err) == 0) {
+        if (oldest > 0)
+            atomic_store(&s->oldest_cursor, oldest);
+    } else {
+        ot_log(OT_LOG_WARNING, "store: retention failed: %s", err.message);
+    }
+}
+
+static void *writer_main(void *arg)
+{
+    ot_store *s = arg;
+    pthread_mutex_lock(&s->mu);
+    for (;;) {
+        while (!s->head && !s->closing) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += 1;
+            pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+            if (!s->head) {
+                pthread_mutex_unlock(&s->mu);
+                maybe_retention(s);
+                pthread_mutex_lock(&s->mu);
+            }
+        }
+        if (!s->head && s->closing)
+            break;
+        /* take up to a group's worth */
+        ot_store_write *list = s->head, *last = list;
+        long items = list->ntels ? (long)list->ntels : 1;
+        size_t n = 1;
+        while (last->next && n < GROUP_MAX_ITEMS &&
+               items + (long)(last->next->ntels ? last->next->ntels : 1) <= GROUP_MAX_ITEMS) {
+            last = last->next;
+            items += last->ntels ? (long)last->ntels : 1;
+            n++;
+        }
+        s->head = last->next;
+        if (!s->head)
+            s->tail = NULL;
+        last->next = NULL;
+        s->pending -= items;
+        atomic_store(&s->queue_depth, s->pending);
+        pthread_mutex_unlock(&s->mu);
+        process(s, list);
+        pthread_mutex_lock(&s->mu);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
+/* --- public API ---------------------------------------------------------- */
+
+int ot_store_open(const ot_store_options *opt, ot_store **out, ot_error *err)
+{
+    ot_store *s = calloc(1, sizeof *s);
+    if (!s)
+        return ot_error_set(err, OT_ENOMEM, NULL, "out of memory");
+    s->opt = *opt;
+    snprintf(s->data_dir, sizeof s->data_dir, "%s", opt->data_dir ? opt->data_dir : ".");
+    snprintf(s->database_url, sizeof s->database_url, "%s",
+             opt->database_url ? opt->database_url : "");
+    s->opt.data_dir = s->data_dir;
+    s->opt.database_url = s->database_url;
+    if (s->opt.queue_limit <= 0)
+        s->opt.queue_limit = 65536;
+    if (s->database_url[0]) {
+        free(s);
+        return ot_error_set(err, OT_EINVAL, "DATABASE_URL",
+                            "DATABASE_URL '%.40s...': only the embedded SQLite store is built "
+                            "in so far; leave DATABASE_URL empty",
+                            opt->database_url);
+    }
+    s->ops = &ot_sqlite_backend;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
+    pthread_mutex_init(&s->err_mu, NULL);
+    int rc = s->ops->open(&s->opt, &s->be, err);
+    if (rc)
+        goto fail;
+    int64_t last = 0, oldest = 0;
+    rc = s->ops->last_cursor(s->be, &last, &oldest, err);
+    if (rc)
+        goto fail;
+    atomic_store(&s->last_cursor, last);
+    atomic_store(&s->oldest_cursor, oldest);
+    atomic_store(&s->healthy, 1);
+    if (pthread_create(&s->writer, NULL, writer_main, s)) {
+        rc = ot_error_set(err, OT_EIO, NULL, "cannot start the store writer thread");
+        goto fail;
+    }
+    s->writer_started = 1;
+    *out = s;
+    return 0;
+fail:
+    if (s->be)
+        s->ops->close(s->be);
+    free(s);
+    return rc;
+}
+
+void ot_store_close(ot_store *s)
+{
+    if (!s)
+        return;
+    pthread_mutex_lock(&s->mu);
+    s->closing = 1;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    if (s->writer_started)
+        pthread_join(s->writer, NULL);
+    s->ops->close(s->be);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->cv);
+    pthread_mutex_destroy(&s->err_mu);
+    free(s);
+}
+
+int ot_store_submit(ot_store *s, ot_store_write *w)
+{
+    long items = w->ntels ? (long)w->ntels : 1;
+    pthread_mutex_lock(&s->mu);
+    if (s->closing) {
+        pthread_mutex_unlock(&s->mu);
+        return OT_EUNAVAIL;
+    }
+    /* a single write larger than the limit is still accepted on an empty
+     * queue, or it could never be stored */
+    if (s->pending > 0 && s->pending + items > s->opt.queue_limit) {
+        pthread_mutex_unlock(&s->mu);
+        return OT_EBUSY;
+    }
+    w->next = NULL;
+    if (s->tail)
+        s->tail->next = w;
+    else
+        s->head = w;
+    s->tail = w;
+    s->pending += items;
+    atomic_store(&s->queue_depth, s->pending);
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    return 0;
+}
+
+struct sync_wait {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int done;
+};
+
+static void sync_done(ot_store_write *w, void *ctx)
+{
+    struct sync_wait *sw = ctx;
+    (void)w;
+    pthread_mutex_lock(&sw->mu);
+    sw->done = 1;
+    pthread_cond_signal(&sw->cv);
+    pthread_mutex_unlock(&sw->mu);
+}
+
+int ot_store_write_sync(ot_store *s, ot_store_write *w)
+{
+    struct sync_wait sw = {.done = 0};
+    pthread_mutex_init(&sw.mu, NULL);
+    pthread_cond_init(&sw.cv, NULL);
+    w->done = sync_done;
+    w->ctx = &sw;
+    int rc;
+    while ((rc = ot_store_submit(s, w)) == OT_EBUSY) {
+        struct timespec d = {0, 2 * 1000000};
+        nanosleep(&d, NULL);
+    }
+    if (rc == 0) {
+        pthread_mutex_lock(&sw.mu);
+        while (!sw.done)
+            pthread_cond_wait(&sw.cv, &sw.mu);
+        pthread_mutex_unlock(&sw.mu);
+        rc = w->rc;
+    } else {
+        ot_error_set(&w->err, rc, NULL, "the store is closing");
+        w->rc = rc;
+    }
+    pthread_mutex_destroy(&sw.mu);
+    pthread_cond_destroy(&sw.cv);
+    return rc;
+}
+
+int64_t ot_store_last_cursor(ot_store *s) { return atomic_load(&s->last_cursor); }
+int64_t ot_store_oldest_cursor(ot_store *s) { return atomic_load(&s->oldest_cursor); }
+
+int ot_store_read_events(ot_store *s, int64_t after, int limit, const ot_event_filter *f,
+                         int (*fn)(void *ctx, const ot_event *ev), void *ctx,
+                         int64_t *scanned_to, ot_error *err)
+{
+    return s->ops->read_events(s->be, after, limit, f, fn, ctx, scanned_to, err);
+}
+
+char *ot_store_get_doc(ot_store *s, const char *type, const char *id, ot_error *err)
+{
+    return s->ops->get_doc(s->be, type, id, err);
+}
+
+json_t *ot_store_list_docs(ot_store *s, const char *type, const char *twin_id,
+                           const char *status, int limit, ot_error *err)
+{
+    return s->ops->list_docs(s->be, type, twin_id, status, limit, err);
+}
+
+json_t *ot_store_query_telemetry(ot_store *s, const char *twin_id, const char *asset_id,
+                                 int64_t start_us, int64_t end_us, int limit, ot_error *err)
+{
+    return s->ops->query_telemetry(s->be, twin_id, asset_id, start_us, end_us, limit, err);
+}
+
+json_t *ot_store_aggregate(ot_store *s, const char *twin_id, const char *asset_id,
+                           const char *metric, int64_t start_us, int64_t end_us,
+                           int64_t window_us, enum ot_agg_fn fn, int max_buckets, ot_error *err)
+{
+    return s->ops->aggregate(s->be, twin_id, asset_id, metric, start_us, end_us, window_us, fn,
+                             max_buckets, err);
+}
+
+json_t *ot_store_latest(ot_store *s, const char *twin_id, ot_error *err)
+{
+    return s->ops->latest(s->be, twin_id, err);
+}
+
+const char *ot_store_health(ot_store *s, json_t *detail)
+{
+    json_object_set_new(detail, "backend", json_string(s->ops->name));
+    json_object_set_new(detail, "queue_depth", json_integer(atomic_load(&s->queue_depth)));
+    json_object_set_new(detail, "last_cursor", json_integer(atomic_load(&s->last_cursor)));
+    if (atomic_load(&s->healthy))
+        return "ok";
+    pthread_mutex_lock(&s->err_mu);
+    json_object_set_new(detail, "last_error", json_string(s->last_error));
+    pthread_mutex_unlock(&s->err_mu);
+    return "degraded";
+}
+
+void ot_store_metrics(ot_store *s, ot_buf *out)
+{
+    ot_buf_printf(out,
+                  "# HELP opstwin_store_commits_total Durable transactions (group commits).\n"
+                  "# TYPE opstwin_store_commits_total counter\n"
+                  "opstwin_store_commits_total %lu\n"
+                  "# HELP opstwin_store_committed_items_total Items committed (telemetry or writes).\n"
+                  "# TYPE opstwin_store_committed_items_total counter\n"
+                  "opstwin_store_committed_items_total %lu\n"
+                  "# HELP opstwin_store_failures_total Failed transactions.\n"
+                  "# TYPE opstwin_store_failures_total counter\n"
+                  "opstwin_store_failures_total %lu\n"
+                  "# HELP opstwin_store_queue_depth Items waiting for the writer.\n"
+                  "# TYPE opstwin_store_queue_depth gauge\n"
+                  "opstwin_store_queue_depth %ld\n"
+                  "# HELP opstwin_events_last_cursor Last committed cursor.\n"
+                  "# TYPE opstwin_events_last_cursor gauge\n"
+                  "opstwin_events_last_cursor %lld\n",
+                  atomic_load(&s->commits), atomic_load(&s->committed_items),
+                  atomic_load(&s->failures), atomic_load(&s->queue_depth),
+                  (long long)atomic_load(&s->last_cursor));
+}

@@ -1,0 +1,182 @@
+/* store.h - durable storage behind one interface.
+ *
+ * Business logic talks to this header only; SQL dialects stay inside the
+ * backends (store_sqlite.c, the embedded default; PostgreSQL later). What
+ * is stored:
+ *
+ *   events     the one ordered log: cursor (1, 2, 3, ... gap-free), type,
+ *              ts, twin_id, resource id, and the event's JSON as emitted
+ *   telemetry  canonical telemetry.v1 objects by event_id (idempotency key)
+ *   points     one (series, ts, value) per metric, for queries/aggregates
+ *   series     (twin, asset, metric) with the latest value
+ *   docs       every other resource by (type, id): anomalies, simulations,
+ *              decisions, proposals, actions, schemas, models, policies,
+ *              ingest profiles
+ *
+ * Writes go through ot_store_submit: a single writer thread batches many
+ * submitted writes into one transaction (group commit, one fsync) and calls
+ * each write's completion only after the transaction is durable. Cursors are
+ * assigned by the writer inside the transaction, so the log has no gaps even
+ * across crashes. The submit queue is bounded: when it is full, submit fails
+ * with OT_EBUSY and the caller answers 503.
+ *
+ * Reads may be called from any thread; each takes a connection from a small
+ * pool. Returned strings and JSON are owned by the caller.
+ */
+#ifndef OT_STORE_STORE_H
+#define OT_STORE_STORE_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/error.h"
+#include "core/evtype.h"
+
+typedef struct ot_store ot_store;
+
+#define OT_STORE_ID_MAX 129
+
+/* --- writes ---------------------------------------------------------------- */
+
+/* One telemetry record to store. Strings are borrowed until completion. */
+typedef struct ot_store_tel {
+    const char *event_id;   /* idempotency key */
+    const char *twin_id;
+    const char *asset_id;
+    int64_t ts_us;
+    size_t nmetrics;
+    const char *const *metric_names;
+    const double *metric_values;
+    const char *json;       /* canonical telemetry.v1 object, as stored and served */
+    /* results, filled by the writer: */
+    int64_t cursor;         /* the TelemetryAppended event's cursor */
+    int duplicate;          /* 1: event_id was stored before; cursor is the original */
+} ot_store_tel;
+
+/* A resource document to insert or replace. Borrowed until completion. */
+typedef struct ot_store_doc {
+    const char *type;       /* "anomaly", "sim", "proposal", ... */
+    const char *id;
+    const char *twin_id;    /* may be "" */
+    const char *status;     /* optional index column (e.g. proposal status), or NULL */
+    const char *json;
+} ot_store_doc;
+
+/* An event to append. Its JSON is rendered by the writer once the cursor is
+ * known: {"type","ts","twin_id","id","cursor","data_ref":{"type","id"}} plus
+ * the members of `extra` (borrowed, may be NULL). */
+typedef struct ot_store_event {
+    int type;               /* enum ot_evtype */
+    const char *twin_id;
+    const char *id;         /* the resource the event is about */
+    const char *ref_type;   /* data_ref.type: "telemetry", "anomaly", ... */
+    json_t *extra;
+    int64_t ts_us;          /* 0 = commit time */
+    int64_t cursor;         /* result */
+} ot_store_event;
+
+typedef struct ot_store_write ot_store_write;
+typedef void (*ot_store_done_fn)(ot_store_write *w, void *ctx);
+
+/* A unit of work: committed atomically with the rest of its group, or failed
+ * as a whole (rc < 0, err). Each telemetry record also appends its
+ * TelemetryAppended event. The caller owns the struct and everything it
+ * points to until done() is called (on the writer thread). */
+struct ot_store_write {
+    ot_store_tel *tels;
+    size_t ntels;
+    ot_store_doc *docs;
+    size_t ndocs;
+    ot_store_event *events;
+    size_t nevents;
+    ot_store_done_fn done;
+    void *ctx;
+    int rc;
+    ot_error err;
+    ot_store_write *next;   /* queue link, owned by the store */
+};
+
+/* Called on the writer thread after each durable commit, with the group's
+ * events in cursor order (borrowed for the call; copy what you keep). */
+typedef void (*ot_store_commit_fn)(void *ctx, const ot_event *events, size_t n);
+
+typedef struct ot_store_options {
+    const char *data_dir;       /* SQLite: DATA_DIR/opstwin.db */
+    const char *database_url;   /* "" = SQLite */
+    int queue_limit;            /* pending telemetry items before OT_EBUSY */
+    int read_connections;       /* read pool size */
+    long retention_days;        /* 0 = keep */
+    ot_store_commit_fn on_commit;
+    void *on_commit_ctx;
+} ot_store_options;
+
+/* Open (creating and migrating as needed) and start the writer. */
+int ot_store_open(const ot_store_options *opt, ot_store **out, ot_error *err);
+
+/* Drain the queue (every submitted write is committed or failed), stop the
+ * writer, close. */
+void ot_store_close(ot_store *s);
+
+/* Queue a write. 0: queued, done() will be called exactly once. OT_EBUSY:
+ * the queue is full; OT_EUNAVAIL: the store is closing or failed; in both
+ * cases done() is NOT called and the caller keeps ownership. */
+int ot_store_submit(ot_store *s, ot_store_write *w);
+
+/* Submit and wait for completion (for callers not on an HTTP thread that
+ * can block: CLI import, background jobs). Returns w->rc. */
+int ot_store_write_sync(ot_store *s, ot_store_write *w);
+
+/* --- reads ----------------------------------------------------------------- */
+
+/* The last committed cursor (0 when the log is empty) and the oldest cursor
+ * still stored (1 unless retention dropped older ones). */
+int64_t ot_store_last_cursor(ot_store *s);
+int64_t ot_store_oldest_cursor(ot_store *s);
+
+/* Events with cursor > after matching f, in cursor order, at most limit.
+ * Calls fn for each (event borrowed during the call); fn returns nonzero to
+ * stop. Returns the count delivered, or a negative error. *scanned_to is set
+ * to the last cursor examined (so a filtered read can advance past
+ * non-matching events). */
+int ot_store_read_events(ot_store *s, int64_t after, int limit, const ot_event_filter *f,
+                         int (*fn)(void *ctx, const ot_event *ev), void *ctx,
+                         int64_t *scanned_to, ot_error *err);
+
+/* A stored document (type "telemetry" reads the telemetry table). Returns
+ * the JSON text (caller frees) or NULL with OT_ENOTFOUND. */
+char *ot_store_get_doc(ot_store *s, const char *type, const char *id, ot_error *err);
+
+/* Documents of a type, optionally for one twin and with a status, newest
+ * first, at most limit. Returns a JSON array (caller owns) or NULL. */
+json_t *ot_store_list_docs(ot_store *s, const char *type, const char *twin_id,
+                           const char *status, int limit, ot_error *err);
+
+/* Telemetry rows of a twin (asset optional) with start <= ts < end, oldest
+ * first, at most limit. JSON array of telemetry.v1 objects; caller owns. */
+json_t *ot_store_query_telemetry(ot_store *s, const char *twin_id, const char *asset_id,
+                                 int64_t start_us, int64_t end_us, int limit, ot_error *err);
+
+enum ot_agg_fn { OT_AGG_AVG, OT_AGG_MIN, OT_AGG_MAX, OT_AGG_SUM, OT_AGG_COUNT, OT_AGG_STDDEV };
+
+/* Time-bucketed aggregate of one metric of a twin (asset optional) over
+ * [start, end): JSON array of {"bucket": RFC3339, "value", "count"}, oldest
+ * first, at most max_buckets. */
+json_t *ot_store_aggregate(ot_store *s, const char *twin_id, const char *asset_id,
+                           const char *metric, int64_t start_us, int64_t end_us,
+                           int64_t window_us, enum ot_agg_fn fn, int max_buckets,
+                           ot_error *err);
+
+/* Latest value per (asset, metric) of a twin, or of every twin when twin_id
+ * is NULL: JSON object {twin_id: {asset_id: {metric: {"value","ts"}}}}. */
+json_t *ot_store_latest(ot_store *s, const char *twin_id, ot_error *err);
+
+/* Health: "ok", "degraded" or "down", with detail (backend, queue depth,
+ * last error) added to detail. */
+const char *ot_store_health(ot_store *s, json_t *detail);
+
+/* Append Prometheus lines (queue depth, commits, batch sizes). */
+struct ot_buf;
+void ot_store_metrics(ot_store *s, struct ot_buf *out);
+
+#endif

@@ -1,0 +1,919 @@
+/* store_sqlite.c - the embedded SQLite backend (WAL, synchronous=FULL).
+ *
+ * One read-write connection belongs to the writer thread; readers take a
+ * read-only connection from a small pool. WAL lets them read while the
+ * writer writes. Every statement is prepared once per connection.
+ *
+ * Schema (see `migrations` below; PRAGMA user_version is the version):
+ *   events(cursor PK, type, ts, twin_id, id, json)       index (twin_id, cursor)
+ *   telemetry(event_id PK, cursor, twin_id, asset_id, ts, json)  index (twin_id, ts)
+ *   series(series_id PK, twin_id, asset_id, metric, last_ts, last_value)
+ *   points(series_id, ts, seq, value) PK (series_id, ts, seq), clustered
+ *   docs(type, id, twin_id, status, created, updated, json) PK (type, id)
+ */
+#include <math.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/clock.h"
+#include "core/log.h"
+#include "store/backend.h"
+
+static const char *const migrations[] = {
+    /* 1 */
+    "CREATE TABLE events (cursor INTEGER PRIMARY KEY, type INTEGER NOT NULL, ts INTEGER NOT NULL,"
+    " twin_id TEXT NOT NULL, id TEXT NOT NULL, json TEXT NOT NULL);"
+    "CREATE INDEX events_twin ON events (twin_id, cursor);"
+    "CREATE TABLE telemetry (event_id TEXT PRIMARY KEY, cursor INTEGER NOT NULL,"
+    " twin_id TEXT NOT NULL, asset_id TEXT NOT NULL, ts INTEGER NOT NULL, json TEXT NOT NULL)"
+    " WITHOUT ROWID;"
+    "CREATE INDEX telemetry_twin_ts ON telemetry (twin_id, ts);"
+    "CREATE TABLE series (series_id INTEGER PRIMARY KEY, twin_id TEXT NOT NULL,"
+    " asset_id TEXT NOT NULL, metric TEXT NOT NULL, last_ts INTEGER, last_value REAL,"
+    " UNIQUE (twin_id, asset_id, metric));"
+    "CREATE TABLE points (series_id INTEGER NOT NULL, ts INTEGER NOT NULL, seq INTEGER NOT NULL,"
+    " value REAL NOT NULL, PRIMARY KEY (series_id, ts, seq)) WITHOUT ROWID;"
+    "CREATE TABLE docs (type TEXT NOT NULL, id TEXT NOT NULL, twin_id TEXT NOT NULL,"
+    " status TEXT, created INTEGER NOT NULL, updated INTEGER NOT NULL, json TEXT NOT NULL,"
+    " PRIMARY KEY (type, id)) WITHOUT ROWID;"
+    "CREATE INDEX docs_twin ON docs (type, twin_id, updated);",
+};
+#define NMIGRATIONS (int)(sizeof migrations / sizeof migrations[0])
+
+enum wstmt { W_BEGIN, W_COMMIT, W_ROLLBACK, W_LOOKUP_TEL, W_INS_TEL, W_INS_EVENT, W_SERIES_GET,
+             W_SERIES_INS, W_SERIES_SET, W_INS_POINT, W_PUT_DOC, W_NSTMT };
+static const char *const wsql[W_NSTMT] = {
+    [W_BEGIN] = "BEGIN IMMEDIATE",
+    [W_COMMIT] = "COMMIT",
+    [W_ROLLBACK] = "ROLLBACK",
+    [W_LOOKUP_TEL] = "SELECT cursor FROM telemetry WHERE event_id = ?1",
+    [W_INS_TEL] = "INSERT INTO telemetry (event_id, cursor, twin_id, asset_id, ts, json)"
+                  " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [W_INS_EVENT] = "INSERT INTO events (cursor, type, ts, twin_id, id, json)"
+                    " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [W_SERIES_GET] = "SELECT series_id, last_ts FROM series WHERE twin_id = ?1 AND asset_id = ?2"
+                     " AND metric = ?3",
+    [W_SERIES_INS] = "INSERT INTO series (twin_id, asset_id, metric) VALUES (?1, ?2, ?3)",
+    [W_SERIES_SET] = "UPDATE series SET last_ts = ?2, last_value = ?3 WHERE series_id = ?1",
+    [W_INS_POINT] = "INSERT OR IGNORE INTO points (series_id, ts, seq, value) VALUES (?1, ?2, ?3, ?4)",
+    [W_PUT_DOC] = "INSERT INTO docs (type, id, twin_id, status, created, updated, json)"
+                  " VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6) ON CONFLICT (type, id) DO UPDATE SET"
+                  " twin_id = excluded.twin_id, status = excluded.status,"
+                  " updated = excluded.updated, json = excluded.json",
+};
+
+enum rstmt { R_EVENTS, R_EVENTS_TWIN, R_TEL_GET, R_DOC_GET, R_DOCS, R_TEL_QUERY, R_SERIES_FOR,
+             R_POINTS, R_LATEST, R_LATEST_TWIN, R_NSTMT };
+static const char *const rsql[R_NSTMT] = {
+    [R_EVENTS] = "SELECT cursor, type, ts, twin_id, json FROM events WHERE cursor > ?1"
+                 " AND (?2 = 0 OR ((1 << type) & ?2) != 0) ORDER BY cursor LIMIT ?3",
+    [R_EVENTS_TWIN] = "SELECT cursor, type, ts, twin_id, json FROM events WHERE twin_id = ?4"
+                      " AND cursor > ?1 AND (?2 = 0 OR ((1 << type) & ?2) != 0)"
+                      " ORDER BY cursor LIMIT ?3",
+    [R_TEL_GET] = "SELECT json FROM telemetry WHERE event_id = ?1",
+    [R_DOC_GET] = "SELECT json FROM docs WHERE type = ?1 AND id = ?2",
+    [R_DOCS] = "SELECT json FROM docs WHERE type = ?1 AND (?2 IS NULL OR twin_id = ?2)"
+               " AND (?3 IS NULL OR status = ?3) ORDER BY updated DESC LIMIT ?4",
+    [R_TEL_QUERY] = "SELECT json FROM telemetry WHERE twin_id = ?1 AND (?2 IS NULL OR asset_id = ?2)"
+                    " AND ts >= ?3 AND ts < ?4 ORDER BY ts LIMIT ?5",
+    [R_SERIES_FOR] = "SELECT series_id FROM series WHERE twin_id = ?1 AND metric = ?2"
+                     " AND (?3 IS NULL OR asset_id = ?3)",
+    [R_POINTS] = "SELECT ts, value FROM points WHERE series_id = ?1 AND ts >= ?2 AND ts < ?3",
+    [R_LATEST] = "SELECT twin_id, asset_id, metric, last_value, last_ts FROM series"
+                 " WHERE last_ts IS NOT NULL ORDER BY twin_id, asset_id, metric",
+    [R_LATEST_TWIN] = "SELECT twin_id, asset_id, metric, last_value, last_ts FROM series"
+                      " WHERE twin_id = ?1 AND last_ts IS NOT NULL ORDER BY asset_id, metric",
+};
+
+/* Writer-side cache of series ids, with the latest value seen in the
+ * current transaction (flushed before COMMIT). Open addressing. */
+struct series_entry {
+    char *key;          /* twin \x1f asset \x1f metric */
+    int64_t id;
+    int64_t last_ts;
+    double last_value;
+    int dirty;
+};
+
+struct rconn {
+    sqlite3 *db;
+    sqlite3_stmt *st[R_NSTMT];
+    struct rconn *all_next;   /* every connection, for close */
+    struct rconn *free_next;  /* the pool's free list */
+};
+
+typedef struct sqlite_be {
+    char path[1024];
+    sqlite3 *w;
+    sqlite3_stmt *ws[W_NSTMT];
+    struct series_entry *series;
+    size_t series_cap, series_n;
+    size_t *dirty;      /* indexes into series */
+    size_t ndirty, dirty_cap;
+
+    pthread_mutex_t pool_mu;
+    pthread_cond_t pool_cv;
+    struct rconn *free_list;
+    struct rconn *all;
+    int nconn;
+} sqlite_be;
+
+static int db_error(sqlite3 *db, ot_error *err, const char *what)
+{
+    int code = sqlite3_errcode(db);
+    int otc = (code == SQLITE_BUSY || code == SQLITE_LOCKED || code == SQLITE_FULL ||
+               code == SQLITE_IOERR || code == SQLITE_CANTOPEN)
+                  ? OT_EUNAVAIL
+                  : OT_EIO;
+    return ot_error_set(err, otc, NULL, "database: %s: %s", what, sqlite3_errmsg(db));
+}
+
+static int exec(sqlite3 *db, const char *sql, ot_error *err)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        int rc = ot_error_set(err, OT_EIO, NULL, "database: %s", msg ? msg : "error");
+        sqlite3_free(msg);
+        return rc;
+    }
+    return 0;
+}
+
+static int migrate(sqlite3 *db, ot_error *err)
+{
+    sqlite3_stmt *st;
+    int version = 0;
+    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK) {
+        if (sqlite3_step(st) == SQLITE_ROW)
+            version = sqlite3_column_int(st, 0);
+        sqlite3_finalize(st);
+    }
+    if (version > NMIGRATIONS)
+        return ot_error_set(err, OT_EIO, "DATA_DIR",
+                            "database schema version %d is newer than this build knows (%d); "
+                            "use a newer opstwin",
+                            version, NMIGRATIONS);
+    for (int v = version; v < NMIGRATIONS; v++) {
+        char pragma[64];
+        snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d;", v + 1);
+        int rc = exec(db, "BEGIN", err);
+        if (!rc)
+            rc = exec(db, migrations[v], err);
+        if (!rc)
+            rc = exec(db, pragma, err);
+        if (!rc)
+            rc = exec(db, "COMMIT", err);
+        if (rc) {
+            exec(db, "ROLLBACK", NULL);
+            return rc;
+        }
+        ot_log(OT_LOG_INFO, "store: migrated the database to version %d", v + 1);
+    }
+    return 0;
+}
+
+static int open_conn(const char *path, int readonly, sqlite3 **out, ot_error *err)
+{
+    int flags = SQLITE_OPEN_NOMUTEX |
+                (readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+    sqlite3 *db = NULL;
+    if (sqlite3_open_v2(path, &db, flags, NULL) != SQLITE_OK) {
+        int rc = ot_error_set(err, OT_EIO, "DATA_DIR", "cannot open database %s: %s", path,
+                              db ? sqlite3_errmsg(db) : "out of memory");
+        sqlite3_close(db);
+        return rc;
+    }
+    sqlite3_busy_timeout(db, 5000);
+    sqlite3_extended_result_codes(db, 0);
+    *out = db;
+    return 0;
+}
+
+static void be_close(void *p)
+{
+    sqlite_be *be = p;
+    if (!be)
+        return;
+    for (int i = 0; i < W_NSTMT; i++)
+        sqlite3_finalize(be->ws[i]);
+    if (be->w) {
+        /* fold the WAL into the database so the folder is one file at rest */
+        sqlite3_wal_checkpoint_v2(be->w, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+        sqlite3_close(be->w);
+    }
+    for (struct rconn *c = be->all, *n; c; c = n) {
+        n = c->all_next;
+        for (int i = 0; i < R_NSTMT; i++)
+            sqlite3_finalize(c->st[i]);
+        sqlite3_close(c->db);
+        free(c);
+    }
+    for (size_t i = 0; i < be->series_cap; i++)
+        free(be->series[i].key);
+    free(be->series);
+    free(be->dirty);
+    pthread_mutex_destroy(&be->pool_mu);
+    pthread_cond_destroy(&be->pool_cv);
+    free(be);
+}
+
+static int be_open(const ot_store_options *opt, void **out, ot_error *err)
+{
+    sqlite_be *be = calloc(1, sizeof *be);
+    if (!be)
+        return ot_error_set(err, OT_ENOMEM, NULL, "out of memory");
+    pthread_mutex_init(&be->pool_mu, NULL);
+    pthread_cond_init(&be->pool_cv, NULL);
+    snprintf(be->path, sizeof be->path, "%s/opstwin.db", opt->data_dir);
+    int rc = open_conn(be->path, 0, &be->w, err);
+    if (!rc)
+        rc = exec(be->w,
+                  "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
+                  " PRAGMA temp_store = MEMORY; PRAGMA cache_size = -65536;",
+                  err);
+    if (!rc)
+        rc = migrate(be->w, err);
+    for (int i = 0; !rc && i < W_NSTMT; i++)
+        if (sqlite3_prepare_v3(be->w, wsql[i], -1, SQLITE_PREPARE_PERSISTENT, &be->ws[i], NULL))
+            rc = db_error(be->w, err, "prepare");
+    int n = opt->read_connections > 0 ? opt->read_connections : 4;
+    for (int i = 0; !rc && i < n; i++) {
+        struct rconn *c = calloc(1, sizeof *c);
+        if (!c) {
+            rc = ot_error_set(err, OT_ENOMEM, NULL, "out of memory");
+            break;
+        }
+        rc = open_conn(be->path, 1, &c->db, err);
+        if (rc) {
+            free(c);
+            break;
+        }
+        exec(c->db, "PRAGMA cache_size = -16384;", NULL);
+        for (int k = 0; !rc && k < R_NSTMT; k++)
+            if (sqlite3_prepare_v3(c->db, rsql[k], -1, SQLITE_PREPARE_PERSISTENT, &c->st[k], NULL))
+                rc = db_error(c->db, err, "prepare");
+        c->all_next = be->all;
+        be->all = c;
+        c->free_next = be->free_list;
+        be->free_list = c;
+        be->nconn++;
+    }
+    if (rc) {
+        be_close(be);
+        return rc;
+    }
+    *out = be;
+    return 0;
+}
+
+/* --- read pool ------------------------------------------------------------ */
+
+static struct rconn *acquire(sqlite_be *be)
+{
+    pthread_mutex_lock(&be->pool_mu);
+    while (!be->free_list)
+        pthread_cond_wait(&be->pool_cv, &be->pool_mu);
+    struct rconn *c = be->free_list;
+    be->free_list = c->free_next;
+    pthread_mutex_unlock(&be->pool_mu);
+    return c;
+}
+
+static void release(sqlite_be *be, struct rconn *c)
+{
+    pthread_mutex_lock(&be->pool_mu);
+    c->free_next = be->free_list;
+    be->free_list = c;
+    pthread_cond_signal(&be->pool_cv);
+    pthread_mutex_unlock(&be->pool_mu);
+}
+
+static sqlite3_stmt *rstmt(struct rconn *c, enum rstmt k)
+{
+    sqlite3_reset(c->st[k]);
+    sqlite3_clear_bindings(c->st[k]);
+    return c->st[k];
+}
+
+static void bind_text_or_null(sqlite3_stmt *st, int i, const char *s)
+{
+    if (s)
+        sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+/* --- writer --------------------------------------------------------------- */
+
+static sqlite3_stmt *wstmt(sqlite_be *be, enum wstmt k)
+{
+    sqlite3_reset(be->ws[k]);
+    return be->ws[k];
+}
+
+static int step_done(sqlite_be *be, sqlite3_stmt *st, ot_error *err, const char *what)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return db_error(be->w, err, what);
+    return 0;
+}
+
+static int be_begin(void *p, ot_error *err)
+{
+    sqlite_be *be = p;
+    return step_done(be, wstmt(be, W_BEGIN), err, "begin");
+}
+
+static void series_reset(sqlite_be *be)
+{
+    for (size_t i = 0; i < be->series_cap; i++) {
+        free(be->series[i].key);
+        be->series[i].key = NULL;
+    }
+    be->series_n = 0;
+    be->ndirty = 0;
+}
+
+static int flush_series(sqlite_be *be, ot_error *err)
+{
+    for (size_t i = 0; i < be->ndirty; i++) {
+        struct series_entry *e = &be->series[be->dirty[i]];
+        sqlite3_stmt *st = wstmt(be, W_SERIES_SET);
+        sqlite3_bind_int64(st, 1, e->id);
+        sqlite3_bind_int64(st, 2, e->last_ts);
+        sqlite3_bind_double(st, 3, e->last_value);
+        int rc = step_done(be, st, err, "update series");
+        if (rc)
+            return rc;
+        e->dirty = 0;
+    }
+    be->ndirty = 0;
+    return 0;
+}
+
+static int be_commit(void *p, ot_error *err)
+{
+    sqlite_be *be = p;
+    int rc = flush_series(be, err);
+    if (!rc)
+        rc = step_done(be, wstmt(be, W_COMMIT), err, "commit");
+    return rc;
+}
+
+static void be_rollback(void *p)
+{
+    sqlite_be *be = p;
+    if (!sqlite3_get_autocommit(be->w)) {
+        sqlite3_stmt *st = wstmt(be, W_ROLLBACK);
+        sqlite3_step(st);
+        sqlite3_reset(st);
+    }
+    /* ids handed out inside the failed transaction no longer exist */
+    series_reset(be);
+}
+
+static int be_last_cursor(void *p, int64_t *last, int64_t *oldest, ot_error *err)
+{
+    sqlite_be *be = p;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(be->w, "SELECT COALESCE(MAX(cursor), 0), COALESCE(MIN(cursor), 0)"
+                                  " FROM events", -1, &st, NULL) != SQLITE_OK)
+        return db_error(be->w, err, "read cursors");
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *last = sqlite3_column_int64(st, 0);
+        *oldest = sqlite3_column_int64(st, 1);
+        if (*oldest == 0)
+            *oldest = *last + 1;
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? 0 : db_error(be->w, err, "read cursors");
+}
+
+static int be_lookup_tel(void *p, const char *event_id, int64_t *cursor, ot_error *err)
+{
+    sqlite_be *be = p;
+    sqlite3_stmt *st = wstmt(be, W_LOOKUP_TEL);
+    sqlite3_bind_text(st, 1, event_id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *cursor = sqlite3_column_int64(st, 0);
+        sqlite3_reset(st);
+        return 1;
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : db_error(be->w, err, "idempotency lookup");
+}
+
+static uint64_t hash_key(const char *k, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)k[i]) * 1099511628211ULL;
+    return h;
+}
+
+static int series_grow(sqlite_be *be)
+{
+    size_t cap = be->series_cap ? be->series_cap * 2 : 1024;
+    struct series_entry *t = calloc(cap, sizeof *t);
+    if (!t)
+        return -1;
+    for (size_t i = 0; i < be->series_cap; i++) {
+        struct series_entry *e = &be->series[i];
+        if (!e->key)
+            continue;
+        size_t j = hash_key(e->key, strlen(e->key)) & (cap - 1);
+        while (t[j].key)
+            j = (j + 1) & (cap - 1);
+        t[j] = *e; /* the caller flushed: nothing is dirty */
+    }
+    free(be->series);
+    be->series = t;
+    be->series_cap = cap;
+    return 0;
+}
+
+/* Find or create the series id for (twin, asset, metric). */
+static struct series_entry *series_get(sqlite_be *be, const char *twin, const char *asset,
+                                       const char *metric, ot_error *err)
+{
+    char key[512];
+    int n = snprintf(key, sizeof key, "%s\x1f%s\x1f%s", twin, asset, metric);
+    if (n < 0 || (size_t)n >= sizeof key) {
+        ot_error_set(err, OT_EINVAL, NULL, "series key too long");
+        return NULL;
+    }
+    if ((be->series_n + 1) * 2 > be->series_cap) {
+        /* flush first so no dirty index is invalidated by the rehash */
+        if (flush_series(be, err) || series_grow(be)) {
+            if (!err || err->code == OT_OK)
+                ot_error_set(err, OT_ENOMEM, NULL, "out of memory");
+            return NULL;
+        }
+    }
+    size_t j = hash_key(key, (size_t)n) & (be->series_cap - 1);
+    while (be->series[j].key) {
+        if (strcmp(be->series[j].key, key) == 0)
+            return &be->series[j];
+        j = (j + 1) & (be->series_cap - 1);
+    }
+    struct series_entry *e = &be->series[j];
+    sqlite3_stmt *st = wstmt(be, W_SERIES_GET);
+    sqlite3_bind_text(st, 1, twin, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, asset, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, metric, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    int64_t id = 0, last_ts = INT64_MIN;
+    if (rc == SQLITE_ROW) {
+        id = sqlite3_column_int64(st, 0);
+        if (sqlite3_column_type(st, 1) != SQLITE_NULL)
+            last_ts = sqlite3_column_int64(st, 1);
+        sqlite3_reset(st);
+    } else {
+        sqlite3_reset(st);
+        if (rc != SQLITE_DONE) {
+            db_error(be->w, err, "series lookup");
+            return NULL;
+        }
+        st = wstmt(be, W_SERIES_INS);
+        sqlite3_bind_text(st, 1, twin, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, asset, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, metric, -1, SQLITE_STATIC);
+        if (step_done(be, st, err, "series insert"))
+            return NULL;
+        id = sqlite3_last_insert_rowid(be->w);
+    }
+    e->key = strdup(key);
+    if (!e->key) {
+        ot_error_set(err, OT_ENOMEM, NULL, "out of memory");
+        return NULL;
+    }
+    e->id = id;
+    e->last_ts = last_ts;
+    e->dirty = 0;
+    be->series_n++;
+    return e;
+}
+
+static int mark_dirty(sqlite_be *be, struct series_entry *e)
+{
+    if (e->dirty)
+        return 0;
+    if (be->ndirty == be->dirty_cap) {
+        size_t cap = be->dirty_cap ? be->dirty_cap * 2 : 256;
+        size_t *d = realloc(be->dirty, cap * sizeof *d);
+        if (!d)
+            return -1;
+        be->dirty = d;
+        be->dirty_cap = cap;
+    }
+    be->dirty[be->ndirty++] = (size_t)(e - be->series);
+    e->dirty = 1;
+    return 0;
+}
+
+static int be_put_tel(void *p, const ot_store_tel *t, int64_t cursor, ot_error *err)
+{
+    sqlite_be *be = p;
+    sqlite3_stmt *st = wstmt(be, W_INS_TEL);
+    sqlite3_bind_text(st, 1, t->event_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, cursor);
+    sqlite3_bind_text(st, 3, t->twin_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, t->asset_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, t->ts_us);
+    sqlite3_bind_text(st, 6, t->json, -1, SQLITE_STATIC);
+    int rc = step_done(be, st, err, "insert telemetry");
+    for (size_t i = 0; !rc && i < t->nmetrics; i++) {
+        struct series_entry *e = series_get(be, t->twin_id, t->asset_id, t->metric_names[i], err);
+        if (!e)
+            return err ? err->code : OT_EIO;
+        st = wstmt(be, W_INS_POINT);
+        sqlite3_bind_int64(st, 1, e->id);
+        sqlite3_bind_int64(st, 2, t->ts_us);
+        sqlite3_bind_int64(st, 3, cursor);
+        sqlite3_bind_double(st, 4, t->metric_values[i]);
+        rc = step_done(be, st, err, "insert point");
+        if (!rc && t->ts_us >= e->last_ts) {
+            e->last_ts = t->ts_us;
+            e->last_value = t->metric_values[i];
+            if (mark_dirty(be, e))
+                rc = ot_error_set(err, OT_ENOMEM, NULL, "out of memory");
+        }
+    }
+    return rc;
+}
+
+static int be_put_event(void *p, const ot_event *ev, const char *id, ot_error *err)
+{
+    sqlite_be *be = p;
+    sqlite3_stmt *st = wstmt(be, W_INS_EVENT);
+    sqlite3_bind_int64(st, 1, ev->cursor);
+    sqlite3_bind_int(st, 2, ev->type);
+    sqlite3_bind_int64(st, 3, ev->ts_us);
+    sqlite3_bind_text(st, 4, ev->twin_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, ev->json, (int)ev->json_len, SQLITE_STATIC);
+    return step_done(be, st, err, "insert event");
+}
+
+static int be_put_doc(void *p, const ot_store_doc *d, int64_t now_us, ot_error *err)
+{
+    sqlite_be *be = p;
+    sqlite3_stmt *st = wstmt(be, W_PUT_DOC);
+    sqlite3_bind_text(st, 1, d->type, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, d->id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, d->twin_id ? d->twin_id : "", -1, SQLITE_STATIC);
+    bind_text_or_null(st, 4, d->status);
+    sqlite3_bind_int64(st, 5, now_us);
+    sqlite3_bind_text(st, 6, d->json, -1, SQLITE_STATIC);
+    return step_done(be, st, err, "store document");
+}
+
+static int be_retention(void *p, int64_t cutoff_us, int64_t *oldest, ot_error *err)
+{
+    sqlite_be *be = p;
+    char sql[512];
+    /* events: only a prefix of the log, so cursors stay contiguous */
+    snprintf(sql, sizeof sql,
+             "BEGIN IMMEDIATE;"
+             " DELETE FROM events WHERE ts < %lld AND cursor < (SELECT COALESCE(MIN(cursor),"
+             " 9000000000000000000) FROM events WHERE ts >= %lld);"
+             " DELETE FROM telemetry WHERE ts < %lld;"
+             " DELETE FROM points WHERE ts < %lld;"
+             " COMMIT;",
+             (long long)cutoff_us, (long long)cutoff_us, (long long)cutoff_us,
+             (long long)cutoff_us);
+    int rc = exec(be->w, sql, err);
+    if (rc) {
+        exec(be->w, "ROLLBACK", NULL);
+        return rc;
+    }
+    int64_t last = 0;
+    return be_last_cursor(be, &last, oldest, err);
+}
+
+/* --- reads ---------------------------------------------------------------- */
+
+static int be_read_events(void *p, int64_t after, int limit, const ot_event_filter *f,
+                          int (*fn)(void *ctx, const ot_event *ev), void *ctx,
+                          int64_t *scanned_to, ot_error *err)
+{
+    sqlite_be *be = p;
+    struct rconn *c = acquire(be);
+    sqlite3_stmt *st = rstmt(c, f && f->twin_id ? R_EVENTS_TWIN : R_EVENTS);
+    sqlite3_bind_int64(st, 1, after);
+    sqlite3_bind_int64(st, 2, f ? (sqlite3_int64)f->types : 0);
+    sqlite3_bind_int(st, 3, limit);
+    if (f && f->twin_id)
+        sqlite3_bind_text(st, 4, f->twin_id, -1, SQLITE_STATIC);
+    int n = 0, rc;
+    ot_event ev;
+    *scanned_to = after;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        ev.cursor = sqlite3_column_int64(st, 0);
+        ev.type = sqlite3_column_int(st, 1);
+        ev.ts_us = sqlite3_column_int64(st, 2);
+        snprintf(ev.twin_id, sizeof ev.twin_id, "%s", (const char *)sqlite3_column_text(st, 3));
+        ev.json = (char *)sqlite3_column_text(st, 4);
+        ev.json_len = (size_t)sqlite3_column_bytes(st, 4);
+        *scanned_to = ev.cursor;
+        n++;
+        if (fn(ctx, &ev))
+            break;
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        n = db_error(c->db, err, "read events");
+    sqlite3_reset(st);
+    release(be, c);
+    return n;
+}
+
+static char *be_get_doc(void *p, const char *type, const char *id, ot_error *err)
+{
+    sqlite_be *be = p;
+    struct rconn *c = acquire(be);
+    int tel = strcmp(type, "telemetry") == 0;
+    sqlite3_stmt *st = rstmt(c, tel ? R_TEL_GET : R_DOC_GET);
+    if (tel) {
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    } else {
+        sqlite3_bind_text(st, 1, type, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+    }
+    char *out = NULL;
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        out = strdup((const char *)sqlite3_column_text(st, 0));
+        if (!out)
+            ot_error_set(err, OT_ENOMEM, NULL, "out of memory");
+    } else if (rc == SQLITE_DONE) {
+        ot_error_set(err, OT_ENOTFOUND, NULL, "no %s with id '%s'", type, id);
+    } else {
+        db_error(c->db, err, "read document");
+    }
+    sqlite3_reset(st);
+    release(be, c);
+    return out;
+}
+
+/* Collect the first column of every row (JSON text) into an array. */
+static json_t *collect_json(struct rconn *c, sqlite3_stmt *st, ot_error *err)
+{
+    json_t *arr = json_array();
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        json_t *d = json_loadb((const char *)sqlite3_column_text(st, 0),
+                               (size_t)sqlite3_column_bytes(st, 0), 0, NULL);
+        if (d)
+            json_array_append_new(arr, d);
+    }
+    if (rc != SQLITE_DONE) {
+        db_error(c->db, err, "read");
+        json_decref(arr);
+        arr = NULL;
+    }
+    sqlite3_reset(st);
+    return arr;
+}
+
+static json_t *be_list_docs(void *p, const char *type, const char *twin_id, const char *status,
+                            int limit, ot_error *err)
+{
+    sqlite_be *be = p;
+    struct rconn *c = acquire(be);
+    sqlite3_stmt *st = rstmt(c, R_DOCS);
+    sqlite3_bind_text(st, 1, type, -1, SQLITE_STATIC);
+    bind_text_or_null(st, 2, twin_id);
+    bind_text_or_null(st, 3, status);
+    sqlite3_bind_int(st, 4, limit);
+    json_t *out = collect_json(c, st, err);
+    release(be, c);
+    return out;
+}
+
+static json_t *be_query_telemetry(void *p, const char *twin_id, const char *asset_id,
+                                  int64_t start_us, int64_t end_us, int limit, ot_error *err)
+{
+    sqlite_be *be = p;
+    struct rconn *c = acquire(be);
+    sqlite3_stmt *st = rstmt(c, R_TEL_QUERY);
+    sqlite3_bind_text(st, 1, twin_id, -1, SQLITE_STATIC);
+    bind_text_or_null(st, 2, asset_id);
+    sqlite3_bind_int64(st, 3, start_us);
+    sqlite3_bind_int64(st, 4, end_us);
+    sqlite3_bind_int(st, 5, limit);
+    json_t *out = collect_json(c, st, err);
+    release(be, c);
+    return out;
+}
+
+struct bucket {
+    int64_t start;
+    long count;
+    double sum, sumsq, min, max;
+    int used;
+};
+
+static int cmp_bucket(const void *a, const void *b)
+{
+    const struct bucket *x = a, *y = b;
+    return x->start < y->start ? -1 : x->start > y->start;
+}
+
+static int64_t floor_div(int64_t a, int64_t b)
+{
+    int64_t q = a / b;
+    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+}
+
+static json_t *be_aggregate(void *p, const char *twin_id, const char *asset_id,
+                            const char *metric, int64_t start_us, int64_t end_us,
+                            int64_t window_us, enum ot_agg_fn fn, int max_buckets, ot_error *err)
+{
+    sqlite_be *be = p;
+    struct rconn *c = acquire(be);
+    size_t cap = 1024, used = 0;
+    struct bucket *tab = calloc(cap, sizeof *tab);
+    int64_t ids[256];
+    int nids = 0, rc = SQLITE_DONE;
+    json_t *out = NULL;
+    if (!tab) {
+        ot_error_set(err, OT_ENOMEM, NULL, "out of memory");
+        goto out;
+    }
+    sqlite3_stmt *st = rstmt(c, R_SERIES_FOR);
+    sqlite3_bind_text(st, 1, twin_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, metric, -1, SQLITE_STATIC);
+    bind_text_or_null(st, 3, asset_id);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && nids < 256)
+        ids[nids++] = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    for (int i = 0; i < nids; i++) {
+        st = rstmt(c, R_POINTS);
+        sqlite3_bind_int64(st, 1, ids[i]);
+        sqlite3_bind_int64(st, 2, start_us);
+        sqlite3_bind_int64(st, 3, end_us);
+        struct bucket *last = NULL;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            int64_t ts = sqlite3_column_int64(st, 0);
+            double v = sqlite3_column_double(st, 1);
+            int64_t b = floor_div(ts, window_us) * window_us;
+            struct bucket *k = last;
+            if (!k || k->start != b) {
+                /* points come in time order per series: most rows hit `last` */
+                if ((used + 1) * 2 > cap) {
+                    if (used >= (size_t)max_buckets) {
+                        ot_error_set(err, OT_EINVAL, "$.window",
+                                     "more than %d buckets; narrow the time range or widen the "
+                                     "window",
+                                     max_buckets);
+                        sqlite3_reset(st);
+                        goto out;
+                    }
+                    size_t ncap = cap * 2;
+                    struct bucket *nt = calloc(ncap, sizeof *nt);
+                    if (!nt) {
+                        ot_error_set(err, OT_ENOMEM, NULL, "out of memory");
+                        sqlite3_reset(st);
+                        goto out;
+                    }
+                    for (size_t j = 0; j < cap; j++) {
+                        if (!tab[j].used)
+                            continue;
+                        size_t h = (size_t)(hash_key((const char *)&tab[j].start, 8) & (ncap - 1));
+                        while (nt[h].used)
+                            h = (h + 1) & (ncap - 1);
+                        nt[h] = tab[j];
+                    }
+                    free(tab);
+                    tab = nt;
+                    cap = ncap;
+                }
+                size_t h = (size_t)(hash_key((const char *)&b, 8) & (cap - 1));
+                while (tab[h].used && tab[h].start != b)
+                    h = (h + 1) & (cap - 1);
+                k = &tab[h];
+                if (!k->used) {
+                    k->used = 1;
+                    k->start = b;
+                    k->min = v;
+                    k->max = v;
+                    used++;
+                }
+                last = k;
+            }
+            k->count++;
+            k->sum += v;
+            k->sumsq += v * v;
+            if (v < k->min)
+                k->min = v;
+            if (v > k->max)
+                k->max = v;
+        }
+        sqlite3_reset(st);
+        if (rc != SQLITE_DONE)
+            break;
+    }
+    if (rc != SQLITE_DONE) {
+        db_error(c->db, err, "aggregate");
+        goto out;
+    }
+    /* compact and sort */
+    size_t n = 0;
+    for (size_t j = 0; j < cap; j++)
+        if (tab[j].used)
+            tab[n++] = tab[j];
+    qsort(tab, n, sizeof *tab, cmp_bucket);
+    out = json_array();
+    for (size_t j = 0; j < n && (int)j < max_buckets; j++) {
+        struct bucket *k = &tab[j];
+        json_t *v;
+        double mean = k->sum / (double)k->count;
+        switch (fn) {
+        case OT_AGG_AVG: v = json_real(mean); break;
+        case OT_AGG_MIN: v = json_real(k->min); break;
+        case OT_AGG_MAX: v = json_real(k->max); break;
+        case OT_AGG_SUM: v = json_real(k->sum); break;
+        case OT_AGG_COUNT: v = json_integer(k->count); break;
+        default:
+            if (k->count < 2) {
+                v = json_null(); /* sample stddev needs two points */
+            } else {
+                double var = (k->sumsq - k->sum * mean) / (double)(k->count - 1);
+                v = json_real(var > 0 ? sqrt(var) : 0.0);
+            }
+        }
+        char ts[OT_TS_BUFSZ];
+        json_array_append_new(out, json_pack("{s:s, s:o, s:I}", "bucket",
+                                             ot_ts_format(k->start, ts), "value", v, "count",
+                                             (json_int_t)k->count));
+    }
+out:
+    free(tab);
+    release(be, c);
+    return out;
+}
+
+static json_t *be_latest(void *p, const char *twin_id, ot_error *err)
+{
+    sqlite_be *be = p;
+    struct rconn *c = acquire(be);
+    sqlite3_stmt *st = rstmt(c, twin_id ? R_LATEST_TWIN : R_LATEST);
+    if (twin_id)
+        sqlite3_bind_text(st, 1, twin_id, -1, SQLITE_STATIC);
+    json_t *out = json_object();
+    int rc;
+    char ts[OT_TS_BUFSZ];
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *tw = (const char *)sqlite3_column_text(st, 0);
+        const char *as = (const char *)sqlite3_column_text(st, 1);
+        const char *me = (const char *)sqlite3_column_text(st, 2);
+        json_t *t = json_object_get(out, tw);
+        if (!t) {
+            t = json_object();
+            json_object_set_new(out, tw, t);
+        }
+        json_t *a = json_object_get(t, as);
+        if (!a) {
+            a = json_object();
+            json_object_set_new(t, as, a);
+        }
+        json_object_set_new(a, me, json_pack("{s:f, s:s}", "value", sqlite3_column_double(st, 3),
+                                             "ts", ot_ts_format(sqlite3_column_int64(st, 4), ts)));
+    }
+    if (rc != SQLITE_DONE) {
+        db_error(c->db, err, "read latest values");
+        json_decref(out);
+        out = NULL;
+    }
+    sqlite3_reset(st);
+    release(be, c);
+    return out;
+}
+
+const ot_backend_ops ot_sqlite_backend = {
+    .name = "sqlite",
+    .open = be_open,
+    .close = be_close,
+    .begin = be_begin,
+    .commit = be_commit,
+    .rollback = be_rollback,
+    .last_cursor = be_last_cursor,
+    .lookup_tel = be_lookup_tel,
+    .put_tel = be_put_tel,
+    .put_doc = be_put_doc,
+    .put_event = be_put_event,
+    .retention = be_retention,
+    .read_events = be_read_events,
+    .get_doc = be_get_doc,
+    .list_docs = be_list_docs,
+    .query_telemetry = be_query_telemetry,
+    .aggregate = be_aggregate,
+    .latest = be_latest,
+};

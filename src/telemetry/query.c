@@ -1,0 +1,276 @@
+/* query.c - see query.h. */
+#include "telemetry/query.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "aiw/events.h"
+#include "api/app.h"
+#include "core/clock.h"
+#include "store/store.h"
+
+#define QUERY_MAX_ROWS 10000
+#define AGG_MAX_BUCKETS 100000
+
+int ot_window_parse(const char *s, int64_t *us)
+{
+    static const struct { const char *name; int64_t us; } units[] = {
+        {"second", 1000000LL}, {"minute", 60000000LL}, {"hour", 3600000000LL},
+        {"day", 86400000000LL}, {"s", 1000000LL}, {"m", 60000000LL}, {"h", 3600000000LL},
+        {"d", 86400000000LL}, {"sec", 1000000LL}, {"min", 60000000LL},
+    };
+    char *end;
+    while (isspace((unsigned char)*s))
+        s++;
+    if (!isdigit((unsigned char)*s))
+        return -1;
+    long n = strtol(s, &end, 10);
+    if (n < 1 || n > 1000000)
+        return -1;
+    while (isspace((unsigned char)*end))
+        end++;
+    size_t len = strlen(end);
+    while (len && isspace((unsigned char)end[len - 1]))
+        len--;
+    /* exact unit, or a plural of a long unit ("minutes", "secs") */
+    for (int plural = 0; plural < 2; plural++) {
+        size_t l = plural ? len - 1 : len;
+        if (plural && (len < 3 || (end[len - 1] != 's' && end[len - 1] != 'S')))
+            break;
+        for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+            if (strlen(units[i].name) == l && (!plural || l > 1) &&
+                strncasecmp(end, units[i].name, l) == 0) {
+                *us = n * units[i].us;
+                return 0;
+            }
+    }
+    return -1;
+}
+
+int ot_time_param_parse(const char *s, int64_t *us)
+{
+    if (ot_ts_parse(s, us) == 0)
+        return 0;
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || *end || v < 0 || v > 253402300799.0)
+        return -1;
+    *us = (int64_t)(v * 1e6);
+    return 0;
+}
+
+/* Common parameters; replies and returns -1 on bad input. */
+static int time_range(ot_req *req, int64_t *start, int64_t *end)
+{
+    const char *s = ot_req_query(req, "start_time"), *e = ot_req_query(req, "end_time");
+    *start = INT64_MIN;
+    *end = INT64_MAX;
+    if (s && *s && ot_time_param_parse(s, start)) {
+        ot_reply_errorf(req, OT_EINVAL, "$.start_time",
+                        "start_time '%.40s' is not RFC 3339, 'YYYY-MM-DD HH:MM:SS' or Unix seconds", s);
+        return -1;
+    }
+    if (e && *e && ot_time_param_parse(e, end)) {
+        ot_reply_errorf(req, OT_EINVAL, "$.end_time",
+                        "end_time '%.40s' is not RFC 3339, 'YYYY-MM-DD HH:MM:SS' or Unix seconds", e);
+        return -1;
+    }
+    if (*start > *end) {
+        ot_reply_errorf(req, OT_EINVAL, "$.end_time", "end_time is before start_time");
+        return -1;
+    }
+    return 0;
+}
+
+static const char *name_param(ot_req *req, const char *name, int required)
+{
+    const char *v = ot_req_query(req, name);
+    char path[64];
+    snprintf(path, sizeof path, "$.%s", name);
+    if (!v || !*v) {
+        if (required)
+            ot_reply_errorf(req, OT_EINVAL, path, "%s is required", name);
+        return NULL;
+    }
+    if (!ot_name_valid(v, 128)) {
+        ot_reply_errorf(req, OT_EINVAL, path, "%s must be 1-128 characters of A-Z a-z 0-9 _ . : -",
+                        name);
+        return NULL;
+    }
+    return v;
+}
+
+void ot_h_telemetry_query(ot_req *req)
+{
+    const char *twin = name_param(req, "twin_id", 1);
+    if (!twin)
+        return;
+    const char *asset = ot_req_query(req, "asset_id");
+    if (asset && *asset && !(asset = name_param(req, "asset_id", 0)))
+        return;
+    if (asset && !*asset)
+        asset = NULL;
+    int64_t start, end;
+    if (time_range(req, &start, &end))
+        return;
+    int limit = 1000;
+    const char *ls = ot_req_query(req, "limit");
+    if (ls) {
+        char *e;
+        long v = strtol(ls, &e, 10);
+        if (!*ls || *e || v < 1 || v > QUERY_MAX_ROWS) {
+            ot_reply_errorf(req, OT_EINVAL, "$.limit", "limit must be an integer from 1 to %d",
+                            QUERY_MAX_ROWS);
+            return;
+        }
+        limit = (int)v;
+    }
+    ot_error err;
+    ot_error_clear(&err);
+    json_t *rows = ot_store_query_telemetry(req->app->store, twin, asset, start, end, limit, &err);
+    if (!rows) {
+        ot_reply_error(req, &err);
+        return;
+    }
+    size_t n = json_array_size(rows);
+    ot_reply_json(req, 200, json_pack("{s:o, s:I}", "rows", rows, "count", (json_int_t)n));
+}
+
+void ot_h_telemetry_aggregate(ot_req *req)
+{
+    static const struct { const char *name; enum ot_agg_fn fn; } fns[] = {
+        {"avg", OT_AGG_AVG}, {"min", OT_AGG_MIN}, {"max", OT_AGG_MAX},
+        {"sum", OT_AGG_SUM}, {"count", OT_AGG_COUNT}, {"stddev", OT_AGG_STDDEV},
+    };
+    const char *twin = name_param(req, "twin_id", 1);
+    if (!twin)
+        return;
+    const char *metric = name_param(req, "metric_name", 1);
+    if (!metric)
+        return;
+    const char *asset = ot_req_query(req, "asset_id");
+    if (asset && *asset && !(asset = name_param(req, "asset_id", 0)))
+        return;
+    if (asset && !*asset)
+        asset = NULL;
+    int64_t window = 60000000LL, start, end;
+    const char *w = ot_req_query(req, "window");
+    if (w && ot_window_parse(w, &window)) {
+        ot_reply_errorf(req, OT_EINVAL, "$.window",
+                        "window '%.40s' is not a count and a unit such as '10 seconds', "
+                        "'1 minute', '1 hour', '1 day'",
+                        w);
+        return;
+    }
+    const char *fs = ot_req_query(req, "function");
+    enum ot_agg_fn fn = OT_AGG_AVG;
+    if (fs) {
+        int found = 0;
+        for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++)
+            if (strcmp(fs, fns[i].name) == 0) {
+                fn = fns[i].fn;
+                found = 1;
+            }
+        if (!found) {
+            ot_reply_errorf(req, OT_EINVAL, "$.function",
+                            "function '%.40s' is not one of avg, min, max, sum, count, stddev", fs);
+            return;
+        }
+    }
+    if (time_range(req, &start, &end))
+        return;
+    ot_error err;
+    ot_error_clear(&err);
+    json_t *b = ot_store_aggregate(req->app->store, twin, asset, metric, start, end, window, fn,
+                                   AGG_MAX_BUCKETS, &err);
+    if (!b) {
+        ot_reply_error(req, &err);
+        return;
+    }
+    ot_reply_json(req, 200,
+                  json_pack("{s:s, s:s, s:s, s:I, s:o}", "twin_id", twin, "metric_name", metric,
+                            "function", fs ? fs : "avg", "window_seconds",
+                            (json_int_t)(window / 1000000), "buckets", b));
+}
+
+void ot_h_twins(ot_req *req)
+{
+    ot_error err;
+    ot_error_clear(&err);
+    json_t *latest = ot_store_latest(req->app->store, NULL, &err);
+    if (!latest) {
+        ot_reply_error(req, &err);
+        return;
+    }
+    json_t *list = json_array();
+    const char *twin;
+    json_t *assets;
+    json_object_foreach(latest, twin, assets) {
+        json_t *names = json_array();
+        const char *asset;
+        json_t *metrics;
+        const char *last_seen = NULL;
+        json_object_foreach(assets, asset, metrics) {
+            json_array_append_new(names, json_string(asset));
+            const char *m;
+            json_t *v;
+            json_object_foreach(metrics, m, v) {
+                const char *ts = json_string_value(json_object_get(v, "ts"));
+                if (ts && (!last_seen || strcmp(ts, last_seen) > 0))
+                    last_seen = ts;
+            }
+        }
+        json_array_append_new(list, json_pack("{s:s, s:o, s:s?}", "twin_id", twin, "assets",
+                                              names, "last_seen", last_seen));
+    }
+    json_decref(latest);
+    size_t n = json_array_size(list);
+    ot_reply_json(req, 200, json_pack("{s:o, s:I}", "twins", list, "count", (json_int_t)n));
+}
+
+void ot_h_twin(ot_req *req)
+{
+    const char *twin = ot_req_param(req, "twin_id");
+    if (!ot_name_valid(twin, 128)) {
+        ot_reply_errorf(req, OT_ENOTFOUND, "$.twin_id", "no twin '%.60s'", twin);
+        return;
+    }
+    ot_store *st = req->app->store;
+    ot_error err;
+    ot_error_clear(&err);
+    json_t *latest = ot_store_latest(st, twin, &err);
+    if (!latest) {
+        ot_reply_error(req, &err);
+        return;
+    }
+    json_t *assets = json_incref(json_object_get(latest, twin));
+    json_decref(latest);
+    json_t *anomalies = ot_store_list_docs(st, "anomaly", twin, "open", 100, &err);
+    json_t *proposals = ot_store_list_docs(st, "proposal", twin, "pending", 100, &err);
+    char *params = ot_store_get_doc(st, "setpoints", twin, NULL);
+    char *model = ot_store_get_doc(st, "model", twin, NULL);
+    char *profile = ot_store_get_doc(st, "ingest_profile", twin, NULL);
+    json_t *jp = params ? json_loads(params, 0, NULL) : NULL;
+    json_t *jm = model ? json_loads(model, 0, NULL) : NULL;
+    json_t *ji = profile ? json_loads(profile, 0, NULL) : NULL;
+    free(params);
+    free(model);
+    free(profile);
+    if (!assets && !jm && !ji && !jp) {
+        json_decref(anomalies);
+        json_decref(proposals);
+        ot_reply_errorf(req, OT_ENOTFOUND, "$.twin_id",
+                        "no twin '%s': it has sent no telemetry and has no model", twin);
+        return;
+    }
+    ot_reply_json(req, 200,
+                  json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:o}", "twin_id", twin, "assets",
+                            assets ? assets : json_object(), "open_anomalies",
+                            anomalies ? anomalies : json_array(), "pending_proposals",
+                            proposals ? proposals : json_array(), "parameters",
+                            jp ? jp : json_object(), "model", jm ? jm : json_null(),
+                            "ingest_profile", ji ? ji : json_null()));
+}
