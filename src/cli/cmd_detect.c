@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "cli/cli.h"
 #include "core/clock.h"
 #include "telemetry/csv.h"
@@ -22,7 +24,8 @@
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: opstwin detect [--method robust|zscore] [--skip-bad] CSV_FILE\n"
+            "usage: opstwin detect [--method robust|zscore] [--config JSON_FILE] [--skip-bad]\n"
+            "                      CSV_FILE\n"
             "\n"
             "Backtest the server's streaming anomaly detector on one series.\n"
             "CSV_FILE ('-' for standard input) has rows `timestamp,value`, with an\n"
@@ -35,6 +38,9 @@ static void usage(FILE *out)
             "options:\n"
             "  --method M   robust (default, what the server runs) or zscore (the\n"
             "               seed prototype: cumulative mean/variance, min(1,|z|/5))\n"
+            "  --config F   detector settings as a twin would have them, a JSON object\n"
+            "               such as {\"method\":\"robust\",\"threshold\":3.5}; absent\n"
+            "               fields keep the defaults (overrides --method)\n"
             "  --skip-bad   warn about and skip rows whose timestamp or value does not\n"
             "               parse (default: stop with exit 2 naming the line)\n"
             "  -h, --help   this help\n");
@@ -134,6 +140,23 @@ static int run(const detect_opts *o, FILE *in, FILE *out)
     return status;
 }
 
+/* --config: a per-twin detector object, validated like the API does. */
+static int load_config(const char *path, ot_detector_config *cfg)
+{
+    json_error_t jerr;
+    json_t *j = json_load_file(path, 0, &jerr);
+    if (!j)
+        return ot_cli_usage_error("detect", "--config %s: line %d: %s", path, jerr.line,
+                                  jerr.text);
+    ot_error err;
+    ot_error_clear(&err);
+    int rc = ot_detector_config_from_json(j, cfg, &err);
+    json_decref(j);
+    if (rc)
+        return ot_cli_usage_error("detect", "--config %s: %s", path, err.message);
+    return 0;
+}
+
 int ot_cmd_detect(int argc, char **argv)
 {
     detect_opts o = {0};
@@ -157,6 +180,12 @@ int ot_cmd_detect(int argc, char **argv)
                 ot_detector_config_zscore(&o.cfg);
             else
                 ot_detector_config_default(&o.cfg);
+        } else if (strcmp(a, "--config") == 0) {
+            if (i + 1 >= argc)
+                return ot_cli_usage_error("detect", "--config needs a JSON file");
+            int rc = load_config(argv[++i], &o.cfg);
+            if (rc)
+                return rc;
         } else if (a[0] == '-' && a[1] != '\0') {
             return ot_cli_usage_error("detect", "unknown option '%s'", a);
         } else if (o.path) {

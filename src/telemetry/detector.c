@@ -16,6 +16,7 @@ _Static_assert(sizeof(ot_series_state) <= OT_SERIES_STATE_SIZE,
 enum {
     OT_SS_EPISODE = 1u << 0, /* inside an anomaly episode */
     OT_SS_MISSING = 1u << 1, /* the current gap was already reported */
+    OT_SS_REGIME = 1u << 2,  /* an adopted level shift left the baseline */
 };
 
 /* sigma = sqrt(pi/2) * mean absolute deviation, for Gaussian noise. */
@@ -183,16 +184,24 @@ static double clampd(double v, double lo, double hi)
 }
 
 /* One robust step. The point is judged against the state BEFORE it is
- * learned (causal, one step ahead); learning then uses the clipped residual
- * so outliers move the level and scale by at most clip sigmas' worth. A run
- * of shift_points outliers on one side is a new level: adopt it at once
- * instead of firing for the many points the EW level would need. Returns
- * the effective |z| (max of |z| and the CUSUM drift mapped onto z). */
+ * learned (causal, one step ahead):
+ *   z      = (x - level) / sigma, sigma from the EW mean absolute residual;
+ *   drift  = an EWMA control chart of the clipped z over drift_window points,
+ *            divided by its own spread (the null value sqrt(a/(2-a)), or the
+ *            learned one when the residuals are autocorrelated), which sees a
+ *            small sustained shift that no single point shows;
+ *   the effective |z| is the larger of the two, except that after a level
+ *   shift away from the long-run baseline was adopted (an anomalous regime),
+ *   a point back near the baseline is a recovery, not a new anomaly.
+ * Learning uses the residual clipped to clip sigmas, so one wild point moves
+ * the level and scale only a little; a run of shift_points outliers on one
+ * side is a new level, adopted at once instead of firing for the many points
+ * an EW level would need to catch up. Returns the effective |z|. */
 static double robust_point(const ot_detector_config *cfg, ot_series_state *st, double x,
                            ot_detection *out)
 {
     if (st->n == 0) {
-        st->level = x;
+        st->level = st->base = x;
         st->scale = 0.0;
         out->expected = x;
         return 0.0;
@@ -201,29 +210,36 @@ static double robust_point(const ot_detector_config *cfg, ot_series_state *st, d
     double sigma = MAD_TO_SIGMA * st->scale;
     if (sigma < floor_sigma)
         sigma = floor_sigma;
-    double r = x - st->level;
+    double pred = st->level + (double)st->slope;
+    double r = x - pred;
     double z = r / sigma;
     double nn = (double)st->n + 1.0;
-    double alpha = 2.0 / ((double)cfg->window + 1.0);
-    double beta = 2.0 / ((double)cfg->scale_window + 1.0);
-    out->expected = st->level;
+    out->expected = pred;
 
     if (st->n < cfg->min_samples) { /* warm-up: plain running means */
+        r = x - st->level;
         st->level += r / nn;
+        st->base = st->level;
         st->scale += (fabs(r) - st->scale) / (nn - 1.0);
         return 0.0;
     }
-    if (alpha < 1.0 / nn)
-        alpha = 1.0 / nn;
-    if (beta < 1.0 / nn)
-        beta = 1.0 / nn;
+    double alpha = fmax(2.0 / ((double)cfg->window + 1.0), 1.0 / nn);
+    double beta = fmax(2.0 / ((double)cfg->scale_window + 1.0), 1.0 / nn);
+    double gamma = fmax(2.0 / ((double)cfg->base_window + 1.0), 1.0 / nn);
+    double ad = 2.0 / ((double)cfg->drift_window + 1.0);
 
     double zc = clampd(z, -cfg->clip, cfg->clip);
-    double pos = fmax(0.0, (double)st->cusum_pos + zc - cfg->cusum_k);
-    double neg = fmax(0.0, (double)st->cusum_neg - zc - cfg->cusum_k);
-    double drift = fmax(pos, neg);
+    double zbar = (double)st->zbar + ad * (zc - (double)st->zbar);
+    double zbar_sd = fmax(MAD_TO_SIGMA * (double)st->zbar_scale, sqrt(ad / (2.0 - ad)));
+    double drift = fabs(zbar) / zbar_sd;
     out->z = z;
     out->drift = drift;
+
+    double zeff = fmax(fabs(z), drift);
+    if (fabs(pred - st->base) <= cfg->threshold * sigma)
+        st->flags &= (uint8_t)~OT_SS_REGIME;
+    else if (st->flags & OT_SS_REGIME)
+        zeff = fmin(zeff, fabs(x - st->base) / sigma);
 
     int side = z >= cfg->threshold ? 1 : z <= -cfg->threshold ? -1 : 0;
     if (side != 0 && (st->run == 0 || (st->run > 0) == (side > 0))) {
@@ -234,19 +250,22 @@ static double robust_point(const ot_detector_config *cfg, ot_series_state *st, d
         st->shift_sum = side ? (float)r : 0.0f;
     }
     if ((uint32_t)abs(st->run) >= cfg->shift_points) {
-        st->level += (double)st->shift_sum / (double)abs(st->run);
+        st->level = pred + (double)st->shift_sum / (double)abs(st->run);
+        st->slope = 0.0f;
+        if (fabs(st->level - st->base) > cfg->threshold * sigma)
+            st->flags |= OT_SS_REGIME;
         st->run = 0;
         st->shift_sum = 0.0f;
-        pos = neg = 0.0;
+        zbar = 0.0;
     } else {
-        st->level += alpha * sigma * zc;
+        st->level = pred + alpha * sigma * zc;
+        st->slope += (float)(alpha * cfg->trend * sigma * zc);
     }
     st->scale += beta * (fmin(fabs(r), cfg->clip * sigma) - st->scale);
-    if (drift >= cfg->cusum_h) /* reported once; start accumulating afresh */
-        pos = neg = 0.0;
-    st->cusum_pos = (float)pos;
-    st->cusum_neg = (float)neg;
-    return fmax(fabs(z), cfg->threshold * drift / cfg->cusum_h);
+    st->base += gamma * clampd(x - st->base, -cfg->clip * sigma, cfg->clip * sigma);
+    st->zbar_scale += (float)(beta * (fmin(fabs(zbar), cfg->clip * zbar_sd) - st->zbar_scale));
+    st->zbar = (float)zbar;
+    return zeff;
 }
 
 /* --- The shared per-point driver ------------------------------------------ */

@@ -72,12 +72,13 @@ typedef struct ot_detector_config {
     double threshold;       /* effective |z| that starts an episode (3.0) */
     double spike_z;         /* |z| above which a point anomaly is a spike (4.0) */
     uint32_t min_samples;   /* warm-up: no score before this many points (10) */
-    uint32_t window;        /* robust: points of memory of the level (128) */
+    uint32_t window;        /* robust: points of memory of the level (64) */
     uint32_t scale_window;  /* robust: points of memory of the scale (256) */
     double clip;            /* robust: residuals clipped at clip*sigma when learning (3.5) */
-    double cusum_k;         /* robust: CUSUM slack, in sigmas (0.5) */
-    double cusum_h;         /* robust: CUSUM decision level, in sigmas (16) */
-    uint32_t shift_points;  /* robust: consecutive same-side outliers that make a new level (6) */
+    uint32_t base_window;   /* robust: points of memory of the long-run baseline (1024) */
+    uint32_t drift_window;  /* robust: points averaged by the EWMA drift chart (24) */
+    double trend;           /* robust: Holt trend gain, 0 = level only (0.1) */
+    uint32_t shift_points;  /* robust: consecutive same-side outliers that make a new level (5) */
     uint32_t calm_points;   /* points below threshold that end an episode (12) */
     double missing_factor;  /* a gap > factor * typical interval is missing data (5) */
     int64_t missing_timeout_us; /* fixed gap limit instead, 0 = use the factor */
@@ -92,22 +93,23 @@ typedef struct ot_series_state {
     int64_t last_ts;      /* microseconds of the last point */
     double level;         /* robust: EW level; zscore: cumulative mean */
     double scale;         /* robust: EW mean |residual|; zscore: M2 */
-    float cusum_pos;      /* robust: CUSUM statistics, in sigmas */
-    float cusum_neg;
+    double base;          /* robust: slow, clipped long-run baseline */
+    float zbar;           /* robust: EWMA of the clipped standardized residual */
+    float zbar_scale;     /* robust: EW mean |zbar| (its empirical spread) */
+    float slope;          /* robust: Holt trend, per point */
     float interval_us;    /* EW typical inter-arrival time */
     float shift_sum;      /* robust: sum of residuals of the current run */
     uint32_t n;           /* points seen (saturates) */
     uint16_t calm;        /* points below threshold since the episode's last anomaly */
     int8_t run;           /* robust: signed run of same-side outliers */
-    uint8_t flags;        /* OT_SS_* below */
-    uint8_t reserved[8];
+    uint8_t flags;        /* episode / missing-reported bits */
 } ot_series_state;
 
 /* What one point (or one missing-data check) produced. */
 typedef struct ot_detection {
     double score;          /* [0, 1), ranks points by how unusual they are */
     double z;              /* signed standardized residual (prototype's z for zscore) */
-    double drift;          /* robust: CUSUM statistic in sigmas (0 for zscore) */
+    double drift;          /* robust: the EWMA drift chart's |z| (0 for zscore) */
     double expected;       /* the level the point was compared with */
     bool anomalous;        /* this point is beyond the threshold */
     bool event;            /* an anomaly episode starts here: publish it */

@@ -16,12 +16,13 @@ void ot_detector_config_default(ot_detector_config *cfg)
         .threshold = 3.0,
         .spike_z = 4.0,
         .min_samples = 10,
-        .window = 128,
+        .window = 64,
         .scale_window = 256,
         .clip = 3.5,
-        .cusum_k = 0.5,
-        .cusum_h = 16.0,
-        .shift_points = 6,
+        .base_window = 1024,
+        .drift_window = 24,
+        .trend = 0.1,
+        .shift_points = 5,
         .calm_points = 12,
         .missing_factor = 5.0,
         .missing_timeout_us = 0,
@@ -65,8 +66,9 @@ static const field_spec fields[] = {
     FIELD("window", F_U32, 2, 10000000, window),
     FIELD("scale_window", F_U32, 2, 10000000, scale_window),
     FIELD("clip", F_DOUBLE, 1.0, 100.0, clip),
-    FIELD("cusum_k", F_DOUBLE, 0.0, 10.0, cusum_k),
-    FIELD("cusum_h", F_DOUBLE, 0.5, 1000000.0, cusum_h),
+    FIELD("base_window", F_U32, 2, 100000000, base_window),
+    FIELD("drift_window", F_U32, 2, 100000, drift_window),
+    FIELD("trend", F_DOUBLE, 0.0, 1.0, trend),
     FIELD("shift_points", F_U32, 1, 127, shift_points),
     FIELD("calm_points", F_U32, 1, 65535, calm_points),
     FIELD("missing_factor", F_DOUBLE, 1.0, 1000000.0, missing_factor),
@@ -138,8 +140,8 @@ int ot_detector_config_from_json(const json_t *obj, ot_detector_config *cfg, ot_
             snprintf(path, sizeof path, "$.%.200s", key);
             return ot_error_set(err, OT_EINVAL, path,
                                 "%.200s: unknown detector setting (known: method, threshold, "
-                                "spike_z, min_samples, window, scale_window, clip, cusum_k, "
-                                "cusum_h, shift_points, calm_points, missing_factor, "
+                                "spike_z, min_samples, window, scale_window, base_window, "
+                                "drift_window, trend, clip, shift_points, calm_points, missing_factor, "
                                 "missing_timeout_s)",
                                 key);
         }
@@ -152,12 +154,13 @@ int ot_detector_config_from_json(const json_t *obj, ot_detector_config *cfg, ot_
 
 json_t *ot_detector_config_to_json(const ot_detector_config *cfg)
 {
-    return json_pack("{s:s, s:f, s:f, s:I, s:I, s:I, s:f, s:f, s:f, s:I, s:I, s:f, s:f}",
+    return json_pack("{s:s, s:f, s:f, s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:I, s:I, s:f, s:f}",
                      "method", cfg->method == OT_DETECT_ZSCORE ? "zscore" : "robust",
                      "threshold", cfg->threshold, "spike_z", cfg->spike_z, "min_samples",
                      (json_int_t)cfg->min_samples, "window", (json_int_t)cfg->window,
-                     "scale_window", (json_int_t)cfg->scale_window, "clip", cfg->clip,
-                     "cusum_k", cfg->cusum_k, "cusum_h", cfg->cusum_h, "shift_points",
+                     "scale_window", (json_int_t)cfg->scale_window, "base_window",
+                     (json_int_t)cfg->base_window, "drift_window", (json_int_t)cfg->drift_window,
+                     "trend", cfg->trend, "clip", cfg->clip, "shift_points",
                      (json_int_t)cfg->shift_points, "calm_points", (json_int_t)cfg->calm_points,
                      "missing_factor", cfg->missing_factor, "missing_timeout_s",
                      (double)cfg->missing_timeout_us / 1e6);
