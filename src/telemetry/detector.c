@@ -23,6 +23,10 @@ enum {
 #define MAD_TO_SIGMA 1.2533141373155003
 /* Scores of the robust map: z^4 / (z^4 + Z50^4). */
 #define SCORE_Z50 2.5
+/* |z| beyond which a point counts towards a level shift (and a level that
+ * far from the baseline is a regime of its own), whatever the event
+ * threshold: a shift is about the level, not about what is worth a page. */
+#define SHIFT_Z 3.0
 
 /* --- Names and small maps ------------------------------------------------ */
 
@@ -233,15 +237,22 @@ static double robust_point(const ot_detector_config *cfg, ot_series_state *st, d
     double zbar_sd = fmax(MAD_TO_SIGMA * (double)st->zbar_scale, sqrt(ad / (2.0 - ad)));
     double drift = fabs(zbar) / zbar_sd;
     out->z = z;
+
+    double disp = pred - st->base;
+    double disp_sd = fmax(MAD_TO_SIGMA * (double)st->disp_scale, sigma * sqrt(alpha / (2.0 - alpha)));
+    double roam = fabs(disp) / disp_sd;
+    double zeff = fmax(fabs(z), drift);
+    if (fabs(disp) <= SHIFT_Z * sigma)
+        st->flags &= (uint8_t)~OT_SS_REGIME;
+    if (st->flags & OT_SS_REGIME) {
+        zeff = fmin(zeff, fabs(x - st->base) / sigma);
+    } else if (roam > drift) {
+        drift = roam;
+        zeff = fmax(zeff, roam);
+    }
     out->drift = drift;
 
-    double zeff = fmax(fabs(z), drift);
-    if (fabs(pred - st->base) <= cfg->threshold * sigma)
-        st->flags &= (uint8_t)~OT_SS_REGIME;
-    else if (st->flags & OT_SS_REGIME)
-        zeff = fmin(zeff, fabs(x - st->base) / sigma);
-
-    int side = z >= cfg->threshold ? 1 : z <= -cfg->threshold ? -1 : 0;
+    int side = z >= SHIFT_Z ? 1 : z <= -SHIFT_Z ? -1 : 0;
     if (side != 0 && (st->run == 0 || (st->run > 0) == (side > 0))) {
         st->run = (int8_t)(st->run + side);
         st->shift_sum = (float)((double)st->shift_sum + r);
@@ -252,7 +263,7 @@ static double robust_point(const ot_detector_config *cfg, ot_series_state *st, d
     if ((uint32_t)abs(st->run) >= cfg->shift_points) {
         st->level = pred + (double)st->shift_sum / (double)abs(st->run);
         st->slope = 0.0f;
-        if (fabs(st->level - st->base) > cfg->threshold * sigma)
+        if (fabs(st->level - st->base) > SHIFT_Z * sigma)
             st->flags |= OT_SS_REGIME;
         st->run = 0;
         st->shift_sum = 0.0f;
@@ -263,6 +274,7 @@ static double robust_point(const ot_detector_config *cfg, ot_series_state *st, d
     }
     st->scale += beta * (fmin(fabs(r), cfg->clip * sigma) - st->scale);
     st->base += gamma * clampd(x - st->base, -cfg->clip * sigma, cfg->clip * sigma);
+    st->disp_scale += (float)(gamma * (fmin(fabs(disp), cfg->clip * disp_sd) - st->disp_scale));
     st->zbar_scale += (float)(beta * (fmin(fabs(zbar), cfg->clip * zbar_sd) - st->zbar_scale));
     st->zbar = (float)zbar;
     return zeff;

@@ -8,12 +8,17 @@
  * bytes (checked by a static assert), held by value, no heap.
  *
  * Methods
- *   robust (default)  forgetting statistics: an exponentially weighted level
- *                     and an exponentially weighted mean absolute deviation
- *                     with outlier clipping (one wild point cannot blind the
- *                     detector), a two-sided CUSUM on the standardized
- *                     residual for slow drifts, and re-anchoring after a
- *                     confirmed level shift so a new normal stops firing.
+ *   robust (default)  forgetting statistics: a Holt level+trend forecast
+ *                     (exponentially weighted, so seasonality slower than
+ *                     the window is followed) and an exponentially weighted
+ *                     mean absolute deviation with outlier clipping (one
+ *                     wild point cannot blind the detector); an EWMA control
+ *                     chart on the standardized residual and a "roam" check
+ *                     of the level against a slow, clipped baseline for
+ *                     drifts too slow for any one point to show; adoption of
+ *                     a confirmed level shift so a new normal stops firing,
+ *                     and a return to the baseline after it is a recovery,
+ *                     not a new anomaly.
  *   zscore            the seed prototype, kept for compatibility: cumulative
  *                     mean and population variance including the point
  *                     itself, threshold 3.0, min 10 samples; its score is the
@@ -69,8 +74,8 @@ typedef enum ot_severity {
  * Read-only while states use it: share one among threads freely. */
 typedef struct ot_detector_config {
     ot_detector_method method;
-    double threshold;       /* effective |z| that starts an episode (3.0) */
-    double spike_z;         /* |z| above which a point anomaly is a spike (4.0) */
+    double threshold;       /* effective |z| that starts an episode (robust 4.0, zscore 3.0) */
+    double spike_z;         /* |z| above which a point anomaly is a spike (robust 6.0, zscore 4.0) */
     uint32_t min_samples;   /* warm-up: no score before this many points (10) */
     uint32_t window;        /* robust: points of memory of the level (64) */
     uint32_t scale_window;  /* robust: points of memory of the scale (256) */
@@ -97,6 +102,7 @@ typedef struct ot_series_state {
     float zbar;           /* robust: EWMA of the clipped standardized residual */
     float zbar_scale;     /* robust: EW mean |zbar| (its empirical spread) */
     float slope;          /* robust: Holt trend, per point */
+    float disp_scale;     /* robust: EW mean |level - base| (how far the level roams) */
     float interval_us;    /* EW typical inter-arrival time */
     float shift_sum;      /* robust: sum of residuals of the current run */
     uint32_t n;           /* points seen (saturates) */
@@ -118,10 +124,17 @@ typedef struct ot_detection {
     int64_t gap_us;        /* missing events: the length of the gap */
 } ot_detection;
 
-/* Defaults: the robust method with the values in parentheses above. */
+/* Defaults: the robust method with the values in parentheses above. This is
+ * what the server runs for a twin without a detector setting, and what
+ * `opstwin detect` runs. The robust event threshold is 4.0, not the
+ * prototype's 3.0: its z is a one-step-ahead forecast error, and 3.0 fires
+ * on ~0.3% of the points of pure Gaussian noise (an event every ~300 points
+ * per series); 4.0 (score ~.87) is also where the NAB-style backtests peak.
+ * Scores do not depend on the threshold. */
 void ot_detector_config_default(ot_detector_config *cfg);
 
-/* The prototype-compatible defaults (method zscore). */
+/* The prototype-compatible defaults (method zscore: threshold 3.0, spike
+ * above |z| 4, min 10 samples). */
 void ot_detector_config_zscore(ot_detector_config *cfg);
 
 /* Parse "robust" / "zscore" into *m. 0, or OT_EINVAL naming the method. */
@@ -130,7 +143,7 @@ int ot_detector_method_parse(const char *s, ot_detector_method *m, ot_error *err
 /* Fill cfg from a JSON object such as
  *   {"method":"robust","threshold":3.5,"min_samples":20,"window":256,
  *    "missing_timeout_s":300}
- * Absent fields keep the method's defaults (set first from "method").
+ * Absent fields keep the method's defaults ("method" is applied first).
  * Unknown fields and out-of-range values are OT_EINVAL with err->path naming
  * the field ("$.threshold"). obj is borrowed; NULL means all defaults. */
 int ot_detector_config_from_json(const json_t *obj, ot_detector_config *cfg, ot_error *err);

@@ -13,8 +13,8 @@ void ot_detector_config_default(ot_detector_config *cfg)
 {
     *cfg = (ot_detector_config){
         .method = OT_DETECT_ROBUST,
-        .threshold = 3.0,
-        .spike_z = 4.0,
+        .threshold = 4.0,
+        .spike_z = 6.0,
         .min_samples = 10,
         .window = 64,
         .scale_window = 256,
@@ -33,6 +33,8 @@ void ot_detector_config_zscore(ot_detector_config *cfg)
 {
     ot_detector_config_default(cfg);
     cfg->method = OT_DETECT_ZSCORE;
+    cfg->threshold = 3.0;
+    cfg->spike_z = 4.0;
 }
 
 int ot_detector_method_parse(const char *s, ot_detector_method *m, ot_error *err)
@@ -124,7 +126,8 @@ int ot_detector_config_from_json(const json_t *obj, ot_detector_config *cfg, ot_
         int rc = ot_detector_method_parse(json_string_value(m), &meth, err);
         if (rc)
             return rc;
-        cfg->method = meth;
+        if (meth == OT_DETECT_ZSCORE)
+            ot_detector_config_zscore(cfg);
     }
     const char *key;
     const json_t *v;
