@@ -126,7 +126,9 @@ int ot_detector_check_missing(const ot_detector_config *cfg, ot_series_state *st
     int64_t limit = missing_limit(cfg, st);
     if (limit <= 0 || (st->flags & OT_SS_MISSING) || now_us <= st->last_ts)
         return 0;
-    int64_t gap = now_us - st->last_ts;
+    int64_t gap;
+    if (__builtin_sub_overflow(now_us, st->last_ts, &gap))
+        gap = INT64_MAX;
     if (gap <= limit)
         return 0;
     st->flags |= OT_SS_MISSING;
@@ -141,7 +143,7 @@ static void learn_interval(ot_series_state *st, int64_t ts_us)
 {
     if (st->n == 0 || ts_us <= st->last_ts)
         return;
-    double dt = (double)(ts_us - st->last_ts);
+    double dt = (double)ts_us - (double)st->last_ts;
     double cur = st->interval_us;
     if (st->n == 1 || !(cur > 0)) {
         st->interval_us = (float)dt;
@@ -305,8 +307,9 @@ double ot_detector_update(const ot_detector_config *cfg, ot_series_state *st, in
     if (!isfinite(value))
         return 0.0;
 
-    int64_t limit = missing_limit(cfg, st);
-    int64_t gap = st->n > 0 ? ts_us - st->last_ts : 0;
+    int64_t limit = missing_limit(cfg, st), gap = 0;
+    if (st->n > 0 && __builtin_sub_overflow(ts_us, st->last_ts, &gap))
+        gap = ts_us > st->last_ts ? INT64_MAX : INT64_MIN;
     bool gap_unreported = limit > 0 && gap > limit && !(st->flags & OT_SS_MISSING);
 
     double zeff;
