@@ -175,10 +175,26 @@ Test(detector, state_is_small_plain_data)
 
 #define N 6000
 
+/* Run the default detector over v[0..N) and require the precision and
+ * recall of its events against the anomaly starts an[] (hit within lag). */
+static void check_pr(const char *what, const double *v, const int *an, int nan, int lag,
+                     double min_prec, double min_rec)
+{
+    int ev[64];
+    ot_detector_config cfg;
+    ot_detector_config_default(&cfg);
+    int nev = run_events(&cfg, v, N, ev, 64);
+    double p, rc;
+    pr(ev, nev < 64 ? nev : 64, an, nan, lag, &p, &rc);
+    cr_log_info("%s: %d events, precision %.2f recall %.2f", what, nev, p, rc);
+    cr_assert_geq(rc, min_rec, "%s: recall %.2f", what, rc);
+    cr_assert_geq(p, min_prec, "%s: precision %.2f (%d events)", what, p, nev);
+}
+
 Test(detector, spikes_are_found_once_each)
 {
     static double v[N];
-    int an[20], ev[64];
+    int an[20];
     rng_t r = {42};
     for (int i = 0; i < N; i++)
         v[i] = 100.0 + rng_gauss(&r);
@@ -186,20 +202,13 @@ Test(detector, spikes_are_found_once_each)
         an[j] = 300 + j * 280 + (int)(rng_next(&r) % 100);
         v[an[j]] += (j % 2 ? 8.0 : -8.0);
     }
-    ot_detector_config cfg;
-    ot_detector_config_default(&cfg);
-    int nev = run_events(&cfg, v, N, ev, 64);
-    double p, rc;
-    pr(ev, nev < 64 ? nev : 64, an, 20, 0, &p, &rc);
-    cr_log_info("spikes: %d events, precision %.2f recall %.2f", nev, p, rc);
-    cr_assert_geq(rc, 0.95, "recall %.2f", rc);
-    cr_assert_geq(p, 0.80, "precision %.2f (%d events)", p, nev);
+    check_pr("spikes", v, an, 20, 0, 0.80, 0.95);
 }
 
 Test(detector, level_shifts_fire_once_and_the_new_level_becomes_normal)
 {
     static double v[N];
-    int an[6], ev[64];
+    int an[6];
     rng_t r = {7};
     double level = 50;
     for (int j = 0; j < 6; j++)
@@ -211,14 +220,7 @@ Test(detector, level_shifts_fire_once_and_the_new_level_becomes_normal)
         }
         v[i] = level + rng_gauss(&r);
     }
-    ot_detector_config cfg;
-    ot_detector_config_default(&cfg);
-    int nev = run_events(&cfg, v, N, ev, 64);
-    double p, rc;
-    pr(ev, nev < 64 ? nev : 64, an, 6, 3, &p, &rc);
-    cr_log_info("shifts: %d events, precision %.2f recall %.2f", nev, p, rc);
-    cr_assert_geq(rc, 1.0, "recall %.2f", rc);
-    cr_assert_geq(p, 0.85, "precision %.2f (%d events)", p, nev);
+    check_pr("shifts", v, an, 6, 3, 0.85, 1.0);
 }
 
 /* One slow ramp per stream (0.03 sigma per point for 400 points, 12 sigma
