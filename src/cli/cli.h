@@ -17,6 +17,7 @@ int ot_cli_main(int argc, char **argv);
 
 /* Subcommands (one file each: src/cli/cmd_NAME.c). */
 int ot_cmd_serve(int argc, char **argv);
+int ot_cmd_detect(int argc, char **argv);
 int ot_cmd_version(int argc, char **argv);
 int ot_cmd_help(int argc, char **argv);
 
