@@ -15,6 +15,7 @@
 #include "core/buf.h"
 #include "core/ring.h"
 #include "store/store.h"
+#include "telemetry/ingest.h"
 #include "core/clock.h"
 #include "core/log.h"
 
@@ -108,6 +109,8 @@ ot_app *ot_app_start(const ot_config *cfg, ot_error *err)
     };
     if (ot_store_open(&so, &app->store, err))
         goto fail;
+    if (ot_profiles_open(app->store, &app->profiles, err))
+        goto fail;
     ot_app_add_health(app, "store", store_health, app->store);
     ot_metrics_add_source(app->metrics, store_metrics, app->store);
     if (refuse_unbuilt(cfg, err))
@@ -135,6 +138,7 @@ void ot_app_stop(ot_app *app, int drain_ms)
         ot_http_stop(app->http);
     }
     ot_store_close(app->store); /* drains: everything acknowledged is committed */
+    ot_profiles_free(app->profiles);
     ot_ring_free(app->ring);
     ot_streams_free(app->streams);
     ot_metrics_free(app->metrics);

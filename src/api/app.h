@@ -37,6 +37,11 @@ typedef struct ot_app {
     struct ot_store *store;
     struct ot_ring *ring;         /* recent events (aiw/events.h) */
     atomic_int sse_count;         /* live /subscribe streams */
+    struct ot_profiles *profiles; /* twins' ingest profiles (telemetry/ingest.h) */
+    /* schema check of each canonical telemetry object before it is stored;
+     * returns 0 or fills err (path prefixed with prefix) */
+    int (*check_telemetry)(void *ctx, const json_t *tel, const char *prefix, ot_error *err);
+    void *check_ctx;
     int64_t started_us;
     int cors_any;                 /* CORS_ORIGINS == "*" */
     int nhealth;

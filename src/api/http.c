@@ -178,6 +178,15 @@ void ot_req_defer(ot_req *req, void (*fn)(ot_req *req), void *ctx)
     pthread_mutex_unlock(&req->defer_mu);
 }
 
+void ot_req_undefer(ot_req *req)
+{
+    pthread_mutex_lock(&req->defer_mu);
+    req->resume_fn = NULL;
+    req->defer_ctx = NULL;
+    req->defer_state = 0;
+    pthread_mutex_unlock(&req->defer_mu);
+}
+
 void ot_req_complete(ot_req *req)
 {
     pthread_mutex_lock(&req->defer_mu);

@@ -120,6 +120,8 @@ void ot_reply_header(ot_req *req, const char *name, const char *value);
  * once; req stays valid until fn has replied. */
 void ot_req_defer(ot_req *req, void (*fn)(ot_req *req), void *ctx);
 void ot_req_complete(ot_req *req);
+/* Cancel a deferral before the work was handed off (then reply now). */
+void ot_req_undefer(ot_req *req);
 
 /* --- server -------------------------------------------------------------- */
 

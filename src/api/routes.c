@@ -5,6 +5,7 @@
 #include "aiw/resource.h"
 #include "api/router.h"
 #include "api/system.h"
+#include "telemetry/ingest.h"
 #include "telemetry/query.h"
 
 const struct ot_route ot_routes[] = {
@@ -38,5 +39,13 @@ const struct ot_route ot_routes[] = {
     {"GET", "/twins/{twin_id}", ot_h_twin, "twin_get", OT_PERM_READ,
      "A twin: latest values, open anomalies, pending proposals, parameters, model", NULL, NULL,
      NULL},
+    {"POST", "/telemetry/ingest", ot_h_ingest, "telemetry_ingest", OT_PERM_PROPOSE,
+     "Ingest one telemetry object, a JSON array, or NDJSON; replies once durable", NULL,
+     "telemetry.v1", NULL},
+    {"GET", "/twins/{twin_id}/ingest", ot_h_ingest_profile_get, "ingest_profile_get",
+     OT_PERM_READ, "A twin's ingest profile: renames, unit conversions, expected metrics", NULL,
+     NULL, NULL},
+    {"PUT", "/twins/{twin_id}/ingest", ot_h_ingest_profile_put, "ingest_profile_put",
+     OT_PERM_ADMIN, "Set a twin's ingest profile", NULL, NULL, NULL},
 };
 const size_t ot_routes_count = sizeof ot_routes / sizeof ot_routes[0];

@@ -1,0 +1,573 @@
+/* ingest.c - see ingest.h. */
+#include "telemetry/ingest.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "aiw/events.h"
+#include "api/app.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "store/store.h"
+#include "telemetry/normalize.h"
+
+/* --- profiles ------------------------------------------------------------- */
+
+typedef struct prof_ref {
+    atomic_int refs;
+    ot_ingest_profile *p;
+} prof_ref;
+
+struct prof_slot {
+    char twin[OT_TEL_ID_MAX];
+    prof_ref *ref;
+};
+
+struct ot_profiles {
+    pthread_rwlock_t lock;
+    struct prof_slot *slots;
+    size_t cap, n;
+};
+
+static void ref_release(prof_ref *r)
+{
+    if (r && atomic_fetch_sub(&r->refs, 1) == 1) {
+        ot_ingest_profile_free(r->p);
+        free(r);
+    }
+}
+
+static uint64_t hash_str(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+/* Insert or replace; takes over the caller's reference. Write lock held. */
+static int put_locked(ot_profiles *ps, const char *twin, prof_ref *ref)
+{
+    if ((ps->n + 1) * 2 > ps->cap) {
+        size_t cap = ps->cap ? ps->cap * 2 : 64;
+        struct prof_slot *t = calloc(cap, sizeof *t);
+        if (!t)
+            return OT_ENOMEM;
+        for (size_t i = 0; i < ps->cap; i++) {
+            if (!ps->slots[i].ref)
+                continue;
+            size_t j = hash_str(ps->slots[i].twin) & (cap - 1);
+            while (t[j].ref)
+                j = (j + 1) & (cap - 1);
+            t[j] = ps->slots[i];
+        }
+        free(ps->slots);
+        ps->slots = t;
+        ps->cap = cap;
+    }
+    size_t j = hash_str(twin) & (ps->cap - 1);
+    while (ps->slots[j].ref && strcmp(ps->slots[j].twin, twin) != 0)
+        j = (j + 1) & (ps->cap - 1);
+    if (ps->slots[j].ref) {
+        ref_release(ps->slots[j].ref);
+    } else {
+        snprintf(ps->slots[j].twin, sizeof ps->slots[j].twin, "%s", twin);
+        ps->n++;
+    }
+    ps->slots[j].ref = ref;
+    return 0;
+}
+
+static prof_ref *ref_new(ot_ingest_profile *p)
+{
+    prof_ref *r = malloc(sizeof *r);
+    if (!r)
+        return NULL;
+    atomic_init(&r->refs, 1);
+    r->p = p;
+    return r;
+}
+
+/* A counted reference to the twin's profile, or NULL when it has none. */
+static prof_ref *profile_acquire(ot_profiles *ps, const char *twin)
+{
+    prof_ref *r = NULL;
+    pthread_rwlock_rdlock(&ps->lock);
+    if (ps->n) {
+        size_t j = hash_str(twin) & (ps->cap - 1);
+        while (ps->slots[j].ref) {
+            if (strcmp(ps->slots[j].twin, twin) == 0) {
+                r = ps->slots[j].ref;
+                atomic_fetch_add(&r->refs, 1);
+                break;
+            }
+            j = (j + 1) & (ps->cap - 1);
+        }
+    }
+    pthread_rwlock_unlock(&ps->lock);
+    return r;
+}
+
+int ot_profiles_open(ot_store *store, ot_profiles **out, ot_error *err)
+{
+    ot_profiles *ps = calloc(1, sizeof *ps);
+    if (!ps)
+        return ot_error_set(err, OT_ENOMEM, NULL, "out of memory");
+    pthread_rwlock_init(&ps->lock, NULL);
+    json_t *docs = ot_store_list_docs(store, "ingest_profile", NULL, NULL, 1000000, err);
+    if (!docs) {
+        ot_profiles_free(ps);
+        return err ? err->code : OT_EIO;
+    }
+    size_t i;
+    json_t *d;
+    json_array_foreach(docs, i, d) {
+        ot_ingest_profile *p;
+        ot_error e;
+        const char *twin = json_string_value(json_object_get(d, "twin_id"));
+        if (!twin || ot_ingest_profile_parse(json_object_get(d, "profile"), &p, &e)) {
+            ot_log(OT_LOG_WARNING, "ingest: skipping an unreadable stored profile");
+            continue;
+        }
+        prof_ref *r = ref_new(p);
+        if (!r || put_locked(ps, twin, r)) {
+            ot_ingest_profile_free(p);
+            free(r);
+        }
+    }
+    json_decref(docs);
+    *out = ps;
+    return 0;
+}
+
+void ot_profiles_free(ot_profiles *ps)
+{
+    if (!ps)
+        return;
+    for (size_t i = 0; i < ps->cap; i++)
+        ref_release(ps->slots[i].ref);
+    free(ps->slots);
+    pthread_rwlock_destroy(&ps->lock);
+    free(ps);
+}
+
+/* --- ingest --------------------------------------------------------------- */
+
+struct item {
+    int ok;
+    ot_error err;
+    ot_tel tel;
+    char *json;           /* canonical text, stored */
+    size_t stel;          /* index into stels when ok */
+};
+
+struct ingest {
+    ot_req *req;
+    int single;
+    size_t n, nok;
+    struct item *items;
+    ot_store_tel *stels;
+    const char **names;
+    double *values;
+    struct { char twin[OT_TEL_ID_MAX]; prof_ref *ref; } *refs; /* profiles in use */
+    int nrefs, caprefs;
+    ot_store_write w;
+};
+
+static void ingest_free(struct ingest *g)
+{
+    if (!g)
+        return;
+    for (size_t i = 0; i < g->n; i++) {
+        ot_tel_clear(&g->items[i].tel);
+        free(g->items[i].json);
+    }
+    for (int i = 0; i < g->nrefs; i++)
+        ref_release(g->refs[i].ref);
+    free(g->refs);
+    free(g->items);
+    free(g->stels);
+    free(g->names);
+    free(g->values);
+    free(g);
+}
+
+/* The twin's profile, held for the request's life (a batch names few
+ * twins, so a linear search is fine). */
+static const ot_ingest_profile *profile_for(struct ingest *g, ot_profiles *ps, const char *twin)
+{
+    for (int i = 0; i < g->nrefs; i++)
+        if (strcmp(g->refs[i].twin, twin) == 0)
+            return g->refs[i].ref ? g->refs[i].ref->p : NULL;
+    if (g->nrefs == g->caprefs) {
+        int cap = g->caprefs ? g->caprefs * 2 : 4;
+        void *r = realloc(g->refs, (size_t)cap * sizeof *g->refs);
+        if (!r)
+            return NULL;
+        g->refs = r;
+        g->caprefs = cap;
+    }
+    prof_ref *r = profile_acquire(ps, twin);
+    snprintf(g->refs[g->nrefs].twin, OT_TEL_ID_MAX, "%s", twin);
+    g->refs[g->nrefs++].ref = r;
+    return r ? r->p : NULL;
+}
+
+/* Normalize (and render) one item. */
+static void take_item(struct ingest *g, ot_app *app, const json_t *obj, size_t i, int64_t now)
+{
+    struct item *it = &g->items[i];
+    char prefix[32];
+    if (g->single)
+        snprintf(prefix, sizeof prefix, "$");
+    else
+        snprintf(prefix, sizeof prefix, "$[%zu]", i);
+    if (!json_is_object(obj)) {
+        ot_error_set(&it->err, OT_EINVAL, prefix, "%s: a telemetry item must be a JSON object",
+                     prefix);
+        return;
+    }
+    const char *twin = json_string_value(json_object_get(obj, "twin_id"));
+    const ot_ingest_profile *prof =
+        twin && ot_name_valid(twin, 128) ? profile_for(g, app->profiles, twin) : NULL;
+    if (ot_tel_normalize(obj, prof, now, prefix, &it->tel, &it->err))
+        return;
+    json_t *canon = ot_tel_to_json(&it->tel);
+    if (canon && app->check_telemetry &&
+        app->check_telemetry(app->check_ctx, canon, prefix, &it->err)) {
+        json_decref(canon);
+        return;
+    }
+    it->json = canon ? json_dumps(canon, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
+    json_decref(canon);
+    if (!it->json) {
+        ot_error_set(&it->err, OT_ENOMEM, prefix, "out of memory");
+        return;
+    }
+    it->ok = 1;
+    g->nok++;
+}
+
+/* Split the body into items: one object, an array, or NDJSON. Returns the
+ * parsed documents (a JSON array; NDJSON lines that do not parse become
+ * JSON strings holding the parse error). */
+static json_t *split_body(ot_req *req, int *single)
+{
+    const char *b = req->body ? req->body : "";
+    size_t len = req->body_len;
+    const char *ct = ot_req_header(req, "Content-Type");
+    int ndjson = ct && (strstr(ct, "ndjson") || strstr(ct, "jsonl") || strstr(ct, "json-seq"));
+    json_error_t jerr;
+    *single = 0;
+    if (!ndjson) {
+        json_t *doc = json_loadb(b, len, 0, &jerr);
+        if (doc) {
+            if (json_is_array(doc))
+                return doc;
+            *single = 1;
+            json_t *arr = json_array();
+            json_array_append_new(arr, doc);
+            return arr;
+        }
+        if (!strstr(jerr.text, "end of file expected")) {
+            ot_reply_errorf(req, OT_EINVAL, "$", "request body is not valid JSON: %s (line %d, "
+                            "column %d)", jerr.text, jerr.line, jerr.column);
+            return NULL;
+        }
+        /* several documents: NDJSON without its content type */
+    }
+    json_t *arr = json_array();
+    int line = 0;
+    for (const char *p = b, *end = b + len; p < end;) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *e = nl ? nl : end;
+        line++;
+        const char *q = p;
+        while (q < e && (*q == ' ' || *q == '\t' || *q == '\r'))
+            q++;
+        if (q < e) {
+            json_t *doc = json_loadb(p, (size_t)(e - p), 0, &jerr);
+            if (!doc) {
+                char msg[300];
+                snprintf(msg, sizeof msg, "line %d is not valid JSON: %s", line, jerr.text);
+                doc = json_string(msg);
+            }
+            json_array_append_new(arr, doc);
+        }
+        p = e + 1;
+    }
+    return arr;
+}
+
+static void reply_results(ot_req *req);
+
+static void on_done(ot_store_write *w, void *ctx)
+{
+    (void)w;
+    ot_req_complete(ctx);
+}
+
+void ot_h_ingest(ot_req *req)
+{
+    ot_app *app = req->app;
+    int single;
+    json_t *docs = split_body(req, &single);
+    if (!docs)
+        return;
+    size_t n = json_array_size(docs);
+    if (n == 0) {
+        json_decref(docs);
+        ot_reply_errorf(req, OT_EINVAL, "$", "no telemetry items in the request body");
+        return;
+    }
+    struct ingest *g = calloc(1, sizeof *g);
+    if (g)
+        g->items = calloc(n, sizeof *g->items);
+    if (!g || !g->items) {
+        free(g);
+        json_decref(docs);
+        ot_reply_errorf(req, OT_ENOMEM, NULL, "out of memory");
+        return;
+    }
+    g->req = req;
+    g->single = single;
+    g->n = n;
+    int64_t now = ot_now_us();
+    for (size_t i = 0; i < n; i++) {
+        json_t *d = json_array_get(docs, i);
+        if (json_is_string(d)) {
+            char prefix[32];
+            snprintf(prefix, sizeof prefix, "$[%zu]", i);
+            ot_error_set(&g->items[i].err, OT_EINVAL, prefix, "%s", json_string_value(d));
+            continue;
+        }
+        take_item(g, app, d, i, now);
+    }
+    json_decref(docs);
+
+    if (g->nok == 0) {
+        json_t *details = json_array();
+        for (size_t i = 0; i < n; i++)
+            json_array_append_new(details, json_pack("{s:s, s:s}", "path", g->items[i].err.path,
+                                                     "message", g->items[i].err.message));
+        int code = g->items[0].err.code ? g->items[0].err.code : OT_EINVAL;
+        char msg[OT_ERROR_MSG_MAX];
+        if (single)
+            snprintf(msg, sizeof msg, "%s", g->items[0].err.message);
+        else
+            snprintf(msg, sizeof msg, "all %zu items were rejected; nothing was stored", n);
+        ot_reply_error_details(req, code, msg, details);
+        ingest_free(g);
+        return;
+    }
+
+    /* one store write for every valid item */
+    size_t nmetrics = 0;
+    for (size_t i = 0; i < n; i++)
+        if (g->items[i].ok)
+            nmetrics += g->items[i].tel.nmetrics;
+    g->stels = calloc(g->nok, sizeof *g->stels);
+    g->names = calloc(nmetrics ? nmetrics : 1, sizeof *g->names);
+    g->values = calloc(nmetrics ? nmetrics : 1, sizeof *g->values);
+    if (!g->stels || !g->names || !g->values) {
+        ingest_free(g);
+        ot_reply_errorf(req, OT_ENOMEM, NULL, "out of memory");
+        return;
+    }
+    size_t k = 0, m = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct item *it = &g->items[i];
+        if (!it->ok)
+            continue;
+        ot_store_tel *st = &g->stels[k];
+        st->event_id = it->tel.event_id;
+        st->twin_id = it->tel.twin_id;
+        st->asset_id = it->tel.asset_id;
+        st->ts_us = it->tel.ts_us;
+        st->nmetrics = it->tel.nmetrics;
+        st->metric_names = &g->names[m];
+        st->metric_values = &g->values[m];
+        for (size_t j = 0; j < it->tel.nmetrics; j++, m++) {
+            g->names[m] = it->tel.metrics[j].name;
+            g->values[m] = it->tel.metrics[j].value;
+        }
+        st->json = it->json;
+        it->stel = k++;
+    }
+    g->w.tels = g->stels;
+    g->w.ntels = g->nok;
+    g->w.done = on_done;
+    g->w.ctx = req;
+    ot_req_defer(req, reply_results, g);
+    int rc = ot_store_submit(app->store, &g->w);
+    if (rc) {
+        /* not queued: answer now */
+        ot_req_undefer(req);
+        ingest_free(g);
+        if (rc == OT_EBUSY)
+            ot_reply_errorf(req, OT_EBUSY, NULL,
+                            "ingest queue is full (INGEST_QUEUE=%d items); retry after a moment",
+                            app->cfg.ingest_queue);
+        else
+            ot_reply_errorf(req, rc, NULL, "the store is not accepting writes");
+    }
+}
+
+static json_t *item_result(const struct ingest *g, size_t i)
+{
+    const struct item *it = &g->items[i];
+    char c[32];
+    if (!it->ok)
+        return json_pack("{s:I, s:s, s:{s:s, s:s, s:[{s:s, s:s}]}}", "index", (json_int_t)i,
+                         "status", "rejected", "error", "code",
+                         ot_error_code_name(it->err.code), "message", it->err.message,
+                         "details", "path", it->err.path, "message", it->err.message);
+    const ot_store_tel *st = &g->stels[it->stel];
+    return json_pack("{s:I, s:s, s:s, s:s, s:b}", "index", (json_int_t)i, "status", "accepted",
+                     "event_id", st->event_id, "cursor", ot_cursor_format(st->cursor, c),
+                     "duplicate", st->duplicate);
+}
+
+static void reply_results(ot_req *req)
+{
+    struct ingest *g = req->defer_ctx;
+    req->defer_ctx = NULL;
+    if (g->w.rc) {
+        ot_error e = g->w.err;
+        if (e.code == OT_OK)
+            e.code = g->w.rc;
+        if (e.code != OT_EINVAL)
+            e.code = OT_EUNAVAIL; /* the database failed: nothing stored, retry */
+        ot_reply_error(req, &e);
+        ingest_free(g);
+        return;
+    }
+    if (g->single) {
+        const ot_store_tel *st = &g->stels[0];
+        char c[32];
+        ot_reply_json(req, 200,
+                      json_pack("{s:s, s:s, s:s, s:s, s:b}", "event_id", st->event_id, "status",
+                                "accepted", "message",
+                                st->duplicate ? "already stored (idempotent replay)"
+                                              : "telemetry stored",
+                                "cursor", ot_cursor_format(st->cursor, c), "duplicate",
+                                st->duplicate));
+        ingest_free(g);
+        return;
+    }
+    json_t *results = json_array();
+    size_t dups = 0;
+    for (size_t i = 0; i < g->n; i++) {
+        json_array_append_new(results, item_result(g, i));
+        if (g->items[i].ok && g->stels[g->items[i].stel].duplicate)
+            dups++;
+    }
+    ot_reply_json(req, 200,
+                  json_pack("{s:s, s:I, s:I, s:I, s:o}", "status",
+                            g->nok == g->n ? "accepted" : "partial", "accepted",
+                            (json_int_t)g->nok, "rejected", (json_int_t)(g->n - g->nok),
+                            "duplicates", (json_int_t)dups, "results", results));
+    ingest_free(g);
+}
+
+/* --- profile endpoints ------------------------------------------------------ */
+
+static void profile_saved(ot_req *req);
+
+struct profile_put {
+    ot_store_write w;
+    ot_store_doc doc;
+    ot_store_event ev;
+    char *json;
+    ot_ingest_profile *p;
+    char twin[OT_TEL_ID_MAX];
+};
+
+void ot_h_ingest_profile_get(ot_req *req)
+{
+    const char *twin = ot_req_param(req, "twin_id");
+    if (!ot_name_valid(twin, 128)) {
+        ot_reply_errorf(req, OT_EINVAL, "$.twin_id", "twin_id must be 1-128 characters of A-Z a-z 0-9 _ . : -");
+        return;
+    }
+    prof_ref *r = profile_acquire(req->app->profiles, twin);
+    if (!r) {
+        ot_reply_errorf(req, OT_ENOTFOUND, "$.twin_id", "twin '%s' has no ingest profile", twin);
+        return;
+    }
+    ot_reply_json(req, 200, ot_ingest_profile_to_json(r->p));
+    ref_release(r);
+}
+
+void ot_h_ingest_profile_put(ot_req *req)
+{
+    const char *twin = ot_req_param(req, "twin_id");
+    if (!ot_name_valid(twin, 128)) {
+        ot_reply_errorf(req, OT_EINVAL, "$.twin_id", "twin_id must be 1-128 characters of A-Z a-z 0-9 _ . : -");
+        return;
+    }
+    json_t *body = ot_req_json(req);
+    if (!body)
+        return;
+    struct profile_put *pp = calloc(1, sizeof *pp);
+    ot_error err;
+    ot_error_clear(&err);
+    if (!pp) {
+        json_decref(body);
+        ot_reply_errorf(req, OT_ENOMEM, NULL, "out of memory");
+        return;
+    }
+    if (ot_ingest_profile_parse(body, &pp->p, &err)) {
+        json_decref(body);
+        free(pp);
+        ot_reply_error(req, &err);
+        return;
+    }
+    json_decref(body);
+    snprintf(pp->twin, sizeof pp->twin, "%s", twin);
+    json_t *canon = ot_ingest_profile_to_json(pp->p);
+    json_t *stored = json_pack("{s:s, s:O}", "twin_id", twin, "profile", canon);
+    pp->json = json_dumps(stored, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    json_decref(stored);
+    json_decref(canon);
+    pp->doc = (ot_store_doc){"ingest_profile", pp->twin, pp->twin, NULL, pp->json};
+    pp->w.docs = &pp->doc;
+    pp->w.ndocs = 1;
+    pp->w.done = on_done;
+    pp->w.ctx = req;
+    ot_req_defer(req, profile_saved, pp);
+    int rc = pp->json ? ot_store_submit(req->app->store, &pp->w) : OT_ENOMEM;
+    if (rc) {
+        ot_req_undefer(req);
+        ot_ingest_profile_free(pp->p);
+        free(pp->json);
+        free(pp);
+        ot_reply_errorf(req, rc, NULL, "could not store the profile; retry");
+    }
+}
+
+static void profile_saved(ot_req *req)
+{
+    struct profile_put *pp = req->defer_ctx;
+    if (pp->w.rc) {
+        ot_reply_errorf(req, OT_EUNAVAIL, NULL, "could not store the profile: %s",
+                        pp->w.err.message);
+        ot_ingest_profile_free(pp->p);
+    } else {
+        ot_profiles *ps = req->app->profiles;
+        prof_ref *r = ref_new(pp->p);
+        json_t *out = ot_ingest_profile_to_json(pp->p);
+        pthread_rwlock_wrlock(&ps->lock);
+        if (!r || put_locked(ps, pp->twin, r)) {
+            ot_ingest_profile_free(pp->p);
+            free(r);
+        }
+        pthread_rwlock_unlock(&ps->lock);
+        ot_reply_json(req, 200, out);
+    }
+    free(pp->json);
+    free(pp);
+}
