@@ -189,11 +189,15 @@ void ot_req_undefer(ot_req *req)
 
 void ot_req_complete(ot_req *req)
 {
+    struct MHD_Connection *conn = req->conn;
     pthread_mutex_lock(&req->defer_mu);
-    if (req->defer_state == 2)
-        MHD_resume_connection(req->conn);
+    int was = req->defer_state;
     req->defer_state = 3;
     pthread_mutex_unlock(&req->defer_mu);
+    /* once resumed, req may be replied to and freed at any moment: touch
+     * nothing of it after this call */
+    if (was == 2)
+        MHD_resume_connection(conn);
 }
 
 /* After the handler returned: suspend unless the result is already there.
@@ -492,7 +496,6 @@ ot_http *ot_http_start(ot_app *app, ot_error *err)
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->idle_timeout_s,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-        MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
         MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
         MHD_OPTION_END);

@@ -89,3 +89,35 @@ char *ot_buf_steal(ot_buf *b, size_t *len)
     ot_buf_init(b);
     return d;
 }
+
+void ot_buf_json_string(ot_buf *b, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    if (ot_buf_reserve(b, strlen(s) + 2))
+        return;
+    ot_buf_append(b, "\"", 1);
+    const char *run = s;
+    for (const char *p = s;; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        ot_buf_append(b, run, (size_t)(p - run));
+        if (c == 0)
+            break;
+        char esc[7] = {'\\', (char)c, 0};
+        size_t n = 2;
+        switch (c) {
+        case '"': case '\\': break;
+        case '\n': esc[1] = 'n'; break;
+        case '\r': esc[1] = 'r'; break;
+        case '\t': esc[1] = 't'; break;
+        default:
+            esc[1] = 'u'; esc[2] = '0'; esc[3] = '0';
+            esc[4] = hex[c >> 4]; esc[5] = hex[c & 15];
+            n = 6;
+        }
+        ot_buf_append(b, esc, n);
+        run = p + 1;
+    }
+    ot_buf_append(b, "\"", 1);
+}

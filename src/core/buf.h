@@ -24,6 +24,8 @@ void ot_buf_append(ot_buf *b, const void *data, size_t len);
 void ot_buf_puts(ot_buf *b, const char *s);
 void ot_buf_printf(ot_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int ot_buf_failed(const ot_buf *b);
+/* Append s as a JSON string literal (quotes and escapes included). */
+void ot_buf_json_string(ot_buf *b, const char *s);
 /* Return the NUL-terminated data and reset b; caller frees. */
 char *ot_buf_steal(ot_buf *b, size_t *len);
 

@@ -56,49 +56,50 @@ struct ot_store {
     pthread_mutex_t err_mu;
     char last_error[OT_ERROR_MSG_MAX];
     int64_t last_retention_us;
+    ot_buf scratch;                /* writer thread: event rendering */
 };
 
 /* --- event rendering --------------------------------------------------- */
 
-static void json_str(ot_buf *b, const char *s)
+/* Render the event object into b (reset first). Writer thread only.
+ * asset_id (may be NULL) is the telemetry event's extra member; extra holds
+ * other events' members. */
+static int render_event(ot_buf *bp, ot_event *ev, const char *id, const char *ref_type,
+                        const char *asset_id, json_t *extra)
 {
-    json_t *j = json_string(s ? s : "");
-    char *t = j ? json_dumps(j, JSON_ENCODE_ANY) : NULL;
-    if (t)
-        ot_buf_puts(b, t);
-    else
-        ot_buf_puts(b, "\"\"");
-    free(t);
-    json_decref(j);
-}
-
-/* Render the event object. Writer thread only. */
-static int render_event(ot_event *ev, const char *id, const char *ref_type, json_t *extra)
-{
-    ot_buf b;
     char ts[OT_TS_BUFSZ];
-    ot_buf_init(&b);
-    ot_buf_printf(&b, "{\"type\":\"%s\",\"ts\":\"%s\",\"twin_id\":", ot_evtype_name(ev->type),
+    ot_buf_reset(bp);
+    ot_buf_printf(bp, "{\"type\":\"%s\",\"ts\":\"%s\",\"twin_id\":", ot_evtype_name(ev->type),
                   ot_ts_format(ev->ts_us, ts));
-    json_str(&b, ev->twin_id);
-    ot_buf_puts(&b, ",\"id\":");
-    json_str(&b, id);
-    ot_buf_printf(&b, ",\"cursor\":\"cursor_%06lld\",\"data_ref\":{\"type\":", (long long)ev->cursor);
-    json_str(&b, ref_type);
-    ot_buf_puts(&b, ",\"id\":");
-    json_str(&b, id);
-    ot_buf_puts(&b, "}");
+    ot_buf_json_string(bp, ev->twin_id);
+    ot_buf_puts(bp, ",\"id\":");
+    ot_buf_json_string(bp, id);
+    ot_buf_printf(bp, ",\"cursor\":\"cursor_%06lld\",\"data_ref\":{\"type\":", (long long)ev->cursor);
+    ot_buf_json_string(bp, ref_type);
+    ot_buf_puts(bp, ",\"id\":");
+    ot_buf_json_string(bp, id);
+    ot_buf_puts(bp, "}");
+    if (asset_id) {
+        ot_buf_puts(bp, ",\"asset_id\":");
+        ot_buf_json_string(bp, asset_id);
+    }
     if (extra && json_object_size(extra)) {
         char *x = json_dumps(extra, JSON_COMPACT | JSON_REAL_PRECISION(15));
         if (x && x[0] == '{') {
-            ot_buf_puts(&b, ",");
-            ot_buf_append(&b, x + 1, strlen(x) - 2);
+            ot_buf_puts(bp, ",");
+            ot_buf_append(bp, x + 1, strlen(x) - 2);
         }
         free(x);
     }
-    ot_buf_puts(&b, "}");
-    ev->json = ot_buf_steal(&b, &ev->json_len);
-    return ev->json ? 0 : OT_ENOMEM;
+    ot_buf_puts(bp, "}");
+    if (ot_buf_failed(bp))
+        return OT_ENOMEM;
+    ev->json = malloc(bp->len + 1);
+    if (!ev->json)
+        return OT_ENOMEM;
+    memcpy(ev->json, bp->data, bp->len + 1);
+    ev->json_len = bp->len;
+    return 0;
 }
 
 /* --- the writer ---------------------------------------------------------- */
@@ -131,8 +132,8 @@ static void evvec_clear(evvec *e)
 }
 
 static int append_event(ot_store *s, evvec *evs, int64_t *next, int type, const char *twin_id,
-                        const char *id, const char *ref_type, json_t *extra, int64_t ts_us,
-                        int64_t *cursor_out, ot_error *err)
+                        const char *id, const char *ref_type, const char *asset_id,
+                        json_t *extra, int64_t ts_us, int64_t *cursor_out, ot_error *err)
 {
     ot_event *ev = evvec_push(evs);
     if (!ev)
@@ -141,7 +142,7 @@ static int append_event(ot_store *s, evvec *evs, int64_t *next, int type, const 
     ev->type = type;
     ev->ts_us = ts_us ? ts_us : ot_now_us();
     snprintf(ev->twin_id, sizeof ev->twin_id, "%s", twin_id ? twin_id : "");
-    if (render_event(ev, id, ref_type, extra))
+    if (render_event(&s->scratch, ev, id, ref_type, asset_id, extra))
         return ot_error_set(err, OT_ENOMEM, NULL, "out of memory rendering events");
     *cursor_out = ev->cursor;
     return s->ops->put_event(s->be, ev, id, err);
@@ -166,10 +167,8 @@ static int apply_write(ot_store *s, ot_store_write *w, evvec *evs, int64_t *next
         rc = s->ops->put_tel(s->be, t, cursor, err);
         if (rc)
             return rc;
-        json_t *extra = json_pack("{s:s}", "asset_id", t->asset_id);
         rc = append_event(s, evs, next, OT_EV_TELEMETRY_APPENDED, t->twin_id, t->event_id,
-                          "telemetry", extra, 0, &t->cursor, err);
-        json_decref(extra);
+                          "telemetry", t->asset_id, NULL, 0, &t->cursor, err);
         if (rc)
             return rc;
     }
@@ -180,8 +179,8 @@ static int apply_write(ot_store *s, ot_store_write *w, evvec *evs, int64_t *next
     }
     for (size_t i = 0; i < w->nevents; i++) {
         ot_store_event *e = &w->events[i];
-        rc = append_event(s, evs, next, e->type, e->twin_id, e->id, e->ref_type, e->extra,
-                          e->ts_us, &e->cursor, err);
+        rc = append_event(s, evs, next, e->type, e->twin_id, e->id, e->ref_type, NULL,
+                          e->extra, e->ts_us, &e->cursor, err);
         if (rc)
             return rc;
     }
@@ -391,6 +390,7 @@ void ot_store_close(ot_store *s)
     if (s->writer_started)
         pthread_join(s->writer, NULL);
     s->ops->close(s->be);
+    ot_buf_free(&s->scratch);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->err_mu);
