@@ -40,6 +40,49 @@ static int hex4(const char *s, size_t left, unsigned *out)
     return 1;
 }
 
+/* ECMA-262 long General_Category names (PCRE2 10.42 knows the short ones). */
+static const char *const category_names[][2] = {
+    {"Letter", "L"}, {"Cased_Letter", "L&"}, {"Uppercase_Letter", "Lu"}, {"Lowercase_Letter", "Ll"},
+    {"Titlecase_Letter", "Lt"}, {"Modifier_Letter", "Lm"}, {"Other_Letter", "Lo"}, {"Mark", "M"},
+    {"Combining_Mark", "M"}, {"Nonspacing_Mark", "Mn"}, {"Spacing_Mark", "Mc"}, {"Enclosing_Mark", "Me"},
+    {"Number", "N"}, {"Decimal_Number", "Nd"}, {"digit", "Nd"}, {"Letter_Number", "Nl"},
+    {"Other_Number", "No"}, {"Punctuation", "P"}, {"punct", "P"}, {"Connector_Punctuation", "Pc"},
+    {"Dash_Punctuation", "Pd"}, {"Open_Punctuation", "Ps"}, {"Close_Punctuation", "Pe"},
+    {"Initial_Punctuation", "Pi"}, {"Final_Punctuation", "Pf"}, {"Other_Punctuation", "Po"},
+    {"Symbol", "S"}, {"Math_Symbol", "Sm"}, {"Currency_Symbol", "Sc"}, {"Modifier_Symbol", "Sk"},
+    {"Other_Symbol", "So"}, {"Separator", "Z"}, {"Space_Separator", "Zs"}, {"Line_Separator", "Zl"},
+    {"Paragraph_Separator", "Zp"}, {"Other", "C"}, {"Control", "Cc"}, {"cntrl", "Cc"}, {"Format", "Cf"},
+    {"Surrogate", "Cs"}, {"Private_Use", "Co"}, {"Unassigned", "Cn"},
+};
+
+/* \p{...} / \P{...}: strip "General_Category=", "gc=", "Script=", "sc="
+ * and map long category names; returns chars consumed. */
+static size_t translate_property(struct js_buf *o, const char *src, size_t i, size_t len)
+{
+    const char *close = memchr(src + i + 3, '}', len - i - 3);
+    if (!close) {
+        js_buf_add(o, src + i, 2);
+        return 2;
+    }
+    const char *name = src + i + 3;
+    size_t n = (size_t)(close - name);
+    const char *eq = memchr(name, '=', n);
+    if (eq) {
+        n -= (size_t)(eq + 1 - name);
+        name = eq + 1;
+    }
+    js_buf_add(o, src + i, 3); /* \p{ */
+    for (size_t k = 0; k < sizeof category_names / sizeof category_names[0]; k++)
+        if (strlen(category_names[k][0]) == n && memcmp(category_names[k][0], name, n) == 0) {
+            js_buf_add(o, category_names[k][1], strlen(category_names[k][1]));
+            js_buf_add(o, "}", 1);
+            return (size_t)(close - src) + 1 - i;
+        }
+    js_buf_add(o, name, n);
+    js_buf_add(o, "}", 1);
+    return (size_t)(close - src) + 1 - i;
+}
+
 /* Translate one escape starting at src[i] == '\\'; returns chars consumed. */
 static size_t translate_escape(struct js_buf *o, const char *src, size_t i, size_t len, bool in_class)
 {
@@ -108,6 +151,12 @@ static size_t translate_escape(struct js_buf *o, const char *src, size_t i, size
             return used;
         }
         js_buf_add(o, "u", 1);
+        return 2;
+    case 'p':
+    case 'P':
+        if (i + 3 < len && src[i + 2] == '{')
+            return translate_property(o, src, i, len);
+        js_buf_add(o, src + i, 2);
         return 2;
     case 0:
         js_buf_add(o, "\\\\", 2);
