@@ -82,6 +82,13 @@ int ot_jsonschema_set_add(ot_schema_set *set, const char *uri, json_t *doc, ot_e
 int ot_jsonschema_set_preload(ot_schema_set *set, const char *uri_prefix, const char *dir,
                               ot_error *err);
 
+/* Register every built-in schema (the schemas/ folder embedded in the binary:
+ * telemetry.v1, anomaly.v1, ...) under its $id,
+ * https://opstwin.dev/schemas/<name>.json, so they can be compiled by URI
+ * and reference each other.  0, OT_ENOMEM, or OT_EINTERNAL for a broken
+ * build. */
+int ot_jsonschema_set_add_builtins(ot_schema_set *set, ot_error *err);
+
 /* Install a resolver hook tried after the set's documents and preloads.
  * fn NULL removes it. */
 void ot_jsonschema_set_resolver(ot_schema_set *set, ot_jsonschema_resolver fn, void *ctx);
@@ -102,6 +109,11 @@ json_t *ot_jsonschema_parse_file(const char *path, ot_error *err);
  * on failure.  Caller frees with ot_jsonschema_free. */
 ot_jsonschema *ot_jsonschema_compile(ot_schema_set *set, json_t *schema, const char *base_uri,
                                      int flags, ot_error *err);
+
+/* Compile the document the set knows under uri (registered, built-in or
+ * preloaded), e.g. "https://opstwin.dev/schemas/telemetry.v1.json" after
+ * ot_jsonschema_set_add_builtins.  OT_ENOTFOUND when no such document. */
+ot_jsonschema *ot_jsonschema_compile_uri(ot_schema_set *set, const char *uri, int flags, ot_error *err);
 
 /* Validate instance.  Returns 1 valid, 0 invalid, negative OT_E* on an
  * internal failure (out of memory).  With errors_out NULL it stops at the

@@ -452,3 +452,27 @@ void ot_jsonschema_free(ot_jsonschema *s)
     js_arena_free(&s->arena);
     free(s);
 }
+
+ot_jsonschema *ot_jsonschema_compile_uri(ot_schema_set *set, const char *uri, int flags, ot_error *err)
+{
+    const char *frag;
+    ot_error local;
+    ot_error_clear(&local);
+    char *base = uri ? js_uri_split(uri, &frag) : NULL;
+    if (!base) {
+        ot_error_set(err, uri ? OT_ENOMEM : OT_EINVAL, NULL, "compile needs a schema URI");
+        return NULL;
+    }
+    json_t *doc = js_set_load(set, base, &local);
+    ot_jsonschema *s = NULL;
+    if (doc)
+        s = ot_jsonschema_compile(set, doc, base, flags, err);
+    else if (local.code && err)
+        *err = local;
+    else if (local.code)
+        ;
+    else
+        ot_error_set(err, OT_ENOTFOUND, NULL, "no schema '%s' is known", base);
+    free(base);
+    return s;
+}

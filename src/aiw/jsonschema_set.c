@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "aiw/jsonschema_internal.h"
+#include "core/embed.h"
 
 struct set_doc {
     char *uri;
@@ -244,4 +245,23 @@ json_t *js_set_load(ot_schema_set *set, const char *uri, ot_error *err)
     int rc = put_doc(set, uri, doc, err);
     json_decref(doc);
     return rc == 0 ? doc : NULL;
+}
+
+int ot_jsonschema_set_add_builtins(ot_schema_set *set, ot_error *err)
+{
+    for (const struct ot_embedded_file *f = ot_embedded; f->path; f++) {
+        size_t n = strlen(f->path);
+        if (strncmp(f->path, "schemas/", 8) != 0 || n < 5 || strcmp(f->path + n - 5, ".json") != 0)
+            continue;
+        json_t *doc = ot_jsonschema_parse(f->data, f->len, err);
+        if (!doc)
+            return ot_error_set(err, OT_EINTERNAL, NULL, "built-in %s is not valid JSON", f->path);
+        const char *id = json_string_value(json_object_get(doc, "$id"));
+        int rc = id ? ot_jsonschema_set_add(set, id, doc, err)
+                    : ot_error_set(err, OT_EINTERNAL, NULL, "built-in %s has no $id", f->path);
+        json_decref(doc);
+        if (rc)
+            return rc;
+    }
+    return 0;
 }
