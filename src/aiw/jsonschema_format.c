@@ -111,56 +111,48 @@ static int check_date_time(const char *s, size_t len)
     return check_date(s, 10) && check_time(s + 11, len - 11);
 }
 
-/* duration = "P" (dur-date / dur-time / dur-week), each unit once, in order. */
+/* A run of <digits><unit> pairs from s[*i] up to stop (or the end), units
+ * in the order of units[] with none repeated; the count of pairs, or -1. */
+static int duration_units(const char *s, size_t len, size_t *i, const char *units, char stop)
+{
+    int count = 0, last = -1;
+    while (*i < len && s[*i] != stop) {
+        size_t st = *i;
+        while (*i < len && isdigit((unsigned char)s[*i]))
+            (*i)++;
+        if (*i == st || *i >= len || s[*i] == 0)
+            return -1;
+        const char *u = strchr(units, s[*i]);
+        if (!u || (int)(u - units) <= last)
+            return -1;
+        last = (int)(u - units);
+        count++;
+        (*i)++;
+    }
+    return count;
+}
+
+/* duration = "P" (dur-date [dur-time] / dur-time / dur-week) (RFC 3339
+ * appendix A): units in order, each once, at least one. */
 static int check_duration(const char *s, size_t len)
 {
-    static const char date_units[] = "YMD", time_units[] = "HMS";
     size_t i = 1;
     if (len < 2 || s[0] != 'P')
         return 0;
-    /* week form */
-    if (s[len - 1] == 'W') {
+    if (s[len - 1] == 'W') { /* week form */
         for (size_t j = 1; j < len - 1; j++)
             if (!isdigit((unsigned char)s[j]))
                 return 0;
         return len > 2;
     }
-    int units = 0, last = -1;
-    while (i < len && s[i] != 'T') {
-        size_t st = i;
-        while (i < len && isdigit((unsigned char)s[i]))
-            i++;
-        if (i == st || i >= len)
-            return 0;
-        const char *u = strchr(date_units, s[i]);
-        if (!u || s[i] == 0 || (int)(u - date_units) != last + 1)
-            return 0;
-        last = (int)(u - date_units);
-        units++;
-        i++;
-    }
-    if (i < len) { /* 'T' */
-        int tunits = 0;
-        last = -1;
-        i++;
-        while (i < len) {
-            size_t st = i;
-            while (i < len && isdigit((unsigned char)s[i]))
-                i++;
-            if (i == st || i >= len)
-                return 0;
-            const char *u = strchr(time_units, s[i]);
-            if (!u || s[i] == 0 || (int)(u - time_units) != last + 1)
-                return 0;
-            last = (int)(u - time_units);
-            tunits++;
-            i++;
-        }
-        if (tunits == 0)
-            return 0;
-        units += tunits;
-    }
-    return units > 0;
+    int date = duration_units(s, len, &i, "YMD", 'T');
+    if (date < 0)
+        return 0;
+    if (i == len)
+        return date > 0;
+    i++; /* 'T' */
+    int time = duration_units(s, len, &i, "HMS", 0);
+    return time > 0;
 }
 
 /* --- Hosts and addresses --- */
