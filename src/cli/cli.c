@@ -10,6 +10,7 @@ static const struct {
     const char *summary;
 } commands[] = {
     {"serve", ot_cmd_serve, "run the HTTP API server"},
+    {"validate", ot_cmd_validate, "validate JSON instances against a JSON Schema"},
     {"detect", ot_cmd_detect, "backtest the anomaly detector on a timestamp,value CSV"},
     {"version", ot_cmd_version, "print the version"},
     {"help", ot_cmd_help, "list commands, or show one command's help"},
