@@ -6,26 +6,8 @@
 
 #include "api/app.h"
 #include "api/router.h"
-#include "core/embed.h"
+#include "aiw/registry.h"
 #include "core/evtype.h"
-
-/* Built-in schemas are the embedded files schemas/<name>.json. */
-static json_t *schema_list(void)
-{
-    json_t *list = json_array();
-    for (const struct ot_embedded_file *f = ot_embedded; f->path; f++) {
-        if (strncmp(f->path, "schemas/", 8) != 0)
-            continue;
-        const char *name = f->path + 8, *dot = strstr(name, ".json");
-        if (!dot || strchr(name, '/'))
-            continue;
-        char url[256];
-        snprintf(url, sizeof url, "/schemas/%.*s", (int)(dot - name), name);
-        json_array_append_new(list, json_pack("{s:s%, s:s}", "name", name,
-                                              (size_t)(dot - name), "url", url));
-    }
-    return list;
-}
 
 json_t *ot_manifest_document(const ot_app *app)
 {
@@ -49,7 +31,7 @@ json_t *ot_manifest_document(const ot_app *app)
         "operations digital twin: telemetry, anomalies, simulation, policy, actions",
         "site_type", "digital_twin",
         "endpoints", endpoints,
-        "schemas", schema_list(),
+        "schemas", ot_registry_list(app->registry),
         "auth", "type", "bearer", "format", "JWT HS256", "read", read, "write", "bearer",
         "action", "bearer", "roles", "viewer, agent, executor, supervisor, admin",
         "limits", "max_sse_connections", app->cfg.max_sse_connections, "max_diff_page_size",

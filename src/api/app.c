@@ -11,6 +11,7 @@
 #include "api/metrics.h"
 #include "api/router.h"
 #include "aiw/events.h"
+#include "aiw/registry.h"
 #include "api/stream.h"
 #include "core/buf.h"
 #include "core/ring.h"
@@ -111,6 +112,10 @@ ot_app *ot_app_start(const ot_config *cfg, ot_error *err)
         goto fail;
     if (ot_profiles_open(app->store, &app->profiles, err))
         goto fail;
+    if (ot_registry_open(app->store, &app->registry, err))
+        goto fail;
+    app->check_telemetry = ot_registry_check_telemetry;
+    app->check_ctx = app->registry;
     ot_app_add_health(app, "store", store_health, app->store);
     ot_metrics_add_source(app->metrics, store_metrics, app->store);
     if (refuse_unbuilt(cfg, err))
@@ -139,6 +144,7 @@ void ot_app_stop(ot_app *app, int drain_ms)
     }
     ot_store_close(app->store); /* drains: everything acknowledged is committed */
     ot_profiles_free(app->profiles);
+    ot_registry_free(app->registry);
     ot_ring_free(app->ring);
     ot_streams_free(app->streams);
     ot_metrics_free(app->metrics);

@@ -2,6 +2,7 @@
  * it needs and its documentation. One row per method and path. */
 #include "aiw/events.h"
 #include "aiw/manifest.h"
+#include "aiw/registry.h"
 #include "aiw/resource.h"
 #include "api/router.h"
 #include "api/system.h"
@@ -20,6 +21,14 @@ const struct ot_route ot_routes[] = {
      "Human-readable API documentation", NULL, NULL, "text/html"},
     {"GET", "/.well-known/aiw-manifest.json", ot_h_manifest, "aiw_manifest", OT_PERM_PUBLIC,
      "AIW manifest: endpoints, schemas, auth, limits, event types", NULL, NULL, NULL},
+    {"GET", "/schemas", ot_h_schemas_list, "schemas_list", OT_PERM_PUBLIC,
+     "Every schema: built-in and registered", NULL, NULL, NULL},
+    {"GET", "/schemas/{name}", ot_h_schema_get, "schema_get", OT_PERM_PUBLIC,
+     "One schema document", NULL, NULL, NULL},
+    {"POST", "/schemas", ot_h_schema_register, "schema_register", OT_PERM_ADMIN,
+     "Register a custom schema {name, schema}", NULL, NULL, NULL},
+    {"POST", "/schemas/{name}/validate", ot_h_schema_validate, "schema_validate",
+     OT_PERM_PUBLIC, "Validate the body against a schema: {valid, errors}", NULL, NULL, NULL},
     {"GET", "/diff", ot_h_diff, "diff", OT_PERM_READ,
      "Events after a cursor, one page at a time", "since,limit,twin_id,types", NULL, NULL},
     {"GET", "/subscribe", ot_h_subscribe, "subscribe", OT_PERM_READ,
