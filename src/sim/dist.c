@@ -254,19 +254,34 @@ ot_dist ot_dist_bind(const ot_dist *d, double value)
 
 /* --- Samplers ----------------------------------------------------------- */
 
-/* One standard normal by the ziggurat: one 64-bit word gives the layer (low
- * 8 bits), the sign (bit 8) and a 52-bit uniform (top bits), so the fast
- * path (~98.8% of draws) costs one word and one multiply-compare. */
-static inline double zig_normal(ot_rng *r)
+static inline double bits_to_double(uint64_t b)
+{
+    double d;
+    memcpy(&d, &b, sizeof d);
+    return d;
+}
+
+static inline uint64_t double_to_bits(double d)
+{
+    uint64_t b;
+    memcpy(&b, &d, sizeof b);
+    return b;
+}
+
+/* The uniform (0,1) value ((b >> 12) + 0.5) * 2^-52 -- the same value as
+ * ot_rng_uniform -- built from the mantissa bits, without an int-to-double
+ * conversion, so the loop below vectorises. */
+static inline double mantissa_uniform(uint64_t b)
+{
+    return bits_to_double((b >> 12) | 0x3ff0000000000000ULL) - (1.0 - 0x1.0p-53);
+}
+
+/* Finish a draw whose fast-path candidate was rejected: the candidate was
+ * in layer i at |z|; test the wedge or the tail, and start over with fresh
+ * words while rejected (Marsaglia & Tsang 2000). */
+static double zig_slow(ot_rng *r, unsigned i, double z, uint64_t sign)
 {
     for (;;) {
-        uint64_t bits = ot_rng_next(r);
-        unsigned i = (unsigned)(bits & 0xff);
-        double sign = (bits & 0x100) ? -1.0 : 1.0;
-        double u = ((double)(bits >> 12) + 0.5) * 0x1.0p-52;
-        double z = u * zig_x[i];
-        if (z < zig_x[i + 1])
-            return sign * z;
         if (i == 0) {
             /* Tail beyond r (Marsaglia 1964). */
             double a, b;
@@ -274,25 +289,80 @@ static inline double zig_normal(ot_rng *r)
                 a = -log(ot_rng_uniform(r)) / OT_ZIG_R;
                 b = -log(ot_rng_uniform(r));
             } while (b + b < a * a);
-            return sign * (OT_ZIG_R + a);
+            z = OT_ZIG_R + a;
+            break;
         }
-        /* Wedge: accept under the curve between layers i+1 and i. */
         double y = zig_f[i] + ot_rng_uniform(r) * (zig_f[i + 1] - zig_f[i]);
         if (y < exp(-0.5 * z * z))
-            return sign * z;
+            break;
+        uint64_t bits = ot_rng_next(r);
+        i = (unsigned)(bits & 0xff);
+        sign = (bits & 0x100) << 55;
+        z = mantissa_uniform(bits) * zig_x[i];
+        if (z < zig_x[i + 1])
+            break;
+    }
+    return bits_to_double(double_to_bits(z) ^ sign);
+}
+
+/* Standard normals by a 256-layer ziggurat, two passes per chunk of
+ * CHUNK: draw one 64-bit word per output, then turn every word into its
+ * fast-path value branch-free -- low 8 bits pick the layer, bit 8 the sign,
+ * the top 52 a uniform -- and note the ~1.2% that fall outside their
+ * layer's inner rectangle; those are finished one by one with further words
+ * from the same stream. Fixed-size chunks let gcc vectorise the middle pass
+ * at -O2. A partial last chunk is computed whole into a buffer, so the
+ * values depend only on the stream and n. */
+#define CHUNK 256
+
+static void normal_chunk(ot_rng *r, double *o)
+{
+    uint64_t w[CHUNK];
+    unsigned char rej[CHUNK];
+    for (size_t j = 0; j < CHUNK; j++)
+        w[j] = ot_rng_next(r);
+    for (size_t j = 0; j < CHUNK; j++) {
+        unsigned i = (unsigned)(w[j] & 0xff);
+        double z = mantissa_uniform(w[j]) * zig_x[i];
+        rej[j] = !(z < zig_x[i + 1]);
+        o[j] = bits_to_double(double_to_bits(z) ^ ((w[j] & 0x100) << 55));
+    }
+    for (size_t j = 0; j < CHUNK; j++)
+        if (rej[j]) {
+            unsigned i = (unsigned)(w[j] & 0xff);
+            o[j] = zig_slow(r, i, mantissa_uniform(w[j]) * zig_x[i], (w[j] & 0x100) << 55);
+        }
+}
+
+static void uniform_chunk(ot_rng *r, double *o)
+{
+    uint64_t w[CHUNK];
+    for (size_t j = 0; j < CHUNK; j++)
+        w[j] = ot_rng_next(r);
+    for (size_t j = 0; j < CHUNK; j++)
+        o[j] = mantissa_uniform(w[j]);
+}
+
+static void fill_chunked(ot_rng *r, double *out, size_t n, void (*chunk)(ot_rng *, double *))
+{
+    size_t base = 0;
+    for (; base + CHUNK <= n; base += CHUNK)
+        chunk(r, out + base);
+    if (base < n) {
+        double tmp[CHUNK];
+        chunk(r, tmp);
+        memcpy(out + base, tmp, (n - base) * sizeof *out);
     }
 }
 
 void ot_dist_fill_std_normal(ot_rng *r, double *out, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        out[i] = zig_normal(r);
+    fill_chunked(r, out, n, normal_chunk);
 }
 
 void ot_dist_fill_uniform01(ot_rng *r, double *out, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        out[i] = ot_rng_uniform(r);
+    fill_chunked(r, out, n, uniform_chunk);
 }
 
 double ot_dist_triangular_inv(double u, double left, double mode, double right)
