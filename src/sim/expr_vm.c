@@ -354,9 +354,14 @@ void ot_expr_exec_free(ot_expr_exec *x)
 /* Element-wise loops over a block. Slots never partially overlap (d may
  * equal an operand exactly, which is safe element-wise), so ivdep lets gcc
  * vectorise at -O2 without alias checks. */
+#if defined(__clang__)
+#define IVDEP /* clang vectorises with a runtime alias check instead */
+#else
+#define IVDEP _Pragma("GCC ivdep")
+#endif
 #define LOOP(expr)                                                                               \
     do {                                                                                         \
-        _Pragma("GCC ivdep") for (size_t i = 0; i < L; i++) d[i] = (expr);                       \
+        IVDEP for (size_t i = 0; i < L; i++) d[i] = (expr);                                      \
     } while (0)
 
 void ot_expr_exec_run(ot_expr_exec *x, double *const *vars, uint64_t seed, uint64_t block,

@@ -210,10 +210,15 @@ json_t *ot_sim_result_to_json(const ot_sim_result *r)
         }
     json_t *rec = json_pack("{s:s, s:o, s:s}", "action", rc->action, "confidence",
                             num(rc->confidence), "reasoning", rc->reasoning);
-    if (rec && rc->scenario[0] && json_object_set_new(rec, "scenario", json_string(rc->scenario)))
-        json_decref(rec), rec = NULL;
-    if (rec && r->has_target && json_object_set_new(rec, "p_target", num(rc->p_target)))
-        json_decref(rec), rec = NULL;
+    int bad = !rec;
+    if (!bad && rc->scenario[0])
+        bad = json_object_set_new(rec, "scenario", json_string(rc->scenario));
+    if (!bad && r->has_target)
+        bad = json_object_set_new(rec, "p_target", num(rc->p_target));
+    if (bad) {
+        json_decref(rec);
+        rec = NULL; /* json_pack below then fails cleanly */
+    }
     /* "o" steals its argument even when json_pack fails. */
     json_t *o = json_pack(
         "{s:s, s:s, s:s, s:s, s:o, s:o, s:b, s:o, s:o, s:s, s:I, s:I}", "sim_id", r->sim_id,
@@ -225,7 +230,7 @@ json_t *ot_sim_result_to_json(const ot_sim_result *r)
         (json_int_t)r->n_samples);
     if (!o)
         return NULL;
-    int bad = json_object_set_new(o, "status", json_string("completed"));
+    bad = json_object_set_new(o, "status", json_string("completed"));
     if (r->scenario[0])
         bad |= json_object_set_new(o, "scenario", json_string(r->scenario));
     if (r->engine_note[0])
