@@ -440,38 +440,32 @@ static int parse_not(parser *p)
     return parse_cmp(p);
 }
 
-static int parse_and(parser *p)
+/* A left-associative level joined by a keyword: sub (kw sub)*. */
+static int parse_kw_chain(parser *p, const char *kw, int op, int (*sub)(parser *))
 {
-    int l = parse_not(p);
+    int l = sub(p);
     while (l >= 0) {
         skip_ws(p);
         size_t at = p->i;
-        if (!at_keyword(p, "and"))
+        if (!at_keyword(p, kw))
             break;
-        p->i += 3;
-        int r = parse_not(p);
+        p->i += strlen(kw);
+        int r = sub(p);
         if (r < 0)
             return -1;
-        l = new_node(p, EX_AND, at, l, r, -1);
+        l = new_node(p, op, at, l, r, -1);
     }
     return l;
 }
 
+static int parse_and(parser *p)
+{
+    return parse_kw_chain(p, "and", EX_AND, parse_not);
+}
+
 static int parse_or(parser *p)
 {
-    int l = parse_and(p);
-    while (l >= 0) {
-        skip_ws(p);
-        size_t at = p->i;
-        if (!at_keyword(p, "or"))
-            break;
-        p->i += 2;
-        int r = parse_and(p);
-        if (r < 0)
-            return -1;
-        l = new_node(p, EX_OR, at, l, r, -1);
-    }
-    return l;
+    return parse_kw_chain(p, "or", EX_OR, parse_and);
 }
 
 int ex_parse(const char *src, ot_expr_resolve_fn resolve, void *ctx, ex_tree *t, ot_error *err)
