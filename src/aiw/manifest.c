@@ -7,6 +7,7 @@
 #include "api/app.h"
 #include "api/router.h"
 #include "aiw/registry.h"
+#include "sim/service.h"
 #include "core/evtype.h"
 
 json_t *ot_manifest_document(const ot_app *app)
@@ -25,7 +26,7 @@ json_t *ot_manifest_document(const ot_app *app)
     const char *read = app->cfg.public_read ? "none" : "bearer";
     return json_pack(
         "{s:s, s:{s:s, s:s, s:s}, s:s, s:o, s:o, s:{s:s, s:s, s:s, s:s, s:s, s:s}, "
-        "s:{s:i, s:i, s:I}, s:o, s:{s:[s,s,s], s:s, s:n}}",
+        "s:{s:i, s:i, s:I}, s:o, s:{s:o, s:s}}",
         "aiw_version", OT_AIW_VERSION,
         "service", "name", "OpsTwin", "version", OT_VERSION, "description",
         "operations digital twin: telemetry, anomalies, simulation, policy, actions",
@@ -37,8 +38,7 @@ json_t *ot_manifest_document(const ot_app *app)
         "limits", "max_sse_connections", app->cfg.max_sse_connections, "max_diff_page_size",
         app->cfg.max_diff_page_size, "max_body_bytes", (json_int_t)app->cfg.max_body_bytes,
         "event_types", types,
-        "simulation", "engines", "classical", "quantum", "hybrid", "default_engine", "classical",
-        "quantum_backend");
+        "simulation", "engines", ot_sim_service_engines(), "default_engine", "classical");
 }
 
 void ot_h_manifest(ot_req *req) { ot_reply_json(req, 200, ot_manifest_document(req->app)); }

@@ -16,6 +16,7 @@
 #include "core/buf.h"
 #include "core/ring.h"
 #include "store/store.h"
+#include "sim/service.h"
 #include "telemetry/ingest.h"
 #include "core/clock.h"
 #include "core/log.h"
@@ -116,6 +117,8 @@ ot_app *ot_app_start(const ot_config *cfg, ot_error *err)
         goto fail;
     app->check_telemetry = ot_registry_check_telemetry;
     app->check_ctx = app->registry;
+    if (ot_sim_service_start(app, &app->sim, err))
+        goto fail;
     ot_app_add_health(app, "store", store_health, app->store);
     ot_metrics_add_source(app->metrics, store_metrics, app->store);
     if (refuse_unbuilt(cfg, err))
@@ -142,6 +145,7 @@ void ot_app_stop(ot_app *app, int drain_ms)
             usleep(10000);
         ot_http_stop(app->http);
     }
+    ot_sim_service_stop(app->sim); /* finishes queued runs; they write to the store */
     ot_store_close(app->store); /* drains: everything acknowledged is committed */
     ot_profiles_free(app->profiles);
     ot_registry_free(app->registry);

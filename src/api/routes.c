@@ -6,6 +6,7 @@
 #include "aiw/resource.h"
 #include "api/router.h"
 #include "api/system.h"
+#include "sim/service.h"
 #include "telemetry/ingest.h"
 #include "telemetry/query.h"
 
@@ -56,5 +57,11 @@ const struct ot_route ot_routes[] = {
      NULL, NULL},
     {"PUT", "/twins/{twin_id}/ingest", ot_h_ingest_profile_put, "ingest_profile_put",
      OT_PERM_ADMIN, "Set a twin's ingest profile", NULL, NULL, NULL},
+    {"POST", "/sim/run", ot_h_sim_run, "sim_run", OT_PERM_PROPOSE,
+     "Monte Carlo what-if simulation on the twin's model", NULL, NULL, NULL},
+    {"GET", "/twins/{twin_id}/model", ot_h_model_get, "model_get", OT_PERM_READ,
+     "The twin's simulation model (the default model when none is set)", NULL, NULL, NULL},
+    {"PUT", "/twins/{twin_id}/model", ot_h_model_put, "model_put", OT_PERM_ADMIN,
+     "Set the twin's simulation model", NULL, "twin_model.v1", NULL},
 };
 const size_t ot_routes_count = sizeof ot_routes / sizeof ot_routes[0];
