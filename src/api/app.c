@@ -18,6 +18,7 @@
 #include "store/store.h"
 #include "sim/service.h"
 #include "telemetry/ingest.h"
+#include "telemetry/pipeline.h"
 #include "core/clock.h"
 #include "core/log.h"
 
@@ -119,6 +120,9 @@ ot_app *ot_app_start(const ot_config *cfg, ot_error *err)
     app->check_ctx = app->registry;
     if (ot_sim_service_start(app, &app->sim, err))
         goto fail;
+    if (ot_pipeline_start(app, (int)sysconf(_SC_NPROCESSORS_ONLN), &app->pipeline, err))
+        goto fail;
+    ot_metrics_add_source(app->metrics, ot_pipeline_metrics, app->pipeline);
     ot_app_add_health(app, "store", store_health, app->store);
     ot_metrics_add_source(app->metrics, store_metrics, app->store);
     if (refuse_unbuilt(cfg, err))
@@ -145,6 +149,7 @@ void ot_app_stop(ot_app *app, int drain_ms)
             usleep(10000);
         ot_http_stop(app->http);
     }
+    ot_pipeline_stop(app->pipeline); /* analyses what was fed; queues anomaly writes */
     ot_sim_service_stop(app->sim); /* finishes queued runs; they write to the store */
     ot_store_close(app->store); /* drains: everything acknowledged is committed */
     ot_profiles_free(app->profiles);

@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "store/store.h"
 #include "telemetry/normalize.h"
+#include "telemetry/pipeline.h"
 
 /* --- profiles ------------------------------------------------------------- */
 
@@ -310,6 +311,16 @@ static void on_done(ot_store_write *w, void *ctx)
     ot_req_complete(ctx);
 }
 
+/* Telemetry committed: hand it to detection, then let the reply go (the
+ * reply frees the batch, so feed first). Writer thread. */
+static void on_ingested(ot_store_write *w, void *ctx)
+{
+    ot_req *req = ctx;
+    if (w->rc == 0 && req->app->pipeline)
+        ot_pipeline_feed(req->app->pipeline, w->tels, w->ntels);
+    ot_req_complete(req);
+}
+
 void ot_h_ingest(ot_req *req)
 {
     ot_app *app = req->app;
@@ -399,7 +410,7 @@ void ot_h_ingest(ot_req *req)
     }
     g->w.tels = g->stels;
     g->w.ntels = g->nok;
-    g->w.done = on_done;
+    g->w.done = on_ingested;
     g->w.ctx = req;
     ot_req_defer(req, reply_results, g);
     int rc = ot_store_submit(app->store, &g->w);
