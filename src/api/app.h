@@ -47,6 +47,7 @@ typedef struct ot_app {
     void *check_ctx;
     int64_t started_us;
     int cors_any;                 /* CORS_ORIGINS == "*" */
+    char jwt_secret[OT_CFG_STR];  /* JWT_SECRET_KEY, or generated in DATA_DIR */
     int nhealth;
     struct { const char *name; ot_health_fn fn; void *ctx; } health[OT_APP_MAX_HEALTH];
 } ot_app;

@@ -63,6 +63,57 @@ json_t *ot_req_json(ot_req *req)
     return doc;
 }
 
+int ot_req_scope_ok(const ot_req *req, const char *twin_id)
+{
+    return !req->authed || ot_principal_scope_ok(&req->principal, twin_id);
+}
+
+const char *ot_req_actor(const ot_req *req)
+{
+    return req->authed ? req->principal.sub : "anonymous";
+}
+
+/* Authenticate and authorize for the matched route. Returns 1 when a
+ * refusal was replied. */
+static int check_access(ot_req *req)
+{
+    const struct ot_route *r = req->route;
+    ot_app *app = req->app;
+    const char *h = ot_req_header(req, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (r->perm == OT_PERM_PUBLIC || (r->perm == OT_PERM_READ && app->cfg.public_read && !h))
+        return 0;
+    if (!h || strncasecmp(h, "Bearer ", 7) != 0) {
+        ot_reply_errorf(req, OT_EUNAUTH, NULL,
+                        "%s %s needs a token: send Authorization: Bearer <JWT>", req->method,
+                        r->pattern);
+        ot_reply_header(req, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+        return 1;
+    }
+    ot_error err;
+    ot_error_clear(&err);
+    if (ot_auth_verify(app->jwt_secret, h + 7, ot_now_us() / 1000000, &req->principal, &err)) {
+        ot_reply_error(req, &err);
+        ot_reply_header(req, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer error=\"invalid_token\"");
+        return 1;
+    }
+    req->authed = 1;
+    if (!ot_principal_can(&req->principal, r->perm)) {
+        ot_reply_errorf(req, OT_EFORBIDDEN, NULL, "%s %s needs the %s permission; the token's "
+                        "roles (%s) do not grant it", req->method, r->pattern,
+                        ot_perm_name(r->perm), req->principal.roles);
+        return 1;
+    }
+    const char *twin = ot_req_param(req, "twin_id");
+    if (!twin)
+        twin = ot_req_query(req, "twin_id");
+    if (twin && !ot_principal_scope_ok(&req->principal, twin)) {
+        ot_reply_errorf(req, OT_EFORBIDDEN, "$.twin_id", "twin '%.60s' is outside the token's "
+                        "scope", twin);
+        return 1;
+    }
+    return 0;
+}
+
 /* --- replies ------------------------------------------------------------- */
 
 static void set_response(ot_req *req, int status, struct MHD_Response *r, const char *ctype)
@@ -330,6 +381,8 @@ static int on_headers(ot_http *h, ot_req *req)
     case OT_MATCH_OK:
         break;
     }
+    if (check_access(req))
+        return 1;
 
     return 0;
 }

@@ -347,7 +347,13 @@ void ot_h_sim_run(ot_req *req)
         ot_reply_error(req, &err);
         return;
     }
+    int in_scope = ot_req_scope_ok(req, rq.twin_id);
     ot_sim_request_free(&rq);
+    if (!in_scope) {
+        json_decref(body);
+        ot_reply_errorf(req, OT_EFORBIDDEN, "$.twin_id", "twin is outside the token's scope");
+        return;
+    }
     struct job *j = calloc(1, sizeof *j);
     if (!j) {
         json_decref(body);

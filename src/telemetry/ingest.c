@@ -236,6 +236,13 @@ static void take_item(struct ingest *g, ot_app *app, const json_t *obj, size_t i
         twin && ot_name_valid(twin, 128) ? profile_for(g, app->profiles, twin) : NULL;
     if (ot_tel_normalize(obj, prof, now, prefix, &it->tel, &it->err))
         return;
+    if (!ot_req_scope_ok(g->req, it->tel.twin_id)) {
+        char path[48];
+        snprintf(path, sizeof path, "%s.twin_id", prefix);
+        ot_error_set(&it->err, OT_EFORBIDDEN, path, "twin '%s' is outside the token's scope",
+                     it->tel.twin_id);
+        return;
+    }
     json_t *canon = ot_tel_to_json(&it->tel);
     if (canon && app->check_telemetry &&
         app->check_telemetry(app->check_ctx, canon, prefix, &it->err)) {
