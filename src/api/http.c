@@ -20,6 +20,7 @@
 #include "core/clock.h"
 #include "core/ids.h"
 #include "core/log.h"
+#include "store/store.h"
 
 struct ot_http {
     struct MHD_Daemon *daemon;
@@ -71,6 +72,62 @@ int ot_req_scope_ok(const ot_req *req, const char *twin_id)
 const char *ot_req_actor(const ot_req *req)
 {
     return req->authed ? req->principal.sub : "anonymous";
+}
+
+void ot_req_audit(ot_req *req, ot_store_write *w, const char *target)
+{
+    if (!req->audit) {
+        req->audit = calloc(1, sizeof *req->audit);
+        if (!req->audit)
+            return; /* the write still happens; the audit entry is lost: logged below */
+    }
+    snprintf(req->audit_action, sizeof req->audit_action, "%s %s", req->method,
+             req->route ? req->route->pattern : req->url);
+    req->audit->actor = ot_req_actor(req);
+    req->audit->action = req->audit_action;
+    json_decref(req->audit->details);
+    req->audit->details = json_pack("{s:s, s:s}", "request_id", req->request_id, "target",
+                                    target ? target : "");
+    req->audit->target = json_string_value(json_object_get(req->audit->details, "target"));
+    w->audit = req->audit;
+}
+
+struct refusal {
+    ot_store_write w;
+    ot_store_audit a;
+    char action[128], actor[OT_AUTH_SUB_MAX];
+};
+
+static void refusal_done(ot_store_write *w, void *ctx)
+{
+    struct refusal *r = ctx;
+    (void)w;
+    json_decref(r->a.details);
+    free(r);
+}
+
+/* Refused requests go into the audit chain too (asynchronously: there is
+ * no write to attach them to). */
+static void audit_refusal(ot_req *req, int status)
+{
+    struct refusal *r = calloc(1, sizeof *r);
+    if (!r)
+        return;
+    snprintf(r->action, sizeof r->action, "refused %s %s", req->method, req->url);
+    snprintf(r->actor, sizeof r->actor, "%s", ot_req_actor(req));
+    r->a.actor = r->actor;
+    r->a.action = r->action;
+    r->a.target = "";
+    r->a.details = json_pack("{s:i, s:s}", "status", status, "request_id", req->request_id);
+    r->w.audit = &r->a;
+    r->w.done = refusal_done;
+    r->w.ctx = r;
+    if (ot_store_submit(req->app->store, &r->w)) {
+        ot_log(OT_LOG_WARNING, "audit: store busy, refusal of %s %s not recorded", req->method,
+               req->url);
+        json_decref(r->a.details);
+        free(r);
+    }
 }
 
 /* Authenticate and authorize for the matched route. Returns 1 when a
@@ -489,6 +546,12 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                               toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "ok" : "aborted");
         ot_log_fields(OT_LOG_INFO, "request", f);
         json_decref(f);
+    }
+    if ((status == 401 || status == 403) && h->app->store)
+        audit_refusal(req, status);
+    if (req->audit) {
+        json_decref(req->audit->details);
+        free(req->audit);
     }
     if (req->response)
         MHD_destroy_response(req->response);

@@ -55,6 +55,8 @@ typedef struct ot_req {
     int early_status;             /* 413/404/405 decided before the body */
     struct MHD_Response *response;/* built by ot_reply_*, queued by http.c */
     int authed;                   /* principal is set (a valid token came) */
+    char audit_action[128];       /* ot_req_audit */
+    struct ot_store_audit *audit;
     ot_principal principal;
     /* deferred replies (ot_req_defer): guarded by defer_mu */
     pthread_mutex_t defer_mu;
@@ -87,6 +89,12 @@ int ot_req_scope_ok(const ot_req *req, const char *twin_id);
 
 /* Who is asking: the token's sub, or "anonymous". */
 const char *ot_req_actor(const ot_req *req);
+
+/* Attach this request's audit record (actor, "METHOD /route/pattern",
+ * target) to a store write, so the write and its audit entry commit
+ * together. target is copied into the record. */
+struct ot_store_write;
+void ot_req_audit(ot_req *req, struct ot_store_write *w, const char *target);
 
 /* --- replies: exactly one per request ------------------------------------ */
 

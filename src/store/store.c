@@ -30,6 +30,8 @@
 #include "core/log.h"
 #include "store/backend.h"
 
+#include <openssl/evp.h>
+
 #define GROUP_MAX_ITEMS 8192       /* telemetry items per transaction */
 #define RETENTION_EVERY_US (60LL * 1000000)
 
@@ -57,6 +59,8 @@ struct ot_store {
     char last_error[OT_ERROR_MSG_MAX];
     int64_t last_retention_us;
     ot_buf scratch;                /* writer thread: event rendering */
+    int64_t audit_seq;             /* writer thread: chain head */
+    char audit_hash[OT_AUDIT_HASH_HEX];
 };
 
 /* --- event rendering --------------------------------------------------- */
@@ -148,9 +152,53 @@ static int append_event(ot_store *s, evvec *evs, int64_t *next, int type, const 
     return s->ops->put_event(s->be, ev, id, err);
 }
 
+void ot_audit_hash(const char *prev_hex, const char *record, size_t len, char *out)
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    EVP_DigestInit_ex(c, EVP_sha256(), NULL);
+    EVP_DigestUpdate(c, prev_hex, strlen(prev_hex));
+    EVP_DigestUpdate(c, record, len);
+    EVP_DigestFinal_ex(c, md, &n);
+    EVP_MD_CTX_free(c);
+    for (unsigned i = 0; i < n && i < 32; i++)
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
+    out[64] = '\0';
+}
+
+/* Chain and append w's audit record. Writer thread; the chain head moves
+ * only when the transaction commits (commit_group keeps a copy). */
+static int append_audit(ot_store *s, ot_store_audit *a, ot_error *err)
+{
+    char ts[OT_TS_BUFSZ], hash[OT_AUDIT_HASH_HEX];
+    int64_t now = ot_now_us();
+    json_t *rec = json_pack("{s:I, s:s, s:s, s:s, s:s, s:O?}", "seq",
+                            (json_int_t)(s->audit_seq + 1), "ts", ot_ts_format(now, ts), "actor",
+                            a->actor ? a->actor : "anonymous", "action",
+                            a->action ? a->action : "", "target", a->target ? a->target : "",
+                            "details", a->details);
+    char *text = rec ? json_dumps(rec, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(17))
+                     : NULL;
+    json_decref(rec);
+    if (!text)
+        return ot_error_set(err, OT_ENOMEM, NULL, "out of memory writing the audit record");
+    ot_audit_hash(s->audit_hash, text, strlen(text), hash);
+    int rc = s->ops->put_audit(s->be, s->audit_seq + 1, now, text, s->audit_hash, hash, err);
+    free(text);
+    if (rc)
+        return rc;
+    s->audit_seq++;
+    memcpy(s->audit_hash, hash, sizeof hash);
+    a->seq = s->audit_seq;
+    return 0;
+}
+
 static int apply_write(ot_store *s, ot_store_write *w, evvec *evs, int64_t *next, ot_error *err)
 {
     int rc;
+    if (w->audit && (rc = append_audit(s, w->audit, err)))
+        return rc;
     for (size_t i = 0; i < w->ntels; i++) {
         ot_store_tel *t = &w->tels[i];
         int64_t found = 0;
@@ -201,6 +249,9 @@ static int commit_group(ot_store *s, ot_store_write **writes, size_t n, evvec *e
                         ot_error *err)
 {
     int64_t next = atomic_load(&s->last_cursor) + 1;
+    int64_t audit_seq = s->audit_seq;
+    char audit_hash[OT_AUDIT_HASH_HEX];
+    memcpy(audit_hash, s->audit_hash, sizeof audit_hash);
     int rc = s->ops->begin(s->be, err);
     if (rc)
         return rc;
@@ -211,6 +262,8 @@ static int commit_group(ot_store *s, ot_store_write **writes, size_t n, evvec *e
     if (rc) {
         s->ops->rollback(s->be);
         evvec_clear(evs);
+        s->audit_seq = audit_seq;
+        memcpy(s->audit_hash, audit_hash, sizeof audit_hash);
         return rc;
     }
     atomic_store(&s->last_cursor, next - 1);
@@ -364,6 +417,9 @@ int ot_store_open(const ot_store_options *opt, ot_store **out, ot_error *err)
         goto fail;
     atomic_store(&s->last_cursor, last);
     atomic_store(&s->oldest_cursor, oldest);
+    rc = s->ops->last_audit(s->be, &s->audit_seq, s->audit_hash, err);
+    if (rc)
+        goto fail;
     atomic_store(&s->healthy, 1);
     if (pthread_create(&s->writer, NULL, writer_main, s)) {
         rc = ot_error_set(err, OT_EIO, NULL, "cannot start the store writer thread");
@@ -500,6 +556,12 @@ json_t *ot_store_aggregate(ot_store *s, const char *twin_id, const char *asset_i
 {
     return s->ops->aggregate(s->be, twin_id, asset_id, metric, start_us, end_us, window_us, fn,
                              max_buckets, err);
+}
+
+int ot_store_read_audit(ot_store *s, int64_t after, int limit,
+                        int (*fn)(void *ctx, const ot_audit_row *row), void *ctx, ot_error *err)
+{
+    return s->ops->read_audit(s->be, after, limit, fn, ctx, err);
 }
 
 json_t *ot_store_latest(ot_store *s, const char *twin_id, ot_error *err)

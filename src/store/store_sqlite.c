@@ -40,11 +40,14 @@ static const char *const migrations[] = {
     " status TEXT, created INTEGER NOT NULL, updated INTEGER NOT NULL, json TEXT NOT NULL,"
     " PRIMARY KEY (type, id)) WITHOUT ROWID;"
     "CREATE INDEX docs_twin ON docs (type, twin_id, updated);",
+    /* 2 */
+    "CREATE TABLE audit (seq INTEGER PRIMARY KEY, ts INTEGER NOT NULL, record TEXT NOT NULL,"
+    " prev_hash TEXT NOT NULL, hash TEXT NOT NULL);",
 };
 #define NMIGRATIONS (int)(sizeof migrations / sizeof migrations[0])
 
 enum wstmt { W_BEGIN, W_COMMIT, W_ROLLBACK, W_LOOKUP_TEL, W_INS_TEL, W_INS_EVENT, W_SERIES_GET,
-             W_SERIES_INS, W_SERIES_SET, W_INS_POINT, W_PUT_DOC, W_NSTMT };
+             W_SERIES_INS, W_SERIES_SET, W_INS_POINT, W_PUT_DOC, W_PUT_AUDIT, W_NSTMT };
 static const char *const wsql[W_NSTMT] = {
     [W_BEGIN] = "BEGIN IMMEDIATE",
     [W_COMMIT] = "COMMIT",
@@ -63,10 +66,11 @@ static const char *const wsql[W_NSTMT] = {
                   " VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6) ON CONFLICT (type, id) DO UPDATE SET"
                   " twin_id = excluded.twin_id, status = excluded.status,"
                   " updated = excluded.updated, json = excluded.json",
+    [W_PUT_AUDIT] = "INSERT INTO audit (seq, ts, record, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5)",
 };
 
 enum rstmt { R_EVENTS, R_EVENTS_TWIN, R_TEL_GET, R_DOC_GET, R_DOCS, R_TEL_QUERY, R_SERIES_FOR,
-             R_POINTS, R_LATEST, R_LATEST_TWIN, R_NSTMT };
+             R_POINTS, R_LATEST, R_LATEST_TWIN, R_AUDIT, R_NSTMT };
 static const char *const rsql[R_NSTMT] = {
     [R_EVENTS] = "SELECT cursor, type, ts, twin_id, json FROM events WHERE cursor > ?1"
                  " AND (?2 = 0 OR ((1 << type) & ?2) != 0) ORDER BY cursor LIMIT ?3",
@@ -86,6 +90,7 @@ static const char *const rsql[R_NSTMT] = {
                  " WHERE last_ts IS NOT NULL ORDER BY twin_id, asset_id, metric",
     [R_LATEST_TWIN] = "SELECT twin_id, asset_id, metric, last_value, last_ts FROM series"
                       " WHERE twin_id = ?1 AND last_ts IS NOT NULL ORDER BY asset_id, metric",
+    [R_AUDIT] = "SELECT seq, record, prev_hash, hash FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2",
 };
 
 /* Writer-side cache of series ids, with the latest value seen in the
@@ -897,6 +902,64 @@ static json_t *be_latest(void *p, const char *twin_id, ot_error *err)
     return out;
 }
 
+/* --- audit ------------------------------------------------------------------ */
+
+static int be_last_audit(void *p, int64_t *seq, char *hash_hex, ot_error *err)
+{
+    sqlite_be *be = p;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(be->w, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", -1,
+                           &st, NULL) != SQLITE_OK)
+        return db_error(be->w, err, "read audit head");
+    int rc = sqlite3_step(st);
+    *seq = 0;
+    memset(hash_hex, '0', 64);
+    hash_hex[64] = '\0';
+    if (rc == SQLITE_ROW) {
+        *seq = sqlite3_column_int64(st, 0);
+        snprintf(hash_hex, OT_AUDIT_HASH_HEX, "%s", (const char *)sqlite3_column_text(st, 1));
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_error(be->w, err, "read audit head");
+}
+
+static int be_put_audit(void *p, int64_t seq, int64_t ts_us, const char *record,
+                        const char *prev_hash, const char *hash, ot_error *err)
+{
+    sqlite_be *be = p;
+    sqlite3_stmt *st = wstmt(be, W_PUT_AUDIT);
+    sqlite3_bind_int64(st, 1, seq);
+    sqlite3_bind_int64(st, 2, ts_us);
+    sqlite3_bind_text(st, 3, record, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, prev_hash, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, hash, -1, SQLITE_STATIC);
+    return step_done(be, st, err, "append audit record");
+}
+
+static int be_read_audit(void *p, int64_t after, int limit,
+                         int (*fn)(void *ctx, const ot_audit_row *row), void *ctx, ot_error *err)
+{
+    sqlite_be *be = p;
+    struct rconn *c = acquire(be);
+    sqlite3_stmt *st = rstmt(c, R_AUDIT);
+    sqlite3_bind_int64(st, 1, after);
+    sqlite3_bind_int(st, 2, limit);
+    int n = 0, rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        ot_audit_row row = {sqlite3_column_int64(st, 0), (const char *)sqlite3_column_text(st, 1),
+                            (const char *)sqlite3_column_text(st, 2),
+                            (const char *)sqlite3_column_text(st, 3)};
+        n++;
+        if (fn(ctx, &row))
+            break;
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        n = db_error(c->db, err, "read audit");
+    sqlite3_reset(st);
+    release(be, c);
+    return n;
+}
+
 const ot_backend_ops ot_sqlite_backend = {
     .name = "sqlite",
     .open = be_open,
@@ -916,4 +979,7 @@ const ot_backend_ops ot_sqlite_backend = {
     .query_telemetry = be_query_telemetry,
     .aggregate = be_aggregate,
     .latest = be_latest,
+    .last_audit = be_last_audit,
+    .put_audit = be_put_audit,
+    .read_audit = be_read_audit,
 };

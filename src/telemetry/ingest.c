@@ -419,6 +419,11 @@ void ot_h_ingest(ot_req *req)
     g->w.ntels = g->nok;
     g->w.done = on_ingested;
     g->w.ctx = req;
+    {
+        char target[64];
+        snprintf(target, sizeof target, "%zu telemetry items", g->nok);
+        ot_req_audit(req, &g->w, target);
+    }
     ot_req_defer(req, reply_results, g);
     int rc = ot_store_submit(app->store, &g->w);
     if (rc) {
@@ -556,6 +561,7 @@ void ot_h_ingest_profile_put(ot_req *req)
     pp->w.ndocs = 1;
     pp->w.done = on_done;
     pp->w.ctx = req;
+    ot_req_audit(req, &pp->w, twin);
     ot_req_defer(req, profile_saved, pp);
     int rc = pp->json ? ot_store_submit(req->app->store, &pp->w) : OT_ENOMEM;
     if (rc) {

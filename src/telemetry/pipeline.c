@@ -652,6 +652,7 @@ void ot_h_detector_put(ot_req *req)
     dp->text = json_dumps(dp->reply, JSON_COMPACT | JSON_REAL_PRECISION(17));
     dp->doc = (ot_store_doc){"detector", twin, twin, NULL, dp->text};
     dp->w = (ot_store_write){.docs = &dp->doc, .ndocs = 1, .done = detector_stored, .ctx = req};
+    ot_req_audit(req, &dp->w, twin);
     ot_req_defer(req, detector_saved, dp);
     int rc = dp->text ? ot_store_submit(req->app->store, &dp->w) : OT_ENOMEM;
     if (rc) {
