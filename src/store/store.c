@@ -203,7 +203,7 @@ static int apply_write(ot_store *s, ot_store_write *w, evvec *evs, int64_t *next
         ot_store_tel *t = &w->tels[i];
         int64_t found = 0;
         t->duplicate = 0;
-        rc = s->ops->lookup_tel(s->be, t->event_id, &found, err);
+        rc = t->client_id ? s->ops->lookup_tel(s->be, t->event_id, &found, err) : 0;
         if (rc < 0)
             return rc;
         if (rc == 1) {

@@ -49,6 +49,8 @@ typedef struct ot_store_tel {
     const char *const *metric_names;
     const double *metric_values;
     const char *json;       /* canonical telemetry.v1 object, as stored and served */
+    int client_id;          /* 1: event_id came from the client, check for a replay;
+                               0: a fresh ULID, which cannot have been stored before */
     /* results, filled by the writer: */
     int64_t cursor;         /* the TelemetryAppended event's cursor */
     int duplicate;          /* 1: event_id was stored before; cursor is the original */

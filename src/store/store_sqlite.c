@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/clock.h"
 #include "core/log.h"
@@ -119,6 +120,14 @@ typedef struct sqlite_be {
     size_t *dirty;      /* indexes into series */
     size_t ndirty, dirty_cap;
 
+    /* checkpoints run on their own connection and thread, so the writer
+     * never copies WAL pages into the database inside a commit */
+    sqlite3 *ckpt;
+    pthread_t ckpt_thread;
+    int ckpt_started, ckpt_stop;
+    pthread_mutex_t ckpt_mu;
+    pthread_cond_t ckpt_cv;
+
     pthread_mutex_t pool_mu;
     pthread_cond_t pool_cv;
     struct rconn *free_list;
@@ -197,11 +206,43 @@ static int open_conn(const char *path, int readonly, sqlite3 **out, ot_error *er
     return 0;
 }
 
+static void *ckpt_main(void *arg)
+{
+    sqlite_be *be = arg;
+    pthread_mutex_lock(&be->ckpt_mu);
+    while (!be->ckpt_stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 200 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&be->ckpt_cv, &be->ckpt_mu, &ts);
+        if (be->ckpt_stop)
+            break;
+        pthread_mutex_unlock(&be->ckpt_mu);
+        int log = 0, done = 0;
+        sqlite3_wal_checkpoint_v2(be->ckpt, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+        pthread_mutex_lock(&be->ckpt_mu);
+    }
+    pthread_mutex_unlock(&be->ckpt_mu);
+    return NULL;
+}
+
 static void be_close(void *p)
 {
     sqlite_be *be = p;
     if (!be)
         return;
+    if (be->ckpt_started) {
+        pthread_mutex_lock(&be->ckpt_mu);
+        be->ckpt_stop = 1;
+        pthread_cond_signal(&be->ckpt_cv);
+        pthread_mutex_unlock(&be->ckpt_mu);
+        pthread_join(be->ckpt_thread, NULL);
+    }
+    sqlite3_close(be->ckpt);
     for (int i = 0; i < W_NSTMT; i++)
         sqlite3_finalize(be->ws[i]);
     if (be->w) {
@@ -222,6 +263,8 @@ static void be_close(void *p)
     free(be->dirty);
     pthread_mutex_destroy(&be->pool_mu);
     pthread_cond_destroy(&be->pool_cv);
+    pthread_mutex_destroy(&be->ckpt_mu);
+    pthread_cond_destroy(&be->ckpt_cv);
     free(be);
 }
 
@@ -232,13 +275,20 @@ static int be_open(const ot_store_options *opt, void **out, ot_error *err)
         return ot_error_set(err, OT_ENOMEM, NULL, "out of memory");
     pthread_mutex_init(&be->pool_mu, NULL);
     pthread_cond_init(&be->pool_cv, NULL);
+    pthread_mutex_init(&be->ckpt_mu, NULL);
+    pthread_cond_init(&be->ckpt_cv, NULL);
     snprintf(be->path, sizeof be->path, "%s/opstwin.db", opt->data_dir);
     int rc = open_conn(be->path, 0, &be->w, err);
     if (!rc)
         rc = exec(be->w,
                   "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
-                  " PRAGMA temp_store = MEMORY; PRAGMA cache_size = -65536;",
+                  " PRAGMA temp_store = MEMORY; PRAGMA cache_size = -131072;"
+                  " PRAGMA wal_autocheckpoint = 0;",
                   err);
+    if (!rc)
+        rc = open_conn(be->path, 0, &be->ckpt, err);
+    if (!rc && pthread_create(&be->ckpt_thread, NULL, ckpt_main, be) == 0)
+        be->ckpt_started = 1;
     if (!rc)
         rc = migrate(be->w, err);
     for (int i = 0; !rc && i < W_NSTMT; i++)

@@ -413,6 +413,7 @@ void ot_h_ingest(ot_req *req)
             g->values[m] = it->tel.metrics[j].value;
         }
         st->json = it->json;
+        st->client_id = it->tel.event_id_given;
         it->stel = k++;
     }
     g->w.tels = g->stels;
