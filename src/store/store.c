@@ -58,52 +58,53 @@ struct ot_store {
     pthread_mutex_t err_mu;
     char last_error[OT_ERROR_MSG_MAX];
     int64_t last_retention_us;
-    ot_buf scratch;                /* writer thread: event rendering */
+    ot_buf scratch, scratch_extra; /* writer thread: event rendering */
     int64_t audit_seq;             /* writer thread: chain head */
     char audit_hash[OT_AUDIT_HASH_HEX];
 };
 
 /* --- event rendering --------------------------------------------------- */
 
-/* Render the event object into b (reset first). Writer thread only.
- * asset_id (may be NULL) is the telemetry event's extra member; extra holds
- * other events' members. */
-static int render_event(ot_buf *bp, ot_event *ev, const char *id, const char *ref_type,
-                        const char *asset_id, json_t *extra)
+int ot_event_render(ot_buf *bp, int64_t cursor, int type, int64_t ts_us, const char *twin_id,
+                    const char *id, const char *ref_type, const char *extra, size_t extra_len)
 {
     char ts[OT_TS_BUFSZ];
     ot_buf_reset(bp);
-    ot_buf_printf(bp, "{\"type\":\"%s\",\"ts\":\"%s\",\"twin_id\":", ot_evtype_name(ev->type),
-                  ot_ts_format(ev->ts_us, ts));
-    ot_buf_json_string(bp, ev->twin_id);
+    ot_buf_printf(bp, "{\"type\":\"%s\",\"ts\":\"%s\",\"twin_id\":", ot_evtype_name(type),
+                  ot_ts_format(ts_us, ts));
+    ot_buf_json_string(bp, twin_id);
     ot_buf_puts(bp, ",\"id\":");
     ot_buf_json_string(bp, id);
-    ot_buf_printf(bp, ",\"cursor\":\"cursor_%06lld\",\"data_ref\":{\"type\":", (long long)ev->cursor);
+    ot_buf_printf(bp, ",\"cursor\":\"cursor_%06lld\",\"data_ref\":{\"type\":", (long long)cursor);
     ot_buf_json_string(bp, ref_type);
     ot_buf_puts(bp, ",\"id\":");
     ot_buf_json_string(bp, id);
     ot_buf_puts(bp, "}");
-    if (asset_id) {
-        ot_buf_puts(bp, ",\"asset_id\":");
-        ot_buf_json_string(bp, asset_id);
-    }
-    if (extra && json_object_size(extra)) {
-        char *x = json_dumps(extra, JSON_COMPACT | JSON_REAL_PRECISION(15));
-        if (x && x[0] == '{') {
-            ot_buf_puts(bp, ",");
-            ot_buf_append(bp, x + 1, strlen(x) - 2);
-        }
-        free(x);
+    if (extra && extra_len) {
+        ot_buf_puts(bp, ",");
+        ot_buf_append(bp, extra, extra_len);
     }
     ot_buf_puts(bp, "}");
-    if (ot_buf_failed(bp))
-        return OT_ENOMEM;
-    ev->json = malloc(bp->len + 1);
-    if (!ev->json)
-        return OT_ENOMEM;
-    memcpy(ev->json, bp->data, bp->len + 1);
-    ev->json_len = bp->len;
-    return 0;
+    return ot_buf_failed(bp) ? OT_ENOMEM : 0;
+}
+
+/* The extra members of an event: asset_id for telemetry, else extra's. */
+static void render_extra(ot_buf *x, const char *asset_id, json_t *extra)
+{
+    ot_buf_reset(x);
+    if (asset_id) {
+        ot_buf_puts(x, "\"asset_id\":");
+        ot_buf_json_string(x, asset_id);
+    }
+    if (extra && json_object_size(extra)) {
+        char *t = json_dumps(extra, JSON_COMPACT | JSON_REAL_PRECISION(15));
+        if (t && t[0] == '{') {
+            if (x->len)
+                ot_buf_puts(x, ",");
+            ot_buf_append(x, t + 1, strlen(t) - 2);
+        }
+        free(t);
+    }
 }
 
 /* --- the writer ---------------------------------------------------------- */
@@ -146,10 +147,16 @@ static int append_event(ot_store *s, evvec *evs, int64_t *next, int type, const 
     ev->type = type;
     ev->ts_us = ts_us ? ts_us : ot_now_us();
     snprintf(ev->twin_id, sizeof ev->twin_id, "%s", twin_id ? twin_id : "");
-    if (render_event(&s->scratch, ev, id, ref_type, asset_id, extra))
+    render_extra(&s->scratch_extra, asset_id, extra);
+    if (ot_event_render(&s->scratch, ev->cursor, type, ev->ts_us, ev->twin_id, id, ref_type,
+                        s->scratch_extra.data, s->scratch_extra.len) ||
+        ot_buf_failed(&s->scratch_extra) || !(ev->json = malloc(s->scratch.len + 1)))
         return ot_error_set(err, OT_ENOMEM, NULL, "out of memory rendering events");
+    memcpy(ev->json, s->scratch.data, s->scratch.len + 1);
+    ev->json_len = s->scratch.len;
     *cursor_out = ev->cursor;
-    return s->ops->put_event(s->be, ev, id, err);
+    return s->ops->put_event(s->be, ev, id, ref_type, s->scratch_extra.data, s->scratch_extra.len,
+                             err);
 }
 
 void ot_audit_hash(const char *prev_hex, const char *record, size_t len, char *out)
@@ -447,6 +454,7 @@ void ot_store_close(ot_store *s)
         pthread_join(s->writer, NULL);
     s->ops->close(s->be);
     ot_buf_free(&s->scratch);
+    ot_buf_free(&s->scratch_extra);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->err_mu);

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/buf.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "store/backend.h"
@@ -26,7 +27,7 @@
 static const char *const migrations[] = {
     /* 1 */
     "CREATE TABLE events (cursor INTEGER PRIMARY KEY, type INTEGER NOT NULL, ts INTEGER NOT NULL,"
-    " twin_id TEXT NOT NULL, id TEXT NOT NULL, json TEXT NOT NULL);"
+    " twin_id TEXT NOT NULL, id TEXT NOT NULL, ref_type TEXT NOT NULL, extra TEXT);"
     "CREATE INDEX events_twin ON events (twin_id, cursor);"
     "CREATE TABLE telemetry (event_id TEXT PRIMARY KEY, cursor INTEGER NOT NULL,"
     " twin_id TEXT NOT NULL, asset_id TEXT NOT NULL, ts INTEGER NOT NULL, json TEXT NOT NULL)"
@@ -56,8 +57,8 @@ static const char *const wsql[W_NSTMT] = {
     [W_LOOKUP_TEL] = "SELECT cursor FROM telemetry WHERE event_id = ?1",
     [W_INS_TEL] = "INSERT INTO telemetry (event_id, cursor, twin_id, asset_id, ts, json)"
                   " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    [W_INS_EVENT] = "INSERT INTO events (cursor, type, ts, twin_id, id, json)"
-                    " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [W_INS_EVENT] = "INSERT INTO events (cursor, type, ts, twin_id, id, ref_type, extra)"
+                    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     [W_SERIES_GET] = "SELECT series_id, last_ts FROM series WHERE twin_id = ?1 AND asset_id = ?2"
                      " AND metric = ?3",
     [W_SERIES_INS] = "INSERT INTO series (twin_id, asset_id, metric) VALUES (?1, ?2, ?3)",
@@ -73,9 +74,9 @@ static const char *const wsql[W_NSTMT] = {
 enum rstmt { R_EVENTS, R_EVENTS_TWIN, R_TEL_GET, R_DOC_GET, R_DOCS, R_TEL_QUERY, R_SERIES_FOR,
              R_POINTS, R_LATEST, R_LATEST_TWIN, R_AUDIT, R_NSTMT };
 static const char *const rsql[R_NSTMT] = {
-    [R_EVENTS] = "SELECT cursor, type, ts, twin_id, json FROM events WHERE cursor > ?1"
+    [R_EVENTS] = "SELECT cursor, type, ts, twin_id, id, ref_type, extra FROM events WHERE cursor > ?1"
                  " AND (?2 = 0 OR ((1 << type) & ?2) != 0) ORDER BY cursor LIMIT ?3",
-    [R_EVENTS_TWIN] = "SELECT cursor, type, ts, twin_id, json FROM events WHERE twin_id = ?4"
+    [R_EVENTS_TWIN] = "SELECT cursor, type, ts, twin_id, id, ref_type, extra FROM events WHERE twin_id = ?4"
                       " AND cursor > ?1 AND (?2 = 0 OR ((1 << type) & ?2) != 0)"
                       " ORDER BY cursor LIMIT ?3",
     [R_TEL_GET] = "SELECT json FROM telemetry WHERE event_id = ?1",
@@ -604,7 +605,8 @@ static int be_put_tel(void *p, const ot_store_tel *t, int64_t cursor, ot_error *
     return rc;
 }
 
-static int be_put_event(void *p, const ot_event *ev, const char *id, ot_error *err)
+static int be_put_event(void *p, const ot_event *ev, const char *id, const char *ref_type,
+                        const char *extra, size_t extra_len, ot_error *err)
 {
     sqlite_be *be = p;
     sqlite3_stmt *st = wstmt(be, W_INS_EVENT);
@@ -613,7 +615,11 @@ static int be_put_event(void *p, const ot_event *ev, const char *id, ot_error *e
     sqlite3_bind_int64(st, 3, ev->ts_us);
     sqlite3_bind_text(st, 4, ev->twin_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 5, id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 6, ev->json, (int)ev->json_len, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, ref_type, -1, SQLITE_STATIC);
+    if (extra && extra_len)
+        sqlite3_bind_text(st, 7, extra, (int)extra_len, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, 7);
     return step_done(be, st, err, "insert event");
 }
 
@@ -669,14 +675,24 @@ static int be_read_events(void *p, int64_t after, int limit, const ot_event_filt
         sqlite3_bind_text(st, 4, f->twin_id, -1, SQLITE_STATIC);
     int n = 0, rc;
     ot_event ev;
+    ot_buf b;
+    ot_buf_init(&b);
     *scanned_to = after;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         ev.cursor = sqlite3_column_int64(st, 0);
         ev.type = sqlite3_column_int(st, 1);
         ev.ts_us = sqlite3_column_int64(st, 2);
         snprintf(ev.twin_id, sizeof ev.twin_id, "%s", (const char *)sqlite3_column_text(st, 3));
-        ev.json = (char *)sqlite3_column_text(st, 4);
-        ev.json_len = (size_t)sqlite3_column_bytes(st, 4);
+        const char *extra = (const char *)sqlite3_column_text(st, 6);
+        if (ot_event_render(&b, ev.cursor, ev.type, ev.ts_us, ev.twin_id,
+                            (const char *)sqlite3_column_text(st, 4),
+                            (const char *)sqlite3_column_text(st, 5), extra,
+                            extra ? (size_t)sqlite3_column_bytes(st, 6) : 0)) {
+            rc = SQLITE_NOMEM;
+            break;
+        }
+        ev.json = b.data;
+        ev.json_len = b.len;
         *scanned_to = ev.cursor;
         n++;
         if (fn(ctx, &ev))
@@ -686,6 +702,7 @@ static int be_read_events(void *p, int64_t after, int limit, const ot_event_filt
         n = db_error(c->db, err, "read events");
     sqlite3_reset(st);
     release(be, c);
+    ot_buf_free(&b);
     return n;
 }
 
