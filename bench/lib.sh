@@ -5,6 +5,10 @@
 # subshell exits; run.sh's own exit trap covers anything started outside a row.
 
 BENCH_PIDS=()
+BENCH_SECRET=${BENCH_SECRET:-bench-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')}
+OPSTWIN_TOKEN=$(JWT_SECRET_KEY=$BENCH_SECRET "$BENCH_ROOT/opstwin" token --sub bench --role admin --ttl 1d)
+export BENCH_SECRET OPSTWIN_TOKEN
+AUTH_HEADER="Authorization: Bearer $OPSTWIN_TOKEN"
 
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
@@ -27,8 +31,10 @@ start_opstwin() {
   port=$(free_port)
   dir="$BENCH_TMP/opstwin-$name"
   mkdir -p "$dir"
-  LOG_LEVEL=${BENCH_LOG_LEVEL:-warning} "$BENCH_ROOT/opstwin" serve --port "$port" \
-    --data-dir "$dir/data" "$@" >"$dir/server.log" 2>&1 &
+  # a known secret, so the run can mint its own admin token (OPSTWIN_TOKEN,
+  # read by the wrk scripts and bench/sse_latency.c)
+  LOG_LEVEL=${BENCH_LOG_LEVEL:-warning} JWT_SECRET_KEY=$BENCH_SECRET "$BENCH_ROOT/opstwin" serve \
+    --port "$port" --data-dir "$dir/data" "$@" >"$dir/server.log" 2>&1 &
   BENCH_PIDS+=($!)
   eval "OPSTWIN_PID_$name=$!"
   eval "OPSTWIN_URL_$name=http://127.0.0.1:$port"
@@ -40,6 +46,10 @@ stop_all() { # stop every server this shell started, newest first
   local i
   for ((i = ${#BENCH_PIDS[@]} - 1; i >= 0; i--)); do stop_pid "${BENCH_PIDS[$i]}"; done
   BENCH_PIDS=()
+BENCH_SECRET=${BENCH_SECRET:-bench-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')}
+OPSTWIN_TOKEN=$(JWT_SECRET_KEY=$BENCH_SECRET "$BENCH_ROOT/opstwin" token --sub bench --role admin --ttl 1d)
+export BENCH_SECRET OPSTWIN_TOKEN
+AUTH_HEADER="Authorization: Bearer $OPSTWIN_TOKEN"
 }
 
 stop_pid() { # pid

@@ -409,16 +409,31 @@ static int pump(int timeout_ms, int tfd, uint64_t *ticks)
     return n;
 }
 
+/* "Authorization: Bearer <OPSTWIN_TOKEN>\r\n", or "" when the env is unset. */
+static const char *auth_line(void)
+{
+    static char line[4096];
+    static int done;
+    if (!done) {
+        const char *t = getenv("OPSTWIN_TOKEN");
+        if (t && *t && strlen(t) < sizeof line - 32)
+            snprintf(line, sizeof line, "Authorization: Bearer %s\r\n", t);
+        done = 1;
+    }
+    return line;
+}
+
 static conn **open_subs(int nsubs)
 {
-    static const char req[] = "GET /subscribe HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                              "Accept: text/event-stream\r\n\r\n";
+    char req[4300];
+    snprintf(req, sizeof req, "GET /subscribe HTTP/1.1\r\nHost: 127.0.0.1\r\n%s"
+                              "Accept: text/event-stream\r\n\r\n", auth_line());
     conn **subs = calloc((size_t)nsubs, sizeof *subs);
     if (!subs)
         die("calloc");
     for (int i = 0; i < nsubs; i++) {
         subs[i] = conn_open(K_SUB);
-        send_all(subs[i], req, sizeof req - 1);
+        send_all(subs[i], req, strlen(req));
         if (i % 256 == 255)
             while (pump(0, -1, NULL) > 0)
                 ;
@@ -461,11 +476,11 @@ static void post_batch(conn *c, int64_t sched)
                                 i ? "," : "", i % 4, run_id, next_seq, (int)(next_seq % 50));
     }
     body[len++] = ']';
-    char head[256];
+    char head[4400];
     int hl = snprintf(head, sizeof head,
-                      "POST /telemetry/ingest HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                      "POST /telemetry/ingest HTTP/1.1\r\nHost: 127.0.0.1\r\n%s"
                       "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
-                      len);
+                      auth_line(), len);
     c->busy = 1;
     c->t_sched = sched;
     c->t_sent = now_ns();
@@ -505,10 +520,10 @@ static void load_send(conn *c, long bi)
 {
     static char *buf;
     static size_t cap;
-    size_t need = (size_t)batch * 200 + 512;
+    size_t need = (size_t)batch * 200 + 4800;
     if (cap < need && !(buf = realloc(buf, cap = need)))
         die("realloc");
-    size_t hl = 200, len = hl; /* leave room for the head, written after */
+    size_t hl = 4400, len = hl; /* leave room for the head, written after */
     buf[len++] = '[';
     long first = bi * batch;
     for (long i = first; i < first + batch && i < load_events; i++) {
@@ -523,11 +538,11 @@ static void load_send(conn *c, long bi)
                                 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
     }
     buf[len++] = ']';
-    char head[200];
+    char head[4400];
     int n = snprintf(head, sizeof head,
-                     "POST /telemetry/ingest HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                     "POST /telemetry/ingest HTTP/1.1\r\nHost: 127.0.0.1\r\n%s"
                      "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
-                     len - hl);
+                     auth_line(), len - hl);
     memcpy(buf + hl - (size_t)n, head, (size_t)n);
     c->batch_first = bi;
     c->busy = 1;
@@ -709,9 +724,9 @@ static int mode_get(int n, int warm, char **paths, int npaths)
     conn *c = conn_open(K_GET);
     long bytes = 0;
     for (int i = 0; i < n + warm; i++) {
-        char req[2048];
-        int l = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
-                         paths[i % npaths]);
+        char req[6200];
+        int l = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%s\r\n",
+                         paths[i % npaths], auth_line());
         c->t_sent = now_ns();
         c->busy = 1;
         send_all(c, req, (size_t)l);

@@ -12,7 +12,7 @@ paths=()
 for k in 0 5 10 15 20 25 30 35 40 45; do
   paths+=("/diff?limit=5000&since=cursor_$(printf '%06d' $((k * 1000)))")
 done
-n=$(curl -s "$OPSTWIN_URL_diff${paths[9]}" | grep -o '"count":[0-9]*')
+n=$(curl -s -H "$AUTH_HEADER" "$OPSTWIN_URL_diff${paths[9]}" | grep -o '"count":[0-9]*')
 out=$("$tool" get "$port" -n 50 -W 1 "${paths[@]}") || exit 1
 hl=$("$tool" get "$port" -n 50 -W 1 /health) || exit 1
 echo "diff get: $out ($n)" >>"$BENCH_TMP/tools.log"

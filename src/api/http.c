@@ -257,7 +257,7 @@ void ot_reply_errorf(ot_req *req, int code, const char *path, const char *fmt, .
 void ot_reply_stream(ot_req *req, ot_stream *stream, const char *content_type)
 {
     struct MHD_Response *r = MHD_create_response_from_callback(
-        MHD_SIZE_UNKNOWN, 16 * 1024, ot_stream_reader, stream, ot_stream_release);
+        MHD_SIZE_UNKNOWN, 2 * 1024, ot_stream_reader, stream, ot_stream_release);
     if (!r) {
         ot_stream_release(stream);
         ot_reply_errorf(req, OT_ENOMEM, NULL, "could not create the stream");
@@ -611,6 +611,10 @@ ot_http *ot_http_start(ot_app *app, ot_error *err)
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->idle_timeout_s,
+        /* per-connection pool (headers, read buffer): small, so that ten
+         * thousand idle streams stay cheap; bodies are copied out as they
+         * arrive, so this does not bound the body size */
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(8 * 1024),
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
         MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,

@@ -52,8 +52,9 @@ int ot_principal_scope_ok(const ot_principal *p, const char *twin_id)
 {
     if (p->nscopes == 0)
         return 1;
-    for (int i = 0; i < p->nscopes; i++)
-        if (fnmatch(p->scopes[i], twin_id, 0) == 0)
+    const char *g = p->scopes;
+    for (int i = 0; i < p->nscopes; i++, g += strlen(g) + 1)
+        if (fnmatch(g, twin_id, 0) == 0)
             return 1;
     return 0;
 }
@@ -62,9 +63,15 @@ static int add_scope(ot_principal *p, const char *s, size_t n, ot_error *err)
 {
     if (n == 0)
         return 0;
-    if (p->nscopes == OT_AUTH_MAX_SCOPES || n >= OT_AUTH_SCOPE_MAX)
+    size_t used = 0;
+    for (int i = 0; i < p->nscopes; i++)
+        used += strlen(p->scopes + used) + 1;
+    if (p->nscopes == OT_AUTH_MAX_SCOPES || n >= OT_AUTH_SCOPE_MAX ||
+        used + n + 1 > sizeof p->scopes)
         return ot_error_set(err, OT_EUNAUTH, NULL, "token scope has too many or too long globs");
-    snprintf(p->scopes[p->nscopes++], OT_AUTH_SCOPE_MAX, "%.*s", (int)n, s);
+    memcpy(p->scopes + used, s, n);
+    p->scopes[used + n] = '\0';
+    p->nscopes++;
     return 0;
 }
 

@@ -31,14 +31,16 @@ enum ot_perm { OT_PERM_PUBLIC = 0, OT_PERM_READ, OT_PERM_PROPOSE, OT_PERM_APPROV
 
 #define OT_AUTH_MAX_SCOPES 16
 #define OT_AUTH_SUB_MAX 128
-#define OT_AUTH_SCOPE_MAX 128
+#define OT_AUTH_SCOPE_MAX 128   /* one glob */
+#define OT_AUTH_SCOPES_BUF 512  /* all globs, NUL-separated */
 
 typedef struct ot_principal {
     char sub[OT_AUTH_SUB_MAX];
     unsigned perms;                 /* bit (1 << enum ot_perm) */
     char roles[128];                /* "agent,viewer", for logs and audit */
     int nscopes;                    /* 0 = all twins */
-    char scopes[OT_AUTH_MAX_SCOPES][OT_AUTH_SCOPE_MAX];
+    char scopes[OT_AUTH_SCOPES_BUF];/* nscopes globs, each NUL-terminated, back to back
+                                       (compact: a principal lives in every request) */
     int64_t exp;
 } ot_principal;
 
