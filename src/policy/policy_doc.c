@@ -27,14 +27,9 @@ static int index_of(const char *s, const char *const *list, int n)
     return -1;
 }
 
-int ot_severity_from_name(const char *s)
+int ot_policy_severity_from_name(const char *s)
 {
     return index_of(s, severities, 4);
-}
-
-const char *ot_severity_name(enum ot_severity s)
-{
-    return (unsigned)s < 4 ? severities[s] : "low";
 }
 
 const char *ot_executor_name(enum ot_executor e)
@@ -244,13 +239,13 @@ static int parse_when(ot_policy_rule *r, const json_t *jw, const char *b, ot_err
         }
     }
     if ((v = json_object_get(jw, "min_severity"))) {
-        int s = json_is_string(v) ? ot_severity_from_name(json_string_value(v)) : -1;
+        int s = json_is_string(v) ? ot_policy_severity_from_name(json_string_value(v)) : -1;
         if (s < 0)
             return ot_error_set(err, OT_EINVAL,
                                 ot_pcheck_path(path, sizeof path, b, "min_severity"),
                                 "min_severity: must be low, medium, high or critical");
         r->has_min_severity = 1;
-        r->min_severity = (enum ot_severity)s;
+        r->min_severity = (enum ot_policy_severity)s;
     }
     return ot_pcheck_opt_number(jw, "min_score", 0, 1, b, &r->has_min_score, &r->min_score, err);
 }
@@ -538,7 +533,7 @@ int ot_policy_match_rules(const ot_policy *p, const json_t *anomaly,
     if (!kind)
         return ot_error_set(err, OT_EINVAL, "$.kind",
                             "kind: required, one of drift, spike, outlier, pattern, missing");
-    int sev = json_is_string(js) ? ot_severity_from_name(json_string_value(js)) : -1;
+    int sev = json_is_string(js) ? ot_policy_severity_from_name(json_string_value(js)) : -1;
     if (sev < 0)
         return ot_error_set(err, OT_EINVAL, "$.severity",
                             "severity: required, one of low, medium, high, critical");

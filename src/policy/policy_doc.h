@@ -40,15 +40,21 @@
 #define OT_POLICY_DEFAULT_MAX_PER_HOUR 20
 #define OT_POLICY_MAX_RULES 256
 
-enum ot_severity { OT_SEV_LOW = 0, OT_SEV_MEDIUM, OT_SEV_HIGH, OT_SEV_CRITICAL };
+/* Own names: telemetry/detector.h has its own (with a "none") enum. */
+enum ot_policy_severity {
+    OT_POLICY_SEV_LOW = 0,
+    OT_POLICY_SEV_MEDIUM,
+    OT_POLICY_SEV_HIGH,
+    OT_POLICY_SEV_CRITICAL
+};
 
 /* Anomaly kinds as bits of ot_policy_rule.kinds. */
-enum ot_anomaly_kind_bit {
-    OT_KIND_DRIFT = 1 << 0,
-    OT_KIND_SPIKE = 1 << 1,
-    OT_KIND_OUTLIER = 1 << 2,
-    OT_KIND_PATTERN = 1 << 3,
-    OT_KIND_MISSING = 1 << 4
+enum ot_policy_kind_bit {
+    OT_POLICY_KIND_DRIFT = 1 << 0,
+    OT_POLICY_KIND_SPIKE = 1 << 1,
+    OT_POLICY_KIND_OUTLIER = 1 << 2,
+    OT_POLICY_KIND_PATTERN = 1 << 3,
+    OT_POLICY_KIND_MISSING = 1 << 4
 };
 
 enum ot_executor { OT_EXEC_STATE = 0, OT_EXEC_MQTT, OT_EXEC_WEBHOOK };
@@ -71,9 +77,9 @@ typedef struct ot_policy_rule {
     /* when: an empty field or 0 matches anything */
     char metric[OT_PCHECK_ID_MAX];
     char asset_id[OT_PCHECK_ID_MAX];
-    unsigned kinds;                 /* OT_KIND_* bits */
+    unsigned kinds;                 /* OT_POLICY_KIND_* bits */
     int has_min_severity;
-    enum ot_severity min_severity;
+    enum ot_policy_severity min_severity;
     int has_min_score;
     double min_score;
     /* then */
@@ -101,9 +107,8 @@ typedef struct ot_policy {
     char *updated_by;               /* NULL when absent */
 } ot_policy;
 
-/* "low" ... "critical"; -1 for an unknown name. */
-int ot_severity_from_name(const char *s);
-const char *ot_severity_name(enum ot_severity s);
+/* The severity named s ("low" ... "critical"), or -1. */
+int ot_policy_severity_from_name(const char *s);
 
 /* "state", "mqtt", "webhook". */
 const char *ot_executor_name(enum ot_executor e);
