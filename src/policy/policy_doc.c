@@ -592,8 +592,8 @@ static json_t *rule_json(const ot_policy_rule *r)
         bad = json_object_set_new(o, "name", json_string(r->name));
     if (!bad && r->scenario_name)
         bad = json_object_set_new(o, "scenario",
-                                  json_pack("{s:s, s:O}", "name", r->scenario_name, "set",
-                                            r->scenario_set));
+                                  json_pack("{s:s, s:o}", "name", r->scenario_name, "set",
+                                            json_deep_copy(r->scenario_set)));
     if (!bad && r->has_webhook) {
         json_t *w = json_pack("{s:s, s:i, s:i}", "url", r->webhook.url, "timeout_ms",
                               r->webhook.timeout_ms, "retries", r->webhook.retries);
