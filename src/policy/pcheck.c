@@ -129,8 +129,12 @@ int ot_pcheck_opt_string(const json_t *o, const char *key, size_t minlen, size_t
     size_t n = json_is_string(v) ? ot_pcheck_strlen(json_string_value(v)) : 0;
     if (!json_is_string(v) || n < minlen || n > maxlen) {
         char p[OT_ERROR_PATH_MAX];
-        return ot_error_set(err, OT_EINVAL, ot_pcheck_path(p, sizeof p, base, key),
-                            "%s: must be a string of %zu to %zu characters", key, minlen, maxlen);
+        ot_pcheck_path(p, sizeof p, base, key);
+        if (maxlen == (size_t)-1)
+            return ot_error_set(err, OT_EINVAL, p, "%s: must be a string of at least %zu "
+                                                   "characters", key, minlen);
+        return ot_error_set(err, OT_EINVAL, p, "%s: must be a string of %zu to %zu characters",
+                            key, minlen, maxlen);
     }
     *out = json_string_value(v);
     return 0;
