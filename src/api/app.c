@@ -10,6 +10,7 @@
 #include "api/http.h"
 #include "api/metrics.h"
 #include "api/router.h"
+#include "action/executor.h"
 #include "aiw/events.h"
 #include "aiw/registry.h"
 #include "api/stream.h"
@@ -22,6 +23,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "policy/auth.h"
+#include "policy/engine.h"
 
 /* How often suspended streams are woken to send heartbeats and notice
  * closed sockets. SSE heartbeats go out at least every 15 s. */
@@ -152,6 +154,10 @@ ot_app *ot_app_start(const ot_config *cfg, ot_error *err)
     app->check_ctx = app->registry;
     if (ot_sim_service_start(app, &app->sim, err))
         goto fail;
+    if (ot_executor_start(app, &app->executor, err))
+        goto fail;
+    if (ot_engine_start(app, &app->engine, err))
+        goto fail;
     if (ot_pipeline_start(app, (int)sysconf(_SC_NPROCESSORS_ONLN), &app->pipeline, err))
         goto fail;
     ot_metrics_add_source(app->metrics, ot_pipeline_metrics, app->pipeline);
@@ -182,7 +188,9 @@ void ot_app_stop(ot_app *app, int drain_ms)
         ot_http_stop(app->http);
     }
     ot_pipeline_stop(app->pipeline); /* analyses what was fed; queues anomaly writes */
-    ot_sim_service_stop(app->sim); /* finishes queued runs; they write to the store */
+    ot_sim_service_stop(app->sim); /* finishes queued runs (and their rule proposals) */
+    ot_engine_stop(app->engine);
+    ot_executor_stop(app->executor); /* runs queued actions to their outcome */
     ot_store_close(app->store); /* drains: everything acknowledged is committed */
     ot_profiles_free(app->profiles);
     ot_registry_free(app->registry);

@@ -40,6 +40,8 @@ typedef struct ot_app {
     struct ot_registry *registry; /* schemas (aiw/registry.h) */
     struct ot_sim_service *sim;   /* simulation worker (sim/service.h) */
     struct ot_pipeline *pipeline; /* detection after commit (telemetry/pipeline.h) */
+    struct ot_engine *engine;     /* policies, proposals, decisions (policy/engine.h) */
+    struct ot_actions *executor;  /* actions (action/executor.h) */
     struct ot_profiles *profiles; /* twins' ingest profiles (telemetry/ingest.h) */
     /* schema check of each canonical telemetry object before it is stored;
      * returns 0 or fills err (path prefixed with prefix) */

@@ -1,5 +1,6 @@
 /* routes.c - THE route table: every endpoint, its handler, the permission
  * it needs and its documentation. One row per method and path. */
+#include "action/executor.h"
 #include "aiw/events.h"
 #include "aiw/manifest.h"
 #include "aiw/registry.h"
@@ -7,6 +8,7 @@
 #include "api/router.h"
 #include "api/system.h"
 #include "policy/audit.h"
+#include "policy/engine.h"
 #include "sim/service.h"
 #include "telemetry/ingest.h"
 #include "telemetry/pipeline.h"
@@ -69,6 +71,32 @@ const struct ot_route ot_routes[] = {
      "The twin's anomaly detector settings (method, thresholds)", NULL, NULL, NULL},
     {"PUT", "/twins/{twin_id}/detector", ot_h_detector_put, "detector_put", OT_PERM_ADMIN,
      "Set the twin's anomaly detector settings", NULL, NULL, NULL},
+    {"GET", "/policies/{twin_id}", ot_h_policy_get, "policy_get", OT_PERM_READ,
+     "The twin's policy: thresholds, safety constraints, rules (defaults when none is set)",
+     NULL, NULL, NULL},
+    {"PUT", "/policies/{twin_id}", ot_h_policy_put, "policy_put", OT_PERM_ADMIN,
+     "Set the twin's policy", NULL, "policy.v1", NULL},
+    {"GET", "/proposals", ot_h_proposals_list, "proposals_list", OT_PERM_READ,
+     "Proposals, newest first", "status,twin_id", NULL, NULL},
+    {"POST", "/proposals", ot_h_proposal_post, "proposal_create", OT_PERM_PROPOSE,
+     "Propose an action: scored, decided (auto_execute, require_approval, require_analysis, "
+     "reject) and recorded", NULL, "proposal.v1", NULL},
+    {"GET", "/proposals/{id}", ot_h_proposal_get, "proposal_get", OT_PERM_READ,
+     "One proposal", NULL, NULL, NULL},
+    {"POST", "/proposals/{id}/approve", ot_h_proposal_approve, "proposal_approve",
+     OT_PERM_APPROVE, "Approve a pending proposal (optionally with modified params); its action "
+     "runs", NULL, NULL, NULL},
+    {"POST", "/proposals/{id}/reject", ot_h_proposal_reject, "proposal_reject", OT_PERM_APPROVE,
+     "Reject a pending proposal {reason}", NULL, NULL, NULL},
+    {"GET", "/actions", ot_h_actions_list, "actions_list", OT_PERM_READ,
+     "Actions, newest first", "status,twin_id", NULL, NULL},
+    {"GET", "/actions/{id}", ot_h_action_get, "action_get", OT_PERM_READ, "One action", NULL,
+     NULL, NULL},
+    {"POST", "/actions", ot_h_action_post, "action_create", OT_PERM_EXECUTE,
+     "Execute an action directly {twin_id, action, executor?, webhook?} (safety-checked)", NULL,
+     NULL, NULL},
+    {"POST", "/rollback/{action_id}", ot_h_rollback, "action_rollback", OT_PERM_EXECUTE,
+     "Restore what a successful action changed", NULL, NULL, NULL},
     {"GET", "/audit", ot_h_audit, "audit_list", OT_PERM_ADMIN,
      "The hash-chained audit log, in order", "after,limit", NULL, NULL},
     {"GET", "/audit/verify", ot_h_audit_verify, "audit_verify", OT_PERM_ADMIN,

@@ -15,6 +15,7 @@
 #include "core/evtype.h"
 #include "core/ids.h"
 #include "core/log.h"
+#include "policy/engine.h"
 #include "sim/service.h"
 #include "telemetry/detector.h"
 
@@ -272,8 +273,10 @@ static void emit(shard *sh, struct series *s, int64_t ts, double value, const ot
     json_decref(*slot);
     *slot = json_incref(doc);
     s->calm = 0;
+    /* a matching policy rule simulates its own action; otherwise an anomaly
+     * that asks for a simulation gets the twin model's plain run */
     const char *next = json_string_value(json_object_get(doc, "recommended_next"));
-    if (next && strcmp(next, "sim_run") == 0)
+    if (!ot_engine_on_anomaly(p->app->engine, doc) && next && strcmp(next, "sim_run") == 0)
         maybe_simulate(p, s->twin, id);
     json_decref(doc);
 }
