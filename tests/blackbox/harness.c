@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -208,8 +209,14 @@ void bb_start(bb_server *s, const char *const *args, const char *const *env, con
     argv[n] = NULL;
     char logpath[512];
     snprintf(logpath, sizeof logpath, "%s/server.log", s->dir);
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid == 0) {
+        /* a test that fails between bb_start and bb_stop must not leave its
+         * server running: die with the test process */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(126);
         int fd = open(logpath, O_WRONLY | O_CREAT | O_APPEND, 0644);
         dup2(fd, 2);
         dup2(fd, 1);
