@@ -50,7 +50,11 @@ int ot_events_read(ot_app *app, int64_t after, int limit, const ot_event_filter 
                    int (*fn)(void *ctx, const ot_event *ev), void *ctx, int64_t *scanned_to,
                    ot_error *err)
 {
-    int n = ot_ring_read(app->ring, after, limit, f, fn, ctx, scanned_to);
+    /* An empty ring knows nothing (after a restart it has not seen the
+     * events already in the store): only the store can answer. */
+    int64_t oldest, last;
+    ot_ring_range(app->ring, &oldest, &last);
+    int n = last >= oldest ? ot_ring_read(app->ring, after, limit, f, fn, ctx, scanned_to) : -1;
     if (n >= 0)
         return n;
     return ot_store_read_events(app->store, after, limit, f, fn, ctx, scanned_to, err);

@@ -6,11 +6,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdint.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -212,8 +216,14 @@ void bb_start(bb_server *s, const char *const *args, const char *const *env, con
     argv[n] = NULL;
     char logpath[512];
     snprintf(logpath, sizeof logpath, "%s/server.log", s->dir);
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid == 0) {
+        /* a test that fails between bb_start and bb_stop must not leave its
+         * server running: die with the test process */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(126);
         int fd = open(logpath, O_WRONLY | O_CREAT | O_APPEND, 0644);
         dup2(fd, 2);
         dup2(fd, 1);
@@ -327,4 +337,261 @@ int bb_run(const char *const *argv, const char *cwd, const char *const *env, cha
     else
         free(bufs[1]);
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* --- conveniences for the API tests ------------------------------------- */
+
+json_t *bb_req(const bb_server *s, const char *method, const char *path, const char *body,
+               long expect)
+{
+    bb_resp r;
+    long st = bb_http(s, method, path, body, NULL, &r);
+    if (st != expect) {
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s %s -> %ld (expected %ld): %.800s", method, path, st,
+                 expect, r.body);
+        bb_resp_free(&r);
+        cr_assert_fail("%s", msg);
+    }
+    json_t *j = json_incref(r.json);
+    bb_resp_free(&r);
+    return j;
+}
+
+json_t *bb_getf(const bb_server *s, long expect, const char *fmt, ...)
+{
+    char path[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(path, sizeof path, fmt, ap);
+    va_end(ap);
+    return bb_req(s, "GET", path, NULL, expect);
+}
+
+void bb_assert_error(const bb_resp *r, long status, const char *code, const char *path)
+{
+    cr_assert_eq(r->status, status, "status %ld, expected %ld: %s", r->status, status, r->body);
+    cr_assert_not_null(r->json, "body is not JSON: %s", r->body);
+    json_t *e = json_object_get(r->json, "error");
+    cr_assert(json_is_object(e), "no error object: %s", r->body);
+    const char *c = json_string_value(json_object_get(e, "code"));
+    cr_assert(c && strcmp(c, code) == 0, "code %s, expected %s: %s", c ? c : "(none)", code,
+              r->body);
+    cr_assert(json_string_length(json_object_get(e, "message")) > 0, "no message: %s", r->body);
+    if (!path)
+        return;
+    json_t *d = json_object_get(e, "details");
+    size_t i;
+    json_t *x;
+    json_array_foreach(d, i, x) {
+        const char *p = json_string_value(json_object_get(x, "path"));
+        if (p && strcmp(p, path) == 0)
+            return;
+    }
+    cr_assert_fail("no details entry with path %s: %s", path, r->body);
+}
+
+json_t *bb_diff_all(const bb_server *s, const char *query, int limit)
+{
+    json_t *all = json_array();
+    char since[64] = "";
+    for (int page = 0; page < 100000; page++) {
+        char path[1024];
+        snprintf(path, sizeof path, "/diff?limit=%d%s%s%s%s", limit, since[0] ? "&since=" : "",
+                 since, query && *query ? "&" : "", query ? query : "");
+        json_t *j = bb_req(s, "GET", path, NULL, 200);
+        json_t *evs = json_object_get(j, "events");
+        cr_assert(json_is_array(evs), "no events array: %s", path);
+        json_array_extend(all, evs);
+        const char *next = json_string_value(json_object_get(j, "next_cursor"));
+        cr_assert_not_null(next, "no next_cursor");
+        snprintf(since, sizeof since, "%s", next);
+        int more = json_is_true(json_object_get(j, "has_more"));
+        size_t n = json_array_size(evs);
+        json_decref(j);
+        if (!more)
+            return all;
+        cr_assert_gt(n, 0, "has_more true with an empty page at %s", path);
+    }
+    cr_assert_fail("diff paging did not end");
+    return NULL;
+}
+
+/* --- Server-Sent Events client -------------------------------------------- */
+
+static void sse_append(bb_sse *c, const char *p, size_t n)
+{
+    if (c->len + n + 1 > c->cap) {
+        size_t cap = c->cap ? c->cap : 8192;
+        while (cap < c->len + n + 1)
+            cap *= 2;
+        c->buf = realloc(c->buf, cap);
+        cr_assert_not_null(c->buf);
+        c->cap = cap;
+    }
+    memcpy(c->buf + c->len, p, n);
+    c->len += n;
+    c->buf[c->len] = '\0';
+}
+
+/* Parse complete events (ended by a blank line) from buf[parsed..]. */
+static void sse_parse(bb_sse *c)
+{
+    for (;;) {
+        char *start = c->buf + c->parsed;
+        char *end = strstr(start, "\n\n");
+        if (!end)
+            return;
+        bb_sse_event ev;
+        memset(&ev, 0, sizeof ev);
+        snprintf(ev.event, sizeof ev.event, "message");
+        size_t dlen = 0;
+        int any = 0;
+        for (char *line = start; line < end;) {
+            char *eol = memchr(line, '\n', (size_t)(end - line));
+            if (!eol)
+                eol = end;
+            size_t ll = (size_t)(eol - line);
+            const char *colon = memchr(line, ':', ll);
+            size_t fl = colon ? (size_t)(colon - line) : ll;
+            const char *v = colon ? colon + 1 : eol;
+            if (colon && *v == ' ')
+                v++;
+            size_t vl = (size_t)(eol - v);
+            if (fl == 2 && strncmp(line, "id", 2) == 0) {
+                snprintf(ev.id, sizeof ev.id, "%.*s", (int)vl, v);
+                any = 1;
+            } else if (fl == 5 && strncmp(line, "event", 5) == 0) {
+                snprintf(ev.event, sizeof ev.event, "%.*s", (int)vl, v);
+                any = 1;
+            } else if (fl == 4 && strncmp(line, "data", 4) == 0) {
+                ev.data = realloc(ev.data, dlen + vl + 2);
+                if (dlen)
+                    ev.data[dlen++] = '\n';
+                memcpy(ev.data + dlen, v, vl);
+                dlen += vl;
+                ev.data[dlen] = '\0';
+                any = 1;
+            }
+            line = eol + 1;
+        }
+        c->parsed = (size_t)(end + 2 - c->buf);
+        if (!any) {
+            free(ev.data);
+            continue; /* retry:-only or comment block */
+        }
+        if (!ev.data)
+            ev.data = strdup("");
+        if (c->nev == c->capev) {
+            c->capev = c->capev ? c->capev * 2 : 64;
+            c->ev = realloc(c->ev, c->capev * sizeof *c->ev);
+            cr_assert_not_null(c->ev);
+        }
+        c->ev[c->nev++] = ev;
+    }
+}
+
+/* Read what is available within timeout_s; 0 on data, -1 timeout, 1 closed. */
+static int sse_read(bb_sse *c, double timeout_s)
+{
+    if (c->closed)
+        return 1;
+    struct pollfd p = {.fd = c->fd, .events = POLLIN};
+    int ms = timeout_s <= 0 ? 0 : (int)(timeout_s * 1000);
+    int rc = poll(&p, 1, ms);
+    if (rc <= 0)
+        return -1;
+    char tmp[16384];
+    ssize_t n = recv(c->fd, tmp, sizeof tmp, 0);
+    if (n <= 0) {
+        c->closed = 1;
+        return 1;
+    }
+    sse_append(c, tmp, (size_t)n);
+    return 0;
+}
+
+long bb_sse_open(bb_sse *c, const bb_server *s, const char *path, const char *const *headers,
+                 double timeout_s)
+{
+    memset(c, 0, sizeof *c);
+    c->fd = socket(AF_INET, SOCK_STREAM, 0);
+    cr_assert_geq(c->fd, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)s->port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    cr_assert_eq(connect(c->fd, (struct sockaddr *)&a, sizeof a), 0, "connect: %s",
+                 strerror(errno));
+    char req[4096];
+    int k = snprintf(req, sizeof req, "GET %s HTTP/1.0\r\nHost: 127.0.0.1:%d\r\n"
+                     "Accept: text/event-stream\r\n", path, s->port);
+    for (const char *const *h = headers; h && *h; h++)
+        k += snprintf(req + k, sizeof req - (size_t)k, "%s\r\n", *h);
+    k += snprintf(req + k, sizeof req - (size_t)k, "\r\n");
+    cr_assert_eq(send(c->fd, req, (size_t)k, MSG_NOSIGNAL), k);
+    double deadline = now_s() + timeout_s;
+    char *hend;
+    while (!(c->buf && (hend = strstr(c->buf, "\r\n\r\n")))) {
+        double left = deadline - now_s();
+        cr_assert(left > 0 && !c->closed, "no response headers from GET %s", path);
+        sse_read(c, left);
+    }
+    size_t hl = (size_t)(hend - c->buf);
+    snprintf(c->headers, sizeof c->headers, "%.*s", (int)hl, c->buf);
+    cr_assert_eq(sscanf(c->headers, "HTTP/1.%*d %ld", &c->status), 1, "bad status line: %s",
+                 c->headers);
+    /* keep only the body in buf */
+    size_t body = hl + 4;
+    memmove(c->buf, c->buf + body, c->len - body + 1);
+    c->len -= body;
+    if (c->status != 200) {
+        while (!c->closed && now_s() < deadline)
+            sse_read(c, deadline - now_s());
+        return c->status;
+    }
+    sse_parse(c);
+    return c->status;
+}
+
+int bb_sse_wait_count(bb_sse *c, size_t n, double timeout_s)
+{
+    double deadline = now_s() + timeout_s;
+    for (;;) {
+        sse_parse(c);
+        if (c->nev >= n)
+            return 1;
+        double left = deadline - now_s();
+        if (left <= 0 || c->closed)
+            return 0;
+        sse_read(c, left);
+    }
+}
+
+long bb_sse_wait_type(bb_sse *c, const char *type, size_t from, double timeout_s)
+{
+    double deadline = now_s() + timeout_s;
+    size_t i = from;
+    for (;;) {
+        sse_parse(c);
+        for (; i < c->nev; i++)
+            if (strcmp(c->ev[i].event, type) == 0)
+                return (long)i;
+        double left = deadline - now_s();
+        if (left <= 0 || c->closed)
+            return -1;
+        sse_read(c, left);
+    }
+}
+
+void bb_sse_close(bb_sse *c)
+{
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
+    for (size_t i = 0; i < c->nev; i++)
+        free(c->ev[i].data);
+    free(c->ev);
+    free(c->buf);
+    c->ev = NULL;
+    c->buf = NULL;
+    c->nev = c->len = c->cap = c->parsed = c->capev = 0;
 }

@@ -67,3 +67,61 @@ int bb_free_port(void);
 char *bb_server_log(const bb_server *s);
 
 #endif
+
+/* --- conveniences for the API tests ------------------------------------- */
+
+/* One request that must answer `expect` (fails the test otherwise, showing
+ * the body). Returns the parsed JSON body (caller decrefs; NULL when the
+ * body is not JSON). body may be NULL. */
+json_t *bb_req(const bb_server *s, const char *method, const char *path, const char *body,
+               long expect);
+
+/* The same with a printf-formatted path. */
+json_t *bb_getf(const bb_server *s, long expect, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Check the error envelope: status, error.code, a non-empty message, and
+ * (when path is not NULL) a details entry whose path equals `path`. */
+void bb_assert_error(const bb_resp *r, long status, const char *code, const char *path);
+
+/* Every event of GET /diff?<query> (query may be "" or "twin_id=x&..."),
+ * paged with `limit`; caller decrefs the array. Asserts each page is 200 and
+ * that the last page says has_more false. */
+json_t *bb_diff_all(const bb_server *s, const char *query, int limit);
+
+/* --- Server-Sent Events client --------------------------------------------
+ * A raw HTTP/1.0 connection to the server (so the body is not chunked; the
+ * server closes it at the end). Events are parsed as they arrive. */
+typedef struct bb_sse_event {
+    char id[64];         /* "" when the event had no id: line */
+    char event[64];      /* "message" when it had no event: line */
+    char *data;          /* the data: lines joined with '\n' */
+} bb_sse_event;
+
+typedef struct bb_sse {
+    int fd;
+    long status;
+    char *buf;           /* bytes received after the header block */
+    size_t len, cap, parsed;
+    char headers[4096];
+    bb_sse_event *ev;
+    size_t nev, capev;
+    int closed;          /* the server ended the stream */
+} bb_sse;
+
+/* Connect and send GET path with extra headers (NULL-terminated, may be
+ * NULL); read the status line and headers (fails the test after timeout_s).
+ * Returns the status. For a non-200 status the whole body is read into buf. */
+long bb_sse_open(bb_sse *c, const bb_server *s, const char *path, const char *const *headers,
+                 double timeout_s);
+
+/* Read until at least n events have arrived (counting from the first), the
+ * stream ends, or timeout_s passes. Returns 1 when n were reached. */
+int bb_sse_wait_count(bb_sse *c, size_t n, double timeout_s);
+
+/* Read until an event of this type (the event: field) arrives after index
+ * `from`; returns its index, or -1 on timeout/end. */
+long bb_sse_wait_type(bb_sse *c, const char *type, size_t from, double timeout_s);
+
+/* Drop the connection (without reading the rest) and free everything. */
+void bb_sse_close(bb_sse *c);

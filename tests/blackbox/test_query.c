@@ -1,0 +1,264 @@
+/* Black-box tests of the read side: /telemetry/query, /telemetry/aggregate
+ * (exact values on data with chosen timestamps), /twins, /twins/{id},
+ * /r/{type}/{id}. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+
+static bb_server srv;
+
+/* twin agg, asset a, metric v:
+ *   12:00:05 1, 12:00:15 2, 12:00:25 3, 12:00:35 4     (minute 12:00)
+ *   12:01:00 10, 12:01:30 20                            (minute 12:01)
+ *   12:03:59.999 7                                      (minute 12:03)
+ * asset b, metric v: 12:00:10 100 (filtered out by asset_id=a)
+ * twin other: 12:00:20 v=1000 */
+static void up(void)
+{
+    bb_start(&srv, NULL, NULL, NULL);
+    json_decref(bb_req(
+        &srv, "POST", "/telemetry/ingest",
+        "[{\"twin_id\":\"agg\",\"asset_id\":\"a\",\"metrics\":{\"v\":1},\"ts\":\"2026-01-04T12:00:05Z\",\"event_id\":\"q1\"},"
+        "{\"twin_id\":\"agg\",\"asset_id\":\"a\",\"metrics\":{\"v\":2},\"ts\":\"2026-01-04T12:00:15Z\",\"event_id\":\"q2\"},"
+        "{\"twin_id\":\"agg\",\"asset_id\":\"a\",\"metrics\":{\"v\":3},\"ts\":\"2026-01-04T12:00:25Z\",\"event_id\":\"q3\"},"
+        "{\"twin_id\":\"agg\",\"asset_id\":\"a\",\"metrics\":{\"v\":4},\"ts\":\"2026-01-04T12:00:35Z\",\"event_id\":\"q4\"},"
+        "{\"twin_id\":\"agg\",\"asset_id\":\"a\",\"metrics\":{\"v\":10},\"ts\":\"2026-01-04T12:01:00Z\",\"event_id\":\"q5\"},"
+        "{\"twin_id\":\"agg\",\"asset_id\":\"a\",\"metrics\":{\"v\":20},\"ts\":\"2026-01-04T12:01:30Z\",\"event_id\":\"q6\"},"
+        "{\"twin_id\":\"agg\",\"asset_id\":\"a\",\"metrics\":{\"v\":7,\"w\":1},\"ts\":\"2026-01-04T12:03:59.999Z\",\"event_id\":\"q7\"},"
+        "{\"twin_id\":\"agg\",\"asset_id\":\"b\",\"metrics\":{\"v\":100},\"ts\":\"2026-01-04T12:00:10Z\",\"event_id\":\"q8\"},"
+        "{\"twin_id\":\"other\",\"asset_id\":\"a\",\"metrics\":{\"v\":1000},\"ts\":\"2026-01-04T12:00:20Z\",\"event_id\":\"q9\"}]",
+        200));
+}
+static void down(void) { cr_assert_eq(bb_stop(&srv, 0), 0, "server did not exit 0 on SIGTERM"); }
+
+TestSuite(query, .init = up, .fini = down, .timeout = 120);
+
+static const char *sget(const json_t *o, const char *k)
+{
+    return json_string_value(json_object_get(o, k));
+}
+
+Test(query, by_twin_asset_and_time_range)
+{
+    json_t *q = bb_getf(&srv, 200, "/telemetry/query?twin_id=agg");
+    cr_assert_eq(json_integer_value(json_object_get(q, "count")), 8);
+    /* oldest first */
+    json_t *rows = json_object_get(q, "rows");
+    for (size_t i = 1; i < json_array_size(rows); i++)
+        cr_assert_leq(strcmp(sget(json_array_get(rows, i - 1), "ts"),
+                             sget(json_array_get(rows, i), "ts")),
+                      0);
+    json_decref(q);
+    q = bb_getf(&srv, 200, "/telemetry/query?twin_id=agg&asset_id=a");
+    cr_assert_eq(json_integer_value(json_object_get(q, "count")), 7);
+    json_decref(q);
+    /* [start, end): 12:00:15 .. 12:01:00 holds q2, q3, q4 */
+    q = bb_getf(&srv, 200,
+                "/telemetry/query?twin_id=agg&asset_id=a&start_time=2026-01-04T12:00:15Z"
+                "&end_time=2026-01-04T12:01:00Z");
+    rows = json_object_get(q, "rows");
+    cr_assert_eq(json_array_size(rows), 3);
+    cr_assert_str_eq(sget(json_array_get(rows, 0), "event_id"), "q2");
+    cr_assert_str_eq(sget(json_array_get(rows, 2), "event_id"), "q4");
+    json_decref(q);
+    /* Unix seconds work as bounds too, and limit caps the rows */
+    q = bb_getf(&srv, 200, "/telemetry/query?twin_id=agg&start_time=1767528060&limit=2");
+    rows = json_object_get(q, "rows");
+    cr_assert_eq(json_array_size(rows), 2);
+    cr_assert_str_eq(sget(json_array_get(rows, 0), "event_id"), "q5");
+    json_decref(q);
+    q = bb_getf(&srv, 200, "/telemetry/query?twin_id=nobody");
+    cr_assert_eq(json_integer_value(json_object_get(q, "count")), 0);
+    json_decref(q);
+
+    static const struct { const char *q, *path; } bad[] = {
+        {"", "$.twin_id"},
+        {"twin_id=a%20b", "$.twin_id"},
+        {"twin_id=agg&asset_id=a%2Fb", "$.asset_id"},
+        {"twin_id=agg&start_time=yesterday", "$.start_time"},
+        {"twin_id=agg&end_time=2026-02-30T00:00:00Z", "$.end_time"},
+        {"twin_id=agg&start_time=2026-01-05T00:00:00Z&end_time=2026-01-04T00:00:00Z",
+         "$.end_time"},
+        {"twin_id=agg&limit=0", "$.limit"},
+        {"twin_id=agg&limit=10001", "$.limit"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char path[256];
+        snprintf(path, sizeof path, "/telemetry/query?%s", bad[i].q);
+        bb_resp r;
+        bb_http(&srv, "GET", path, NULL, NULL, &r);
+        bb_assert_error(&r, 400, "validation_failed", bad[i].path);
+        bb_resp_free(&r);
+    }
+}
+
+/* The buckets of one aggregate, as (bucket, value, count). */
+static json_t *agg(const char *fn, const char *extra)
+{
+    json_t *j = bb_getf(&srv, 200,
+                        "/telemetry/aggregate?twin_id=agg&asset_id=a&metric_name=v"
+                        "&window=1%%20minute&function=%s%s",
+                        fn, extra);
+    json_t *b = json_incref(json_object_get(j, "buckets"));
+    cr_assert_str_eq(sget(j, "function"), fn);
+    cr_assert_eq(json_integer_value(json_object_get(j, "window_seconds")), 60);
+    json_decref(j);
+    cr_assert_eq(json_array_size(b), 3, "%s: %zu buckets", fn, json_array_size(b));
+    static const char *starts[] = {"2026-01-04T12:00:00", "2026-01-04T12:01:00",
+                                   "2026-01-04T12:03:00"};
+    static const int counts[] = {4, 2, 1};
+    for (size_t i = 0; i < 3; i++) {
+        json_t *k = json_array_get(b, i);
+        cr_assert(strncmp(sget(k, "bucket"), starts[i], strlen(starts[i])) == 0,
+                  "%s bucket %zu starts at %s", fn, i, sget(k, "bucket"));
+        cr_assert_eq(json_integer_value(json_object_get(k, "count")), counts[i], "%s", fn);
+    }
+    return b;
+}
+
+static double val(json_t *b, size_t i)
+{
+    json_t *v = json_object_get(json_array_get(b, i), "value");
+    cr_assert(json_is_number(v), "bucket %zu has no numeric value", i);
+    return json_number_value(v);
+}
+
+Test(query, aggregate_functions_on_known_data)
+{
+    json_t *b = agg("avg", "");
+    cr_assert_float_eq(val(b, 0), 2.5, 1e-12);
+    cr_assert_float_eq(val(b, 1), 15.0, 1e-12);
+    cr_assert_float_eq(val(b, 2), 7.0, 1e-12);
+    json_decref(b);
+    b = agg("min", "");
+    cr_assert_float_eq(val(b, 0), 1.0, 1e-12);
+    cr_assert_float_eq(val(b, 1), 10.0, 1e-12);
+    json_decref(b);
+    b = agg("max", "");
+    cr_assert_float_eq(val(b, 0), 4.0, 1e-12);
+    cr_assert_float_eq(val(b, 1), 20.0, 1e-12);
+    json_decref(b);
+    b = agg("sum", "");
+    cr_assert_float_eq(val(b, 0), 10.0, 1e-12);
+    cr_assert_float_eq(val(b, 1), 30.0, 1e-12);
+    cr_assert_float_eq(val(b, 2), 7.0, 1e-12);
+    json_decref(b);
+    b = agg("count", "");
+    cr_assert_float_eq(val(b, 0), 4.0, 1e-12);
+    cr_assert_float_eq(val(b, 1), 2.0, 1e-12);
+    cr_assert_float_eq(val(b, 2), 1.0, 1e-12);
+    json_decref(b);
+    /* sample standard deviation: sqrt(5/3) for 1..4, sqrt(50) for 10,20;
+     * a single point has none (null) */
+    b = agg("stddev", "");
+    cr_assert_float_eq(val(b, 0), sqrt(5.0 / 3.0), 1e-9);
+    cr_assert_float_eq(val(b, 1), sqrt(50.0), 1e-9);
+    cr_assert(json_is_null(json_object_get(json_array_get(b, 2), "value")));
+    json_decref(b);
+
+    /* a time range and a wider window */
+    json_t *j = bb_getf(&srv, 200,
+                        "/telemetry/aggregate?twin_id=agg&asset_id=a&metric_name=v&window=1%%20hour"
+                        "&function=sum&start_time=2026-01-04T12:00:15Z");
+    b = json_object_get(j, "buckets");
+    cr_assert_eq(json_array_size(b), 1);
+    cr_assert_float_eq(val(b, 0), 2 + 3 + 4 + 10 + 20 + 7, 1e-12);
+    json_decref(j);
+    /* without asset_id: both assets */
+    j = bb_getf(&srv, 200, "/telemetry/aggregate?twin_id=agg&metric_name=v&window=1%%20day"
+                           "&function=max");
+    cr_assert_float_eq(val(json_object_get(j, "buckets"), 0), 100.0, 1e-12);
+    json_decref(j);
+}
+
+Test(query, aggregate_bad_parameters_name_them)
+{
+    static const struct { const char *q, *path; } bad[] = {
+        {"twin_id=agg&metric_name=v&window=fortnight", "$.window"},
+        {"twin_id=agg&metric_name=v&window=0%20minutes", "$.window"},
+        {"twin_id=agg&metric_name=v&window=5%20parsecs", "$.window"},
+        {"twin_id=agg&metric_name=v&function=median", "$.function"},
+        {"twin_id=agg&metric_name=v&function=AVG", "$.function"},
+        {"twin_id=agg", "$.metric_name"},
+        {"metric_name=v", "$.twin_id"},
+        {"twin_id=agg&metric_name=v&start_time=never", "$.start_time"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char path[256];
+        snprintf(path, sizeof path, "/telemetry/aggregate?%s", bad[i].q);
+        bb_resp r;
+        bb_http(&srv, "GET", path, NULL, NULL, &r);
+        bb_assert_error(&r, 400, "validation_failed", bad[i].path);
+        bb_resp_free(&r);
+    }
+}
+
+Test(query, twins_and_latest_values)
+{
+    json_t *l = bb_req(&srv, "GET", "/twins", NULL, 200);
+    json_t *tw = json_object_get(l, "twins");
+    cr_assert_eq(json_array_size(tw), 2);
+    cr_assert_eq(json_integer_value(json_object_get(l, "count")), 2);
+    json_t *a = NULL;
+    size_t i;
+    json_t *t;
+    json_array_foreach(tw, i, t) if (strcmp(sget(t, "twin_id"), "agg") == 0) a = t;
+    cr_assert_not_null(a, "twin agg not listed");
+    cr_assert_eq(json_array_size(json_object_get(a, "assets")), 2);
+    cr_assert_str_eq(sget(a, "last_seen"), "2026-01-04T12:03:59.999000Z");
+    json_decref(l);
+
+    json_t *d = bb_req(&srv, "GET", "/twins/agg", NULL, 200);
+    cr_assert_str_eq(sget(d, "twin_id"), "agg");
+    json_t *va = json_object_get(json_object_get(json_object_get(d, "assets"), "a"), "v");
+    cr_assert_float_eq(json_number_value(json_object_get(va, "value")), 7.0, 1e-12,
+                       "latest value of a.v");
+    cr_assert_str_eq(sget(va, "ts"), "2026-01-04T12:03:59.999000Z");
+    json_t *vb = json_object_get(json_object_get(json_object_get(d, "assets"), "b"), "v");
+    cr_assert_float_eq(json_number_value(json_object_get(vb, "value")), 100.0, 1e-12);
+    cr_assert(json_is_array(json_object_get(d, "open_anomalies")));
+    cr_assert(json_is_array(json_object_get(d, "pending_proposals")));
+    cr_assert(json_is_object(json_object_get(d, "parameters")));
+    cr_assert_not_null(json_object_get(d, "model"));
+    json_decref(d);
+
+    /* an older point arriving later does not replace the latest value */
+    json_decref(bb_req(&srv, "POST", "/telemetry/ingest",
+                       "{\"twin_id\":\"agg\",\"asset_id\":\"a\",\"metrics\":{\"v\":-1},"
+                       "\"ts\":\"2026-01-04T11:00:00Z\"}",
+                       200));
+    d = bb_req(&srv, "GET", "/twins/agg", NULL, 200);
+    va = json_object_get(json_object_get(json_object_get(d, "assets"), "a"), "v");
+    cr_assert_float_eq(json_number_value(json_object_get(va, "value")), 7.0, 1e-12,
+                       "a late, older point became the latest value");
+    json_decref(d);
+
+    bb_resp r;
+    bb_http(&srv, "GET", "/twins/nosuchtwin", NULL, NULL, &r);
+    bb_assert_error(&r, 404, "not_found", NULL);
+    bb_resp_free(&r);
+}
+
+Test(query, resources_by_type_and_id)
+{
+    json_t *t = bb_req(&srv, "GET", "/r/telemetry/q5", NULL, 200);
+    cr_assert_str_eq(sget(t, "event_id"), "q5");
+    cr_assert_str_eq(sget(t, "ts"), "2026-01-04T12:01:00.000000Z");
+    cr_assert_float_eq(json_number_value(json_object_get(json_object_get(t, "metrics"), "v")),
+                       10.0, 1e-12);
+    json_decref(t);
+    bb_resp r;
+    bb_http(&srv, "GET", "/r/telemetry/nope", NULL, NULL, &r);
+    bb_assert_error(&r, 404, "not_found", NULL);
+    bb_resp_free(&r);
+    bb_http(&srv, "GET", "/r/widget/q5", NULL, NULL, &r);
+    bb_assert_error(&r, 404, "not_found", "$.type");
+    bb_resp_free(&r);
+    bb_http(&srv, "GET", "/r/sim/q5", NULL, NULL, &r); /* right id, wrong type */
+    bb_assert_error(&r, 404, "not_found", NULL);
+    bb_resp_free(&r);
+}
