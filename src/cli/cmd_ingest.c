@@ -22,6 +22,7 @@
 #include "cli/cli.h"
 #include "cli/import.h"
 #include "core/clock.h"
+#include "core/log.h"
 #include "telemetry/names.h"
 
 #define DEFAULT_URL "http://127.0.0.1:8000"
@@ -336,6 +337,7 @@ int ot_cmd_ingest(int argc, char **argv)
         status = rc == OT_EINVAL ? 2 : 1;
         goto out;
     }
+    ot_log_set_level(OT_LOG_WARNING); /* the store's info lines are not ours to show */
     rc = o.data_dir ? ot_import_direct_open(o.data_dir, &sink, &err)
                     : ot_import_http_open(o.url, o.token, &sink, &err);
     if (rc) {

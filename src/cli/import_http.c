@@ -6,7 +6,8 @@
  * whose error details list them in order. Other answers:
  *   503  the ingest queue is full: wait Retry-After (or an exponential
  *        backoff, whichever is longer) and send the same batch again;
- *   413  the body is over the server's MAX_BODY_BYTES: send each half;
+ *   413  the body is over the server's MAX_BODY_BYTES: send each half (a
+ *        single item over it is rejected);
  *   else the batch fails as a whole with the server's message.
  */
 #include "cli/import.h"
@@ -159,17 +160,23 @@ static int send_range(http_sink *h, json_t *const *objs, size_t n, ot_import_res
         return rc ? rc : send_range(h, objs + n / 2, n - n / 2, res + n / 2, err);
     }
     json_t *doc = json_loads(h->reply.data ? h->reply.data : "", 0, NULL);
-    int rc;
+    int rc = 0;
     if (status == 200)
         rc = take_results(doc, n, res, err);
     else if (status == 400)
         rc = take_all_rejected(doc, n, res, err);
+    else if (status == 413) /* one item alone is over the limit */
+        reject(&res[0], json_object_get(doc, "error"));
     else if (status == 503)
         rc = ot_error_set(err, OT_EBUSY, NULL, "the server stayed busy (503) for %d retries: %s",
                           RETRY_MAX, doc ? reply_message(doc) : "(no JSON body)");
     else
-        rc = ot_error_set(err, OT_EUNAVAIL, NULL, "the server answered %ld: %s", status,
-                          doc ? reply_message(doc) : "(no JSON body)");
+        rc = ot_error_set(err, OT_EUNAVAIL, NULL, "the server answered %ld: %s%s", status,
+                          doc ? reply_message(doc) : "(no JSON body)",
+                          status == 401 || status == 403
+                              ? " (pass a token with --token or OPSTWIN_TOKEN; `opstwin token` "
+                                "mints one)"
+                              : "");
     json_decref(doc);
     return rc;
 }
