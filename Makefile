@@ -121,4 +121,6 @@ install: all
 clean:
 	rm -rf build opstwin
 
+include bench/bench.mk
+
 -include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,9 +1,14 @@
 # bench/lib.sh - helpers shared by the benchmark rows (sourced by run.sh).
 #
 # Every server started here listens on 127.0.0.1, on a free port, in the
-# run's temporary folder, and is stopped by PID when run.sh exits.
+# run's temporary folder, and is stopped by PID (stop_all) when the row's
+# subshell exits; run.sh's own exit trap covers anything started outside a row.
 
 BENCH_PIDS=()
+BENCH_SECRET=${BENCH_SECRET:-bench-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')}
+OPSTWIN_TOKEN=$(JWT_SECRET_KEY=$BENCH_SECRET "$BENCH_ROOT/opstwin" token --sub bench --role admin --ttl 1d)
+export BENCH_SECRET OPSTWIN_TOKEN
+AUTH_HEADER="Authorization: Bearer $OPSTWIN_TOKEN"
 
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
@@ -26,13 +31,25 @@ start_opstwin() {
   port=$(free_port)
   dir="$BENCH_TMP/opstwin-$name"
   mkdir -p "$dir"
-  LOG_LEVEL=${BENCH_LOG_LEVEL:-warning} "$BENCH_ROOT/opstwin" serve --port "$port" \
-    --data-dir "$dir/data" "$@" >"$dir/server.log" 2>&1 &
+  # a known secret, so the run can mint its own admin token (OPSTWIN_TOKEN,
+  # read by the wrk scripts and bench/sse_latency.c)
+  LOG_LEVEL=${BENCH_LOG_LEVEL:-warning} JWT_SECRET_KEY=$BENCH_SECRET "$BENCH_ROOT/opstwin" serve \
+    --port "$port" --data-dir "$dir/data" "$@" >"$dir/server.log" 2>&1 &
   BENCH_PIDS+=($!)
   eval "OPSTWIN_PID_$name=$!"
   eval "OPSTWIN_URL_$name=http://127.0.0.1:$port"
   eval "OPSTWIN_DIR_$name=$dir"
   wait_http "http://127.0.0.1:$port/health"
+}
+
+stop_all() { # stop every server this shell started, newest first
+  local i
+  for ((i = ${#BENCH_PIDS[@]} - 1; i >= 0; i--)); do stop_pid "${BENCH_PIDS[$i]}"; done
+  BENCH_PIDS=()
+BENCH_SECRET=${BENCH_SECRET:-bench-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')}
+OPSTWIN_TOKEN=$(JWT_SECRET_KEY=$BENCH_SECRET "$BENCH_ROOT/opstwin" token --sub bench --role admin --ttl 1d)
+export BENCH_SECRET OPSTWIN_TOKEN
+AUTH_HEADER="Authorization: Bearer $OPSTWIN_TOKEN"
 }
 
 stop_pid() { # pid
@@ -85,3 +102,37 @@ wrk_rps() {
 row() { printf '| %s | %s %s | %s: %s | %s | %s |\n' "$@"; }
 
 pct() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.0f", 100 * a / b; else print "n/a" }'; }
+
+# wrk_run URL CONN SECONDS THREADS [SCRIPT]: prints "rps ok_rps non2xx requests"
+# (ok_rps counts only 2xx/3xx responses; wrk's full output goes to wrk.log)
+wrk_run() {
+  local url=$1 c=$2 d=$3 t=$4 script=${5:-} out
+  out=$(wrk -t"$t" -c"$c" -d"${d}s" --timeout 10s ${script:+-s "$script"} "$url" 2>&1)
+  printf '%s\n\n' "$out" >>"$BENCH_TMP/wrk.log"
+  echo "$out" | awk '
+    /requests in/ { n = $1 }
+    /Non-2xx or 3xx/ { bad = $5 }
+    /Requests\/sec/ { rps = $2 }
+    END { s = (n > 0 && rps > 0) ? n / rps : 1; printf "%.0f %.2f %d %d", rps, (n - bad) / s, bad, n }'
+}
+
+# bench_make TARGET...: build bench programs with bench/bench.mk rules, quietly
+bench_make() {
+  local mk=(-f Makefile -f bench/bench.mk)
+  grep -q '^ *-\?include .*bench/bench.mk' "$BENCH_ROOT/Makefile" && mk=()
+  make -C "$BENCH_ROOT" --no-print-directory "${mk[@]}" "$@" >"$BENCH_TMP/make.log" 2>&1 ||
+    { cat "$BENCH_TMP/make.log" >&2; return 1; }
+}
+
+# kv KEY: value of KEY=... from the key=value line on stdin
+kv() { tr ' ' '\n' | sed -n "s/^$1=//p" | head -1; }
+
+# prom URL NAME: value of a Prometheus sample from URL/metrics
+prom() { curl -s "$1/metrics" | awk -v n="$2" '$1 == n { print $2; exit }'; }
+
+# rss_mb PID: resident set size in MiB (one decimal)
+rss_mb() { awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
+
+# fge A B: exit 0 when A >= B (floats); fle A B: A <= B
+fge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a != "" && a + 0 >= b + 0) }'; }
+fle() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a != "" && a + 0 <= b + 0) }'; }

@@ -9,7 +9,7 @@ libpcre2-dev libcurl4-openssl-dev libjwt-dev libssl-dev libpq-dev
 libhiredis-dev libmosquitto-dev librdkafka-dev"
 TEST="libcriterion-dev curl postgresql redis-server mosquitto mosquitto-clients
 clang libclang-rt-14-dev python3"
-BENCH="wrk nginx-light python3-jsonschema python3-numpy"
+BENCH="wrk nginx-light python3-jsonschema python3-numpy sqlite3"
 
 want="$BUILD"
 case "${1:-}" in

@@ -7,5 +7,5 @@ for i = 1, 1000 do
 end
 local body = "[" .. table.concat(items, ",") .. "]"
 request = function()
-  return wrk.format("POST", "/telemetry/ingest", {["Content-Type"] = "application/json"}, body)
+  return wrk.format("POST", "/telemetry/ingest", {["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. os.getenv("OPSTWIN_TOKEN")}, body)
 end

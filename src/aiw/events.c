@@ -92,6 +92,10 @@ int ot_events_filter_from_query(ot_req *req, ot_event_filter *f, char *twin_buf,
         }
         snprintf(twin_buf, twin_len, "%s", twin);
         f->twin_id = twin_buf;
+    } else if (req->authed && req->principal.nscopes > 0) {
+        ot_reply_errorf(req, OT_EFORBIDDEN, "$.twin_id",
+                        "this token is scoped to some twins: pass twin_id to read their events");
+        return -1;
     }
     const char *types = ot_req_query(req, "types");
     if (types && *types) {

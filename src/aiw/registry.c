@@ -402,6 +402,7 @@ void ot_h_schema_register(ot_req *req)
                               .ref_type = "schema"};
     rp->w = (ot_store_write){.docs = &rp->doc, .ndocs = 1, .events = &rp->ev, .nevents = 1,
                              .done = on_stored, .ctx = req};
+    ot_req_audit(req, &rp->w, rp->name);
     ot_req_defer(req, registered, rp);
     int rc = rp->text ? ot_store_submit(req->app->store, &rp->w) : OT_ENOMEM;
     if (rc) {

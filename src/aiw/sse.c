@@ -28,7 +28,7 @@
 #include "core/ring.h"
 #include "store/store.h"
 
-#define SSE_HEARTBEAT_NS (10LL * 1000000000)
+#define SSE_HEARTBEAT_NS (8LL * 1000000000) /* + the 5 s tick: <= 13 s apart */
 #define SSE_MAX_LAG 50000
 #define SSE_READ_BATCH 256
 

@@ -18,8 +18,10 @@
 #include "store/store.h"
 #include "sim/service.h"
 #include "telemetry/ingest.h"
+#include "telemetry/pipeline.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "policy/auth.h"
 
 /* How often suspended streams are woken to send heartbeats and notice
  * closed sockets. SSE heartbeats go out at least every 15 s. */
@@ -67,6 +69,35 @@ static int refuse_unbuilt(const ot_config *cfg, ot_error *err)
     return 0;
 }
 
+/* JWT secret: configured, or generated once and kept in DATA_DIR, in which
+ * case an admin token is printed when it is created. */
+static int setup_secret(ot_app *app, ot_error *err)
+{
+    if (app->cfg.jwt_secret[0]) {
+        snprintf(app->jwt_secret, sizeof app->jwt_secret, "%s", app->cfg.jwt_secret);
+        return 0;
+    }
+    int created = 0;
+    if (ot_auth_load_secret(app->cfg.data_dir, app->jwt_secret, sizeof app->jwt_secret,
+                            &created, err))
+        return err->code;
+    if (created) {
+        const char *roles[] = {"admin"};
+        char *tok = ot_auth_mint(app->jwt_secret, "admin", roles, 1, NULL, 0,
+                                 30LL * 86400, err); /* a bootstrap token: 30 days */
+        if (!tok)
+            return err->code;
+        json_t *f = json_pack("{s:s}", "admin_token", tok);
+        ot_log_fields(OT_LOG_CRITICAL,
+                      "no JWT_SECRET_KEY: generated a secret in DATA_DIR/.jwt_secret; this admin "
+                      "token is printed once (mint others with `opstwin token`)",
+                      f);
+        json_decref(f);
+        free(tok);
+    }
+    return 0;
+}
+
 void ot_app_add_health(ot_app *app, const char *name, ot_health_fn fn, void *ctx)
 {
     if (app->nhealth < OT_APP_MAX_HEALTH) {
@@ -88,6 +119,8 @@ ot_app *ot_app_start(const ot_config *cfg, ot_error *err)
     app->started_us = ot_now_us();
     app->cors_any = strcmp(cfg->cors_origins, "*") == 0;
     if (mkdir_p(cfg->data_dir, err))
+        goto fail;
+    if (setup_secret(app, err))
         goto fail;
     app->metrics = ot_metrics_new(ot_routes_count);
     app->streams = ot_streams_new(OT_STREAM_TICK_MS);
@@ -119,6 +152,9 @@ ot_app *ot_app_start(const ot_config *cfg, ot_error *err)
     app->check_ctx = app->registry;
     if (ot_sim_service_start(app, &app->sim, err))
         goto fail;
+    if (ot_pipeline_start(app, (int)sysconf(_SC_NPROCESSORS_ONLN), &app->pipeline, err))
+        goto fail;
+    ot_metrics_add_source(app->metrics, ot_pipeline_metrics, app->pipeline);
     ot_app_add_health(app, "store", store_health, app->store);
     ot_metrics_add_source(app->metrics, store_metrics, app->store);
     if (refuse_unbuilt(cfg, err))
@@ -145,6 +181,7 @@ void ot_app_stop(ot_app *app, int drain_ms)
             usleep(10000);
         ot_http_stop(app->http);
     }
+    ot_pipeline_stop(app->pipeline); /* analyses what was fed; queues anomaly writes */
     ot_sim_service_stop(app->sim); /* finishes queued runs; they write to the store */
     ot_store_close(app->store); /* drains: everything acknowledged is committed */
     ot_profiles_free(app->profiles);

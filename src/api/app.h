@@ -39,6 +39,7 @@ typedef struct ot_app {
     atomic_int sse_count;         /* live /subscribe streams */
     struct ot_registry *registry; /* schemas (aiw/registry.h) */
     struct ot_sim_service *sim;   /* simulation worker (sim/service.h) */
+    struct ot_pipeline *pipeline; /* detection after commit (telemetry/pipeline.h) */
     struct ot_profiles *profiles; /* twins' ingest profiles (telemetry/ingest.h) */
     /* schema check of each canonical telemetry object before it is stored;
      * returns 0 or fills err (path prefixed with prefix) */
@@ -46,6 +47,7 @@ typedef struct ot_app {
     void *check_ctx;
     int64_t started_us;
     int cors_any;                 /* CORS_ORIGINS == "*" */
+    char jwt_secret[OT_CFG_STR];  /* JWT_SECRET_KEY, or generated in DATA_DIR */
     int nhealth;
     struct { const char *name; ot_health_fn fn; void *ctx; } health[OT_APP_MAX_HEALTH];
 } ot_app;

@@ -20,6 +20,7 @@
 #include "core/clock.h"
 #include "core/ids.h"
 #include "core/log.h"
+#include "store/store.h"
 
 struct ot_http {
     struct MHD_Daemon *daemon;
@@ -61,6 +62,113 @@ json_t *ot_req_json(ot_req *req)
         ot_reply_errorf(req, OT_EINVAL, "$", "request body is not valid JSON: %s (line %d, column %d)",
                         jerr.text, jerr.line, jerr.column);
     return doc;
+}
+
+int ot_req_scope_ok(const ot_req *req, const char *twin_id)
+{
+    return !req->authed || ot_principal_scope_ok(&req->principal, twin_id);
+}
+
+const char *ot_req_actor(const ot_req *req)
+{
+    return req->authed ? req->principal.sub : "anonymous";
+}
+
+void ot_req_audit(ot_req *req, ot_store_write *w, const char *target)
+{
+    if (!req->audit) {
+        req->audit = calloc(1, sizeof *req->audit);
+        if (!req->audit)
+            return; /* the write still happens; the audit entry is lost: logged below */
+    }
+    snprintf(req->audit_action, sizeof req->audit_action, "%s %s", req->method,
+             req->route ? req->route->pattern : req->url);
+    req->audit->actor = ot_req_actor(req);
+    req->audit->action = req->audit_action;
+    json_decref(req->audit->details);
+    req->audit->details = json_pack("{s:s, s:s}", "request_id", req->request_id, "target",
+                                    target ? target : "");
+    req->audit->target = json_string_value(json_object_get(req->audit->details, "target"));
+    w->audit = req->audit;
+}
+
+struct refusal {
+    ot_store_write w;
+    ot_store_audit a;
+    char action[128], actor[OT_AUTH_SUB_MAX];
+};
+
+static void refusal_done(ot_store_write *w, void *ctx)
+{
+    struct refusal *r = ctx;
+    (void)w;
+    json_decref(r->a.details);
+    free(r);
+}
+
+/* Refused requests go into the audit chain too (asynchronously: there is
+ * no write to attach them to). */
+static void audit_refusal(ot_req *req, int status)
+{
+    struct refusal *r = calloc(1, sizeof *r);
+    if (!r)
+        return;
+    snprintf(r->action, sizeof r->action, "refused %s %s", req->method, req->url);
+    snprintf(r->actor, sizeof r->actor, "%s", ot_req_actor(req));
+    r->a.actor = r->actor;
+    r->a.action = r->action;
+    r->a.target = "";
+    r->a.details = json_pack("{s:i, s:s}", "status", status, "request_id", req->request_id);
+    r->w.audit = &r->a;
+    r->w.done = refusal_done;
+    r->w.ctx = r;
+    if (ot_store_submit(req->app->store, &r->w)) {
+        ot_log(OT_LOG_WARNING, "audit: store busy, refusal of %s %s not recorded", req->method,
+               req->url);
+        json_decref(r->a.details);
+        free(r);
+    }
+}
+
+/* Authenticate and authorize for the matched route. Returns 1 when a
+ * refusal was replied. */
+static int check_access(ot_req *req)
+{
+    const struct ot_route *r = req->route;
+    ot_app *app = req->app;
+    const char *h = ot_req_header(req, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (r->perm == OT_PERM_PUBLIC || (r->perm == OT_PERM_READ && app->cfg.public_read && !h))
+        return 0;
+    if (!h || strncasecmp(h, "Bearer ", 7) != 0) {
+        ot_reply_errorf(req, OT_EUNAUTH, NULL,
+                        "%s %s needs a token: send Authorization: Bearer <JWT>", req->method,
+                        r->pattern);
+        ot_reply_header(req, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+        return 1;
+    }
+    ot_error err;
+    ot_error_clear(&err);
+    if (ot_auth_verify(app->jwt_secret, h + 7, ot_now_us() / 1000000, &req->principal, &err)) {
+        ot_reply_error(req, &err);
+        ot_reply_header(req, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer error=\"invalid_token\"");
+        return 1;
+    }
+    req->authed = 1;
+    if (!ot_principal_can(&req->principal, r->perm)) {
+        ot_reply_errorf(req, OT_EFORBIDDEN, NULL, "%s %s needs the %s permission; the token's "
+                        "roles (%s) do not grant it", req->method, r->pattern,
+                        ot_perm_name(r->perm), req->principal.roles);
+        return 1;
+    }
+    const char *twin = ot_req_param(req, "twin_id");
+    if (!twin)
+        twin = ot_req_query(req, "twin_id");
+    if (twin && !ot_principal_scope_ok(&req->principal, twin)) {
+        ot_reply_errorf(req, OT_EFORBIDDEN, "$.twin_id", "twin '%.60s' is outside the token's "
+                        "scope", twin);
+        return 1;
+    }
+    return 0;
 }
 
 /* --- replies ------------------------------------------------------------- */
@@ -149,7 +257,7 @@ void ot_reply_errorf(ot_req *req, int code, const char *path, const char *fmt, .
 void ot_reply_stream(ot_req *req, ot_stream *stream, const char *content_type)
 {
     struct MHD_Response *r = MHD_create_response_from_callback(
-        MHD_SIZE_UNKNOWN, 16 * 1024, ot_stream_reader, stream, ot_stream_release);
+        MHD_SIZE_UNKNOWN, 2 * 1024, ot_stream_reader, stream, ot_stream_release);
     if (!r) {
         ot_stream_release(stream);
         ot_reply_errorf(req, OT_ENOMEM, NULL, "could not create the stream");
@@ -330,6 +438,8 @@ static int on_headers(ot_http *h, ot_req *req)
     case OT_MATCH_OK:
         break;
     }
+    if (check_access(req))
+        return 1;
 
     return 0;
 }
@@ -437,6 +547,12 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         ot_log_fields(OT_LOG_INFO, "request", f);
         json_decref(f);
     }
+    if ((status == 401 || status == 403) && h->app->store)
+        audit_refusal(req, status);
+    if (req->audit) {
+        json_decref(req->audit->details);
+        free(req->audit);
+    }
     if (req->response)
         MHD_destroy_response(req->response);
     free(req->body);
@@ -495,6 +611,10 @@ ot_http *ot_http_start(ot_app *app, ot_error *err)
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->idle_timeout_s,
+        /* per-connection pool (headers, read buffer): small, so that ten
+         * thousand idle streams stay cheap; bodies are copied out as they
+         * arrive, so this does not bound the body size */
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(8 * 1024),
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
         MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,

@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "core/error.h"
+#include "policy/auth.h"
 
 struct ot_app;
 struct ot_route;
@@ -53,7 +54,10 @@ typedef struct ot_req {
     int replied;
     int early_status;             /* 413/404/405 decided before the body */
     struct MHD_Response *response;/* built by ot_reply_*, queued by http.c */
-    void *auth;                   /* principal set by the auth layer */
+    int authed;                   /* principal is set (a valid token came) */
+    char audit_action[128];       /* ot_req_audit */
+    struct ot_store_audit *audit;
+    ot_principal principal;
     /* deferred replies (ot_req_defer): guarded by defer_mu */
     pthread_mutex_t defer_mu;
     int defer_state;              /* 0 none, 1 deferred, 2 suspended, 3 completed */
@@ -76,6 +80,21 @@ const char *ot_req_header(const ot_req *req, const char *name);
  * line and column) and returns NULL; the handler then just returns.
  * Caller owns the returned reference. */
 json_t *ot_req_json(ot_req *req);
+
+/* 1 if the request's token may act on twin_id (always 1 without a token
+ * on a public route, or with an unscoped token). Handlers call this for
+ * twin ids that come in the body; path and query twin_id are checked
+ * before the handler runs. */
+int ot_req_scope_ok(const ot_req *req, const char *twin_id);
+
+/* Who is asking: the token's sub, or "anonymous". */
+const char *ot_req_actor(const ot_req *req);
+
+/* Attach this request's audit record (actor, "METHOD /route/pattern",
+ * target) to a store write, so the write and its audit entry commit
+ * together. target is copied into the record. */
+struct ot_store_write;
+void ot_req_audit(ot_req *req, struct ot_store_write *w, const char *target);
 
 /* --- replies: exactly one per request ------------------------------------ */
 

@@ -4,12 +4,6 @@
 #include <stdio.h>
 #include <string.h>
 
-const char *ot_perm_name(enum ot_perm p)
-{
-    static const char *names[] = {"public", "read", "propose", "approve", "execute", "admin"};
-    return (unsigned)p < sizeof names / sizeof names[0] ? names[p] : "admin";
-}
-
 int ot_route_index(const struct ot_route *r)
 {
     if (r < ot_routes || r >= ot_routes + ot_routes_count)

@@ -17,10 +17,7 @@
 #include <stddef.h>
 
 #include "api/http.h"
-
-/* Permissions, as in the seed prototype's RBAC. */
-enum ot_perm { OT_PERM_PUBLIC = 0, OT_PERM_READ, OT_PERM_PROPOSE, OT_PERM_APPROVE,
-               OT_PERM_EXECUTE, OT_PERM_ADMIN };
+#include "policy/auth.h" /* enum ot_perm */
 
 struct ot_route {
     const char *method;       /* "GET", "POST", "PUT", "DELETE" */
@@ -52,7 +49,5 @@ enum ot_match ot_router_match(const struct ot_route *routes, size_t n, const cha
 
 /* Index of a route in ot_routes (for metrics); -1 if not from the table. */
 int ot_route_index(const struct ot_route *r);
-
-const char *ot_perm_name(enum ot_perm p);
 
 #endif

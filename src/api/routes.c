@@ -6,8 +6,10 @@
 #include "aiw/resource.h"
 #include "api/router.h"
 #include "api/system.h"
+#include "policy/audit.h"
 #include "sim/service.h"
 #include "telemetry/ingest.h"
+#include "telemetry/pipeline.h"
 #include "telemetry/query.h"
 
 const struct ot_route ot_routes[] = {
@@ -63,5 +65,13 @@ const struct ot_route ot_routes[] = {
      "The twin's simulation model (the default model when none is set)", NULL, NULL, NULL},
     {"PUT", "/twins/{twin_id}/model", ot_h_model_put, "model_put", OT_PERM_ADMIN,
      "Set the twin's simulation model", NULL, "twin_model.v1", NULL},
+    {"GET", "/twins/{twin_id}/detector", ot_h_detector_get, "detector_get", OT_PERM_READ,
+     "The twin's anomaly detector settings (method, thresholds)", NULL, NULL, NULL},
+    {"PUT", "/twins/{twin_id}/detector", ot_h_detector_put, "detector_put", OT_PERM_ADMIN,
+     "Set the twin's anomaly detector settings", NULL, NULL, NULL},
+    {"GET", "/audit", ot_h_audit, "audit_list", OT_PERM_ADMIN,
+     "The hash-chained audit log, in order", "after,limit", NULL, NULL},
+    {"GET", "/audit/verify", ot_h_audit_verify, "audit_verify", OT_PERM_ADMIN,
+     "Recompute the audit chain: {valid, length, head}", NULL, NULL, NULL},
 };
 const size_t ot_routes_count = sizeof ot_routes / sizeof ot_routes[0];

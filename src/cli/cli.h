@@ -19,6 +19,7 @@ int ot_cli_main(int argc, char **argv);
 int ot_cmd_serve(int argc, char **argv);
 int ot_cmd_detect(int argc, char **argv);
 int ot_cmd_version(int argc, char **argv);
+int ot_cmd_token(int argc, char **argv);
 int ot_cmd_help(int argc, char **argv);
 int ot_cmd_validate(int argc, char **argv);
 int ot_cmd_ingest(int argc, char **argv);

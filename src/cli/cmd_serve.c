@@ -1,5 +1,6 @@
 /* cmd_serve.c - `opstwin serve`: load the configuration, start the app,
  * wait for SIGTERM/SIGINT, stop gracefully, exit 0. */
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -61,6 +62,13 @@ int ot_cmd_serve(int argc, char **argv)
     }
     ot_log_set_level(cfg.log_level);
     raise_fd_limit();
+    /* Request bodies, batches and SQLite pages come and go in bursts: keep
+     * freed memory in the heap instead of returning it to the kernel and
+     * faulting it in again on the next request (sysmalloc, mprotect and
+     * page faults were a tenth of the batch-ingest profile). */
+    mallopt(M_MMAP_THRESHOLD, 8 * 1024 * 1024);
+    mallopt(M_TRIM_THRESHOLD, 128 * 1024 * 1024);
+    mallopt(M_TOP_PAD, 16 * 1024 * 1024);
 
     /* Signals are taken by sigwait here; every thread started later
      * inherits the mask, so none is interrupted by them. */

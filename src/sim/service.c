@@ -21,6 +21,7 @@
 
 struct job {
     json_t *body;                 /* the request */
+    char actor[OT_AUTH_SUB_MAX];  /* who asked, for the audit chain */
     char anomaly_id[64];
     ot_req *req;                  /* HTTP caller, or NULL */
     void (*done)(void *ctx, const json_t *result, const ot_error *err);
@@ -184,9 +185,14 @@ static void run_job(ot_sim_service *s, struct job *j)
     ot_store_doc sd = {"sim", sim_id, rq.twin_id, NULL, text};
     ot_store_event ev = {.type = OT_EV_SIMULATION_COMPLETED, .twin_id = rq.twin_id,
                          .id = sim_id, .ref_type = "sim", .extra = extra};
-    ot_store_write w = {.docs = &sd, .ndocs = 1, .events = &ev, .nevents = 1};
+    json_t *ad = json_pack("{s:s, s:s}", "sim_id", sim_id ? sim_id : "", "anomaly_id",
+                           j->anomaly_id);
+    ot_store_audit audit = {.actor = j->actor[0] ? j->actor : "opstwin", .action = "sim.run",
+                            .target = rq.twin_id, .details = ad};
+    ot_store_write w = {.docs = &sd, .ndocs = 1, .events = &ev, .nevents = 1, .audit = &audit};
     int rc = text && sim_id ? ot_store_write_sync(app->store, &w) : OT_ENOMEM;
     json_decref(extra);
+    json_decref(ad);
     if (rc) {
         ot_error_set(&j->err, OT_EUNAVAIL, NULL, "the simulation ran but could not be stored: %s",
                      w.err.message);
@@ -347,7 +353,13 @@ void ot_h_sim_run(ot_req *req)
         ot_reply_error(req, &err);
         return;
     }
+    int in_scope = ot_req_scope_ok(req, rq.twin_id);
     ot_sim_request_free(&rq);
+    if (!in_scope) {
+        json_decref(body);
+        ot_reply_errorf(req, OT_EFORBIDDEN, "$.twin_id", "twin is outside the token's scope");
+        return;
+    }
     struct job *j = calloc(1, sizeof *j);
     if (!j) {
         json_decref(body);
@@ -356,6 +368,7 @@ void ot_h_sim_run(ot_req *req)
     }
     j->body = body;
     j->req = req;
+    snprintf(j->actor, sizeof j->actor, "%s", ot_req_actor(req));
     ot_req_defer(req, sim_reply, j);
     int rc = enqueue(req->app->sim, j);
     if (rc) {
@@ -449,6 +462,7 @@ void ot_h_model_put(ot_req *req)
     mp->text = json_dumps(mp->reply, JSON_COMPACT | JSON_REAL_PRECISION(17));
     mp->doc = (ot_store_doc){"model", twin, twin, NULL, mp->text};
     mp->w = (ot_store_write){.docs = &mp->doc, .ndocs = 1, .done = model_stored, .ctx = req};
+    ot_req_audit(req, &mp->w, twin);
     ot_req_defer(req, model_saved, mp);
     rc = mp->text ? ot_store_submit(req->app->store, &mp->w) : OT_ENOMEM;
     if (rc) {

@@ -24,8 +24,12 @@ typedef struct ot_backend_ops {
     int (*lookup_tel)(void *be, const char *event_id, int64_t *cursor, ot_error *err);
     int (*put_tel)(void *be, const ot_store_tel *t, int64_t cursor, ot_error *err);
     int (*put_doc)(void *be, const ot_store_doc *d, int64_t now_us, ot_error *err);
-    int (*put_event)(void *be, const ot_event *ev, const char *id, ot_error *err);
+    int (*put_event)(void *be, const ot_event *ev, const char *id, const char *ref_type,
+                     const char *extra, size_t extra_len, ot_error *err);
     int (*retention)(void *be, int64_t cutoff_us, int64_t *oldest, ot_error *err);
+    int (*last_audit)(void *be, int64_t *seq, char *hash_hex, ot_error *err);
+    int (*put_audit)(void *be, int64_t seq, int64_t ts_us, const char *record,
+                     const char *prev_hash, const char *hash, ot_error *err);
 
     /* any thread */
     int (*read_events)(void *be, int64_t after, int limit, const ot_event_filter *f,
@@ -40,8 +44,20 @@ typedef struct ot_backend_ops {
                          const char *metric, int64_t start_us, int64_t end_us,
                          int64_t window_us, enum ot_agg_fn fn, int max_buckets, ot_error *err);
     json_t *(*latest)(void *be, const char *twin_id, ot_error *err);
+    int (*read_audit)(void *be, int64_t after, int limit,
+                      int (*fn)(void *ctx, const ot_audit_row *row), void *ctx, ot_error *err);
 } ot_backend_ops;
 
 extern const ot_backend_ops ot_sqlite_backend;
+
+struct ot_buf;
+/* Render an event object from its stored parts into b (reset first):
+ * {"type","ts","twin_id","id","cursor","data_ref":{"type","id"}, extra...}.
+ * extra holds JSON object members without braces (`"asset_id":"a1"`), or
+ * NULL. Events are stored as parts, not as JSON, and rendered by this one
+ * function on both paths (commit and read), so they are byte-identical. */
+int ot_event_render(struct ot_buf *b, int64_t cursor, int type, int64_t ts_us,
+                    const char *twin_id, const char *id, const char *ref_type, const char *extra,
+                    size_t extra_len);
 
 #endif

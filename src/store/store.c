@@ -34,6 +34,8 @@
 #include "core/log.h"
 #include "store/backend.h"
 
+#include <openssl/evp.h>
+
 #define GROUP_MAX_ITEMS 8192       /* telemetry items per transaction */
 #define RETENTION_EVERY_US (60LL * 1000000)
 
@@ -61,50 +63,53 @@ struct ot_store {
     pthread_mutex_t err_mu;
     char last_error[OT_ERROR_MSG_MAX];
     int64_t last_retention_us;
-    ot_buf scratch;                /* writer thread: event rendering */
+    ot_buf scratch, scratch_extra; /* writer thread: event rendering */
+    int64_t audit_seq;             /* writer thread: chain head */
+    char audit_hash[OT_AUDIT_HASH_HEX];
 };
 
 /* --- event rendering --------------------------------------------------- */
 
-/* Render the event object into b (reset first). Writer thread only.
- * asset_id (may be NULL) is the telemetry event's extra member; extra holds
- * other events' members. */
-static int render_event(ot_buf *bp, ot_event *ev, const char *id, const char *ref_type,
-                        const char *asset_id, json_t *extra)
+int ot_event_render(ot_buf *bp, int64_t cursor, int type, int64_t ts_us, const char *twin_id,
+                    const char *id, const char *ref_type, const char *extra, size_t extra_len)
 {
     char ts[OT_TS_BUFSZ];
     ot_buf_reset(bp);
-    ot_buf_printf(bp, "{\"type\":\"%s\",\"ts\":\"%s\",\"twin_id\":", ot_evtype_name(ev->type),
-                  ot_ts_format(ev->ts_us, ts));
-    ot_buf_json_string(bp, ev->twin_id);
+    ot_buf_printf(bp, "{\"type\":\"%s\",\"ts\":\"%s\",\"twin_id\":", ot_evtype_name(type),
+                  ot_ts_format(ts_us, ts));
+    ot_buf_json_string(bp, twin_id);
     ot_buf_puts(bp, ",\"id\":");
     ot_buf_json_string(bp, id);
-    ot_buf_printf(bp, ",\"cursor\":\"cursor_%06lld\",\"data_ref\":{\"type\":", (long long)ev->cursor);
+    ot_buf_printf(bp, ",\"cursor\":\"cursor_%06lld\",\"data_ref\":{\"type\":", (long long)cursor);
     ot_buf_json_string(bp, ref_type);
     ot_buf_puts(bp, ",\"id\":");
     ot_buf_json_string(bp, id);
     ot_buf_puts(bp, "}");
-    if (asset_id) {
-        ot_buf_puts(bp, ",\"asset_id\":");
-        ot_buf_json_string(bp, asset_id);
-    }
-    if (extra && json_object_size(extra)) {
-        char *x = json_dumps(extra, JSON_COMPACT | JSON_REAL_PRECISION(15));
-        if (x && x[0] == '{') {
-            ot_buf_puts(bp, ",");
-            ot_buf_append(bp, x + 1, strlen(x) - 2);
-        }
-        free(x);
+    if (extra && extra_len) {
+        ot_buf_puts(bp, ",");
+        ot_buf_append(bp, extra, extra_len);
     }
     ot_buf_puts(bp, "}");
-    if (ot_buf_failed(bp))
-        return OT_ENOMEM;
-    ev->json = malloc(bp->len + 1);
-    if (!ev->json)
-        return OT_ENOMEM;
-    memcpy(ev->json, bp->data, bp->len + 1);
-    ev->json_len = bp->len;
-    return 0;
+    return ot_buf_failed(bp) ? OT_ENOMEM : 0;
+}
+
+/* The extra members of an event: asset_id for telemetry, else extra's. */
+static void render_extra(ot_buf *x, const char *asset_id, json_t *extra)
+{
+    ot_buf_reset(x);
+    if (asset_id) {
+        ot_buf_puts(x, "\"asset_id\":");
+        ot_buf_json_string(x, asset_id);
+    }
+    if (extra && json_object_size(extra)) {
+        char *t = json_dumps(extra, JSON_COMPACT | JSON_REAL_PRECISION(15));
+        if (t && t[0] == '{') {
+            if (x->len)
+                ot_buf_puts(x, ",");
+            ot_buf_append(x, t + 1, strlen(t) - 2);
+        }
+        free(t);
+    }
 }
 
 /* --- the writer ---------------------------------------------------------- */
@@ -147,20 +152,70 @@ static int append_event(ot_store *s, evvec *evs, int64_t *next, int type, const 
     ev->type = type;
     ev->ts_us = ts_us ? ts_us : ot_now_us();
     snprintf(ev->twin_id, sizeof ev->twin_id, "%s", twin_id ? twin_id : "");
-    if (render_event(&s->scratch, ev, id, ref_type, asset_id, extra))
+    render_extra(&s->scratch_extra, asset_id, extra);
+    if (ot_event_render(&s->scratch, ev->cursor, type, ev->ts_us, ev->twin_id, id, ref_type,
+                        s->scratch_extra.data, s->scratch_extra.len) ||
+        ot_buf_failed(&s->scratch_extra) || !(ev->json = malloc(s->scratch.len + 1)))
         return ot_error_set(err, OT_ENOMEM, NULL, "out of memory rendering events");
+    memcpy(ev->json, s->scratch.data, s->scratch.len + 1);
+    ev->json_len = s->scratch.len;
     *cursor_out = ev->cursor;
-    return s->ops->put_event(s->be, ev, id, err);
+    return s->ops->put_event(s->be, ev, id, ref_type, s->scratch_extra.data, s->scratch_extra.len,
+                             err);
+}
+
+void ot_audit_hash(const char *prev_hex, const char *record, size_t len, char *out)
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    EVP_DigestInit_ex(c, EVP_sha256(), NULL);
+    EVP_DigestUpdate(c, prev_hex, strlen(prev_hex));
+    EVP_DigestUpdate(c, record, len);
+    EVP_DigestFinal_ex(c, md, &n);
+    EVP_MD_CTX_free(c);
+    for (unsigned i = 0; i < n && i < 32; i++)
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
+    out[64] = '\0';
+}
+
+/* Chain and append w's audit record. Writer thread; the chain head moves
+ * only when the transaction commits (commit_group keeps a copy). */
+static int append_audit(ot_store *s, ot_store_audit *a, ot_error *err)
+{
+    char ts[OT_TS_BUFSZ], hash[OT_AUDIT_HASH_HEX];
+    int64_t now = ot_now_us();
+    json_t *rec = json_pack("{s:I, s:s, s:s, s:s, s:s, s:O?}", "seq",
+                            (json_int_t)(s->audit_seq + 1), "ts", ot_ts_format(now, ts), "actor",
+                            a->actor ? a->actor : "anonymous", "action",
+                            a->action ? a->action : "", "target", a->target ? a->target : "",
+                            "details", a->details);
+    char *text = rec ? json_dumps(rec, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(17))
+                     : NULL;
+    json_decref(rec);
+    if (!text)
+        return ot_error_set(err, OT_ENOMEM, NULL, "out of memory writing the audit record");
+    ot_audit_hash(s->audit_hash, text, strlen(text), hash);
+    int rc = s->ops->put_audit(s->be, s->audit_seq + 1, now, text, s->audit_hash, hash, err);
+    free(text);
+    if (rc)
+        return rc;
+    s->audit_seq++;
+    memcpy(s->audit_hash, hash, sizeof hash);
+    a->seq = s->audit_seq;
+    return 0;
 }
 
 static int apply_write(ot_store *s, ot_store_write *w, evvec *evs, int64_t *next, ot_error *err)
 {
     int rc;
+    if (w->audit && (rc = append_audit(s, w->audit, err)))
+        return rc;
     for (size_t i = 0; i < w->ntels; i++) {
         ot_store_tel *t = &w->tels[i];
         int64_t found = 0;
         t->duplicate = 0;
-        rc = s->ops->lookup_tel(s->be, t->event_id, &found, err);
+        rc = t->client_id ? s->ops->lookup_tel(s->be, t->event_id, &found, err) : 0;
         if (rc < 0)
             return rc;
         if (rc == 1) {
@@ -206,6 +261,9 @@ static int commit_group(ot_store *s, ot_store_write **writes, size_t n, evvec *e
                         ot_error *err)
 {
     int64_t next = atomic_load(&s->last_cursor) + 1;
+    int64_t audit_seq = s->audit_seq;
+    char audit_hash[OT_AUDIT_HASH_HEX];
+    memcpy(audit_hash, s->audit_hash, sizeof audit_hash);
     int rc = s->ops->begin(s->be, err);
     if (rc)
         return rc;
@@ -216,6 +274,8 @@ static int commit_group(ot_store *s, ot_store_write **writes, size_t n, evvec *e
     if (rc) {
         s->ops->rollback(s->be);
         evvec_clear(evs);
+        s->audit_seq = audit_seq;
+        memcpy(s->audit_hash, audit_hash, sizeof audit_hash);
         return rc;
     }
     atomic_store(&s->last_cursor, next - 1);
@@ -396,6 +456,9 @@ int ot_store_open(const ot_store_options *opt, ot_store **out, ot_error *err)
         goto fail;
     atomic_store(&s->last_cursor, last);
     atomic_store(&s->oldest_cursor, oldest);
+    rc = s->ops->last_audit(s->be, &s->audit_seq, s->audit_hash, err);
+    if (rc)
+        goto fail;
     atomic_store(&s->healthy, 1);
     if (pthread_create(&s->writer, NULL, writer_main, s)) {
         rc = ot_error_set(err, OT_EIO, NULL, "cannot start the store writer thread");
@@ -426,6 +489,7 @@ void ot_store_close(ot_store *s)
     s->ops->close(s->be);
     close(s->lock_fd); /* releases the flock */
     ot_buf_free(&s->scratch);
+    ot_buf_free(&s->scratch_extra);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->err_mu);
@@ -535,6 +599,12 @@ json_t *ot_store_aggregate(ot_store *s, const char *twin_id, const char *asset_i
 {
     return s->ops->aggregate(s->be, twin_id, asset_id, metric, start_us, end_us, window_us, fn,
                              max_buckets, err);
+}
+
+int ot_store_read_audit(ot_store *s, int64_t after, int limit,
+                        int (*fn)(void *ctx, const ot_audit_row *row), void *ctx, ot_error *err)
+{
+    return s->ops->read_audit(s->be, after, limit, fn, ctx, err);
 }
 
 json_t *ot_store_latest(ot_store *s, const char *twin_id, ot_error *err)

@@ -49,6 +49,8 @@ typedef struct ot_store_tel {
     const char *const *metric_names;
     const double *metric_values;
     const char *json;       /* canonical telemetry.v1 object, as stored and served */
+    int client_id;          /* 1: event_id came from the client, check for a replay;
+                               0: a fresh ULID, which cannot have been stored before */
     /* results, filled by the writer: */
     int64_t cursor;         /* the TelemetryAppended event's cursor */
     int duplicate;          /* 1: event_id was stored before; cursor is the original */
@@ -76,6 +78,18 @@ typedef struct ot_store_event {
     int64_t cursor;         /* result */
 } ot_store_event;
 
+/* An audit record written in the same transaction as the write it records.
+ * The writer chains it: record = canonical JSON {"seq","ts","actor",
+ * "action","target","details"}, hash = SHA-256(prev_hash_hex || record),
+ * hex-encoded; the first record's prev_hash is 64 zeros. */
+typedef struct ot_store_audit {
+    const char *actor;      /* token sub, or "anonymous" */
+    const char *action;     /* "POST /telemetry/ingest", "decision", ... */
+    const char *target;     /* twin id, resource id, or "" */
+    json_t *details;        /* borrowed, may be NULL */
+    int64_t seq;            /* result */
+} ot_store_audit;
+
 typedef struct ot_store_write ot_store_write;
 typedef void (*ot_store_done_fn)(ot_store_write *w, void *ctx);
 
@@ -90,6 +104,7 @@ struct ot_store_write {
     size_t ndocs;
     ot_store_event *events;
     size_t nevents;
+    ot_store_audit *audit;  /* optional */
     ot_store_done_fn done;
     void *ctx;
     int rc;
@@ -173,6 +188,26 @@ json_t *ot_store_aggregate(ot_store *s, const char *twin_id, const char *asset_i
 /* Latest value per (asset, metric) of a twin, or of every twin when twin_id
  * is NULL: JSON object {twin_id: {asset_id: {metric: {"value","ts"}}}}. */
 json_t *ot_store_latest(ot_store *s, const char *twin_id, ot_error *err);
+
+/* --- the audit chain ----------------------------------------------------------- */
+
+#define OT_AUDIT_HASH_HEX 65
+
+/* hash = hex(SHA-256(prev_hex || record)). out >= OT_AUDIT_HASH_HEX. */
+void ot_audit_hash(const char *prev_hex, const char *record, size_t len, char *out);
+
+/* One stored audit row, as read back (strings borrowed during the call). */
+typedef struct ot_audit_row {
+    int64_t seq;
+    const char *record;     /* canonical JSON as hashed */
+    const char *prev_hash;
+    const char *hash;
+} ot_audit_row;
+
+/* Audit rows with seq > after, in order, at most limit; fn returns nonzero
+ * to stop. Returns the count or a negative error. */
+int ot_store_read_audit(ot_store *s, int64_t after, int limit,
+                        int (*fn)(void *ctx, const ot_audit_row *row), void *ctx, ot_error *err);
 
 /* Health: "ok", "degraded" or "down", with detail (backend, queue depth,
  * last error) added to detail. */

@@ -17,7 +17,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "core/buf.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "store/backend.h"
@@ -25,7 +27,7 @@
 static const char *const migrations[] = {
     /* 1 */
     "CREATE TABLE events (cursor INTEGER PRIMARY KEY, type INTEGER NOT NULL, ts INTEGER NOT NULL,"
-    " twin_id TEXT NOT NULL, id TEXT NOT NULL, json TEXT NOT NULL);"
+    " twin_id TEXT NOT NULL, id TEXT NOT NULL, ref_type TEXT NOT NULL, extra TEXT);"
     "CREATE INDEX events_twin ON events (twin_id, cursor);"
     "CREATE TABLE telemetry (event_id TEXT PRIMARY KEY, cursor INTEGER NOT NULL,"
     " twin_id TEXT NOT NULL, asset_id TEXT NOT NULL, ts INTEGER NOT NULL, json TEXT NOT NULL)"
@@ -40,11 +42,14 @@ static const char *const migrations[] = {
     " status TEXT, created INTEGER NOT NULL, updated INTEGER NOT NULL, json TEXT NOT NULL,"
     " PRIMARY KEY (type, id)) WITHOUT ROWID;"
     "CREATE INDEX docs_twin ON docs (type, twin_id, updated);",
+    /* 2 */
+    "CREATE TABLE audit (seq INTEGER PRIMARY KEY, ts INTEGER NOT NULL, record TEXT NOT NULL,"
+    " prev_hash TEXT NOT NULL, hash TEXT NOT NULL);",
 };
 #define NMIGRATIONS (int)(sizeof migrations / sizeof migrations[0])
 
 enum wstmt { W_BEGIN, W_COMMIT, W_ROLLBACK, W_LOOKUP_TEL, W_INS_TEL, W_INS_EVENT, W_SERIES_GET,
-             W_SERIES_INS, W_SERIES_SET, W_INS_POINT, W_PUT_DOC, W_NSTMT };
+             W_SERIES_INS, W_SERIES_SET, W_INS_POINT, W_PUT_DOC, W_PUT_AUDIT, W_NSTMT };
 static const char *const wsql[W_NSTMT] = {
     [W_BEGIN] = "BEGIN IMMEDIATE",
     [W_COMMIT] = "COMMIT",
@@ -52,8 +57,8 @@ static const char *const wsql[W_NSTMT] = {
     [W_LOOKUP_TEL] = "SELECT cursor FROM telemetry WHERE event_id = ?1",
     [W_INS_TEL] = "INSERT INTO telemetry (event_id, cursor, twin_id, asset_id, ts, json)"
                   " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    [W_INS_EVENT] = "INSERT INTO events (cursor, type, ts, twin_id, id, json)"
-                    " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [W_INS_EVENT] = "INSERT INTO events (cursor, type, ts, twin_id, id, ref_type, extra)"
+                    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     [W_SERIES_GET] = "SELECT series_id, last_ts FROM series WHERE twin_id = ?1 AND asset_id = ?2"
                      " AND metric = ?3",
     [W_SERIES_INS] = "INSERT INTO series (twin_id, asset_id, metric) VALUES (?1, ?2, ?3)",
@@ -63,14 +68,15 @@ static const char *const wsql[W_NSTMT] = {
                   " VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6) ON CONFLICT (type, id) DO UPDATE SET"
                   " twin_id = excluded.twin_id, status = excluded.status,"
                   " updated = excluded.updated, json = excluded.json",
+    [W_PUT_AUDIT] = "INSERT INTO audit (seq, ts, record, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5)",
 };
 
 enum rstmt { R_EVENTS, R_EVENTS_TWIN, R_TEL_GET, R_DOC_GET, R_DOCS, R_TEL_QUERY, R_SERIES_FOR,
-             R_POINTS, R_LATEST, R_LATEST_TWIN, R_NSTMT };
+             R_POINTS, R_LATEST, R_LATEST_TWIN, R_AUDIT, R_NSTMT };
 static const char *const rsql[R_NSTMT] = {
-    [R_EVENTS] = "SELECT cursor, type, ts, twin_id, json FROM events WHERE cursor > ?1"
+    [R_EVENTS] = "SELECT cursor, type, ts, twin_id, id, ref_type, extra FROM events WHERE cursor > ?1"
                  " AND (?2 = 0 OR ((1 << type) & ?2) != 0) ORDER BY cursor LIMIT ?3",
-    [R_EVENTS_TWIN] = "SELECT cursor, type, ts, twin_id, json FROM events WHERE twin_id = ?4"
+    [R_EVENTS_TWIN] = "SELECT cursor, type, ts, twin_id, id, ref_type, extra FROM events WHERE twin_id = ?4"
                       " AND cursor > ?1 AND (?2 = 0 OR ((1 << type) & ?2) != 0)"
                       " ORDER BY cursor LIMIT ?3",
     [R_TEL_GET] = "SELECT json FROM telemetry WHERE event_id = ?1",
@@ -86,6 +92,7 @@ static const char *const rsql[R_NSTMT] = {
                  " WHERE last_ts IS NOT NULL ORDER BY twin_id, asset_id, metric",
     [R_LATEST_TWIN] = "SELECT twin_id, asset_id, metric, last_value, last_ts FROM series"
                       " WHERE twin_id = ?1 AND last_ts IS NOT NULL ORDER BY asset_id, metric",
+    [R_AUDIT] = "SELECT seq, record, prev_hash, hash FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2",
 };
 
 /* Writer-side cache of series ids, with the latest value seen in the
@@ -113,6 +120,14 @@ typedef struct sqlite_be {
     size_t series_cap, series_n;
     size_t *dirty;      /* indexes into series */
     size_t ndirty, dirty_cap;
+
+    /* checkpoints run on their own connection and thread, so the writer
+     * never copies WAL pages into the database inside a commit */
+    sqlite3 *ckpt;
+    pthread_t ckpt_thread;
+    int ckpt_started, ckpt_stop;
+    pthread_mutex_t ckpt_mu;
+    pthread_cond_t ckpt_cv;
 
     pthread_mutex_t pool_mu;
     pthread_cond_t pool_cv;
@@ -192,11 +207,43 @@ static int open_conn(const char *path, int readonly, sqlite3 **out, ot_error *er
     return 0;
 }
 
+static void *ckpt_main(void *arg)
+{
+    sqlite_be *be = arg;
+    pthread_mutex_lock(&be->ckpt_mu);
+    while (!be->ckpt_stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 200 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&be->ckpt_cv, &be->ckpt_mu, &ts);
+        if (be->ckpt_stop)
+            break;
+        pthread_mutex_unlock(&be->ckpt_mu);
+        int log = 0, done = 0;
+        sqlite3_wal_checkpoint_v2(be->ckpt, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+        pthread_mutex_lock(&be->ckpt_mu);
+    }
+    pthread_mutex_unlock(&be->ckpt_mu);
+    return NULL;
+}
+
 static void be_close(void *p)
 {
     sqlite_be *be = p;
     if (!be)
         return;
+    if (be->ckpt_started) {
+        pthread_mutex_lock(&be->ckpt_mu);
+        be->ckpt_stop = 1;
+        pthread_cond_signal(&be->ckpt_cv);
+        pthread_mutex_unlock(&be->ckpt_mu);
+        pthread_join(be->ckpt_thread, NULL);
+    }
+    sqlite3_close(be->ckpt);
     for (int i = 0; i < W_NSTMT; i++)
         sqlite3_finalize(be->ws[i]);
     if (be->w) {
@@ -217,6 +264,8 @@ static void be_close(void *p)
     free(be->dirty);
     pthread_mutex_destroy(&be->pool_mu);
     pthread_cond_destroy(&be->pool_cv);
+    pthread_mutex_destroy(&be->ckpt_mu);
+    pthread_cond_destroy(&be->ckpt_cv);
     free(be);
 }
 
@@ -227,13 +276,20 @@ static int be_open(const ot_store_options *opt, void **out, ot_error *err)
         return ot_error_set(err, OT_ENOMEM, NULL, "out of memory");
     pthread_mutex_init(&be->pool_mu, NULL);
     pthread_cond_init(&be->pool_cv, NULL);
+    pthread_mutex_init(&be->ckpt_mu, NULL);
+    pthread_cond_init(&be->ckpt_cv, NULL);
     snprintf(be->path, sizeof be->path, "%s/opstwin.db", opt->data_dir);
     int rc = open_conn(be->path, 0, &be->w, err);
     if (!rc)
         rc = exec(be->w,
                   "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
-                  " PRAGMA temp_store = MEMORY; PRAGMA cache_size = -65536;",
+                  " PRAGMA temp_store = MEMORY; PRAGMA cache_size = -131072;"
+                  " PRAGMA wal_autocheckpoint = 0;",
                   err);
+    if (!rc)
+        rc = open_conn(be->path, 0, &be->ckpt, err);
+    if (!rc && pthread_create(&be->ckpt_thread, NULL, ckpt_main, be) == 0)
+        be->ckpt_started = 1;
     if (!rc)
         rc = migrate(be->w, err);
     for (int i = 0; !rc && i < W_NSTMT; i++)
@@ -549,7 +605,8 @@ static int be_put_tel(void *p, const ot_store_tel *t, int64_t cursor, ot_error *
     return rc;
 }
 
-static int be_put_event(void *p, const ot_event *ev, const char *id, ot_error *err)
+static int be_put_event(void *p, const ot_event *ev, const char *id, const char *ref_type,
+                        const char *extra, size_t extra_len, ot_error *err)
 {
     sqlite_be *be = p;
     sqlite3_stmt *st = wstmt(be, W_INS_EVENT);
@@ -558,7 +615,11 @@ static int be_put_event(void *p, const ot_event *ev, const char *id, ot_error *e
     sqlite3_bind_int64(st, 3, ev->ts_us);
     sqlite3_bind_text(st, 4, ev->twin_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 5, id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 6, ev->json, (int)ev->json_len, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, ref_type, -1, SQLITE_STATIC);
+    if (extra && extra_len)
+        sqlite3_bind_text(st, 7, extra, (int)extra_len, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, 7);
     return step_done(be, st, err, "insert event");
 }
 
@@ -614,14 +675,24 @@ static int be_read_events(void *p, int64_t after, int limit, const ot_event_filt
         sqlite3_bind_text(st, 4, f->twin_id, -1, SQLITE_STATIC);
     int n = 0, rc;
     ot_event ev;
+    ot_buf b;
+    ot_buf_init(&b);
     *scanned_to = after;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         ev.cursor = sqlite3_column_int64(st, 0);
         ev.type = sqlite3_column_int(st, 1);
         ev.ts_us = sqlite3_column_int64(st, 2);
         snprintf(ev.twin_id, sizeof ev.twin_id, "%s", (const char *)sqlite3_column_text(st, 3));
-        ev.json = (char *)sqlite3_column_text(st, 4);
-        ev.json_len = (size_t)sqlite3_column_bytes(st, 4);
+        const char *extra = (const char *)sqlite3_column_text(st, 6);
+        if (ot_event_render(&b, ev.cursor, ev.type, ev.ts_us, ev.twin_id,
+                            (const char *)sqlite3_column_text(st, 4),
+                            (const char *)sqlite3_column_text(st, 5), extra,
+                            extra ? (size_t)sqlite3_column_bytes(st, 6) : 0)) {
+            rc = SQLITE_NOMEM;
+            break;
+        }
+        ev.json = b.data;
+        ev.json_len = b.len;
         *scanned_to = ev.cursor;
         n++;
         if (fn(ctx, &ev))
@@ -631,6 +702,7 @@ static int be_read_events(void *p, int64_t after, int limit, const ot_event_filt
         n = db_error(c->db, err, "read events");
     sqlite3_reset(st);
     release(be, c);
+    ot_buf_free(&b);
     return n;
 }
 
@@ -897,6 +969,64 @@ static json_t *be_latest(void *p, const char *twin_id, ot_error *err)
     return out;
 }
 
+/* --- audit ------------------------------------------------------------------ */
+
+static int be_last_audit(void *p, int64_t *seq, char *hash_hex, ot_error *err)
+{
+    sqlite_be *be = p;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(be->w, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", -1,
+                           &st, NULL) != SQLITE_OK)
+        return db_error(be->w, err, "read audit head");
+    int rc = sqlite3_step(st);
+    *seq = 0;
+    memset(hash_hex, '0', 64);
+    hash_hex[64] = '\0';
+    if (rc == SQLITE_ROW) {
+        *seq = sqlite3_column_int64(st, 0);
+        snprintf(hash_hex, OT_AUDIT_HASH_HEX, "%s", (const char *)sqlite3_column_text(st, 1));
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_error(be->w, err, "read audit head");
+}
+
+static int be_put_audit(void *p, int64_t seq, int64_t ts_us, const char *record,
+                        const char *prev_hash, const char *hash, ot_error *err)
+{
+    sqlite_be *be = p;
+    sqlite3_stmt *st = wstmt(be, W_PUT_AUDIT);
+    sqlite3_bind_int64(st, 1, seq);
+    sqlite3_bind_int64(st, 2, ts_us);
+    sqlite3_bind_text(st, 3, record, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, prev_hash, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, hash, -1, SQLITE_STATIC);
+    return step_done(be, st, err, "append audit record");
+}
+
+static int be_read_audit(void *p, int64_t after, int limit,
+                         int (*fn)(void *ctx, const ot_audit_row *row), void *ctx, ot_error *err)
+{
+    sqlite_be *be = p;
+    struct rconn *c = acquire(be);
+    sqlite3_stmt *st = rstmt(c, R_AUDIT);
+    sqlite3_bind_int64(st, 1, after);
+    sqlite3_bind_int(st, 2, limit);
+    int n = 0, rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        ot_audit_row row = {sqlite3_column_int64(st, 0), (const char *)sqlite3_column_text(st, 1),
+                            (const char *)sqlite3_column_text(st, 2),
+                            (const char *)sqlite3_column_text(st, 3)};
+        n++;
+        if (fn(ctx, &row))
+            break;
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        n = db_error(c->db, err, "read audit");
+    sqlite3_reset(st);
+    release(be, c);
+    return n;
+}
+
 const ot_backend_ops ot_sqlite_backend = {
     .name = "sqlite",
     .open = be_open,
@@ -916,4 +1046,7 @@ const ot_backend_ops ot_sqlite_backend = {
     .query_telemetry = be_query_telemetry,
     .aggregate = be_aggregate,
     .latest = be_latest,
+    .last_audit = be_last_audit,
+    .put_audit = be_put_audit,
+    .read_audit = be_read_audit,
 };

@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "store/store.h"
 #include "telemetry/normalize.h"
+#include "telemetry/pipeline.h"
 
 /* --- profiles ------------------------------------------------------------- */
 
@@ -235,6 +236,13 @@ static void take_item(struct ingest *g, ot_app *app, const json_t *obj, size_t i
         twin && ot_name_valid(twin, 128) ? profile_for(g, app->profiles, twin) : NULL;
     if (ot_tel_normalize(obj, prof, now, prefix, &it->tel, &it->err))
         return;
+    if (!ot_req_scope_ok(g->req, it->tel.twin_id)) {
+        char path[48];
+        snprintf(path, sizeof path, "%s.twin_id", prefix);
+        ot_error_set(&it->err, OT_EFORBIDDEN, path, "twin '%s' is outside the token's scope",
+                     it->tel.twin_id);
+        return;
+    }
     json_t *canon = ot_tel_to_json(&it->tel);
     if (canon && app->check_telemetry &&
         app->check_telemetry(app->check_ctx, canon, prefix, &it->err)) {
@@ -308,6 +316,16 @@ static void on_done(ot_store_write *w, void *ctx)
 {
     (void)w;
     ot_req_complete(ctx);
+}
+
+/* Telemetry committed: hand it to detection, then let the reply go (the
+ * reply frees the batch, so feed first). Writer thread. */
+static void on_ingested(ot_store_write *w, void *ctx)
+{
+    ot_req *req = ctx;
+    if (w->rc == 0 && req->app->pipeline)
+        ot_pipeline_feed(req->app->pipeline, w->tels, w->ntels);
+    ot_req_complete(req);
 }
 
 void ot_h_ingest(ot_req *req)
@@ -395,12 +413,18 @@ void ot_h_ingest(ot_req *req)
             g->values[m] = it->tel.metrics[j].value;
         }
         st->json = it->json;
+        st->client_id = it->tel.event_id_given;
         it->stel = k++;
     }
     g->w.tels = g->stels;
     g->w.ntels = g->nok;
-    g->w.done = on_done;
+    g->w.done = on_ingested;
     g->w.ctx = req;
+    {
+        char target[64];
+        snprintf(target, sizeof target, "%zu telemetry items", g->nok);
+        ot_req_audit(req, &g->w, target);
+    }
     ot_req_defer(req, reply_results, g);
     int rc = ot_store_submit(app->store, &g->w);
     if (rc) {
@@ -538,6 +562,7 @@ void ot_h_ingest_profile_put(ot_req *req)
     pp->w.ndocs = 1;
     pp->w.done = on_done;
     pp->w.ctx = req;
+    ot_req_audit(req, &pp->w, twin);
     ot_req_defer(req, profile_saved, pp);
     int rc = pp->json ? ot_store_submit(req->app->store, &pp->w) : OT_ENOMEM;
     if (rc) {

@@ -31,10 +31,16 @@ static int field_index(const char *k, size_t len)
     return -1;
 }
 
-/* prefix + "." + field, e.g. "$[3].ts". */
+/* prefix + "." + field, e.g. "$[3].ts", into buf[OT_ERROR_PATH_MAX]. On the
+ * success path too (for ts and metrics), hence memcpy rather than snprintf. */
 static const char *fpath(char *buf, const char *prefix, const char *field)
 {
-    snprintf(buf, OT_ERROR_PATH_MAX, "%s.%s", prefix, field);
+    size_t np = strlen(prefix), nf = strlen(field);
+    if (np + 1 + nf >= OT_ERROR_PATH_MAX) /* absurd prefix: keep what fits */
+        np = OT_ERROR_PATH_MAX - 2 - nf;
+    memcpy(buf, prefix, np);
+    buf[np] = '.';
+    memcpy(buf + np + 1, field, nf + 1);
     return buf;
 }
 

@@ -30,71 +30,85 @@ static int64_t unit_scale(double magnitude)
                                                  : 1;
 }
 
-static int check_range(int64_t us, const char *what, ot_error *err, const char *path)
+static int in_range(int64_t us)
+{
+    return us >= 0 && us <= OT_TS_MAX_US;
+}
+
+/* The error for a time outside 1970..9999. `what` shows the input and, for
+ * Unix times, the unit it was read in. Formatting happens only here, never on
+ * the success path. */
+static int range_error(int64_t us, const char *what, ot_error *err, const char *path)
 {
     if (us < 0)
         return ot_error_set(err, OT_EINVAL, path,
                             "%s is before 1970-01-01T00:00:00Z; telemetry that old is not accepted",
                             what);
-    if (us > OT_TS_MAX_US)
-        return ot_error_set(err, OT_EINVAL, path,
-                            "%s is after 9999-12-31T23:59:59.999999Z; %s", what, ts_forms);
-    return 0;
+    return ot_error_set(err, OT_EINVAL, path, "%s is after 9999-12-31T23:59:59.999999Z; %s", what,
+                        ts_forms);
 }
 
 /* Unix time from "<digits>[.<digits>]", exact (no floating point). */
 static int unix_digits(const char *ip, size_t ni, const char *fp, size_t nf, int64_t *us,
                        ot_error *err, const char *path)
 {
-    char what[96], q[64];
-    snprintf(what, sizeof what, "'%s'", ot_tel_quote(q, sizeof q, ip, ni + (nf ? nf + 1 : 0)));
+    const char *text = ip;
+    size_t tlen = ni + (nf ? nf + 1 : 0);
+    int64_t v = 0, scale = 1, frac = 0;
     while (ni > 1 && *ip == '0') { /* leading zeros must not count as magnitude */
         ip++;
         ni--;
     }
-    if (ni > 18) /* >= 1e18, past year 9999 in any unit */
-        return check_range(OT_TS_MAX_US + 1, what, err, path);
-    int64_t v = 0;
-    for (size_t i = 0; i < ni; i++)
-        v = v * 10 + (ip[i] - '0');
-    int64_t scale = unit_scale((double)v);
-    int64_t frac = 0; /* the fraction's digits down to 1 us; the rest truncated */
-    size_t k = 0;
-    for (int64_t s = scale / 10; s > 0 && k < nf; s /= 10, k++)
-        frac += (fp[k] - '0') * s;
-    *us = v * scale + frac;
-    snprintf(what + strlen(what), sizeof what - strlen(what), " (read as Unix %s)",
-             unit_name(scale));
-    return check_range(*us, what, err, path);
+    int too_big = ni > 18; /* >= 1e18: past year 9999 in any unit */
+    if (!too_big) {
+        for (size_t i = 0; i < ni; i++)
+            v = v * 10 + (ip[i] - '0');
+        scale = unit_scale((double)v);
+        /* The fraction's digits down to 1 us; the rest are truncated. */
+        size_t k = 0;
+        for (int64_t s = scale / 10; s > 0 && k < nf; s /= 10, k++)
+            frac += (fp[k] - '0') * s;
+        v = v * scale + frac;
+        if (in_range(v)) {
+            *us = v;
+            return 0;
+        }
+    }
+    char what[128], q[64];
+    snprintf(what, sizeof what, "'%s' (read as Unix %s)", ot_tel_quote(q, sizeof q, text, tlen),
+             too_big ? "time" : unit_name(scale));
+    return range_error(too_big ? OT_TS_MAX_US + 1 : v, what, err, path);
 }
 
 static int unix_double(double d, int64_t *us, ot_error *err, const char *path)
 {
-    char what[96];
     if (!isfinite(d))
         return ot_error_set(err, OT_EINVAL, path, "must be a finite number; %s", ts_forms);
     int64_t scale = unit_scale(fabs(d));
     double v = d * (double)scale;
+    /* The bound check comes first because llround overflows beyond int64. */
+    if (v >= 0 && v <= (double)OT_TS_MAX_US) {
+        int64_t r = llround(v);
+        if (in_range(r)) {
+            *us = r;
+            return 0;
+        }
+    }
+    char what[96];
     snprintf(what, sizeof what, "%.17g (read as Unix %s)", d, unit_name(scale));
-    if (v < 0)
-        return check_range(-1, what, err, path);
-    if (v > (double)OT_TS_MAX_US + 0.5) /* llround would overflow */
-        return check_range(OT_TS_MAX_US + 1, what, err, path);
-    *us = llround(v);
-    return check_range(*us, what, err, path);
+    return range_error(v < 0 ? -1 : OT_TS_MAX_US + 1, what, err, path);
 }
 
 static int unix_integer(json_int_t i, int64_t *us, ot_error *err, const char *path)
 {
-    char what[96];
     int64_t scale = unit_scale(i < 0 ? 0 : (double)i);
+    if (i >= 0 && i <= OT_TS_MAX_US / scale) {
+        *us = (int64_t)i * scale;
+        return 0;
+    }
+    char what[96];
     snprintf(what, sizeof what, "%lld (read as Unix %s)", (long long)i, unit_name(scale));
-    if (i < 0)
-        return check_range(-1, what, err, path);
-    if (i > OT_TS_MAX_US / scale)
-        return check_range(OT_TS_MAX_US + 1, what, err, path);
-    *us = (int64_t)i * scale;
-    return check_range(*us, what, err, path);
+    return range_error(i < 0 ? -1 : OT_TS_MAX_US + 1, what, err, path);
 }
 
 /* Say what is wrong with a string shaped like a date-time that did not parse,
@@ -135,16 +149,17 @@ int ot_tel_parse_ts_str(const char *s, int64_t *us, ot_error *err, const char *p
                                 ot_tel_quote(q, sizeof q, s, strlen(s)));
         return unix_digits(ip, ni, dot + 1, nf, us, err, path);
     }
-    ot_tel_quote(q, sizeof q, s, strlen(s));
     int64_t v;
+    if (ot_ts_parse(s, &v) == 0 && in_range(v)) {
+        *us = v;
+        return 0;
+    }
+    ot_tel_quote(q, sizeof q, s, strlen(s));
     if (ot_ts_parse(s, &v) != 0)
         return explain(s, q, err, path);
     char what[80];
     snprintf(what, sizeof what, "'%s'", q);
-    if (check_range(v, what, err, path))
-        return OT_EINVAL;
-    *us = v;
-    return 0;
+    return range_error(v, what, err, path);
 }
 
 int ot_tel_parse_ts(const json_t *v, int64_t *us, ot_error *err, const char *path)

@@ -81,11 +81,18 @@ long bb_http(const bb_server *s, const char *method, const char *path, const cha
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     struct curl_slist *hl = NULL;
-    int has_ctype = 0;
+    int has_ctype = 0, has_auth = 0;
     for (const char *const *p = headers; p && *p; p++) {
         hl = curl_slist_append(hl, *p);
         if (strncasecmp(*p, "Content-Type:", 13) == 0)
             has_ctype = 1;
+        if (strncasecmp(*p, "Authorization:", 14) == 0)
+            has_auth = 1;
+    }
+    if (!has_auth && s->token[0]) {
+        char auth[2200];
+        snprintf(auth, sizeof auth, "Authorization: Bearer %s", s->token);
+        hl = curl_slist_append(hl, auth);
     }
     if (body) {
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);

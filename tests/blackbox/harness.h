@@ -45,6 +45,8 @@ int bb_stop(bb_server *s, int keep_dir);
 void bb_kill9(bb_server *s);
 
 /* One request. headers: NULL-terminated "Name: value" list (may be NULL).
+ * The server's admin token is sent unless headers hold an Authorization
+ * line ("Authorization:" alone sends none).
  * body may be NULL. Returns the status; r is filled (free with bb_resp_free). */
 long bb_http(const bb_server *s, const char *method, const char *path, const char *body,
              const char *const *headers, bb_resp *r);
