@@ -11,6 +11,7 @@ static const struct {
 } commands[] = {
     {"serve", ot_cmd_serve, "run the HTTP API server"},
     {"validate", ot_cmd_validate, "validate JSON instances against a JSON Schema"},
+    {"ingest", ot_cmd_ingest, "bulk-import NDJSON or CSV telemetry history"},
     {"detect", ot_cmd_detect, "backtest the anomaly detector on a timestamp,value CSV"},
     {"token", ot_cmd_token, "mint a bearer token (JWT) for the server"},
     {"version", ot_cmd_version, "print the version"},

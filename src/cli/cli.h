@@ -22,6 +22,7 @@ int ot_cmd_version(int argc, char **argv);
 int ot_cmd_token(int argc, char **argv);
 int ot_cmd_help(int argc, char **argv);
 int ot_cmd_validate(int argc, char **argv);
+int ot_cmd_ingest(int argc, char **argv);
 
 /* Shared helper: print "opstwin CMD: " + message to stderr, return 2. */
 int ot_cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -17,12 +17,16 @@
  */
 #include "store/store.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/buf.h"
 #include "core/clock.h"
@@ -41,6 +45,7 @@ struct ot_store {
     ot_store_options opt;
     char data_dir[512];
     char database_url[512];
+    int lock_fd;                   /* DATA_DIR/opstwin.lock, flock'ed exclusively */
 
     pthread_t writer;
     int writer_started;
@@ -391,12 +396,36 @@ static void *writer_main(void *arg)
 
 /* --- public API ---------------------------------------------------------- */
 
+/* One process per data folder: a second writer (another server, or `opstwin
+ * ingest --data-dir`) would hand out the same cursors. The kernel drops the
+ * lock when the process dies, kill -9 included. */
+static int lock_data_dir(ot_store *s, ot_error *err)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/opstwin.lock", s->data_dir);
+    s->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (s->lock_fd < 0)
+        return ot_error_set(err, OT_EIO, NULL, "cannot open %s: %s", path, strerror(errno));
+    if (flock(s->lock_fd, LOCK_EX | LOCK_NB) == 0)
+        return 0;
+    int e = errno;
+    close(s->lock_fd);
+    s->lock_fd = -1;
+    if (e == EWOULDBLOCK)
+        return ot_error_set(err, OT_EBUSY, NULL,
+                            "the data folder %s is in use by another opstwin process (a "
+                            "running server?)",
+                            s->data_dir);
+    return ot_error_set(err, OT_EIO, NULL, "cannot lock %s: %s", path, strerror(e));
+}
+
 int ot_store_open(const ot_store_options *opt, ot_store **out, ot_error *err)
 {
     ot_store *s = calloc(1, sizeof *s);
     if (!s)
         return ot_error_set(err, OT_ENOMEM, NULL, "out of memory");
     s->opt = *opt;
+    s->lock_fd = -1;
     snprintf(s->data_dir, sizeof s->data_dir, "%s", opt->data_dir ? opt->data_dir : ".");
     snprintf(s->database_url, sizeof s->database_url, "%s",
              opt->database_url ? opt->database_url : "");
@@ -415,7 +444,10 @@ int ot_store_open(const ot_store_options *opt, ot_store **out, ot_error *err)
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
     pthread_mutex_init(&s->err_mu, NULL);
-    int rc = s->ops->open(&s->opt, &s->be, err);
+    int rc = lock_data_dir(s, err);
+    if (rc)
+        goto fail;
+    rc = s->ops->open(&s->opt, &s->be, err);
     if (rc)
         goto fail;
     int64_t last = 0, oldest = 0;
@@ -438,6 +470,8 @@ int ot_store_open(const ot_store_options *opt, ot_store **out, ot_error *err)
 fail:
     if (s->be)
         s->ops->close(s->be);
+    if (s->lock_fd >= 0)
+        close(s->lock_fd);
     free(s);
     return rc;
 }
@@ -453,6 +487,7 @@ void ot_store_close(ot_store *s)
     if (s->writer_started)
         pthread_join(s->writer, NULL);
     s->ops->close(s->be);
+    close(s->lock_fd); /* releases the flock */
     ot_buf_free(&s->scratch);
     ot_buf_free(&s->scratch_extra);
     pthread_mutex_destroy(&s->mu);

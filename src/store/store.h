@@ -126,7 +126,10 @@ typedef struct ot_store_options {
     void *on_commit_ctx;
 } ot_store_options;
 
-/* Open (creating and migrating as needed) and start the writer. */
+/* Open (creating and migrating as needed) and start the writer. Takes an
+ * exclusive lock on DATA_DIR/opstwin.lock (flock) for the store's life, so
+ * one process at a time writes a data folder: a second one gets OT_EBUSY
+ * ("in use by another opstwin process"). The folder must exist. */
 int ot_store_open(const ot_store_options *opt, ot_store **out, ot_error *err);
 
 /* Drain the queue (every submitted write is committed or failed), stop the
