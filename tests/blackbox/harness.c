@@ -524,8 +524,14 @@ long bb_sse_open(bb_sse *c, const bb_server *s, const char *path, const char *co
     char req[4096];
     int k = snprintf(req, sizeof req, "GET %s HTTP/1.0\r\nHost: 127.0.0.1:%d\r\n"
                      "Accept: text/event-stream\r\n", path, s->port);
-    for (const char *const *h = headers; h && *h; h++)
+    int has_auth = 0;
+    for (const char *const *h = headers; h && *h; h++) {
         k += snprintf(req + k, sizeof req - (size_t)k, "%s\r\n", *h);
+        if (strncasecmp(*h, "Authorization:", 14) == 0)
+            has_auth = 1;
+    }
+    if (!has_auth && s->token[0]) /* the server's admin token, as bb_http does */
+        k += snprintf(req + k, sizeof req - (size_t)k, "Authorization: Bearer %s\r\n", s->token);
     k += snprintf(req + k, sizeof req - (size_t)k, "\r\n");
     cr_assert_eq(send(c->fd, req, (size_t)k, MSG_NOSIGNAL), k);
     double deadline = now_s() + timeout_s;

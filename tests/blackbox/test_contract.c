@@ -128,11 +128,7 @@ Test(contract, telemetry_and_simulation_events_validate_against_event_v1)
     bb_sse_close(&c);
 }
 
-/* Server/schema mismatch (see the report): the SchemaRegistered event is
- * emitted with "twin_id": "" (aiw/registry.c sets .twin_id = ""), but
- * event.v1 allows twin_id only as an id (1+ characters of [A-Za-z0-9_.:-])
- * or null. Enable when one side is changed. */
-Test(contract, schema_registered_event_validates_against_event_v1, .disabled = true)
+Test(contract, schema_registered_event_validates_against_event_v1)
 {
     json_decref(bb_req(&srv, "POST", "/schemas",
                        "{\"name\":\"c.v1\",\"schema\":{\"type\":\"object\"}}", 201));
@@ -177,11 +173,7 @@ Test(contract, sim_results_validate_against_sim_v1)
               "a result with scenarios and a target");
 }
 
-/* Server/schema mismatch (see the report): when a KPI has no finite sample
- * (sqrt of a negative here), the server emits null for mean, std, p5..p99
- * and uncertainty (sim/sim_result.c), but sim.v1's distribution stats are
- * "type": "number". Enable when one side is changed. */
-Test(contract, all_nan_sim_result_validates_against_sim_v1, .disabled = true)
+Test(contract, all_nan_sim_result_validates_against_sim_v1)
 {
     json_decref(bb_req(&srv, "PUT", "/twins/nan/model",
                        "{\"parameters\":{\"x\":{\"dist\":\"constant\",\"value\":-1}},"
@@ -190,11 +182,7 @@ Test(contract, all_nan_sim_result_validates_against_sim_v1, .disabled = true)
     sim_valid("{\"twin_id\":\"nan\",\"seed\":1,\"n_samples\":100}", "an all-NaN result");
 }
 
-/* Server/schema mismatch (see the report): models may carry a
- * "description" (sim/model.c accepts and returns it, and the default model
- * has one), but twin_model.v1 has additionalProperties false without a
- * description property. Enable when one side is changed. */
-Test(contract, models_with_a_description_validate_against_twin_model_v1, .disabled = true)
+Test(contract, models_with_a_description_validate_against_twin_model_v1)
 {
     json_t *m = bb_req(&srv, "GET", "/twins/none/model", NULL, 200);
     assert_valid("twin_model.v1", json_object_get(m, "model"), "the default model");

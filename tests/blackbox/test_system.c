@@ -204,8 +204,8 @@ Test(system, metrics_count_requests_by_route_and_status)
     cr_assert(strstr(r.body, "status=\"404\""));
     cr_assert(strstr(r.body, "opstwin_http_request_duration_seconds_bucket"));
     /* this request is in flight (a previous one may still be completing) */
-    const char *inflight = strstr(r.body, "opstwin_http_requests_in_flight ");
-    cr_assert(inflight && atoi(inflight + 32) >= 1, "%s", r.body);
+    const char *inflight = strstr(r.body, "\nopstwin_http_requests_in_flight ");
+    cr_assert(inflight && atoi(inflight + 33) >= 1, "%s", r.body);
     cr_assert(strstr(r.body, "process_resident_memory_bytes"));
     cr_assert(strstr(r.body, "opstwin_uptime_seconds"));
     bb_resp_free(&r);
