@@ -361,7 +361,8 @@ void ot_h_proposal_approve(ot_req *req)
         ot_reply_error(req, &err);
         goto out;
     }
-    const char *twin = str(next, "twin_id"), *pid = str(next, "proposal_id");
+    /* from doc, which lives to the end (next is replaced below) */
+    const char *twin = str(doc, "twin_id"), *pid = str(doc, "proposal_id");
     if (!(policy = ot_engine_policy_for(req->app, twin, &err))) {
         ot_reply_error(req, &err);
         goto out;
@@ -384,8 +385,7 @@ void ot_h_proposal_approve(ot_req *req)
         ot_reply_error(req, &err);
         goto out;
     }
-    const char *status_after = str(next, "status"); /* approved or modified */
-    json_t *approved_status = json_string(status_after);
+    json_t *approved_status = json_string(str(next, "status")); /* approved or modified */
     json_decref(next);
     next = done;
     struct batch b = {0};
@@ -434,7 +434,7 @@ void ot_h_proposal_reject(ot_req *req)
         ot_reply_error(req, &err);
         goto out;
     }
-    const char *twin = str(next, "twin_id"), *pid = str(next, "proposal_id");
+    const char *twin = str(doc, "twin_id"), *pid = str(doc, "proposal_id");
     struct batch b = {0};
     batch_doc(&b, "proposal", pid, twin, "rejected", next);
     batch_event(&b, OT_EV_PROPOSAL_REJECTED, twin, pid, "proposal",
@@ -558,7 +558,7 @@ static void rule_run_free(struct rule_run *r)
 static void rule_sim_done(void *ctx, const json_t *result, const ot_error *sim_err)
 {
     struct rule_run *r = ctx;
-    json_t *evidence = json_pack("[{s:s, s:O}]", "anomaly_id", json_object_get(r->anomaly, "anomaly_id"),
+    json_t *evidence = json_pack("[{s:O, s:O}]", "anomaly_id", json_object_get(r->anomaly, "anomaly_id"),
                                  "anomaly", r->anomaly);
     json_t *body = json_pack("{s:O, s:s, s:o, s:O, s:O}", "twin_id",
                              json_object_get(r->anomaly, "twin_id"), "summary", r->summary,

@@ -231,6 +231,15 @@ void ot_h_twins(ot_req *req)
     ot_reply_json(req, 200, json_pack("{s:o, s:I}", "twins", list, "count", (json_int_t)n));
 }
 
+/* The set-points ({"key": value}) out of the stored setpoints document.
+ * Steals doc. */
+static json_t *parameters_of(json_t *doc)
+{
+    json_t *v = json_incref(json_object_get(doc, "values"));
+    json_decref(doc);
+    return v ? v : json_object();
+}
+
 void ot_h_twin(ot_req *req)
 {
     const char *twin = ot_req_param(req, "twin_id");
@@ -271,6 +280,7 @@ void ot_h_twin(ot_req *req)
                             assets ? assets : json_object(), "open_anomalies",
                             anomalies ? anomalies : json_array(), "pending_proposals",
                             proposals ? proposals : json_array(), "parameters",
-                            jp ? jp : json_object(), "model", jm ? jm : json_null(),
+                            jp ? parameters_of(jp) : json_object(), "model",
+                            jm ? jm : json_null(),
                             "ingest_profile", ji ? ji : json_null()));
 }
