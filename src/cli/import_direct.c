@@ -160,7 +160,13 @@ static int direct_send(ot_import_sink *k, json_t *const *objs, size_t n, ot_impo
         }
         b.stel[i] = s++;
     }
-    ot_store_write w = {.tels = b.stels, .ntels = nok};
+    /* a direct import is a write like any other: it goes into the audit chain */
+    char target[64];
+    const char *user = getenv("USER");
+    snprintf(target, sizeof target, "%zu telemetry items", nok);
+    ot_store_audit audit = {.actor = user && *user ? user : "opstwin-ingest",
+                            .action = "ingest --data-dir", .target = target};
+    ot_store_write w = {.tels = b.stels, .ntels = nok, .audit = &audit};
     if (ot_store_write_sync(d->store, &w)) {
         rc = ot_error_set(err, w.rc, NULL, "storing a batch failed: %s", w.err.message);
         goto out;
