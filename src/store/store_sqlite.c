@@ -307,7 +307,7 @@ static int be_open(const ot_store_options *opt, void **out, ot_error *err)
             free(c);
             break;
         }
-        exec(c->db, "PRAGMA cache_size = -16384;", NULL);
+        exec(c->db, "PRAGMA cache_size = -16384; PRAGMA mmap_size = 1073741824;", NULL);
         for (int k = 0; !rc && k < R_NSTMT; k++)
             if (sqlite3_prepare_v3(c->db, rsql[k], -1, SQLITE_PREPARE_PERSISTENT, &c->st[k], NULL))
                 rc = db_error(c->db, err, "prepare");
