@@ -45,11 +45,19 @@ static const char *const migrations[] = {
     /* 2 */
     "CREATE TABLE audit (seq INTEGER PRIMARY KEY, ts INTEGER NOT NULL, record TEXT NOT NULL,"
     " prev_hash TEXT NOT NULL, hash TEXT NOT NULL);",
+    /* 3: per-minute rollups, kept with every commit, so aggregates over whole
+     * minutes read one row per minute instead of every point */
+    "CREATE TABLE rollup_1m (series_id INTEGER NOT NULL, minute INTEGER NOT NULL,"
+    " count INTEGER NOT NULL, sum REAL NOT NULL, sumsq REAL NOT NULL, min REAL NOT NULL,"
+    " max REAL NOT NULL, PRIMARY KEY (series_id, minute)) WITHOUT ROWID;"
+    "INSERT INTO rollup_1m SELECT series_id, (ts - (((ts % 60000000) + 60000000) % 60000000))"
+    " / 60000000, count(*), sum(value), sum(value * value), min(value), max(value)"
+    " FROM points GROUP BY 1, 2;",
 };
 #define NMIGRATIONS (int)(sizeof migrations / sizeof migrations[0])
 
 enum wstmt { W_BEGIN, W_COMMIT, W_ROLLBACK, W_LOOKUP_TEL, W_INS_TEL, W_INS_EVENT, W_SERIES_GET,
-             W_SERIES_INS, W_SERIES_SET, W_INS_POINT, W_PUT_DOC, W_PUT_AUDIT, W_NSTMT };
+             W_SERIES_INS, W_SERIES_SET, W_INS_POINT, W_PUT_DOC, W_PUT_AUDIT, W_ROLLUP, W_NSTMT };
 static const char *const wsql[W_NSTMT] = {
     [W_BEGIN] = "BEGIN IMMEDIATE",
     [W_COMMIT] = "COMMIT",
@@ -69,10 +77,15 @@ static const char *const wsql[W_NSTMT] = {
                   " twin_id = excluded.twin_id, status = excluded.status,"
                   " updated = excluded.updated, json = excluded.json",
     [W_PUT_AUDIT] = "INSERT INTO audit (seq, ts, record, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5)",
+    [W_ROLLUP] = "INSERT INTO rollup_1m (series_id, minute, count, sum, sumsq, min, max)"
+                 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (series_id, minute) DO UPDATE SET"
+                 " count = count + excluded.count, sum = sum + excluded.sum,"
+                 " sumsq = sumsq + excluded.sumsq, min = min(min, excluded.min),"
+                 " max = max(max, excluded.max)",
 };
 
 enum rstmt { R_EVENTS, R_EVENTS_TWIN, R_TEL_GET, R_DOC_GET, R_DOCS, R_TEL_QUERY, R_SERIES_FOR,
-             R_POINTS, R_LATEST, R_LATEST_TWIN, R_AUDIT, R_NSTMT };
+             R_POINTS, R_LATEST, R_LATEST_TWIN, R_AUDIT, R_ROLLUPS, R_NSTMT };
 static const char *const rsql[R_NSTMT] = {
     [R_EVENTS] = "SELECT cursor, type, ts, twin_id, id, ref_type, extra FROM events WHERE cursor > ?1"
                  " AND (?2 = 0 OR ((1 << type) & ?2) != 0) ORDER BY cursor LIMIT ?3",
@@ -93,6 +106,8 @@ static const char *const rsql[R_NSTMT] = {
     [R_LATEST_TWIN] = "SELECT twin_id, asset_id, metric, last_value, last_ts FROM series"
                       " WHERE twin_id = ?1 AND last_ts IS NOT NULL ORDER BY asset_id, metric",
     [R_AUDIT] = "SELECT seq, record, prev_hash, hash FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+    [R_ROLLUPS] = "SELECT minute, count, sum, sumsq, min, max FROM rollup_1m WHERE series_id = ?1"
+                  " AND minute >= ?2 AND minute < ?3",
 };
 
 /* Writer-side cache of series ids, with the latest value seen in the
@@ -103,6 +118,16 @@ struct series_entry {
     int64_t last_ts;
     double last_value;
     int dirty;
+};
+
+/* The current transaction's additions to rollup_1m, per (series, minute),
+ * written just before COMMIT. Open addressing; cleared after each
+ * transaction. */
+struct rollup_acc {
+    int64_t series, minute;
+    long count;
+    double sum, sumsq, min, max;
+    int used;
 };
 
 struct rconn {
@@ -120,6 +145,8 @@ typedef struct sqlite_be {
     size_t series_cap, series_n;
     size_t *dirty;      /* indexes into series */
     size_t ndirty, dirty_cap;
+    struct rollup_acc *acc;
+    size_t acc_cap, acc_n;
 
     /* checkpoints run on their own connection and thread, so the writer
      * never copies WAL pages into the database inside a commit */
@@ -262,6 +289,7 @@ static void be_close(void *p)
         free(be->series[i].key);
     free(be->series);
     free(be->dirty);
+    free(be->acc);
     pthread_mutex_destroy(&be->pool_mu);
     pthread_cond_destroy(&be->pool_cv);
     pthread_mutex_destroy(&be->ckpt_mu);
@@ -412,10 +440,87 @@ static int flush_series(sqlite_be *be, ot_error *err)
     return 0;
 }
 
+#define MINUTE_US 60000000LL
+
+static int64_t minute_of(int64_t ts)
+{
+    return (ts - (((ts % MINUTE_US) + MINUTE_US) % MINUTE_US)) / MINUTE_US;
+}
+
+static int acc_add(sqlite_be *be, int64_t series, int64_t ts, double v)
+{
+    int64_t minute = minute_of(ts);
+    if ((be->acc_n + 1) * 2 > be->acc_cap) {
+        size_t cap = be->acc_cap ? be->acc_cap * 2 : 256;
+        struct rollup_acc *t = calloc(cap, sizeof *t);
+        if (!t)
+            return -1;
+        for (size_t i = 0; i < be->acc_cap; i++) {
+            if (!be->acc[i].used)
+                continue;
+            size_t j = (size_t)((uint64_t)(be->acc[i].series * 1000003 + be->acc[i].minute) &
+                                (cap - 1));
+            while (t[j].used)
+                j = (j + 1) & (cap - 1);
+            t[j] = be->acc[i];
+        }
+        free(be->acc);
+        be->acc = t;
+        be->acc_cap = cap;
+    }
+    size_t j = (size_t)((uint64_t)(series * 1000003 + minute) & (be->acc_cap - 1));
+    while (be->acc[j].used && (be->acc[j].series != series || be->acc[j].minute != minute))
+        j = (j + 1) & (be->acc_cap - 1);
+    struct rollup_acc *a = &be->acc[j];
+    if (!a->used) {
+        *a = (struct rollup_acc){series, minute, 0, 0, 0, v, v, 1};
+        be->acc_n++;
+    }
+    a->count++;
+    a->sum += v;
+    a->sumsq += v * v;
+    if (v < a->min)
+        a->min = v;
+    if (v > a->max)
+        a->max = v;
+    return 0;
+}
+
+static void acc_clear(sqlite_be *be)
+{
+    if (be->acc_n)
+        memset(be->acc, 0, be->acc_cap * sizeof *be->acc);
+    be->acc_n = 0;
+}
+
+static int flush_rollups(sqlite_be *be, ot_error *err)
+{
+    for (size_t i = 0; i < be->acc_cap && be->acc_n; i++) {
+        struct rollup_acc *a = &be->acc[i];
+        if (!a->used)
+            continue;
+        sqlite3_stmt *st = wstmt(be, W_ROLLUP);
+        sqlite3_bind_int64(st, 1, a->series);
+        sqlite3_bind_int64(st, 2, a->minute);
+        sqlite3_bind_int64(st, 3, a->count);
+        sqlite3_bind_double(st, 4, a->sum);
+        sqlite3_bind_double(st, 5, a->sumsq);
+        sqlite3_bind_double(st, 6, a->min);
+        sqlite3_bind_double(st, 7, a->max);
+        int rc = step_done(be, st, err, "update rollups");
+        if (rc)
+            return rc;
+    }
+    acc_clear(be);
+    return 0;
+}
+
 static int be_commit(void *p, ot_error *err)
 {
     sqlite_be *be = p;
     int rc = flush_series(be, err);
+    if (!rc)
+        rc = flush_rollups(be, err);
     if (!rc)
         rc = step_done(be, wstmt(be, W_COMMIT), err, "commit");
     return rc;
@@ -431,6 +536,7 @@ static void be_rollback(void *p)
     }
     /* ids handed out inside the failed transaction no longer exist */
     series_reset(be);
+    acc_clear(be);
 }
 
 static int be_last_cursor(void *p, int64_t *last, int64_t *oldest, ot_error *err)
@@ -595,6 +701,8 @@ static int be_put_tel(void *p, const ot_store_tel *t, int64_t cursor, ot_error *
         sqlite3_bind_int64(st, 3, cursor);
         sqlite3_bind_double(st, 4, t->metric_values[i]);
         rc = step_done(be, st, err, "insert point");
+        if (!rc && sqlite3_changes(be->w) > 0 && acc_add(be, e->id, t->ts_us, t->metric_values[i]))
+            rc = ot_error_set(err, OT_ENOMEM, NULL, "out of memory");
         if (!rc && t->ts_us >= e->last_ts) {
             e->last_ts = t->ts_us;
             e->last_value = t->metric_values[i];
@@ -639,7 +747,7 @@ static int be_put_doc(void *p, const ot_store_doc *d, int64_t now_us, ot_error *
 static int be_retention(void *p, int64_t cutoff_us, int64_t *oldest, ot_error *err)
 {
     sqlite_be *be = p;
-    char sql[512];
+    char sql[1024];
     /* events: only a prefix of the log, so cursors stay contiguous */
     snprintf(sql, sizeof sql,
              "BEGIN IMMEDIATE;"
@@ -647,9 +755,10 @@ static int be_retention(void *p, int64_t cutoff_us, int64_t *oldest, ot_error *e
              " 9000000000000000000) FROM events WHERE ts >= %lld);"
              " DELETE FROM telemetry WHERE ts < %lld;"
              " DELETE FROM points WHERE ts < %lld;"
+             " DELETE FROM rollup_1m WHERE minute < %lld;"
              " COMMIT;",
              (long long)cutoff_us, (long long)cutoff_us, (long long)cutoff_us,
-             (long long)cutoff_us);
+             (long long)cutoff_us, (long long)(cutoff_us / MINUTE_US));
     int rc = exec(be->w, sql, err);
     if (rc) {
         exec(be->w, "ROLLBACK", NULL);
@@ -792,6 +901,13 @@ struct bucket {
     int used;
 };
 
+/* Buckets by start time: open addressing, grown as needed, bounded. */
+struct buckets {
+    struct bucket *tab;
+    size_t cap, used;
+    int max;
+};
+
 static int cmp_bucket(const void *a, const void *b)
 {
     const struct bucket *x = a, *y = b;
@@ -804,21 +920,137 @@ static int64_t floor_div(int64_t a, int64_t b)
     return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
 }
 
+static size_t bucket_slot(int64_t start, size_t cap)
+{
+    return (size_t)(hash_key((const char *)&start, 8) & (cap - 1));
+}
+
+/* Add count values (with their sum, sum of squares, min, max) to the
+ * bucket starting at b. */
+static int bucket_add(struct buckets *bk, int64_t b, long count, double sum, double sumsq,
+                      double mn, double mx, ot_error *err)
+{
+    if ((bk->used + 1) * 2 > bk->cap) {
+        size_t ncap = bk->cap ? bk->cap * 2 : 1024;
+        struct bucket *nt = calloc(ncap, sizeof *nt);
+        if (!nt)
+            return ot_error_set(err, OT_ENOMEM, NULL, "out of memory");
+        for (size_t j = 0; j < bk->cap; j++) {
+            if (!bk->tab[j].used)
+                continue;
+            size_t h = bucket_slot(bk->tab[j].start, ncap);
+            while (nt[h].used)
+                h = (h + 1) & (ncap - 1);
+            nt[h] = bk->tab[j];
+        }
+        free(bk->tab);
+        bk->tab = nt;
+        bk->cap = ncap;
+    }
+    size_t h = bucket_slot(b, bk->cap);
+    while (bk->tab[h].used && bk->tab[h].start != b)
+        h = (h + 1) & (bk->cap - 1);
+    struct bucket *k = &bk->tab[h];
+    if (!k->used) {
+        if (bk->used >= (size_t)bk->max)
+            return ot_error_set(err, OT_EINVAL, "$.window",
+                                "more than %d buckets; narrow the time range or widen the window",
+                                bk->max);
+        *k = (struct bucket){.start = b, .min = mn, .max = mx, .used = 1};
+        bk->used++;
+    }
+    k->count += count;
+    k->sum += sum;
+    k->sumsq += sumsq;
+    if (mn < k->min)
+        k->min = mn;
+    if (mx > k->max)
+        k->max = mx;
+    return 0;
+}
+
+/* Raw points of one series into buckets. */
+static int scan_points(struct rconn *c, struct buckets *bk, int64_t series, int64_t start,
+                       int64_t end, int64_t window, ot_error *err)
+{
+    sqlite3_stmt *st = rstmt(c, R_POINTS);
+    sqlite3_bind_int64(st, 1, series);
+    sqlite3_bind_int64(st, 2, start);
+    sqlite3_bind_int64(st, 3, end);
+    int rc, erc = 0;
+    /* points come in time order: accumulate a run for one bucket locally */
+    int64_t cur = 0;
+    long n = 0;
+    double sum = 0, sumsq = 0, mn = 0, mx = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t ts = sqlite3_column_int64(st, 0);
+        double v = sqlite3_column_double(st, 1);
+        int64_t b = floor_div(ts, window) * window;
+        if (n && b != cur) {
+            if ((erc = bucket_add(bk, cur, n, sum, sumsq, mn, mx, err)))
+                break;
+            n = 0;
+        }
+        if (!n) {
+            cur = b;
+            sum = sumsq = 0;
+            mn = mx = v;
+        }
+        n++;
+        sum += v;
+        sumsq += v * v;
+        if (v < mn)
+            mn = v;
+        if (v > mx)
+            mx = v;
+    }
+    if (!erc && n)
+        erc = bucket_add(bk, cur, n, sum, sumsq, mn, mx, err);
+    sqlite3_reset(st);
+    if (erc)
+        return erc;
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : db_error(c->db, err, "aggregate");
+}
+
+/* Per-minute rollups of one series into buckets (window a multiple of a
+ * minute, range on minute boundaries). */
+static int scan_rollups(struct rconn *c, struct buckets *bk, int64_t series, int64_t start,
+                        int64_t end, int64_t window, ot_error *err)
+{
+    sqlite3_stmt *st = rstmt(c, R_ROLLUPS);
+    sqlite3_bind_int64(st, 1, series);
+    sqlite3_bind_int64(st, 2, start == INT64_MIN ? INT64_MIN : start / MINUTE_US);
+    sqlite3_bind_int64(st, 3, end == INT64_MAX ? INT64_MAX : end / MINUTE_US);
+    int rc, erc = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t ts = sqlite3_column_int64(st, 0) * MINUTE_US;
+        erc = bucket_add(bk, floor_div(ts, window) * window, (long)sqlite3_column_int64(st, 1),
+                         sqlite3_column_double(st, 2), sqlite3_column_double(st, 3),
+                         sqlite3_column_double(st, 4), sqlite3_column_double(st, 5), err);
+        if (erc)
+            break;
+    }
+    sqlite3_reset(st);
+    if (erc)
+        return erc;
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : db_error(c->db, err, "aggregate");
+}
+
+static int minute_aligned(int64_t t)
+{
+    return t == INT64_MIN || t == INT64_MAX || t % MINUTE_US == 0;
+}
+
 static json_t *be_aggregate(void *p, const char *twin_id, const char *asset_id,
                             const char *metric, int64_t start_us, int64_t end_us,
                             int64_t window_us, enum ot_agg_fn fn, int max_buckets, ot_error *err)
 {
     sqlite_be *be = p;
     struct rconn *c = acquire(be);
-    size_t cap = 1024, used = 0;
-    struct bucket *tab = calloc(cap, sizeof *tab);
+    struct buckets bk = {.max = max_buckets};
     int64_t ids[256];
-    int nids = 0, rc = SQLITE_DONE;
+    int nids = 0, rc;
     json_t *out = NULL;
-    if (!tab) {
-        ot_error_set(err, OT_ENOMEM, NULL, "out of memory");
-        goto out;
-    }
     sqlite3_stmt *st = rstmt(c, R_SERIES_FOR);
     sqlite3_bind_text(st, 1, twin_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, metric, -1, SQLITE_STATIC);
@@ -826,85 +1058,27 @@ static json_t *be_aggregate(void *p, const char *twin_id, const char *asset_id,
     while ((rc = sqlite3_step(st)) == SQLITE_ROW && nids < 256)
         ids[nids++] = sqlite3_column_int64(st, 0);
     sqlite3_reset(st);
-    for (int i = 0; i < nids; i++) {
-        st = rstmt(c, R_POINTS);
-        sqlite3_bind_int64(st, 1, ids[i]);
-        sqlite3_bind_int64(st, 2, start_us);
-        sqlite3_bind_int64(st, 3, end_us);
-        struct bucket *last = NULL;
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-            int64_t ts = sqlite3_column_int64(st, 0);
-            double v = sqlite3_column_double(st, 1);
-            int64_t b = floor_div(ts, window_us) * window_us;
-            struct bucket *k = last;
-            if (!k || k->start != b) {
-                /* points come in time order per series: most rows hit `last` */
-                if ((used + 1) * 2 > cap) {
-                    if (used >= (size_t)max_buckets) {
-                        ot_error_set(err, OT_EINVAL, "$.window",
-                                     "more than %d buckets; narrow the time range or widen the "
-                                     "window",
-                                     max_buckets);
-                        sqlite3_reset(st);
-                        goto out;
-                    }
-                    size_t ncap = cap * 2;
-                    struct bucket *nt = calloc(ncap, sizeof *nt);
-                    if (!nt) {
-                        ot_error_set(err, OT_ENOMEM, NULL, "out of memory");
-                        sqlite3_reset(st);
-                        goto out;
-                    }
-                    for (size_t j = 0; j < cap; j++) {
-                        if (!tab[j].used)
-                            continue;
-                        size_t h = (size_t)(hash_key((const char *)&tab[j].start, 8) & (ncap - 1));
-                        while (nt[h].used)
-                            h = (h + 1) & (ncap - 1);
-                        nt[h] = tab[j];
-                    }
-                    free(tab);
-                    tab = nt;
-                    cap = ncap;
-                }
-                size_t h = (size_t)(hash_key((const char *)&b, 8) & (cap - 1));
-                while (tab[h].used && tab[h].start != b)
-                    h = (h + 1) & (cap - 1);
-                k = &tab[h];
-                if (!k->used) {
-                    k->used = 1;
-                    k->start = b;
-                    k->min = v;
-                    k->max = v;
-                    used++;
-                }
-                last = k;
-            }
-            k->count++;
-            k->sum += v;
-            k->sumsq += v * v;
-            if (v < k->min)
-                k->min = v;
-            if (v > k->max)
-                k->max = v;
-        }
-        sqlite3_reset(st);
-        if (rc != SQLITE_DONE)
-            break;
-    }
-    if (rc != SQLITE_DONE) {
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
         db_error(c->db, err, "aggregate");
         goto out;
     }
+    int rollups = window_us % MINUTE_US == 0 && minute_aligned(start_us) && minute_aligned(end_us);
+    for (int i = 0; i < nids; i++) {
+        rc = rollups ? scan_rollups(c, &bk, ids[i], start_us, end_us, window_us, err)
+                     : scan_points(c, &bk, ids[i], start_us, end_us, window_us, err);
+        if (rc)
+            goto out;
+    }
     /* compact and sort */
     size_t n = 0;
-    for (size_t j = 0; j < cap; j++)
-        if (tab[j].used)
-            tab[n++] = tab[j];
-    qsort(tab, n, sizeof *tab, cmp_bucket);
+    for (size_t j = 0; j < bk.cap; j++)
+        if (bk.tab[j].used)
+            bk.tab[n++] = bk.tab[j];
+    if (n)
+        qsort(bk.tab, n, sizeof *bk.tab, cmp_bucket);
     out = json_array();
-    for (size_t j = 0; j < n && (int)j < max_buckets; j++) {
-        struct bucket *k = &tab[j];
+    for (size_t j = 0; j < n; j++) {
+        struct bucket *k = &bk.tab[j];
         json_t *v;
         double mean = k->sum / (double)k->count;
         switch (fn) {
@@ -927,7 +1101,7 @@ static json_t *be_aggregate(void *p, const char *twin_id, const char *asset_id,
                                              (json_int_t)k->count));
     }
 out:
-    free(tab);
+    free(bk.tab);
     release(be, c);
     return out;
 }
