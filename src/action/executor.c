@@ -466,15 +466,12 @@ void ot_executor_stop(ot_actions *x)
 
 void ot_h_actions_list(ot_req *req)
 {
-    const char *twin = ot_req_query(req, "twin_id"), *status = ot_req_query(req, "status");
-    if (twin && !ot_name_valid(twin, 128)) {
-        ot_reply_errorf(req, OT_EINVAL, "$.twin_id", "twin_id must be 1-128 characters of A-Z "
-                        "a-z 0-9 _ . : -");
+    const char *twin, *status = ot_req_query(req, "status");
+    if (ot_req_twin_query(req, &twin))
         return;
-    }
     ot_error err;
     ot_error_clear(&err);
-    json_t *list = ot_store_list_docs(req->app->store, "action", twin && *twin ? twin : NULL,
+    json_t *list = ot_store_list_docs(req->app->store, "action", twin,
                                       status && *status ? status : NULL, 500, &err);
     if (!list) {
         ot_reply_error(req, &err);

@@ -46,6 +46,31 @@ int ot_name_valid(const char *s, size_t max)
     return n > 0 && n <= max;
 }
 
+#define TWIN_RULE "twin_id must be 1-128 characters of A-Z a-z 0-9 _ . : -"
+
+const char *ot_req_twin_path(ot_req *req)
+{
+    const char *twin = ot_req_param(req, "twin_id");
+    if (twin && ot_name_valid(twin, 128))
+        return twin;
+    ot_reply_errorf(req, OT_EINVAL, "$.twin_id", TWIN_RULE);
+    return NULL;
+}
+
+int ot_req_twin_query(ot_req *req, const char **twin)
+{
+    const char *t = ot_req_query(req, "twin_id");
+    *twin = NULL;
+    if (!t || !*t)
+        return 0;
+    if (!ot_name_valid(t, 128)) {
+        ot_reply_errorf(req, OT_EINVAL, "$.twin_id", TWIN_RULE);
+        return -1;
+    }
+    *twin = t;
+    return 0;
+}
+
 int ot_events_read(ot_app *app, int64_t after, int limit, const ot_event_filter *f,
                    int (*fn)(void *ctx, const ot_event *ev), void *ctx, int64_t *scanned_to,
                    ot_error *err)
@@ -87,13 +112,10 @@ int ot_events_filter_from_query(ot_req *req, ot_event_filter *f, char *twin_buf,
                                 size_t twin_len)
 {
     memset(f, 0, sizeof *f);
-    const char *twin = ot_req_query(req, "twin_id");
-    if (twin && *twin) {
-        if (!ot_name_valid(twin, 128)) {
-            ot_reply_errorf(req, OT_EINVAL, "$.twin_id",
-                            "twin_id must be 1-128 characters of A-Z a-z 0-9 _ . : -");
-            return -1;
-        }
+    const char *twin;
+    if (ot_req_twin_query(req, &twin))
+        return -1;
+    if (twin) {
         snprintf(twin_buf, twin_len, "%s", twin);
         f->twin_id = twin_buf;
     } else if (req->authed && req->principal.nscopes > 0) {

@@ -43,6 +43,13 @@ int ot_events_check_since(ot_req *req, const char *since, int64_t *after);
 /* twin, asset and metric names: [A-Za-z0-9_.:-]{1,128}. */
 int ot_name_valid(const char *s, size_t max);
 
+/* The {twin_id} path parameter, checked; NULL after replying 400 naming it. */
+const char *ot_req_twin_path(ot_req *req);
+
+/* The optional twin_id query parameter: 0 with *twin NULL (absent or
+ * empty) or the value; -1 after replying 400 naming it. */
+int ot_req_twin_query(ot_req *req, const char **twin);
+
 void ot_h_diff(ot_req *req);
 void ot_h_subscribe(ot_req *req);
 

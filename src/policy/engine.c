@@ -265,12 +265,9 @@ void ot_h_proposal_post(ot_req *req)
 
 void ot_h_proposals_list(ot_req *req)
 {
-    const char *twin = ot_req_query(req, "twin_id"), *status = ot_req_query(req, "status");
-    if (twin && *twin && !ot_name_valid(twin, 128)) {
-        ot_reply_errorf(req, OT_EINVAL, "$.twin_id", "twin_id must be 1-128 characters of A-Z "
-                        "a-z 0-9 _ . : -");
+    const char *twin, *status = ot_req_query(req, "status");
+    if (ot_req_twin_query(req, &twin))
         return;
-    }
     if (status && *status && ot_proposal_status_of(json_pack("{s:s}", "status", status)) < 0) {
         ot_reply_errorf(req, OT_EINVAL, "$.status", "status must be pending, approved, modified, "
                         "rejected, expired or executed");
@@ -278,7 +275,7 @@ void ot_h_proposals_list(ot_req *req)
     }
     ot_error err;
     ot_error_clear(&err);
-    json_t *list = ot_store_list_docs(req->app->store, "proposal", twin && *twin ? twin : NULL,
+    json_t *list = ot_store_list_docs(req->app->store, "proposal", twin,
                                       status && *status ? status : NULL, 500, &err);
     if (!list) {
         ot_reply_error(req, &err);
@@ -455,14 +452,9 @@ out:
 
 void ot_h_policy_get(ot_req *req)
 {
-    const char *twin = ot_req_param(req, "twin_id");
-    ot_error err;
-    ot_error_clear(&err);
-    if (!ot_name_valid(twin, 128)) {
-        ot_reply_errorf(req, OT_EINVAL, "$.twin_id", "twin_id must be 1-128 characters of A-Z "
-                        "a-z 0-9 _ . : -");
+    const char *twin = ot_req_twin_path(req);
+    if (!twin)
         return;
-    }
     json_t *doc = load_doc(req->app, "policy", twin, NULL);
     if (doc) {
         ot_reply_json(req, 200, doc);
@@ -482,12 +474,9 @@ void ot_h_policy_get(ot_req *req)
 
 void ot_h_policy_put(ot_req *req)
 {
-    const char *twin = ot_req_param(req, "twin_id");
-    if (!ot_name_valid(twin, 128)) {
-        ot_reply_errorf(req, OT_EINVAL, "$.twin_id", "twin_id must be 1-128 characters of A-Z "
-                        "a-z 0-9 _ . : -");
+    const char *twin = ot_req_twin_path(req);
+    if (!twin)
         return;
-    }
     json_t *body = ot_req_json(req);
     if (!body)
         return;

@@ -512,11 +512,9 @@ struct profile_put {
 
 void ot_h_ingest_profile_get(ot_req *req)
 {
-    const char *twin = ot_req_param(req, "twin_id");
-    if (!ot_name_valid(twin, 128)) {
-        ot_reply_errorf(req, OT_EINVAL, "$.twin_id", "twin_id must be 1-128 characters of A-Z a-z 0-9 _ . : -");
+    const char *twin = ot_req_twin_path(req);
+    if (!twin)
         return;
-    }
     prof_ref *r = profile_acquire(req->app->profiles, twin);
     if (!r) {
         ot_reply_errorf(req, OT_ENOTFOUND, "$.twin_id", "twin '%s' has no ingest profile", twin);
@@ -528,11 +526,9 @@ void ot_h_ingest_profile_get(ot_req *req)
 
 void ot_h_ingest_profile_put(ot_req *req)
 {
-    const char *twin = ot_req_param(req, "twin_id");
-    if (!ot_name_valid(twin, 128)) {
-        ot_reply_errorf(req, OT_EINVAL, "$.twin_id", "twin_id must be 1-128 characters of A-Z a-z 0-9 _ . : -");
+    const char *twin = ot_req_twin_path(req);
+    if (!twin)
         return;
-    }
     json_t *body = ot_req_json(req);
     if (!body)
         return;
