@@ -2,6 +2,7 @@
 #include "sim/service.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,7 @@ struct ot_sim_service {
     pthread_cond_t cv;
     struct job *head, *tail;
     int queued, stopping;
+    atomic_int cancel;            /* set at stop: running and queued runs end now */
     pthread_mutex_t cache_mu;
     struct cache_slot cache[SIM_CACHE_SLOTS];
     unsigned cache_next;
@@ -165,7 +167,8 @@ static void run_job(ot_sim_service *s, struct job *j)
         }
     }
     ot_sim_lookup lookup = {lookup_telemetry, lookup_setpoint, app};
-    ot_sim_options opt = {.threads = 0, .time_limit_ms = SIM_TIME_LIMIT_MS, .lookup = &lookup};
+    ot_sim_options opt = {.threads = 0, .time_limit_ms = SIM_TIME_LIMIT_MS, .lookup = &lookup,
+                          .cancel = &s->cancel};
     if (ot_sim_coupler_run(m, &rq, NULL, &opt, &res, &j->err))
         goto out;
     json_t *doc = ot_sim_result_to_json(res);
@@ -272,6 +275,7 @@ void ot_sim_service_stop(ot_sim_service *s)
         return;
     pthread_mutex_lock(&s->mu);
     s->stopping = 1;
+    atomic_store(&s->cancel, 1); /* a shutdown does not wait for long simulations */
     pthread_cond_broadcast(&s->cv);
     pthread_mutex_unlock(&s->mu);
     if (s->started)

@@ -9,6 +9,9 @@
  * Requests with a seed are deterministic, so their results are cached by
  * the request and the model they ran on.
  *
+ * A run has a time limit (504 beyond) and is cancelled when the server
+ * stops (its reply is then 409 "canceled").
+ *
  * Other modules (the anomaly pipeline) submit runs with ot_sim_service_submit
  * and get a callback on the worker thread.
  */
