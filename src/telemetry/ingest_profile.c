@@ -154,7 +154,8 @@ static int parse_rename(const json_t *v, ot_ingest_profile *p, ot_error *err)
                             path, r->to, err)))
             return rc;
     }
-    qsort(p->rename, p->nrename, sizeof *p->rename, rule_cmp);
+    if (p->nrename) /* qsort needs a non-NULL base even for zero items */
+        qsort(p->rename, p->nrename, sizeof *p->rename, rule_cmp);
     return 0;
 }
 
@@ -234,7 +235,8 @@ static int parse_convert(const json_t *v, ot_ingest_profile *p, ot_error *err)
             (rc = parse_conversion(c, path, r, err)))
             return rc;
     }
-    qsort(p->convert, p->nconvert, sizeof *p->convert, rule_cmp);
+    if (p->nconvert)
+        qsort(p->convert, p->nconvert, sizeof *p->convert, rule_cmp);
     return 0;
 }
 
@@ -268,7 +270,8 @@ static int parse_expected(const json_t *v, ot_ingest_profile *p, ot_error *err)
                                     p->expected[i], j);
         p->nexpected++;
     }
-    qsort(p->expected, p->nexpected, sizeof *p->expected, name_cmp);
+    if (p->nexpected)
+        qsort(p->expected, p->nexpected, sizeof *p->expected, name_cmp);
     return 0;
 }
 

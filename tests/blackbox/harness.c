@@ -85,13 +85,15 @@ long bb_http(const bb_server *s, const char *method, const char *path, const cha
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     struct curl_slist *hl = NULL;
-    int has_ctype = 0, has_auth = 0;
+    int has_ctype = 0, has_auth = 0, has_expect = 0;
     for (const char *const *p = headers; p && *p; p++) {
         hl = curl_slist_append(hl, *p);
         if (strncasecmp(*p, "Content-Type:", 13) == 0)
             has_ctype = 1;
         if (strncasecmp(*p, "Authorization:", 14) == 0)
             has_auth = 1;
+        if (strncasecmp(*p, "Expect:", 7) == 0)
+            has_expect = 1;
     }
     if (!has_auth && s->token[0]) {
         char auth[2200];
@@ -104,7 +106,8 @@ long bb_http(const bb_server *s, const char *method, const char *path, const cha
         if (!has_ctype)
             hl = curl_slist_append(hl, "Content-Type: application/json");
     }
-    hl = curl_slist_append(hl, "Expect:");
+    if (!has_expect)
+        hl = curl_slist_append(hl, "Expect:");
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
     CURLcode rc = curl_easy_perform(c);
     if (rc != CURLE_OK)
