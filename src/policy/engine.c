@@ -271,7 +271,10 @@ void ot_h_proposals_list(ot_req *req)
                         "a-z 0-9 _ . : -");
         return;
     }
-    if (status && *status && ot_proposal_status_of(json_pack("{s:s}", "status", status)) < 0) {
+    json_t *probe = status && *status ? json_pack("{s:s}", "status", status) : NULL;
+    int known = !probe || ot_proposal_status_of(probe) >= 0;
+    json_decref(probe);
+    if (!known) {
         ot_reply_errorf(req, OT_EINVAL, "$.status", "status must be pending, approved, modified, "
                         "rejected, expired or executed");
         return;
