@@ -503,6 +503,11 @@ void ot_h_action_get(ot_req *req)
     json_t *doc = load_action(req, ot_req_param(req, "id"));
     if (!doc)
         return;
+    if (!ot_req_scope_ok(req, json_string_value(json_object_get(doc, "twin_id")) ?: "")) {
+        json_decref(doc);
+        ot_reply_errorf(req, OT_EFORBIDDEN, "$.twin_id", "twin is outside the token's scope");
+        return;
+    }
     json_object_del(json_object_get(doc, "executor"), "secret");
     ot_reply_json(req, 200, doc);
 }

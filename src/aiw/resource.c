@@ -35,6 +35,19 @@ void ot_h_resource(ot_req *req)
         ot_reply_error(req, &err);
         return;
     }
-    ot_reply_data(req, 200, "application/json", doc, strlen(doc));
+    /* the same rules as the typed endpoints: the token's twin scope, and a
+     * webhook action's secret stays on the server */
+    json_t *j = json_loads(doc, 0, NULL);
+    const char *twin = json_string_value(json_object_get(j, "twin_id"));
+    if (twin && !ot_req_scope_ok(req, twin)) {
+        ot_reply_errorf(req, OT_EFORBIDDEN, "$.twin_id", "twin is outside the token's scope");
+    } else if (j && strcmp(type, "action") == 0 &&
+               json_object_get(json_object_get(j, "executor"), "secret")) {
+        json_object_del(json_object_get(j, "executor"), "secret");
+        ot_reply_json(req, 200, json_incref(j));
+    } else {
+        ot_reply_data(req, 200, "application/json", doc, strlen(doc));
+    }
+    json_decref(j);
     free(doc);
 }

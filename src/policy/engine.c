@@ -268,7 +268,10 @@ void ot_h_proposals_list(ot_req *req)
     const char *twin, *status = ot_req_query(req, "status");
     if (ot_req_twin_query(req, &twin))
         return;
-    if (status && *status && ot_proposal_status_of(json_pack("{s:s}", "status", status)) < 0) {
+    json_t *probe = status && *status ? json_pack("{s:s}", "status", status) : NULL;
+    int known = !probe || ot_proposal_status_of(probe) >= 0;
+    json_decref(probe);
+    if (!known) {
         ot_reply_errorf(req, OT_EINVAL, "$.status", "status must be pending, approved, modified, "
                         "rejected, expired or executed");
         return;
@@ -450,6 +453,43 @@ out:
 
 /* --- policies ------------------------------------------------------------------------- */
 
+/* Webhook secrets stay on the server: a read shows "secret_set": true
+ * instead, and a PUT that leaves a rule's secret out keeps the stored one
+ * (keep_secrets), so reading a policy and writing it back loses nothing. */
+static void hide_secrets(json_t *policy)
+{
+    size_t i;
+    json_t *rule;
+    json_array_foreach(json_object_get(policy, "rules"), i, rule) {
+        json_t *wh = json_object_get(rule, "webhook");
+        if (json_object_get(wh, "secret")) {
+            json_object_del(wh, "secret");
+            json_object_set_new(wh, "secret_set", json_true());
+        }
+    }
+}
+
+static void keep_secrets(json_t *body, const json_t *old)
+{
+    size_t i;
+    json_t *rule;
+    json_array_foreach(json_object_get(body, "rules"), i, rule) {
+        json_t *wh = json_object_get(rule, "webhook");
+        if (!wh)
+            continue;
+        json_t *keep = json_object_get(wh, "secret_set");
+        json_object_del(wh, "secret_set");
+        if (json_object_get(wh, "secret") || !json_is_true(keep))
+            continue;
+        const json_t *ow = json_object_get(json_array_get(json_object_get(old, "rules"), i),
+                                           "webhook");
+        const char *url = json_string_value(json_object_get(wh, "url"));
+        const char *ourl = json_string_value(json_object_get(ow, "url"));
+        if (url && ourl && strcmp(url, ourl) == 0 && json_object_get(ow, "secret"))
+            json_object_set(wh, "secret", json_object_get(ow, "secret"));
+    }
+}
+
 void ot_h_policy_get(ot_req *req)
 {
     const char *twin = ot_req_twin_path(req);
@@ -457,6 +497,7 @@ void ot_h_policy_get(ot_req *req)
         return;
     json_t *doc = load_doc(req->app, "policy", twin, NULL);
     if (doc) {
+        hide_secrets(doc);
         ot_reply_json(req, 200, doc);
         return;
     }
@@ -490,12 +531,13 @@ void ot_h_policy_put(ot_req *req)
     json_object_del(body, "updated_by");
     json_object_del(body, "default");
     json_object_set_new(body, "twin_id", json_string(twin));
+    old = load_doc(req->app, "policy", twin, NULL);
+    keep_secrets(body, old);
     if (ot_policy_parse(body, &p, &err)) {
         ot_reply_error(req, &err);
         goto out;
     }
     canon = ot_policy_to_json(p);
-    old = load_doc(req->app, "policy", twin, NULL);
     char ts[OT_TS_BUFSZ];
     json_object_set_new(canon, "twin_id", json_string(twin));
     json_object_set_new(canon, "version",
@@ -509,10 +551,13 @@ void ot_h_policy_put(ot_req *req)
     pthread_mutex_lock(&req->app->engine->mu);
     int rc = batch_commit(req->app, &b, ot_req_actor(req), "policy.update", twin, &err);
     pthread_mutex_unlock(&req->app->engine->mu);
-    if (rc)
+    if (rc) {
         ot_reply_error(req, &err);
-    else
-        ot_reply_json(req, 200, json_incref(canon));
+    } else {
+        json_t *shown = json_deep_copy(canon);
+        hide_secrets(shown);
+        ot_reply_json(req, 200, shown);
+    }
 out:
     ot_policy_free(p);
     json_decref(canon);

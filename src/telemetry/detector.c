@@ -94,6 +94,11 @@ void ot_series_state_init(ot_series_state *st)
 
 /* --- Missing data --------------------------------------------------------- */
 
+/* Bursts of points milliseconds apart (a batch upload, a replay) would make
+ * any pause look like an outage: without a configured timeout, a series is
+ * "missing" only after at least this much silence. */
+#define MISSING_MIN_GAP_US (10LL * 1000000)
+
 /* The gap (microseconds) after which a series counts as missing, or 0 when
  * there is no basis for one yet. */
 static int64_t missing_limit(const ot_detector_config *cfg, const ot_series_state *st)
@@ -103,6 +108,8 @@ static int64_t missing_limit(const ot_detector_config *cfg, const ot_series_stat
     if (st->n < 3 || !(st->interval_us > 0))
         return 0;
     double lim = cfg->missing_factor * (double)st->interval_us;
+    if (lim < (double)MISSING_MIN_GAP_US)
+        lim = (double)MISSING_MIN_GAP_US;
     return lim < 9e18 ? (int64_t)lim : INT64_MAX;
 }
 

@@ -85,7 +85,7 @@ typedef struct ot_detector_config {
     double trend;           /* robust: Holt trend gain, 0 = level only (0.1) */
     uint32_t shift_points;  /* robust: consecutive same-side outliers that make a new level (5) */
     uint32_t calm_points;   /* points below threshold that end an episode (12) */
-    double missing_factor;  /* a gap > factor * typical interval is missing data (5) */
+    double missing_factor;  /* a gap > factor * typical interval, and >= 10 s, is missing data (5) */
     int64_t missing_timeout_us; /* fixed gap limit instead, 0 = use the factor */
 } ot_detector_config;
 
