@@ -481,7 +481,7 @@ void ot_h_actions_list(ot_req *req)
     size_t i;
     json_t *d;
     json_array_foreach(list, i, d) json_object_del(json_object_get(d, "executor"), "secret");
-    size_t n = json_array_size(list);
+    size_t n = json_array_size(ot_req_scope_filter(req, list));
     ot_reply_json(req, 200, json_pack("{s:o, s:I}", "actions", list, "count", (json_int_t)n));
 }
 

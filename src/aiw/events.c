@@ -71,6 +71,18 @@ int ot_req_twin_query(ot_req *req, const char **twin)
     return 0;
 }
 
+json_t *ot_req_scope_filter(const ot_req *req, json_t *arr)
+{
+    if (!req->authed || req->principal.nscopes == 0)
+        return arr;
+    for (size_t i = json_array_size(arr); i-- > 0;) {
+        const char *twin = json_string_value(json_object_get(json_array_get(arr, i), "twin_id"));
+        if (!twin || !ot_principal_scope_ok(&req->principal, twin))
+            json_array_remove(arr, i);
+    }
+    return arr;
+}
+
 int ot_events_read(ot_app *app, int64_t after, int limit, const ot_event_filter *f,
                    int (*fn)(void *ctx, const ot_event *ev), void *ctx, int64_t *scanned_to,
                    ot_error *err)

@@ -50,6 +50,10 @@ const char *ot_req_twin_path(ot_req *req);
  * empty) or the value; -1 after replying 400 naming it. */
 int ot_req_twin_query(ot_req *req, const char **twin);
 
+/* Drop the items (objects with "twin_id") a scoped token may not see;
+ * returns arr. */
+json_t *ot_req_scope_filter(const ot_req *req, json_t *arr);
+
 void ot_h_diff(ot_req *req);
 void ot_h_subscribe(ot_req *req);
 

@@ -284,7 +284,7 @@ void ot_h_proposals_list(ot_req *req)
         ot_reply_error(req, &err);
         return;
     }
-    size_t n = json_array_size(list);
+    size_t n = json_array_size(ot_req_scope_filter(req, list));
     ot_reply_json(req, 200, json_pack("{s:o, s:I}", "proposals", list, "count", (json_int_t)n));
 }
 

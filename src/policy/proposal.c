@@ -356,9 +356,12 @@ int ot_proposal_mark_executed(const json_t *doc, const char *action_id, json_t *
     if (st != OT_PROPOSAL_APPROVED && st != OT_PROPOSAL_MODIFIED)
         return ot_error_set(err, OT_ECONFLICT, "$.status", "proposal is already %s",
                             st < 0 ? "invalid" : status_names[st]);
+    if (json_object_get(doc, "action_id"))
+        return ot_error_set(err, OT_ECONFLICT, "$.action_id", "proposal is already executed");
+    /* the status stays approved or modified (what the approver decided);
+     * the action's own status tells how it ran */
     json_t *d = json_deep_copy(doc);
-    if (!d || json_object_set_new(d, "status", json_string("executed")) ||
-        json_object_set_new(d, "action_id", json_string(action_id))) {
+    if (!d || json_object_set_new(d, "action_id", json_string(action_id))) {
         json_decref(d);
         return ot_error_set(err, OT_ENOMEM, NULL, "out of memory");
     }

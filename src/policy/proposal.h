@@ -12,7 +12,7 @@
  *           --approve with other params--> modified  (approved_action = merged params)
  *           --reject (reason required)---> rejected
  *           --expire (now >= expires_at)-> expired
- *   approved | modified --mark_executed--> executed  (action_id set)
+ *   approved | modified --mark_executed--> same status, action_id set (once)
  * Any other transition is OT_ECONFLICT ("proposal is already approved");
  * approving or rejecting a pending proposal past its expires_at is
  * OT_ECONFLICT too ("proposal expired at ..."). The proposer cannot approve
@@ -88,8 +88,9 @@ int ot_proposal_reject(const json_t *doc, const char *by, const char *reason, in
  * pending or not yet due. */
 int ot_proposal_expire(const json_t *doc, int64_t now_us, json_t **out, ot_error *err);
 
-/* approved | modified -> executed, recording action_id ("act_" ULID).
- * OT_ECONFLICT otherwise, OT_EINVAL for a bad id. */
+/* Record the action_id ("act_" ULID) of an approved or modified proposal
+ * whose action was created; the status is kept. OT_ECONFLICT when it is not
+ * approved/modified or already has an action, OT_EINVAL for a bad id. */
 int ot_proposal_mark_executed(const json_t *doc, const char *action_id, json_t **out,
                               ot_error *err);
 

@@ -227,7 +227,7 @@ void ot_h_twins(ot_req *req)
                                               names, "last_seen", last_seen));
     }
     json_decref(latest);
-    size_t n = json_array_size(list);
+    size_t n = json_array_size(ot_req_scope_filter(req, list));
     ot_reply_json(req, 200, json_pack("{s:o, s:I}", "twins", list, "count", (json_int_t)n));
 }
 

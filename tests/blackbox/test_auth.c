@@ -424,6 +424,20 @@ Test(auth_routes, scope_limits_twins)
                        "{\"twin_id\":\"plant2\",\"action\":{\"type\":\"restart\",\"target\":"
                        "\"x\"}}",
                        202));
+    /* lists show a scoped token only its twins */
+    const char *lists[] = {"/twins", "/proposals", "/actions"};
+    const char *keys[] = {"twins", "proposals", "actions"};
+    for (int i = 0; i < 3; i++) {
+        json_t *l = pu_req(&srv, ex, "GET", lists[i], NULL, 200);
+        size_t k;
+        json_t *it;
+        json_array_foreach(json_object_get(l, keys[i]), k, it) {
+            const char *tw = json_string_value(json_object_get(it, "twin_id"));
+            cr_assert(tw && (!strcmp(tw, "plant1") || !strcmp(tw, "plant2")),
+                      "%s shows twin %s to a token scoped to plant1,plant2", lists[i], tw);
+        }
+        json_decref(l);
+    }
     free(ex);
     free(ag);
 }

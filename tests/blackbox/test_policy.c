@@ -245,7 +245,7 @@ Test(policy_loop, auto_execute_needs_no_approval_and_rollback_restores_previous)
     json_decref(ev);
 
     json_t *pdoc = bb_getf(&srv, 200, "/proposals/%s", prop);
-    cr_assert_str_eq(sget(pdoc, "status"), "executed");
+    cr_assert_str_eq(sget(pdoc, "status"), "approved");
     const char *act = sget(pdoc, "action_id");
     cr_assert(act && !strncmp(act, "act_", 4));
     json_t *adoc = pu_wait_action(&srv, act, 20);
@@ -521,6 +521,10 @@ Test(policy_proposals, approve_with_modified_params)
     cr_assert_str_eq(sget(pu_find_event(ev, "ProposalApproved", "id", prop, NULL), "status"),
                      "modified", "the approval is not recorded as modified");
     json_decref(ev);
+    json_t *mods = bb_getf(&srv, 200, "/proposals?status=modified&twin_id=p5");
+    cr_assert_eq(json_integer_value(json_object_get(mods, "count")), 1,
+                 "the stored proposal is not modified");
+    json_decref(mods);
     json_t *a = pu_wait_action(&srv, act, 20);
     cr_assert_str_eq(sget(a, "status"), "success");
     json_decref(a);

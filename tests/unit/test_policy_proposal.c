@@ -104,9 +104,9 @@ Test(policy_proposal, approve)
     cr_assert_null(again);
     cr_assert_eq(ot_proposal_reject(out, "supervisor-2", "no", T0 + HOUR, &again, &err), OT_ECONFLICT);
     cr_assert_eq(ot_proposal_expire(out, T0 + 48 * HOUR, &again, &err), OT_ECONFLICT);
-    /* approved -> executed, once. */
+    /* approved, with its action recorded once; the status stays approved */
     cr_assert_eq(ot_proposal_mark_executed(out, "act_01J9Z3K5V1X2Y3Z4A5B6C7D8E9", &again, &err), 0);
-    cr_assert_str_eq(str(again, "status"), "executed");
+    cr_assert_str_eq(str(again, "status"), "approved");
     cr_assert_str_eq(str(again, "action_id"), "act_01J9Z3K5V1X2Y3Z4A5B6C7D8E9");
     json_t *twice = NULL;
     cr_assert_eq(ot_proposal_mark_executed(again, "act_01J9Z3K5V1X2Y3Z4A5B6C7D8E9", &twice, &err),
