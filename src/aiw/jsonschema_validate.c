@@ -214,38 +214,42 @@ static void num_text(const json_t *v, char *buf, size_t len)
 
 /* --- Assertions by instance type --- */
 
+/* The instance's number as text, formatted only when a message needs it:
+ * validation of valid numbers stays free of printf. */
+#define NUM_A() (a[0] ? a : (num_text(v, a, sizeof a), a))
+
 static int v_number(struct vctx *x, const js_node *n, const json_t *v)
 {
-    char a[40], b[40];
+    char a[40] = "", b[40];
     int valid = 1;
-    num_text(v, a, sizeof a);
     if ((n->has & K_MULTIPLE) && !js_multiple_of(v, n->multiple_of)) {
         num_text(n->multiple_of, b, sizeof b);
-        report(x, n, "multipleOf", "%s is not a multiple of %s", a, b);
+        report(x, n, "multipleOf", "%s is not a multiple of %s", NUM_A(), b);
         valid = 0;
     }
     if ((n->has & K_MAXIMUM) && js_num_cmp(v, n->maximum) > 0) {
         num_text(n->maximum, b, sizeof b);
-        report(x, n, "maximum", "%s is greater than the maximum %s", a, b);
+        report(x, n, "maximum", "%s is greater than the maximum %s", NUM_A(), b);
         valid = 0;
     }
     if ((n->has & K_EXMAXIMUM) && js_num_cmp(v, n->ex_maximum) >= 0) {
         num_text(n->ex_maximum, b, sizeof b);
-        report(x, n, "exclusiveMaximum", "%s must be less than %s", a, b);
+        report(x, n, "exclusiveMaximum", "%s must be less than %s", NUM_A(), b);
         valid = 0;
     }
     if ((n->has & K_MINIMUM) && js_num_cmp(v, n->minimum) < 0) {
         num_text(n->minimum, b, sizeof b);
-        report(x, n, "minimum", "%s is less than the minimum %s", a, b);
+        report(x, n, "minimum", "%s is less than the minimum %s", NUM_A(), b);
         valid = 0;
     }
     if ((n->has & K_EXMINIMUM) && js_num_cmp(v, n->ex_minimum) <= 0) {
         num_text(n->ex_minimum, b, sizeof b);
-        report(x, n, "exclusiveMinimum", "%s must be greater than %s", a, b);
+        report(x, n, "exclusiveMinimum", "%s must be greater than %s", NUM_A(), b);
         valid = 0;
     }
     return valid;
 }
+#undef NUM_A
 
 static const char *format_name(int f)
 {
