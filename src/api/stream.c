@@ -5,6 +5,7 @@
 #include <microhttpd.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "core/clock.h"
@@ -31,6 +32,27 @@ struct ot_streams {
     int has_thread;
 };
 
+/* A suspended connection does not notice its client leaving, and the first
+ * write after the drop may still succeed. On each tick, a suspended
+ * stream's socket is peeked: end-of-file means the client is gone, and the
+ * stream is ended now instead of holding its slot until a write fails. */
+static void reap_closed(ot_streams *h)
+{
+    pthread_mutex_lock(&h->lock);
+    for (ot_stream *s = h->head.next; s != &h->head; s = s->next) {
+        pthread_mutex_lock(&s->lock);
+        if (s->suspended && s->conn && !s->closing) {
+            const union MHD_ConnectionInfo *ci =
+                MHD_get_connection_info(s->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+            char c;
+            if (ci && recv(ci->connect_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0)
+                s->closing = 1; /* the wake below lets the reader end it */
+        }
+        pthread_mutex_unlock(&s->lock);
+    }
+    pthread_mutex_unlock(&h->lock);
+}
+
 static void *heartbeat_main(void *arg)
 {
     ot_streams *h = arg;
@@ -49,6 +71,7 @@ static void *heartbeat_main(void *arg)
             break;
         if (rc == ETIMEDOUT) {
             pthread_mutex_unlock(&h->lock);
+            reap_closed(h);
             ot_streams_wake_if(h, NULL, NULL);
             pthread_mutex_lock(&h->lock);
         }

@@ -6,8 +6,9 @@
  * is suspended (MHD_suspend_connection) and costs no CPU until someone calls
  * ot_streams_wake*() after new data arrived, which resumes it. A suspended
  * connection neither times out nor notices a disconnect, so the hub's
- * heartbeat thread wakes every stream periodically: pull() then emits a
- * heartbeat when one is due, and a write to a closed socket ends the stream.
+ * heartbeat thread, on every tick, peeks each suspended stream's socket
+ * (end-of-file ends the stream at once) and wakes every stream: pull() then
+ * emits a heartbeat when one is due, and a write that fails ends the stream.
  *
  *     producer (any thread)          MHD worker thread
  *     ---------------------          -----------------
