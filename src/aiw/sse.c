@@ -58,11 +58,15 @@ int ot_sse_wants(void *stream_ctx, const ot_event *evs, size_t n)
 static int render(void *ctx, const ot_event *ev)
 {
     sse_sub *s = ctx;
-    char c[32];
-    ot_buf_printf(&s->pending, "id: %s\nevent: %s\ndata: ", ot_cursor_format(ev->cursor, c),
-                  ot_evtype_name(ev->type));
-    ot_buf_append(&s->pending, ev->json, ev->json_len);
-    ot_buf_append(&s->pending, "\n\n", 2);
+    if (ev->frame) { /* from the ring: rendered once for everyone */
+        ot_buf_append(&s->pending, ev->frame, ev->frame_len);
+    } else {         /* from the store, while catching up */
+        char c[32];
+        ot_buf_printf(&s->pending, "id: %s\nevent: %s\ndata: ", ot_cursor_format(ev->cursor, c),
+                      ot_evtype_name(ev->type));
+        ot_buf_append(&s->pending, ev->json, ev->json_len);
+        ot_buf_append(&s->pending, "\n\n", 2);
+    }
     s->cursor = ev->cursor;
     return 0;
 }

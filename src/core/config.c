@@ -60,7 +60,7 @@ static const struct option options[] = {
      "allowed origins, comma-separated or *; empty = CORS off"},
     {"INGEST_QUEUE", "--ingest-queue", T_INT, O(ingest_queue), 16, 10000000, 0, "65536",
      "pending telemetry items before 503"},
-    {"EVENT_RING", "--event-ring", T_INT, O(event_ring), 1024, 100000000, 0, "262144",
+    {"EVENT_RING", "--event-ring", T_INT, O(event_ring), 1024, 100000000, 0, "65536",
      "recent events served from memory"},
     {"RETENTION_DAYS", "--retention-days", T_LONG, O(retention_days), 0, 36500, 0, "0",
      "drop telemetry and events older than this (0 = keep)"},

@@ -37,6 +37,11 @@ typedef struct ot_event {
     char twin_id[OT_EVENT_TWIN_MAX];
     char *json;             /* the full event object */
     size_t json_len;
+    /* In the ring: the event's whole SSE frame ("id: ...\nevent: ...\n
+     * data: <json>\n\n"), rendered once for every subscriber; json then
+     * points inside it. NULL elsewhere. */
+    const char *frame;
+    size_t frame_len;
 } ot_event;
 
 /* Event filter for reads: twin_id NULL = any; types a bitmask of

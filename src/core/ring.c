@@ -2,6 +2,7 @@
 #include "core/ring.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,25 +35,45 @@ void ot_ring_free(ot_ring *r)
     if (!r)
         return;
     for (size_t i = 0; i < r->cap; i++)
-        free(r->slots[i].json);
+        free((char *)r->slots[i].frame);
     free(r->slots);
     pthread_rwlock_destroy(&r->lock);
     free(r);
 }
 
+/* The SSE frame of an event, with the JSON inside it: one allocation that
+ * serves /diff (the JSON part) and every subscriber (the whole frame). */
+static char *frame_of(const ot_event *e, size_t *len, size_t *json_off)
+{
+    char head[96];
+    int hl = snprintf(head, sizeof head, "id: cursor_%06lld\nevent: %s\ndata: ",
+                      (long long)e->cursor, ot_evtype_name(e->type));
+    if (hl < 0 || (size_t)hl >= sizeof head)
+        return NULL;
+    char *f = malloc((size_t)hl + e->json_len + 3);
+    if (!f)
+        return NULL;
+    memcpy(f, head, (size_t)hl);
+    memcpy(f + hl, e->json, e->json_len);
+    memcpy(f + hl + e->json_len, "\n\n", 3);
+    *len = (size_t)hl + e->json_len + 2;
+    *json_off = (size_t)hl;
+    return f;
+}
+
 void ot_ring_append(ot_ring *r, const ot_event *evs, size_t n)
 {
-    /* copy outside the lock; only the pointer swap happens inside */
+    /* render outside the lock; only the pointer swap happens inside */
     char **copies = malloc(n * sizeof *copies);
-    if (!copies)
+    size_t *lens = malloc(n * sizeof *lens), *offs = malloc(n * sizeof *offs);
+    if (!copies || !lens || !offs) {
+        free(copies);
+        free(lens);
+        free(offs);
         return;
-    for (size_t i = 0; i < n; i++) {
-        copies[i] = malloc(evs[i].json_len + 1);
-        if (copies[i]) {
-            memcpy(copies[i], evs[i].json, evs[i].json_len);
-            copies[i][evs[i].json_len] = '\0';
-        }
     }
+    for (size_t i = 0; i < n; i++)
+        copies[i] = frame_of(&evs[i], &lens[i], &offs[i]);
     pthread_rwlock_wrlock(&r->lock);
     for (size_t i = 0; i < n; i++) {
         const ot_event *e = &evs[i];
@@ -60,7 +81,8 @@ void ot_ring_append(ot_ring *r, const ot_event *evs, size_t n)
             /* out of memory or not contiguous: drop everything held so
              * readers go to the store rather than see a gap */
             for (size_t k = 0; k < r->cap; k++) {
-                free(r->slots[k].json);
+                free((char *)r->slots[k].frame);
+                r->slots[k].frame = NULL;
                 r->slots[k].json = NULL;
             }
             r->oldest = e->cursor + 1;
@@ -71,15 +93,19 @@ void ot_ring_append(ot_ring *r, const ot_event *evs, size_t n)
         if (r->last < r->oldest)
             r->oldest = e->cursor;
         ot_event *s = &r->slots[(size_t)e->cursor % r->cap];
-        free(s->json);
+        free((char *)s->frame);
         *s = *e;
-        s->json = copies[i];
+        s->frame = copies[i];
+        s->frame_len = lens[i];
+        s->json = copies[i] + offs[i];
         r->last = e->cursor;
         if (r->last - r->oldest + 1 > (int64_t)r->cap)
             r->oldest = r->last - (int64_t)r->cap + 1;
     }
     pthread_rwlock_unlock(&r->lock);
     free(copies);
+    free(lens);
+    free(offs);
 }
 
 void ot_ring_range(ot_ring *r, int64_t *oldest, int64_t *last)

@@ -783,7 +783,7 @@ static int be_read_events(void *p, int64_t after, int limit, const ot_event_filt
     if (f && f->twin_id)
         sqlite3_bind_text(st, 4, f->twin_id, -1, SQLITE_STATIC);
     int n = 0, rc;
-    ot_event ev;
+    ot_event ev = {0};
     ot_buf b;
     ot_buf_init(&b);
     *scanned_to = after;
