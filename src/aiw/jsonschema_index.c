@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/hash.h"
 #include "aiw/jsonschema_comp.h"
 
 #define COMPILE_MAX_DEPTH 512
@@ -73,12 +74,9 @@ void js_arena_free(struct js_arena *a)
 
 static uint64_t hkey(const struct hmap *m, const void *k)
 {
-    uint64_t h = 1469598103934665603ull;
     if (!m->str)
         return ((uint64_t)(uintptr_t)k) * 0x9E3779B97F4A7C15ull;
-    for (const unsigned char *p = k; *p; p++)
-        h = (h ^ *p) * 1099511628211ull;
-    return h;
+    return ot_hash_str(k);
 }
 
 static bool hkeq(const struct hmap *m, const void *a, const void *b)

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/hash.h"
 #include "aiw/jsonschema_internal.h"
 #include "aiw/jsonschema_json.h"
 
@@ -99,14 +100,6 @@ static uint64_t mix(uint64_t h)
     return h;
 }
 
-static uint64_t bytes_hash(const char *s, size_t n)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
-    return h;
-}
-
 /* Equal values (in the js_json_equal sense) hash equal. */
 uint64_t js_json_hash(const json_t *v)
 {
@@ -123,7 +116,7 @@ uint64_t js_json_hash(const json_t *v)
         memcpy(&bits, &d, sizeof bits);
         return mix(bits ^ 4);
     }
-    case JSON_STRING: return bytes_hash(json_string_value(v), json_string_length(v));
+    case JSON_STRING: return ot_hash_bytes(json_string_value(v), json_string_length(v));
     case JSON_ARRAY: {
         uint64_t h = 5;
         for (size_t i = 0; i < json_array_size(v); i++)
@@ -136,7 +129,7 @@ uint64_t js_json_hash(const json_t *v)
         json_t *e;
         json_object_foreach((json_t *)v, k, e) {
             size_t kl = json_object_iter_key_len(json_object_key_to_iter(k));
-            h += mix(bytes_hash(k, kl) * 31 + js_json_hash(e)); /* order-free */
+            h += mix(ot_hash_bytes(k, kl) * 31 + js_json_hash(e)); /* order-free */
         }
         return h;
     }

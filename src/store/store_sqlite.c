@@ -21,6 +21,7 @@
 
 #include "core/buf.h"
 #include "core/clock.h"
+#include "core/hash.h"
 #include "core/log.h"
 #include "store/backend.h"
 
@@ -572,13 +573,6 @@ static int be_lookup_tel(void *p, const char *event_id, int64_t *cursor, ot_erro
     return rc == SQLITE_DONE ? 0 : db_error(be->w, err, "idempotency lookup");
 }
 
-static uint64_t hash_key(const char *k, size_t n)
-{
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)k[i]) * 1099511628211ULL;
-    return h;
-}
 
 static int series_grow(sqlite_be *be)
 {
@@ -590,7 +584,7 @@ static int series_grow(sqlite_be *be)
         struct series_entry *e = &be->series[i];
         if (!e->key)
             continue;
-        size_t j = hash_key(e->key, strlen(e->key)) & (cap - 1);
+        size_t j = ot_hash_bytes(e->key, strlen(e->key)) & (cap - 1);
         while (t[j].key)
             j = (j + 1) & (cap - 1);
         t[j] = *e; /* the caller flushed: nothing is dirty */
@@ -619,7 +613,7 @@ static struct series_entry *series_get(sqlite_be *be, const char *twin, const ch
             return NULL;
         }
     }
-    size_t j = hash_key(key, (size_t)n) & (be->series_cap - 1);
+    size_t j = ot_hash_bytes(key, (size_t)n) & (be->series_cap - 1);
     while (be->series[j].key) {
         if (strcmp(be->series[j].key, key) == 0)
             return &be->series[j];
@@ -922,7 +916,7 @@ static int64_t floor_div(int64_t a, int64_t b)
 
 static size_t bucket_slot(int64_t start, size_t cap)
 {
-    return (size_t)(hash_key((const char *)&start, 8) & (cap - 1));
+    return (size_t)(ot_hash_bytes((const char *)&start, 8) & (cap - 1));
 }
 
 /* Add count values (with their sum, sum of squares, min, max) to the

@@ -10,6 +10,7 @@
 #include "aiw/events.h"
 #include "api/app.h"
 #include "core/clock.h"
+#include "core/hash.h"
 #include "core/log.h"
 #include "store/store.h"
 #include "telemetry/normalize.h"
@@ -41,14 +42,6 @@ static void ref_release(prof_ref *r)
     }
 }
 
-static uint64_t hash_str(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
-}
-
 /* Insert or replace; takes over the caller's reference. Write lock held. */
 static int put_locked(ot_profiles *ps, const char *twin, prof_ref *ref)
 {
@@ -60,7 +53,7 @@ static int put_locked(ot_profiles *ps, const char *twin, prof_ref *ref)
         for (size_t i = 0; i < ps->cap; i++) {
             if (!ps->slots[i].ref)
                 continue;
-            size_t j = hash_str(ps->slots[i].twin) & (cap - 1);
+            size_t j = ot_hash_str(ps->slots[i].twin) & (cap - 1);
             while (t[j].ref)
                 j = (j + 1) & (cap - 1);
             t[j] = ps->slots[i];
@@ -69,7 +62,7 @@ static int put_locked(ot_profiles *ps, const char *twin, prof_ref *ref)
         ps->slots = t;
         ps->cap = cap;
     }
-    size_t j = hash_str(twin) & (ps->cap - 1);
+    size_t j = ot_hash_str(twin) & (ps->cap - 1);
     while (ps->slots[j].ref && strcmp(ps->slots[j].twin, twin) != 0)
         j = (j + 1) & (ps->cap - 1);
     if (ps->slots[j].ref) {
@@ -98,7 +91,7 @@ static prof_ref *profile_acquire(ot_profiles *ps, const char *twin)
     prof_ref *r = NULL;
     pthread_rwlock_rdlock(&ps->lock);
     if (ps->n) {
-        size_t j = hash_str(twin) & (ps->cap - 1);
+        size_t j = ot_hash_str(twin) & (ps->cap - 1);
         while (ps->slots[j].ref) {
             if (strcmp(ps->slots[j].twin, twin) == 0) {
                 r = ps->slots[j].ref;

@@ -12,6 +12,7 @@
 #include "api/app.h"
 #include "core/buf.h"
 #include "core/clock.h"
+#include "core/hash.h"
 #include "core/evtype.h"
 #include "core/ids.h"
 #include "core/log.h"
@@ -123,14 +124,6 @@ struct ot_pipeline {
     cfgmap cfg;
 };
 
-static uint64_t hash_str(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
-}
-
 static struct series *series_get(shard *sh, const char *twin, const char *asset,
                                  const char *metric)
 {
@@ -146,7 +139,7 @@ static struct series *series_get(shard *sh, const char *twin, const char *asset,
         for (size_t i = 0; i < sh->cap; i++) {
             if (!sh->tab[i].key)
                 continue;
-            size_t j = hash_str(sh->tab[i].key) & (cap - 1);
+            size_t j = ot_hash_str(sh->tab[i].key) & (cap - 1);
             while (t[j].key)
                 j = (j + 1) & (cap - 1);
             t[j] = sh->tab[i];
@@ -155,7 +148,7 @@ static struct series *series_get(shard *sh, const char *twin, const char *asset,
         sh->tab = t;
         sh->cap = cap;
     }
-    size_t j = hash_str(key) & (sh->cap - 1);
+    size_t j = ot_hash_str(key) & (sh->cap - 1);
     while (sh->tab[j].key) {
         if (strcmp(sh->tab[j].key, key) == 0)
             return &sh->tab[j];
@@ -407,7 +400,7 @@ void ot_pipeline_feed(ot_pipeline *p, const ot_store_tel *tels, size_t n)
         const ot_store_tel *t = &tels[i];
         if (t->duplicate)
             continue;
-        int k = (int)(hash_str(t->twin_id) % (uint64_t)ns);
+        int k = (int)(ot_hash_str(t->twin_id) % (uint64_t)ns);
         if (!b[k]) {
             b[k] = calloc(1, sizeof *b[k]);
             if (!b[k])
