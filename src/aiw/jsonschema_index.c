@@ -17,8 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/hash.h"
 #include "aiw/jsonschema_comp.h"
+#include "core/hash.h"
 
 #define COMPILE_MAX_DEPTH 512
 #define META_2020_12 "https://json-schema.org/draft/2020-12/schema"
