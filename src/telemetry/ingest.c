@@ -303,6 +303,16 @@ static json_t *split_body(ot_req *req, int *single)
     return arr;
 }
 
+/* The error message, led by the field's path unless it already names it
+ * ("$.metrics.temp_c: ..."), so the message alone says which field. */
+static void named_message(const ot_error *e, char *out, size_t n)
+{
+    if (e->path[0] && !strstr(e->message, e->path))
+        snprintf(out, n, "%s: %s", e->path, e->message);
+    else
+        snprintf(out, n, "%s", e->message);
+}
+
 static void reply_results(ot_req *req);
 
 static void on_done(ot_store_write *w, void *ctx)
@@ -365,9 +375,9 @@ void ot_h_ingest(ot_req *req)
             json_array_append_new(details, json_pack("{s:s, s:s}", "path", g->items[i].err.path,
                                                      "message", g->items[i].err.message));
         int code = g->items[0].err.code ? g->items[0].err.code : OT_EINVAL;
-        char msg[OT_ERROR_MSG_MAX];
+        char msg[OT_ERROR_MSG_MAX + OT_ERROR_PATH_MAX + 8];
         if (single)
-            snprintf(msg, sizeof msg, "%s", g->items[0].err.message);
+            named_message(&g->items[0].err, msg, sizeof msg);
         else
             snprintf(msg, sizeof msg, "all %zu items were rejected; nothing was stored", n);
         ot_reply_error_details(req, code, msg, details);
@@ -437,11 +447,14 @@ static json_t *item_result(const struct ingest *g, size_t i)
 {
     const struct item *it = &g->items[i];
     char c[32];
-    if (!it->ok)
+    if (!it->ok) {
+        char msg[OT_ERROR_MSG_MAX + OT_ERROR_PATH_MAX + 8];
+        named_message(&it->err, msg, sizeof msg);
         return json_pack("{s:I, s:s, s:{s:s, s:s, s:[{s:s, s:s}]}}", "index", (json_int_t)i,
                          "status", "rejected", "error", "code",
-                         ot_error_code_name(it->err.code), "message", it->err.message,
-                         "details", "path", it->err.path, "message", it->err.message);
+                         ot_error_code_name(it->err.code), "message", msg, "details", "path",
+                         it->err.path, "message", it->err.message);
+    }
     const ot_store_tel *st = &g->stels[it->stel];
     return json_pack("{s:I, s:s, s:s, s:s, s:b}", "index", (json_int_t)i, "status", "accepted",
                      "event_id", st->event_id, "cursor", ot_cursor_format(st->cursor, c),
