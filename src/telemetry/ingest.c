@@ -10,7 +10,7 @@
 #include "aiw/events.h"
 #include "api/app.h"
 #include "core/clock.h"
-#include "core/hash.h"
+#include "core/strmap.h"
 #include "core/log.h"
 #include "store/store.h"
 #include "telemetry/normalize.h"
@@ -23,15 +23,9 @@ typedef struct prof_ref {
     ot_ingest_profile *p;
 } prof_ref;
 
-struct prof_slot {
-    char twin[OT_TEL_ID_MAX];
-    prof_ref *ref;
-};
-
 struct ot_profiles {
     pthread_rwlock_t lock;
-    struct prof_slot *slots;
-    size_t cap, n;
+    ot_strmap by_twin;           /* twin_id -> prof_ref */
 };
 
 static void ref_release(prof_ref *r)
@@ -45,33 +39,10 @@ static void ref_release(prof_ref *r)
 /* Insert or replace; takes over the caller's reference. Write lock held. */
 static int put_locked(ot_profiles *ps, const char *twin, prof_ref *ref)
 {
-    if ((ps->n + 1) * 2 > ps->cap) {
-        size_t cap = ps->cap ? ps->cap * 2 : 64;
-        struct prof_slot *t = calloc(cap, sizeof *t);
-        if (!t)
-            return OT_ENOMEM;
-        for (size_t i = 0; i < ps->cap; i++) {
-            if (!ps->slots[i].ref)
-                continue;
-            size_t j = ot_hash_str(ps->slots[i].twin) & (cap - 1);
-            while (t[j].ref)
-                j = (j + 1) & (cap - 1);
-            t[j] = ps->slots[i];
-        }
-        free(ps->slots);
-        ps->slots = t;
-        ps->cap = cap;
-    }
-    size_t j = ot_hash_str(twin) & (ps->cap - 1);
-    while (ps->slots[j].ref && strcmp(ps->slots[j].twin, twin) != 0)
-        j = (j + 1) & (ps->cap - 1);
-    if (ps->slots[j].ref) {
-        ref_release(ps->slots[j].ref);
-    } else {
-        snprintf(ps->slots[j].twin, sizeof ps->slots[j].twin, "%s", twin);
-        ps->n++;
-    }
-    ps->slots[j].ref = ref;
+    void *old = NULL;
+    if (ot_strmap_put(&ps->by_twin, twin, ref, &old))
+        return OT_ENOMEM;
+    ref_release(old);
     return 0;
 }
 
@@ -88,19 +59,10 @@ static prof_ref *ref_new(ot_ingest_profile *p)
 /* A counted reference to the twin's profile, or NULL when it has none. */
 static prof_ref *profile_acquire(ot_profiles *ps, const char *twin)
 {
-    prof_ref *r = NULL;
     pthread_rwlock_rdlock(&ps->lock);
-    if (ps->n) {
-        size_t j = ot_hash_str(twin) & (ps->cap - 1);
-        while (ps->slots[j].ref) {
-            if (strcmp(ps->slots[j].twin, twin) == 0) {
-                r = ps->slots[j].ref;
-                atomic_fetch_add(&r->refs, 1);
-                break;
-            }
-            j = (j + 1) & (ps->cap - 1);
-        }
-    }
+    prof_ref *r = ot_strmap_get(&ps->by_twin, twin);
+    if (r)
+        atomic_fetch_add(&r->refs, 1);
     pthread_rwlock_unlock(&ps->lock);
     return r;
 }
@@ -137,13 +99,13 @@ int ot_profiles_open(ot_store *store, ot_profiles **out, ot_error *err)
     return 0;
 }
 
+static void release_val(void *v) { ref_release(v); }
+
 void ot_profiles_free(ot_profiles *ps)
 {
     if (!ps)
         return;
-    for (size_t i = 0; i < ps->cap; i++)
-        ref_release(ps->slots[i].ref);
-    free(ps->slots);
+    ot_strmap_clear(&ps->by_twin, release_val);
     pthread_rwlock_destroy(&ps->lock);
     free(ps);
 }

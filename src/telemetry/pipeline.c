@@ -13,6 +13,7 @@
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/hash.h"
+#include "core/strmap.h"
 #include "core/evtype.h"
 #include "core/ids.h"
 #include "core/log.h"
@@ -89,9 +90,7 @@ struct batch {
 };
 
 struct series {
-    char *key;                   /* twin \x1f asset \x1f metric (owned) */
-    const char *twin, *asset, *metric; /* point into a copy: see series_get */
-    char *names;                 /* owned "twin\0asset\0metric\0" */
+    const char *twin, *asset, *metric; /* point into names */
     ot_series_state st;
     ot_detector_config cfg;
     unsigned cfg_version;
@@ -100,6 +99,7 @@ struct series {
     uint32_t calm;
     int64_t last_ts;             /* data time of the last point */
     int64_t last_arrival;        /* wall time it was processed */
+    char names[];                /* "twin\0asset\0metric\0" */
 };
 
 typedef struct shard {
@@ -113,8 +113,7 @@ typedef struct shard {
     int busy, stopping;
     atomic_ulong processed, dropped, anomalies;
     /* owned by the shard thread */
-    struct series *tab;
-    size_t n, cap;
+    ot_strmap series;            /* twin \x1f asset \x1f metric -> struct series */
 } shard;
 
 struct ot_pipeline {
@@ -131,39 +130,13 @@ static struct series *series_get(shard *sh, const char *twin, const char *asset,
     int kl = snprintf(key, sizeof key, "%s\x1f%s\x1f%s", twin, asset, metric);
     if (kl < 0 || (size_t)kl >= sizeof key)
         return NULL;
-    if ((sh->n + 1) * 2 > sh->cap) {
-        size_t cap = sh->cap ? sh->cap * 2 : 1024;
-        struct series *t = calloc(cap, sizeof *t);
-        if (!t)
-            return NULL;
-        for (size_t i = 0; i < sh->cap; i++) {
-            if (!sh->tab[i].key)
-                continue;
-            size_t j = ot_hash_str(sh->tab[i].key) & (cap - 1);
-            while (t[j].key)
-                j = (j + 1) & (cap - 1);
-            t[j] = sh->tab[i];
-        }
-        free(sh->tab);
-        sh->tab = t;
-        sh->cap = cap;
-    }
-    size_t j = ot_hash_str(key) & (sh->cap - 1);
-    while (sh->tab[j].key) {
-        if (strcmp(sh->tab[j].key, key) == 0)
-            return &sh->tab[j];
-        j = (j + 1) & (sh->cap - 1);
-    }
-    struct series *s = &sh->tab[j];
+    struct series *s = ot_strmap_get(&sh->series, key);
+    if (s)
+        return s;
     size_t lt = strlen(twin), la = strlen(asset), lm = strlen(metric);
-    s->key = strdup(key);
-    s->names = malloc(lt + la + lm + 3);
-    if (!s->key || !s->names) {
-        free(s->key);
-        free(s->names);
-        s->key = NULL;
+    s = calloc(1, sizeof *s + lt + la + lm + 3);
+    if (!s)
         return NULL;
-    }
     memcpy(s->names, twin, lt + 1);
     memcpy(s->names + lt + 1, asset, la + 1);
     memcpy(s->names + lt + la + 2, metric, lm + 1);
@@ -172,7 +145,10 @@ static struct series *series_get(shard *sh, const char *twin, const char *asset,
     s->metric = s->names + lt + la + 2;
     ot_series_state_init(&s->st);
     s->cfg_version = (unsigned)-1;
-    sh->n++;
+    if (ot_strmap_put(&sh->series, key, s, NULL)) {
+        free(s);
+        return NULL;
+    }
     return s;
 }
 
@@ -320,19 +296,20 @@ static void process_point(shard *sh, const char *twin, const char *asset, const 
 /* A series that stopped reporting. Time is the series' own data time,
  * projected forward by the wall time since its last point arrived, so
  * imported history (old timestamps) does not look like a gap. */
-static void sweep_missing(shard *sh)
+static void check_missing(void *ctx, const char *key, void *val)
 {
-    int64_t wall = ot_now_us();
-    for (size_t i = 0; i < sh->cap; i++) {
-        struct series *s = &sh->tab[i];
-        if (!s->key || !s->last_arrival)
-            continue;
-        int64_t now = s->last_ts + (wall - s->last_arrival);
-        ot_detection d;
-        if (ot_detector_check_missing(&s->cfg, &s->st, now, &d) && d.event)
-            emit(sh, s, now, 0.0, &d);
-    }
+    shard *sh = ctx;
+    struct series *s = val;
+    (void)key;
+    if (!s->last_arrival)
+        return;
+    int64_t now = s->last_ts + (ot_now_us() - s->last_arrival);
+    ot_detection d;
+    if (ot_detector_check_missing(&s->cfg, &s->st, now, &d) && d.event)
+        emit(sh, s, now, 0.0, &d);
 }
+
+static void sweep_missing(shard *sh) { ot_strmap_each(&sh->series, check_missing, sh); }
 
 static void batch_free(struct batch *b)
 {
@@ -514,6 +491,14 @@ int ot_pipeline_start(ot_app *app, int nshards, ot_pipeline **out, ot_error *err
     return 0;
 }
 
+static void series_free(void *v)
+{
+    struct series *s = v;
+    json_decref(s->open_doc);
+    json_decref(s->missing_doc);
+    free(s);
+}
+
 void ot_pipeline_stop(ot_pipeline *p)
 {
     if (!p)
@@ -533,13 +518,7 @@ void ot_pipeline_stop(ot_pipeline *p)
             n = b->next;
             batch_free(b);
         }
-        for (size_t i = 0; i < sh->cap; i++) {
-            free(sh->tab[i].key);
-            free(sh->tab[i].names);
-            json_decref(sh->tab[i].open_doc);
-            json_decref(sh->tab[i].missing_doc);
-        }
-        free(sh->tab);
+        ot_strmap_clear(&sh->series, series_free);
         pthread_mutex_destroy(&sh->mu);
         pthread_cond_destroy(&sh->cv);
         pthread_cond_destroy(&sh->idle_cv);
