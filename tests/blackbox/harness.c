@@ -288,6 +288,18 @@ int bb_stop(bb_server *s, int keep_dir)
     return rc;
 }
 
+void bb_stop_checked(bb_server *s)
+{
+    int rc = bb_stop(s, 1);
+    char *log = rc ? bb_server_log(s) : NULL;
+    rm_rf(s->dir);
+    static char tail[12001];
+    size_t n = log ? strlen(log) : 0;
+    snprintf(tail, sizeof tail, "%s", log ? log + (n > 12000 ? n - 12000 : 0) : "");
+    free(log);
+    cr_assert_eq(rc, 0, "server did not exit 0 on SIGTERM (%d); log tail:\n%s", rc, tail);
+}
+
 void bb_kill9(bb_server *s)
 {
     if (s->pid > 0) {

@@ -41,6 +41,10 @@ void bb_start(bb_server *s, const char *const *args, const char *const *env, con
  * keep_dir: leave the folder (to restart on it). */
 int bb_stop(bb_server *s, int keep_dir);
 
+/* Stop, remove the folder, and fail the test (with the tail of the
+ * server's log) unless the server exited 0 on SIGTERM. */
+void bb_stop_checked(bb_server *s);
+
 /* kill -9, wait, keep the folder. */
 void bb_kill9(bb_server *s);
 
