@@ -118,6 +118,9 @@ void ot_events_on_commit(void *ctx, const ot_event *evs, size_t n)
     ot_ring_append(app->ring, evs, n);
     struct wake_arg w = {evs, n};
     ot_streams_wake_if(app->streams, wake_pred, &w);
+    int nl = atomic_load(&app->nlisteners);
+    for (int i = 0; i < nl; i++)
+        app->listeners[i].fn(app->listeners[i].ctx, evs, n);
 }
 
 int ot_events_filter_from_query(ot_req *req, ot_event_filter *f, char *twin_buf,

@@ -110,6 +110,17 @@ void ot_app_add_health(ot_app *app, const char *name, ot_health_fn fn, void *ctx
     }
 }
 
+int ot_app_add_commit_listener(ot_app *app, ot_commit_fn fn, void *ctx)
+{
+    int n = atomic_load(&app->nlisteners);
+    if (n >= OT_APP_MAX_LISTENERS)
+        return -1;
+    app->listeners[n].fn = fn;
+    app->listeners[n].ctx = ctx;
+    atomic_store(&app->nlisteners, n + 1);
+    return 0;
+}
+
 ot_app *ot_app_start(const ot_config *cfg, ot_error *err)
 {
     ot_app *app = calloc(1, sizeof *app);

@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 #include <stdatomic.h>
+#include <stddef.h>
 
 #include "core/config.h"
 #include "core/error.h"
@@ -22,12 +23,19 @@ struct ot_metrics;
 struct ot_streams;
 struct ot_store;
 struct ot_ring;
+struct ot_event;
 
 /* A health probe: returns "ok", "degraded" or "down"; may add fields to
  * detail (borrowed). */
 typedef const char *(*ot_health_fn)(void *ctx, json_t *detail);
 
+/* A commit listener: called on the store's writer thread after each durable
+ * commit with the group's events in cursor order (borrowed for the call).
+ * It must not block: copy what it needs and hand it to its own thread. */
+typedef void (*ot_commit_fn)(void *ctx, const struct ot_event *evs, size_t n);
+
 #define OT_APP_MAX_HEALTH 16
+#define OT_APP_MAX_LISTENERS 8
 
 typedef struct ot_app {
     ot_config cfg;
@@ -52,6 +60,8 @@ typedef struct ot_app {
     char jwt_secret[OT_CFG_STR];  /* JWT_SECRET_KEY, or generated in DATA_DIR */
     int nhealth;
     struct { const char *name; ot_health_fn fn; void *ctx; } health[OT_APP_MAX_HEALTH];
+    atomic_int nlisteners;        /* published after the entry is filled */
+    struct { ot_commit_fn fn; void *ctx; } listeners[OT_APP_MAX_LISTENERS];
 } ot_app;
 
 /* Build and start everything; on failure everything built is torn down,
@@ -63,5 +73,10 @@ ot_app *ot_app_start(const ot_config *cfg, ot_error *err);
 void ot_app_stop(ot_app *app, int drain_ms);
 
 void ot_app_add_health(ot_app *app, const char *name, ot_health_fn fn, void *ctx);
+
+/* Register a commit listener (during start-up, from one thread). Events
+ * committed before it is registered are not replayed: a listener that must
+ * see every event catches up from the store itself. 0, or -1 when full. */
+int ot_app_add_commit_listener(ot_app *app, ot_commit_fn fn, void *ctx);
 
 #endif
