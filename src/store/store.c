@@ -320,6 +320,8 @@ static void process(ot_store *s, ot_store_write *list)
         finish(writes[0], rc == OT_EINVAL ? rc : OT_EUNAVAIL, &err);
     } else {
         /* isolate the failing write: retry one by one */
+        ot_log(OT_LOG_WARNING, "store: a group of %zu writes failed (%s); retrying them one by one",
+               n, err.message);
         for (size_t i = 0; i < n; i++) {
             ot_error e1;
             ot_error_clear(&e1);

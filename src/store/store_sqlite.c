@@ -24,6 +24,7 @@
 #include "core/hash.h"
 #include "core/log.h"
 #include "store/backend.h"
+#include "store/sqlite_walbuf.h"
 
 static const char *const migrations[] = {
     /* 1 */
@@ -218,12 +219,13 @@ static int migrate(sqlite3 *db, ot_error *err)
     return 0;
 }
 
-static int open_conn(const char *path, int readonly, sqlite3 **out, ot_error *err)
+static int open_conn(const char *path, int readonly, const char *vfs, sqlite3 **out,
+                     ot_error *err)
 {
     int flags = SQLITE_OPEN_NOMUTEX |
                 (readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
     sqlite3 *db = NULL;
-    if (sqlite3_open_v2(path, &db, flags, NULL) != SQLITE_OK) {
+    if (sqlite3_open_v2(path, &db, flags, vfs) != SQLITE_OK) {
         int rc = ot_error_set(err, OT_EIO, "DATA_DIR", "cannot open database %s: %s", path,
                               db ? sqlite3_errmsg(db) : "out of memory");
         sqlite3_close(db);
@@ -308,7 +310,11 @@ static int be_open(const ot_store_options *opt, void **out, ot_error *err)
     pthread_mutex_init(&be->ckpt_mu, NULL);
     pthread_cond_init(&be->ckpt_cv, NULL);
     snprintf(be->path, sizeof be->path, "%s/opstwin.db", opt->data_dir);
-    int rc = open_conn(be->path, 0, &be->w, err);
+    /* the writer's WAL writes are coalesced (sqlite_walbuf.h: needs
+     * synchronous=FULL, set right below) */
+    int rc = ot_sqlite_walbuf_register() == SQLITE_OK
+                 ? open_conn(be->path, 0, OT_SQLITE_WALBUF_VFS, &be->w, err)
+                 : ot_error_set(err, OT_EIO, NULL, "cannot register the SQLite WAL buffer");
     if (!rc)
         rc = exec(be->w,
                   "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
@@ -316,11 +322,15 @@ static int be_open(const ot_store_options *opt, void **out, ot_error *err)
                   " PRAGMA wal_autocheckpoint = 0;",
                   err);
     if (!rc)
-        rc = open_conn(be->path, 0, &be->ckpt, err);
+        rc = open_conn(be->path, 0, NULL, &be->ckpt, err);
     if (!rc && pthread_create(&be->ckpt_thread, NULL, ckpt_main, be) == 0)
         be->ckpt_started = 1;
     if (!rc)
         rc = migrate(be->w, err);
+    /* a connection checkpoints only once it has opened the WAL, which it
+     * does on its first read */
+    if (!rc)
+        rc = exec(be->ckpt, "SELECT count(*) FROM sqlite_master", err);
     for (int i = 0; !rc && i < W_NSTMT; i++)
         if (sqlite3_prepare_v3(be->w, wsql[i], -1, SQLITE_PREPARE_PERSISTENT, &be->ws[i], NULL))
             rc = db_error(be->w, err, "prepare");
@@ -331,7 +341,7 @@ static int be_open(const ot_store_options *opt, void **out, ot_error *err)
             rc = ot_error_set(err, OT_ENOMEM, NULL, "out of memory");
             break;
         }
-        rc = open_conn(be->path, 1, &c->db, err);
+        rc = open_conn(be->path, 1, NULL, &c->db, err);
         if (rc) {
             free(c);
             break;
