@@ -157,6 +157,7 @@ typedef struct sqlite_be {
     int ckpt_started, ckpt_stop;
     pthread_mutex_t ckpt_mu;
     pthread_cond_t ckpt_cv;
+    int wal_frames;     /* frames in the WAL after the writer's last commit */
 
     pthread_mutex_t pool_mu;
     pthread_cond_t pool_cv;
@@ -164,6 +165,8 @@ typedef struct sqlite_be {
     struct rconn *all;
     int nconn;
 } sqlite_be;
+
+static int wal_hook(void *ctx, sqlite3 *db, const char *name, int frames);
 
 static int db_error(sqlite3 *db, ot_error *err, const char *what)
 {
@@ -321,6 +324,8 @@ static int be_open(const ot_store_options *opt, void **out, ot_error *err)
                   " PRAGMA temp_store = MEMORY; PRAGMA cache_size = -131072;"
                   " PRAGMA wal_autocheckpoint = 0;",
                   err);
+    if (!rc)
+        sqlite3_wal_hook(be->w, wal_hook, be);
     if (!rc)
         rc = open_conn(be->path, 0, NULL, &be->ckpt, err);
     if (!rc && pthread_create(&be->ckpt_thread, NULL, ckpt_main, be) == 0)
@@ -526,6 +531,21 @@ static int flush_rollups(sqlite_be *be, ot_error *err)
     return 0;
 }
 
+/* Under steady load the checkpointer never finds the WAL fully copied at
+ * the moment a transaction starts, so SQLite never starts the WAL over and
+ * the file grows without end. Past this many frames (~64 MiB of 4 KiB pages)
+ * the writer finishes the checkpoint itself and restarts the WAL: a pause of
+ * one commit, once per WAL_RESTART_FRAMES frames. */
+#define WAL_RESTART_FRAMES 16384
+
+static int wal_hook(void *ctx, sqlite3 *db, const char *name, int frames)
+{
+    (void)db;
+    (void)name;
+    ((sqlite_be *)ctx)->wal_frames = frames;
+    return SQLITE_OK;
+}
+
 static int be_commit(void *p, ot_error *err)
 {
     sqlite_be *be = p;
@@ -534,6 +554,14 @@ static int be_commit(void *p, ot_error *err)
         rc = flush_rollups(be, err);
     if (!rc)
         rc = step_done(be, wstmt(be, W_COMMIT), err, "commit");
+    if (!rc && be->wal_frames > WAL_RESTART_FRAMES) {
+        be->wal_frames = 0;
+        int log = 0, done = 0;
+        if (sqlite3_wal_checkpoint_v2(be->w, NULL, SQLITE_CHECKPOINT_RESTART, &log, &done) !=
+            SQLITE_OK)
+            ot_log(OT_LOG_WARNING, "store: WAL restart checkpoint: %s (%d of %d frames)",
+                   sqlite3_errmsg(be->w), done, log);
+    }
     return rc;
 }
 
