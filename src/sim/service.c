@@ -14,6 +14,7 @@
 #include "sim/coupler.h"
 #include "sim/model.h"
 #include "sim/montecarlo.h"
+#include "store/redis.h"
 #include "store/store.h"
 
 #define SIM_QUEUE_MAX 64
@@ -139,6 +140,27 @@ static void cache_put(ot_sim_service *s, const char *key, const char *result)
     pthread_mutex_unlock(&s->cache_mu);
 }
 
+/* A result from the shared (Redis) cache: keep it in the local cache, and
+ * store its document when this server has not (another instance, or a new
+ * data folder, ran it) so GET /r/sim/{id} finds it. No event: nothing ran. */
+static void adopt_shared(ot_sim_service *s, const char *key, const char *text)
+{
+    cache_put(s, key, text);
+    json_t *doc = json_loads(text, 0, NULL);
+    const char *sim_id = json_string_value(json_object_get(doc, "sim_id"));
+    const char *twin = json_string_value(json_object_get(doc, "twin_id"));
+    char *have = sim_id ? ot_store_get_doc(s->app->store, "sim", sim_id, NULL) : NULL;
+    if (sim_id && !have) {
+        ot_store_doc sd = {"sim", sim_id, twin ? twin : "", NULL, text};
+        ot_store_write w = {.docs = &sd, .ndocs = 1};
+        if (ot_store_write_sync(s->app->store, &w))
+            ot_log(OT_LOG_WARNING, "sim %s from the Redis cache could not be stored: %s", sim_id,
+                   w.err.message);
+    }
+    free(have);
+    json_decref(doc);
+}
+
 /* Run one job on the worker thread: simulate, store, emit. */
 static void run_job(ot_sim_service *s, struct job *j)
 {
@@ -159,6 +181,8 @@ static void run_job(ot_sim_service *s, struct job *j)
             key = NULL;
         free(req_text);
         char *hit = key ? cache_get(s, key) : NULL;
+        if (!hit && key && app->redis && (hit = ot_redis_sim_get(app->redis, key)))
+            adopt_shared(s, key, hit);
         if (hit) {
             j->result = json_loads(hit, 0, NULL);
             json_object_set_new(j->result, "cached", json_true());
@@ -202,8 +226,10 @@ static void run_job(ot_sim_service *s, struct job *j)
         json_decref(doc);
         goto out;
     }
-    if (key)
+    if (key) {
         cache_put(s, key, text);
+        ot_redis_sim_put(app->redis, key, text); /* NULL redis: nothing */
+    }
     j->result = doc;
 out:
     if (j->err.code == OT_OK && !j->result)
