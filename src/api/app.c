@@ -130,6 +130,9 @@ ot_app *ot_app_start(const ot_config *cfg, ot_error *err)
     app->cfg = *cfg;
     app->started_us = ot_now_us();
     app->cors_any = strcmp(cfg->cors_origins, "*") == 0;
+    ot_redis_url ru;
+    if (cfg->redis_url[0] && ot_redis_url_parse(cfg->redis_url, &ru, err))
+        goto fail; /* before anything is opened */
     if (mkdir_p(cfg->data_dir, err))
         goto fail;
     if (setup_secret(app, err))

@@ -65,7 +65,8 @@ int ot_redis_url_parse(const char *url, ot_redis_url *out, ot_error *err)
                             "REDIS_URL: rediss:// (TLS) is not supported by this build; use "
                             "redis:// on a trusted network or a TLS tunnel");
     if (strncmp(url, "redis://", 8) != 0)
-        return ot_error_set(err, OT_EINVAL, "REDIS_URL", "REDIS_URL '%.100s': %s", url, URL_RULE);
+        /* the URL is not echoed: it may hold a password */
+        return ot_error_set(err, OT_EINVAL, "REDIS_URL", "REDIS_URL: %s", URL_RULE);
     const char *p = url + 8;
     const char *end = p + strcspn(p, "/?#");
     const char *at = NULL;
@@ -309,9 +310,11 @@ static redisReply *pool_command(ot_redis *r, int argc, const char **argv, const 
     redisReply *rep = NULL;
     /* A pooled connection may have gone stale (Redis restarted while it sat
      * idle): one retry on a fresh connection. */
+    int tried = 0;
     for (int attempt = 0; attempt < 2; attempt++) {
         int fresh;
         int slot = pool_take(r, why, attempt > 0, &fresh);
+        tried |= slot >= 0 || fresh; /* not when it failed fast: Redis is known down */
         if (slot < 0)
             break;
         rep = command(r->pool[slot], argc, argv, lens, why, reply_err);
@@ -321,7 +324,8 @@ static redisReply *pool_command(ot_redis *r, int argc, const char **argv, const 
     }
     if (!rep) {
         atomic_fetch_add(&r->n_cmd_fail, 1);
-        ot_redis_note_error(r, "%s", why);
+        if (tried)
+            ot_redis_note_error(r, "%s", why);
     }
     return rep;
 }

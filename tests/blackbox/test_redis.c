@@ -625,3 +625,50 @@ Test(redis, outage_degrades_and_the_stream_catches_up_without_gaps)
     snprintf(cmd, sizeof cmd, "rm -rf %s", o.dir);
     cr_assert_eq(system(cmd), 0);
 }
+
+/* --- configuration and access ---------------------------------------------------- */
+
+Test(redis, malformed_redis_url_stops_the_server_without_echoing_it)
+{
+    char dir[] = "/tmp/opstwin-bbredisurl.XXXXXX";
+    cr_assert(mkdtemp(dir));
+    char data[64];
+    snprintf(data, sizeof data, "%s/data", dir);
+    const char *argv[] = {bb_bin(), "serve", "--port", "0", "--data-dir", data, "--redis-url",
+                          "redi://:hunter2@h:6379", NULL};
+    char *out = NULL, *err = NULL;
+    int rc = bb_run(argv, dir, NULL, &out, &err);
+    cr_assert_neq(rc, 0, "the server started with a malformed REDIS_URL");
+    char both[8192];
+    snprintf(both, sizeof both, "%s%s", out ? out : "", err ? err : "");
+    cr_assert(strstr(both, "REDIS_URL") && strstr(both, "redis://"), "no useful message: %s", both);
+    cr_assert_null(strstr(both, "hunter2"), "the password was printed: %s", both);
+    cr_assert_neq(access(data, F_OK), 0, "the data folder was created before the URL was checked");
+    free(out);
+    free(err);
+    rmdir(dir);
+}
+
+Test(redis, subscriber_needs_read_permission_like_diff)
+{
+    bb_server s;
+    bb_start(&s, NULL, NULL, NULL);
+    bb_resp r;
+    const char *noauth[] = {"Authorization:", NULL};
+    bb_http(&s, "GET", "/diff?subscriber=anon", NULL, noauth, &r);
+    bb_assert_error(&r, 401, "unauthorized", NULL);
+    bb_resp_free(&r);
+    /* the route table documents the parameter (OpenAPI) */
+    json_t *o = bb_req(&s, "GET", "/openapi.json", NULL, 200);
+    json_t *params = json_object_get(
+        json_object_get(json_object_get(json_object_get(o, "paths"), "/diff"), "get"),
+        "parameters");
+    int found = 0;
+    size_t i;
+    json_t *p;
+    json_array_foreach(params, i, p) found |= strcmp(json_string_value(json_object_get(p, "name")),
+                                                     "subscriber") == 0;
+    cr_assert(found, "/openapi.json does not document subscriber on GET /diff");
+    json_decref(o);
+    bb_stop_checked(&s);
+}
