@@ -42,13 +42,18 @@ void ot_redis_on_commit(void *ctx, const ot_event *evs, size_t n)
     size_t bytes = sizeof(struct rq_group) + n * sizeof(struct rq_ev);
     for (size_t i = 0; i < n; i++)
         bytes += strlen(evs[i].twin_id) + 1 + evs[i].json_len + 1;
+    /* The target moves only once the group is queued (or given up), so the
+     * mirror never reads from the store what is about to be queued. */
+    int64_t last = evs[n - 1].cursor;
     pthread_mutex_lock(&r->mu);
-    if (evs[n - 1].cursor > r->target)
-        r->target = evs[n - 1].cursor;
     int keep = !r->stopped && r->queued_bytes + bytes <= Q_MAX_BYTES;
-    if (keep)
-        r->queued_bytes += bytes; /* reserve, so concurrent accounting stays bounded */
-    pthread_cond_signal(&r->cv);
+    if (keep) {
+        r->queued_bytes += bytes; /* reserved while the copy is made unlocked */
+    } else {
+        if (last > r->target)
+            r->target = last;
+        pthread_cond_signal(&r->cv);
+    }
     pthread_mutex_unlock(&r->mu);
     if (!keep) {
         atomic_fetch_add(&r->n_dropped, (long long)n);
@@ -58,6 +63,9 @@ void ot_redis_on_commit(void *ctx, const ot_event *evs, size_t n)
     if (!g) {
         pthread_mutex_lock(&r->mu);
         r->queued_bytes -= bytes;
+        if (last > r->target)
+            r->target = last;
+        pthread_cond_signal(&r->cv);
         pthread_mutex_unlock(&r->mu);
         atomic_fetch_add(&r->n_dropped, (long long)n);
         return;
@@ -88,6 +96,8 @@ void ot_redis_on_commit(void *ctx, const ot_event *evs, size_t n)
         r->head = g;
     r->tail = g;
     r->queued_events += n;
+    if (last > r->target)
+        r->target = last;
     pthread_cond_signal(&r->cv);
     pthread_mutex_unlock(&r->mu);
 }
