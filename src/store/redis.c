@@ -445,6 +445,11 @@ const char *ot_redis_health(void *ctx, json_t *detail)
     json_object_set_new(detail, "mirrored_cursor", json_integer(mirrored));
     json_object_set_new(detail, "lag", json_integer(target > mirrored ? target - mirrored : 0));
     json_object_set_new(detail, "queued", json_integer((json_int_t)queued));
+    pthread_mutex_lock(&r->pool_mu);
+    int cmd_down = r->cmd_down;
+    pthread_mutex_unlock(&r->pool_mu);
+    /* the connections of the simulation cache and the subscriber cursors */
+    json_object_set_new(detail, "commands", json_string(cmd_down ? "unreachable" : "ok"));
     pthread_mutex_lock(&r->err_mu);
     if (r->last_error[0]) {
         char ts[OT_TS_BUFSZ];
@@ -457,7 +462,7 @@ const char *ot_redis_health(void *ctx, json_t *detail)
         json_object_set_new(detail, "stream_ahead",
                             json_string("the stream holds cursors beyond this server's log "
                                         "(another store writes to it); those are not mirrored"));
-    return connected && !ahead ? "ok" : "degraded";
+    return connected && !ahead && !cmd_down ? "ok" : "degraded";
 }
 
 void ot_redis_metrics(void *ctx, ot_buf *out)

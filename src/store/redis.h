@@ -104,8 +104,10 @@ void ot_redis_stop(ot_redis *r);
  * has stopped calling the listener). NULL is fine. */
 void ot_redis_free(ot_redis *r);
 
-/* /health probe: "ok" when the mirror is connected, else "degraded";
- * detail: connected, stream, mirrored_cursor, lag, queued, error. */
+/* /health probe: "ok" when the mirror is connected and the last command
+ * reached Redis, else "degraded"; detail: address, connected, stream,
+ * mirrored_cursor, lag, queued, commands, last_error, last_error_at, and
+ * stream_ahead when the stream holds cursors beyond this server's log. */
 const char *ot_redis_health(void *r, json_t *detail);
 
 /* Prometheus lines: connected, mirrored cursor, lag, XADDs, catch-up

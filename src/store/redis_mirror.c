@@ -373,6 +373,10 @@ static void *mirror_main(void *arg)
                        PRId64, r->url.host, r->url.port, r->stream_key, ot_redis_mirrored(r));
             atomic_fetch_add(&r->n_reconnects, 1);
             atomic_store(&r->connected, 1);
+            pthread_mutex_lock(&r->pool_mu); /* Redis is back: commands may try at once */
+            r->cmd_down = 0;
+            r->cmd_retry_at_ns = 0;
+            pthread_mutex_unlock(&r->pool_mu);
             backoff_ms = BACKOFF_MIN_MS;
             last_io = ot_mono_ns();
             continue;

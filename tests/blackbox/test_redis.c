@@ -608,6 +608,12 @@ Test(redis, outage_degrades_and_the_stream_catches_up_without_gaps)
     for (int i = 0; i < 5; i++)
         ingest(&s, "out", i);
     wait_redis_status(&s, "degraded", 10);
+    bb_http(&s, "GET", "/diff?subscriber=x", NULL, NULL, &r);
+    bb_assert_error(&r, 503, "service_unavailable", NULL);
+    bb_resp_free(&r);
+    rc = redis_health(&s);
+    cr_assert_str_eq(json_string_value(json_object_get(rc, "commands")), "unreachable");
+    json_decref(rc);
 
     own_redis_start(&o); /* loads its RDB: the stream as it was, 1..10 */
     c = rconnect(o.url);
@@ -615,7 +621,10 @@ Test(redis, outage_degrades_and_the_stream_catches_up_without_gaps)
     last = last_cursor(&s);
     wait_top(c, key, last, 30);
     check_stream_is_log(c, key, &s);
-    wait_redis_status(&s, "ok", 10);
+    wait_redis_status(&s, "ok", 10); /* the command connections too, without a request */
+    json_t *p = bb_req(&s, "GET", "/diff?subscriber=x&limit=1", NULL, 200);
+    cr_assert_eq(page_first(p), 1);
+    json_decref(p);
     cr_assert(metric(&s, "opstwin_redis_catchup_events_total") > 0,
               "the events before the restart should have come from the store");
     redisFree(c);
