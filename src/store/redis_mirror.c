@@ -368,9 +368,8 @@ static void *mirror_main(void *arg)
                 backoff_ms = backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff_ms * 2;
                 continue;
             }
-            if (backoff_ms > BACKOFF_MIN_MS || atomic_load(&r->n_reconnects) == 0)
-                ot_log(OT_LOG_INFO, "redis: connected to %s:%d, mirroring to %s after cursor %"
-                       PRId64, r->url.host, r->url.port, r->stream_key, ot_redis_mirrored(r));
+            ot_log(OT_LOG_INFO, "redis: connected to %s:%d, mirroring to %s after cursor %" PRId64,
+                   r->url.host, r->url.port, r->stream_key, ot_redis_mirrored(r));
             atomic_fetch_add(&r->n_reconnects, 1);
             atomic_store(&r->connected, 1);
             pthread_mutex_lock(&r->pool_mu); /* Redis is back: commands may try at once */
