@@ -45,16 +45,6 @@ void ot_h_diff(ot_req *req)
                         OT_SUBSCRIBER_NAME_MAX);
         return;
     }
-    if (sub && !(since && *since)) {
-        ot_error err;
-        int64_t c;
-        if (ot_subscribers_get(app->subscribers, sub, &c, &err)) {
-            ot_reply_error(req, &err);
-            return;
-        }
-        if (c > 0) /* resumes like since=; older than retention is a 410 too */
-            since = ot_cursor_format(c, remembered);
-    }
     if (since && *since && ot_events_check_since(req, since, &after))
         return;
     int limit = 100;
@@ -73,6 +63,20 @@ void ot_h_diff(ot_req *req)
     char twin[OT_EVENT_TWIN_MAX];
     if (ot_events_filter_from_query(req, &f, twin, sizeof twin))
         return;
+    if (sub && !(since && *since)) { /* after every check of the input */
+        ot_error serr;
+        int64_t c;
+        if (ot_subscribers_get(app->subscribers, sub, &c, &serr)) {
+            ot_reply_error(req, &serr);
+            return;
+        }
+        /* resumes like since=; older than the retention window is a 410 too */
+        if (c > 0) {
+            since = ot_cursor_format(c, remembered);
+            if (ot_events_check_since(req, since, &after))
+                return;
+        }
+    }
 
     struct page p = {.n = 0, .last = after};
     ot_buf_init(&p.out);
