@@ -598,6 +598,9 @@ Test(redis, outage_degrades_and_the_stream_catches_up_without_gaps)
     bb_http(&s, "GET", "/diff?subscriber=x", NULL, NULL, &r);
     bb_assert_error(&r, 503, "service_unavailable", NULL);
     bb_resp_free(&r);
+    bb_http(&s, "GET", "/diff?subscriber=x&limit=0", NULL, NULL, &r); /* input first */
+    bb_assert_error(&r, 400, "validation_failed", "$.limit");
+    bb_resp_free(&r);
 
     /* restart OpsTwin while Redis is down: its queue is gone, the store
      * still has every event */
