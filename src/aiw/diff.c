@@ -1,11 +1,17 @@
-/* diff.c - GET /diff?since=&limit=&twin_id=&types=: one page of the event
- * log after a cursor. The page is assembled from the events' stored JSON
- * text, never re-encoded. */
+/* diff.c - GET /diff?since=&limit=&twin_id=&types=&subscriber=: one page
+ * of the event log after a cursor. The page is assembled from the events'
+ * stored JSON text, never re-encoded.
+ *
+ * subscriber=NAME: without since, the page starts after NAME's remembered
+ * cursor (0 when new); an explicit since wins. Once the page is built,
+ * NAME's cursor becomes its next_cursor (aiw/subscribers.h); when that
+ * cannot be saved the page is not served (503), so NAME never skips. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "aiw/events.h"
+#include "aiw/subscribers.h"
 #include "api/app.h"
 #include "core/buf.h"
 #include "store/store.h"
@@ -31,6 +37,14 @@ void ot_h_diff(ot_req *req)
     ot_app *app = req->app;
     int64_t after = 0;
     const char *since = ot_req_query(req, "since");
+    const char *sub = ot_req_query(req, "subscriber");
+    char remembered[32] = "";
+    if (sub && !ot_subscriber_name_valid(sub)) {
+        ot_reply_errorf(req, OT_EINVAL, "$.subscriber",
+                        "subscriber must be 1-%d characters of A-Z a-z 0-9 _ . : -",
+                        OT_SUBSCRIBER_NAME_MAX);
+        return;
+    }
     if (since && *since && ot_events_check_since(req, since, &after))
         return;
     int limit = 100;
@@ -49,6 +63,20 @@ void ot_h_diff(ot_req *req)
     char twin[OT_EVENT_TWIN_MAX];
     if (ot_events_filter_from_query(req, &f, twin, sizeof twin))
         return;
+    if (sub && !(since && *since)) { /* after every check of the input */
+        ot_error serr;
+        int64_t c;
+        if (ot_subscribers_get(app->subscribers, sub, &c, &serr)) {
+            ot_reply_error(req, &serr);
+            return;
+        }
+        /* resumes like since=; older than the retention window is a 410 too */
+        if (c > 0) {
+            since = ot_cursor_format(c, remembered);
+            if (ot_events_check_since(req, since, &after))
+                return;
+        }
+    }
 
     struct page p = {.n = 0, .last = after};
     ot_buf_init(&p.out);
@@ -81,8 +109,17 @@ void ot_h_diff(ot_req *req)
             next = committed_before;
     }
     int has_more = next < ot_store_last_cursor(app->store);
-    ot_buf_printf(&p.out, "],\"next_cursor\":\"%s\",\"has_more\":%s,\"count\":%d}",
+    ot_buf_printf(&p.out, "],\"next_cursor\":\"%s\",\"has_more\":%s,\"count\":%d",
                   ot_cursor_format(next, c), has_more ? "true" : "false", n);
+    if (sub) {
+        if (ot_subscribers_set(app->subscribers, sub, next, &err)) {
+            ot_buf_free(&p.out);
+            ot_reply_error(req, &err);
+            return;
+        }
+        ot_buf_printf(&p.out, ",\"subscriber\":\"%s\"", sub); /* name charset needs no escaping */
+    }
+    ot_buf_puts(&p.out, "}");
     if (ot_buf_failed(&p.out)) {
         ot_buf_free(&p.out);
         ot_reply_errorf(req, OT_ENOMEM, NULL, "out of memory building the page");

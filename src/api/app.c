@@ -13,9 +13,11 @@
 #include "action/executor.h"
 #include "aiw/events.h"
 #include "aiw/registry.h"
+#include "aiw/subscribers.h"
 #include "api/stream.h"
 #include "core/buf.h"
 #include "core/ring.h"
+#include "store/redis.h"
 #include "store/store.h"
 #include "sim/service.h"
 #include "telemetry/ingest.h"
@@ -58,9 +60,6 @@ static void store_metrics(void *ctx, ot_buf *out) { ot_store_metrics(ctx, out); 
  * silently ignored. */
 static int refuse_unbuilt(const ot_config *cfg, ot_error *err)
 {
-    if (cfg->redis_url[0])
-        return ot_error_set(err, OT_EINVAL, "REDIS_URL",
-                            "REDIS_URL is set, but the Redis integration is not built yet; unset it");
     if (cfg->mqtt_url[0])
         return ot_error_set(err, OT_EINVAL, "MQTT_URL",
                             "MQTT_URL is set, but the MQTT adapter is not built yet; unset it");
@@ -131,6 +130,9 @@ ot_app *ot_app_start(const ot_config *cfg, ot_error *err)
     app->cfg = *cfg;
     app->started_us = ot_now_us();
     app->cors_any = strcmp(cfg->cors_origins, "*") == 0;
+    ot_redis_url ru;
+    if (cfg->redis_url[0] && ot_redis_url_parse(cfg->redis_url, &ru, err))
+        goto fail; /* before anything is opened */
     if (mkdir_p(cfg->data_dir, err))
         goto fail;
     if (setup_secret(app, err))
@@ -156,6 +158,19 @@ ot_app *ot_app_start(const ot_config *cfg, ot_error *err)
         .on_commit_ctx = app,
     };
     if (ot_store_open(&so, &app->store, err))
+        goto fail;
+    if (cfg->redis_url[0]) {
+        ot_redis_options ro = {.url = cfg->redis_url, .prefix = cfg->redis_prefix,
+                               .stream = cfg->redis_stream,
+                               .stream_maxlen = cfg->redis_stream_maxlen,
+                               .sim_ttl_s = cfg->redis_sim_ttl_s, .store = app->store};
+        if (ot_redis_start(&ro, &app->redis, err))
+            goto fail;
+        ot_app_add_commit_listener(app, ot_redis_on_commit, app->redis);
+        ot_app_add_health(app, "redis", ot_redis_health, app->redis);
+        ot_metrics_add_source(app->metrics, ot_redis_metrics, app->redis);
+    }
+    if (ot_subscribers_open(app->store, app->redis, &app->subscribers, err))
         goto fail;
     if (ot_profiles_open(app->store, &app->profiles, err))
         goto fail;
@@ -202,7 +217,10 @@ void ot_app_stop(ot_app *app, int drain_ms)
     ot_sim_service_stop(app->sim); /* finishes queued runs (and their rule proposals) */
     ot_engine_stop(app->engine);
     ot_executor_stop(app->executor); /* runs queued actions to their outcome */
+    ot_redis_stop(app->redis); /* mirrors what is committed (bounded wait) */
     ot_store_close(app->store); /* drains: everything acknowledged is committed */
+    ot_redis_free(app->redis);
+    ot_subscribers_free(app->subscribers);
     ot_profiles_free(app->profiles);
     ot_registry_free(app->registry);
     ot_ring_free(app->ring);

@@ -35,7 +35,9 @@ const struct ot_route ot_routes[] = {
     {"POST", "/schemas/{name}/validate", ot_h_schema_validate, "schema_validate",
      OT_PERM_PUBLIC, "Validate the body against a schema: {valid, errors}", NULL, NULL, NULL},
     {"GET", "/diff", ot_h_diff, "diff", OT_PERM_READ,
-     "Events after a cursor, one page at a time", "since,limit,twin_id,types", NULL, NULL},
+     "Events after a cursor, one page at a time; subscriber=NAME resumes after NAME's "
+     "remembered cursor and remembers the page's next_cursor",
+     "since,limit,twin_id,types,subscriber", NULL, NULL},
     {"GET", "/subscribe", ot_h_subscribe, "subscribe", OT_PERM_READ,
      "Server-Sent Events: backlog after since (or Last-Event-ID), then live events",
      "since,twin_id,types", NULL, "text/event-stream"},

@@ -29,6 +29,10 @@ typedef struct ot_config {
     char data_dir[OT_CFG_STR];
     char database_url[OT_CFG_STR];  /* "" = SQLite in data_dir */
     char redis_url[OT_CFG_STR];     /* "" = no Redis */
+    char redis_prefix[OT_CFG_STR];  /* key prefix, "opstwin:" */
+    char redis_stream[OT_CFG_STR];  /* "" = redis_prefix + "events" */
+    long redis_stream_maxlen;       /* MAXLEN ~ of the event stream */
+    int redis_sim_ttl_s;            /* TTL of cached simulation results */
     char kafka_bootstrap[OT_CFG_STR];
     char mqtt_url[OT_CFG_STR];
     char jwt_secret[OT_CFG_STR];    /* "" = generated at start */

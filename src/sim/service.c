@@ -9,11 +9,13 @@
 
 #include "aiw/events.h"
 #include "api/app.h"
+#include "core/buf.h"
 #include "core/evtype.h"
 #include "core/log.h"
 #include "sim/coupler.h"
 #include "sim/model.h"
 #include "sim/montecarlo.h"
+#include "store/redis.h"
 #include "store/store.h"
 
 #define SIM_QUEUE_MAX 64
@@ -139,6 +141,62 @@ static void cache_put(ot_sim_service *s, const char *key, const char *result)
     pthread_mutex_unlock(&s->cache_mu);
 }
 
+static void live_input(ot_app *app, const char *twin, const char *name, const ot_dist *d,
+                       ot_buf *out)
+{
+    if (!ot_dist_is_binding(d))
+        return;
+    double v;
+    int rc = d->kind == OT_DIST_TELEMETRY
+                 ? lookup_telemetry(app, twin, d->asset_id, d->metric, &v)
+                 : lookup_setpoint(app, twin, d->key, &v);
+    if (rc)
+        ot_buf_printf(out, "|%s=?", name);
+    else
+        ot_buf_printf(out, "|%s=%.17g", name, v);
+}
+
+/* The live values a run binds (telemetry and set-point parameters of the
+ * model and of the request's overrides), as text for the cache key: a
+ * seeded result is only reproducible for the same inputs. Caller frees;
+ * NULL on out of memory. */
+static char *live_inputs(ot_app *app, const ot_sim_model *m, const ot_sim_request *rq)
+{
+    ot_buf b;
+    ot_buf_init(&b);
+    ot_buf_puts(&b, "live");
+    for (size_t i = 0; i < m->nparams; i++)
+        live_input(app, rq->twin_id, m->params[i].name, &m->params[i].dist, &b);
+    for (size_t i = 0; i < rq->noverrides; i++)
+        live_input(app, rq->twin_id, rq->overrides[i].name, &rq->overrides[i].dist, &b);
+    if (ot_buf_failed(&b)) {
+        ot_buf_free(&b);
+        return NULL;
+    }
+    return ot_buf_steal(&b, NULL);
+}
+
+/* A result from the shared (Redis) cache: keep it in the local cache, and
+ * store its document when this server has not (another instance, or a new
+ * data folder, ran it) so GET /r/sim/{id} finds it. No event: nothing ran. */
+static void adopt_shared(ot_sim_service *s, const char *key, const char *text)
+{
+    cache_put(s, key, text);
+    json_t *doc = json_loads(text, 0, NULL);
+    const char *sim_id = json_string_value(json_object_get(doc, "sim_id"));
+    const char *twin = json_string_value(json_object_get(doc, "twin_id"));
+    char *have = sim_id ? ot_store_get_doc(s->app->store, "sim", sim_id, NULL) : NULL;
+    if (sim_id && !have) {
+        ot_store_doc sd = {"sim", sim_id, twin ? twin : "", NULL, text};
+        ot_store_write w = {.docs = &sd, .ndocs = 1};
+        if (ot_store_write_sync(s->app->store, &w))
+            ot_log(OT_LOG_WARNING, "sim %s from the Redis cache could not be stored: %s", sim_id,
+                   w.err.message);
+    }
+    free(have);
+    json_decref(doc);
+}
+
 /* Run one job on the worker thread: simulate, store, emit. */
 static void run_job(ot_sim_service *s, struct job *j)
 {
@@ -155,10 +213,15 @@ static void run_job(ot_sim_service *s, struct job *j)
         goto out;
     if (rq.has_seed && model_text) {
         char *req_text = json_dumps(j->body, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(17));
-        if (req_text && asprintf(&key, "%s|%s|%s", req_text, model_text, j->anomaly_id) < 0)
+        char *live = live_inputs(app, m, &rq);
+        if (req_text && live &&
+            asprintf(&key, "%s|%s|%s|%s", req_text, model_text, j->anomaly_id, live) < 0)
             key = NULL;
         free(req_text);
+        free(live);
         char *hit = key ? cache_get(s, key) : NULL;
+        if (!hit && key && app->redis && (hit = ot_redis_sim_get(app->redis, key)))
+            adopt_shared(s, key, hit);
         if (hit) {
             j->result = json_loads(hit, 0, NULL);
             json_object_set_new(j->result, "cached", json_true());
@@ -202,8 +265,10 @@ static void run_job(ot_sim_service *s, struct job *j)
         json_decref(doc);
         goto out;
     }
-    if (key)
+    if (key) {
         cache_put(s, key, text);
+        ot_redis_sim_put(app->redis, key, text); /* NULL redis: nothing */
+    }
     j->result = doc;
 out:
     if (j->err.code == OT_OK && !j->result)

@@ -7,7 +7,10 @@
  * Carlo engine (using every core), stores the result (GET /r/sim/{id}) with
  * a SimulationCompleted event, and only then completes the deferred reply.
  * Requests with a seed are deterministic, so their results are cached by
- * the request and the model they ran on.
+ * the request, the model they ran on and the live values it binds
+ * (telemetry, set-points): in memory, and with REDIS_URL in Redis as a
+ * shared second level (read before running, written after, with a TTL; a
+ * hit says "cached": true). Redis trouble never fails a run.
  *
  * A run has a time limit (504 beyond) and is cancelled when the server
  * stops (its reply is then 409 "canceled").

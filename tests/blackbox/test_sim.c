@@ -197,3 +197,32 @@ Test(sim, twin_model_is_used_and_bad_expressions_are_located)
                        7.0, 1e-9);
     json_decref(r);
 }
+
+/* A seeded run is cached by its request, its model and the live values it
+ * binds: new telemetry for a bound parameter is a new result, not a hit. */
+Test(sim, cached_seeded_results_follow_the_live_inputs)
+{
+    json_decref(bb_req(&srv, "PUT", "/twins/lv/model",
+                       "{\"parameters\":{\"load\":{\"dist\":\"telemetry\",\"asset_id\":\"p\","
+                       "\"metric\":\"load\",\"std\":0}},\"kpis\":{\"y\":\"load * 2\"}}",
+                       200));
+    const char *run = "{\"twin_id\":\"lv\",\"seed\":5,\"n_samples\":200}";
+    json_decref(bb_req(&srv, "POST", "/telemetry/ingest",
+                       "{\"twin_id\":\"lv\",\"asset_id\":\"p\",\"metrics\":{\"load\":10}}", 200));
+    json_t *a = bb_req(&srv, "POST", "/sim/run", run, 200);
+    json_t *b = bb_req(&srv, "POST", "/sim/run", run, 200);
+    cr_assert(json_is_true(json_object_get(b, "cached")), "same inputs: not served from the cache");
+    json_decref(bb_req(&srv, "POST", "/telemetry/ingest",
+                       "{\"twin_id\":\"lv\",\"asset_id\":\"p\",\"metrics\":{\"load\":30}}", 200));
+    json_t *c = bb_req(&srv, "POST", "/sim/run", run, 200);
+    cr_assert_not(json_is_true(json_object_get(c, "cached")), "new telemetry, yet a cached result");
+    double ma = json_number_value(json_object_get(
+        json_object_get(json_object_get(a, "kpi_distribution"), "y"), "mean"));
+    double mc = json_number_value(json_object_get(
+        json_object_get(json_object_get(c, "kpi_distribution"), "y"), "mean"));
+    cr_assert_float_eq(ma, 20, 1e-6);
+    cr_assert_float_eq(mc, 60, 1e-6);
+    json_decref(a);
+    json_decref(b);
+    json_decref(c);
+}
