@@ -29,7 +29,10 @@ typedef struct ot_config {
     char data_dir[OT_CFG_STR];
     char database_url[OT_CFG_STR];  /* "" = SQLite in data_dir */
     char redis_url[OT_CFG_STR];     /* "" = no Redis */
-    char kafka_bootstrap[OT_CFG_STR];
+    char kafka_bootstrap[OT_CFG_STR];  /* "" = no Kafka sink */
+    char kafka_topic[OT_CFG_STR];
+    char kafka_properties[OT_CFG_STR]; /* "k=v,k=v" passed to librdkafka */
+    int kafka_flush_timeout_ms;
     char mqtt_url[OT_CFG_STR];
     char jwt_secret[OT_CFG_STR];    /* "" = generated at start */
     int jwt_expire_minutes;
