@@ -23,9 +23,11 @@
  * rebuilt. The highest cursor below which everything is delivered (the
  * watermark) is kept in DATA_DIR/kafka.cursor (with the topic), written
  * about once a second and at close, so events committed while the sink was
- * behind, stopped or the process crashed are produced after a restart (at
- * least once across a crash; exactly once otherwise). With no cursor file
- * for the topic, the sink starts at the log's end when it is first enabled.
+ * behind, stopped or the process crashed are produced after a restart.
+ * Exactly once, except that events in flight at a crash or at a fatal
+ * producer error (their fate unknown) are produced again: at least once.
+ * With no cursor file for the topic, the sink starts at the log's end when
+ * it is first enabled.
  *
  * Brokers being away never stops the server: start-up succeeds, events wait
  * in the store, /health says "degraded". Lag (last committed cursor minus
