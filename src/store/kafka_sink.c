@@ -567,6 +567,9 @@ int ot_kafka_sink_start(const ot_kafka_options *opt, ot_kafka_sink **out, ot_err
     s->brokers_down = 1;
     s->stall_ref_ns = now_ns();
     snprintf(s->last_error, sizeof s->last_error, "not connected yet");
+    /* the file exists from now on: after a crash, even within the first
+     * second, the next start resumes here instead of at the log's end */
+    save_cursor(s, saved);
     if (pthread_create(&s->thread, NULL, sink_main, s)) {
         ot_error_set(err, OT_EINTERNAL, NULL, "cannot start the Kafka sink thread");
         goto fail;

@@ -19,8 +19,9 @@
  * Delivery. A delivery report with an error (after librdkafka's own
  * retries: message.timeout.ms, a purge, a fatal producer error) puts its
  * cursor back: the thread re-reads it from the store and produces it again,
- * skipping cursors already delivered. After a fatal error the producer is
- * rebuilt. The highest cursor below which everything is delivered (the
+ * skipping cursors already delivered (it can then land after later events
+ * of its partition: consumers that care order by the cursor header). After
+ * a fatal error the producer is rebuilt. The highest cursor below which everything is delivered (the
  * watermark) is kept in DATA_DIR/kafka.cursor (with the topic), written
  * about once a second and at close, so events committed while the sink was
  * behind, stopped or the process crashed are produced after a restart.
