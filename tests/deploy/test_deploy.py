@@ -27,6 +27,7 @@ Prints one line per check and ends with `N passed, M failed`; exit 1 when a
 check failed. Usage: test_deploy.py [REPO_ROOT]  (OPSTWIN_BIN: the binary to
 ask for its options; default ./opstwin, then build/asan/opstwin).
 """
+import fnmatch
 import os
 import re
 import shlex
@@ -452,6 +453,15 @@ def check_dockerfile(options, release_binary):
     if len(stages) < 2:
         return {}
     build, final = stages[0], stages[-1]
+    # the build context (the repository) keeps what `make` needs
+    ignore = os.path.join(ROOT, ".dockerignore")
+    pats = [p.strip().rstrip("/") for p in (read(ignore).splitlines() if os.path.exists(ignore)
+                                           else []) if p.strip() and not p.startswith("#")]
+    for need in ("Makefile", "VERSION", "src", "scripts", "schemas", "docs", "bench"):
+        hit = [p for p in pats if fnmatch.fnmatch(need, p)]
+        check(f".dockerignore keeps {need}", not hit, f"excluded by {hit}")
+    check("Dockerfile: build stage copies the source tree",
+          any(i == "COPY" and a.split()[0] == "." for i, a in build["ins"]), "no COPY . ...")
     runs = " ".join(a for i, a in build["ins"] if i == "RUN")
     check("Dockerfile: build stage runs make", re.search(r"\bmake\b", runs) is not None, runs)
     deps = read(os.path.join(ROOT, "scripts/deps.sh"))
