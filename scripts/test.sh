@@ -2,7 +2,8 @@
 # test.sh - run every test suite of OpsTwin and print one closing summary.
 #
 # Suites: Criterion unit tests, Criterion black-box tests (they start the
-# ASan build of the server themselves), and short libFuzzer runs when clang's
+# ASan build of the server themselves), the deployment-file checks
+# (tests/deploy/test_deploy.py), and short libFuzzer runs when clang's
 # fuzzer runtime is present. Services the tests need (PostgreSQL, Redis,
 # Mosquitto) are started by scripts/services.sh on free loopback ports in a
 # temporary folder and stopped by PID on exit, even on failure.
@@ -48,6 +49,20 @@ run_criterion() { # name binary [args]
 
 run_criterion unit build/asan/unit_tests
 run_criterion blackbox build/asan/blackbox_tests
+
+# Deployment files (deploy/): parsed and checked against the server's options
+# and ports; the script prints its own `N passed, M failed`.
+echo "== deploy"
+python3 tests/deploy/test_deploy.py 2>&1 | tee "$log_dir/deploy.log"
+line=$(grep -a -E '^[0-9]+ passed, [0-9]+ failed$' "$log_dir/deploy.log" | tail -n 1)
+if [ -z "$line" ]; then
+  echo "test.sh: deploy checks printed no summary (crashed?)"
+  failed=$((failed + 1))
+else
+  passed=$((passed + ${line%% passed*}))
+  f=${line#*, }
+  failed=$((failed + ${f%% failed}))
+fi
 
 # Short fuzz runs (each target 20 s or 200k runs) when libFuzzer is usable.
 if command -v clang >/dev/null 2>&1 && ls tests/fuzz/fuzz_*.c >/dev/null 2>&1; then

@@ -17,6 +17,7 @@
 #include "api/stream.h"
 #include "core/buf.h"
 #include "core/ring.h"
+#include "store/kafka_sink.h"
 #include "store/redis.h"
 #include "store/store.h"
 #include "sim/service.h"
@@ -56,6 +57,30 @@ static const char *store_health(void *ctx, json_t *detail)
 
 static void store_metrics(void *ctx, ot_buf *out) { ot_store_metrics(ctx, out); }
 
+/* The Kafka event sink, when KAFKA_BOOTSTRAP_SERVERS is set: it sees every
+ * committed event through a commit listener. */
+static int start_kafka(ot_app *app, ot_error *err)
+{
+    const ot_config *cfg = &app->cfg;
+    if (!cfg->kafka_bootstrap[0])
+        return 0;
+    ot_kafka_options ko = {
+        .bootstrap = cfg->kafka_bootstrap,
+        .topic = cfg->kafka_topic,
+        .properties = cfg->kafka_properties,
+        .data_dir = cfg->data_dir,
+        .flush_timeout_ms = cfg->kafka_flush_timeout_ms,
+        .store = app->store,
+    };
+    if (ot_kafka_sink_start(&ko, &app->kafka, err))
+        return err->code;
+    if (ot_app_add_commit_listener(app, ot_kafka_sink_on_commit, app->kafka))
+        return ot_error_set(err, OT_EINTERNAL, NULL, "too many commit listeners");
+    ot_app_add_health(app, "kafka", ot_kafka_sink_health, app->kafka);
+    ot_metrics_add_source(app->metrics, ot_kafka_sink_metrics, app->kafka);
+    return 0;
+}
+
 /* Settings for components this build does not have yet must not be
  * silently ignored. */
 static int refuse_unbuilt(const ot_config *cfg, ot_error *err)
@@ -63,10 +88,6 @@ static int refuse_unbuilt(const ot_config *cfg, ot_error *err)
     if (cfg->mqtt_url[0])
         return ot_error_set(err, OT_EINVAL, "MQTT_URL",
                             "MQTT_URL is set, but the MQTT adapter is not built yet; unset it");
-    if (cfg->kafka_bootstrap[0])
-        return ot_error_set(err, OT_EINVAL, "KAFKA_BOOTSTRAP_SERVERS",
-                            "KAFKA_BOOTSTRAP_SERVERS is set, but the Kafka sink is not built "
-                            "yet; unset it");
     return 0;
 }
 
@@ -159,6 +180,8 @@ ot_app *ot_app_start(const ot_config *cfg, ot_error *err)
     };
     if (ot_store_open(&so, &app->store, err))
         goto fail;
+    if (start_kafka(app, err)) /* before anything else commits events */
+        goto fail;
     if (cfg->redis_url[0]) {
         ot_redis_options ro = {.url = cfg->redis_url, .prefix = cfg->redis_prefix,
                                .stream = cfg->redis_stream,
@@ -218,7 +241,9 @@ void ot_app_stop(ot_app *app, int drain_ms)
     ot_engine_stop(app->engine);
     ot_executor_stop(app->executor); /* runs queued actions to their outcome */
     ot_redis_stop(app->redis); /* mirrors what is committed (bounded wait) */
+    ot_kafka_sink_stop_reading(app->kafka); /* before the store goes */
     ot_store_close(app->store); /* drains: everything acknowledged is committed */
+    ot_kafka_sink_close(app->kafka); /* flushes what the drain handed over */
     ot_redis_free(app->redis);
     ot_subscribers_free(app->subscribers);
     ot_profiles_free(app->profiles);

@@ -33,7 +33,10 @@ typedef struct ot_config {
     char redis_stream[OT_CFG_STR];  /* "" = redis_prefix + "events" */
     long redis_stream_maxlen;       /* MAXLEN ~ of the event stream */
     int redis_sim_ttl_s;            /* TTL of cached simulation results */
-    char kafka_bootstrap[OT_CFG_STR];
+    char kafka_bootstrap[OT_CFG_STR];  /* "" = no Kafka sink */
+    char kafka_topic[OT_CFG_STR];
+    char kafka_properties[OT_CFG_STR]; /* "k=v,k=v" passed to librdkafka */
+    int kafka_flush_timeout_ms;
     char mqtt_url[OT_CFG_STR];
     char jwt_secret[OT_CFG_STR];    /* "" = generated at start */
     int jwt_expire_minutes;

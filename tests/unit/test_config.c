@@ -124,3 +124,32 @@ Test(log, level_names)
     cr_assert_eq(ot_log_level_parse("trace"), -1);
     cr_assert_eq(ot_log_level_parse(NULL), -1);
 }
+
+Test(config, kafka_options)
+{
+    ot_config c;
+    ot_config_defaults(&c);
+    cr_assert_str_eq(c.kafka_bootstrap, "");
+    cr_assert_str_eq(c.kafka_topic, "opstwin.events");
+    cr_assert_str_eq(c.kafka_properties, "");
+    cr_assert_eq(c.kafka_flush_timeout_ms, 10000);
+    char *argv[] = {"serve", "--kafka-topic=t1", "--kafka-flush-timeout-ms", "250",
+                    "--kafka-properties", "sasl.password=s3cret,linger.ms=1"};
+    int rest[8], nrest = 0;
+    ot_error err;
+    cr_assert_eq(ot_config_load_args(&c, 6, argv, NULL, rest, &nrest, &err), 0, "%s", err.message);
+    cr_assert_str_eq(c.kafka_topic, "t1");
+    cr_assert_eq(c.kafka_flush_timeout_ms, 250);
+    /* the properties may hold credentials: masked like a secret */
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    ot_config_print(&c, f);
+    fclose(f);
+    cr_assert(!strstr(text, "s3cret"), "%s", text);
+    cr_assert(strstr(text, "KAFKA_PROPERTIES=***\n"), "%s", text);
+    free(text);
+    char *bad[] = {"serve", "--kafka-flush-timeout-ms", "-1"};
+    cr_assert_neq(ot_config_load_args(&c, 3, bad, NULL, rest, &nrest, &err), 0);
+    cr_assert(strstr(err.message, "--kafka-flush-timeout-ms"), "%s", err.message);
+}
