@@ -19,6 +19,7 @@
 #include "store/store.h"
 #include "sim/service.h"
 #include "telemetry/ingest.h"
+#include "telemetry/mqtt_adapter.h"
 #include "telemetry/pipeline.h"
 #include "core/clock.h"
 #include "core/log.h"
@@ -61,9 +62,6 @@ static int refuse_unbuilt(const ot_config *cfg, ot_error *err)
     if (cfg->redis_url[0])
         return ot_error_set(err, OT_EINVAL, "REDIS_URL",
                             "REDIS_URL is set, but the Redis integration is not built yet; unset it");
-    if (cfg->mqtt_url[0])
-        return ot_error_set(err, OT_EINVAL, "MQTT_URL",
-                            "MQTT_URL is set, but the MQTT adapter is not built yet; unset it");
     if (cfg->kafka_bootstrap[0])
         return ot_error_set(err, OT_EINVAL, "KAFKA_BOOTSTRAP_SERVERS",
                             "KAFKA_BOOTSTRAP_SERVERS is set, but the Kafka sink is not built "
@@ -165,6 +163,8 @@ ot_app *ot_app_start(const ot_config *cfg, ot_error *err)
     app->check_ctx = app->registry;
     if (ot_sim_service_start(app, &app->sim, err))
         goto fail;
+    if (ot_mqtt_new(app, &app->mqtt, err)) /* before the executor: its mqtt target */
+        goto fail;
     if (ot_executor_start(app, &app->executor, err))
         goto fail;
     if (ot_engine_start(app, &app->engine, err))
@@ -174,6 +174,8 @@ ot_app *ot_app_start(const ot_config *cfg, ot_error *err)
     ot_metrics_add_source(app->metrics, ot_pipeline_metrics, app->pipeline);
     ot_app_add_health(app, "store", store_health, app->store);
     ot_metrics_add_source(app->metrics, store_metrics, app->store);
+    if (ot_mqtt_start(app->mqtt, err)) /* feeds the pipeline after commits */
+        goto fail;
     if (refuse_unbuilt(cfg, err))
         goto fail;
     app->http = ot_http_start(app, err);
@@ -198,10 +200,12 @@ void ot_app_stop(ot_app *app, int drain_ms)
             usleep(10000);
         ot_http_stop(app->http);
     }
+    ot_mqtt_stop(app->mqtt); /* disconnects; commits what was received */
     ot_pipeline_stop(app->pipeline); /* analyses what was fed; queues anomaly writes */
     ot_sim_service_stop(app->sim); /* finishes queued runs (and their rule proposals) */
     ot_engine_stop(app->engine);
     ot_executor_stop(app->executor); /* runs queued actions to their outcome */
+    ot_mqtt_free(app->mqtt);
     ot_store_close(app->store); /* drains: everything acknowledged is committed */
     ot_profiles_free(app->profiles);
     ot_registry_free(app->registry);

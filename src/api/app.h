@@ -51,6 +51,8 @@ typedef struct ot_app {
     struct ot_engine *engine;     /* policies, proposals, decisions (policy/engine.h) */
     struct ot_actions *executor;  /* actions (action/executor.h) */
     struct ot_profiles *profiles; /* twins' ingest profiles (telemetry/ingest.h) */
+    struct ot_mqtt *mqtt;         /* MQTT adapter and command target, or NULL
+                                     (telemetry/mqtt_adapter.h) */
     /* schema check of each canonical telemetry object before it is stored;
      * returns 0 or fills err (path prefixed with prefix) */
     int (*check_telemetry)(void *ctx, const json_t *tel, const char *prefix, ot_error *err);

@@ -30,7 +30,20 @@ typedef struct ot_config {
     char database_url[OT_CFG_STR];  /* "" = SQLite in data_dir */
     char redis_url[OT_CFG_STR];     /* "" = no Redis */
     char kafka_bootstrap[OT_CFG_STR];
-    char mqtt_url[OT_CFG_STR];
+    char mqtt_url[OT_CFG_STR];      /* "" = no MQTT adapter */
+    char mqtt_username[OT_CFG_STR];
+    char mqtt_password[OT_CFG_STR];
+    char mqtt_client_id[OT_CFG_STR];  /* "" = opstwin-<hash of host and DATA_DIR> */
+    char mqtt_topics[OT_CFG_STR];     /* comma-separated subscriptions */
+    char mqtt_share_group[OT_CFG_STR];/* "" = plain subscriptions */
+    char mqtt_deadletter_topic[OT_CFG_STR];
+    char mqtt_ca_file[OT_CFG_STR];
+    char mqtt_cert_file[OT_CFG_STR];
+    char mqtt_key_file[OT_CFG_STR];
+    int mqtt_tls_insecure;
+    int mqtt_ack_timeout_ms;
+    int mqtt_max_inflight;            /* received, not yet committed */
+    int mqtt_batch;                   /* messages per store write */
     char jwt_secret[OT_CFG_STR];    /* "" = generated at start */
     int jwt_expire_minutes;
     int public_read;                /* 1: reads need no token */
