@@ -659,7 +659,7 @@ int ot_mqtt_new(ot_app *app, ot_mqtt **out, ot_error *err)
                          sizeof m->client_id - 1);
             goto fail;
         }
-        snprintf(m->client_id, sizeof m->client_id, "%s", cfg->mqtt_client_id);
+        memcpy(m->client_id, cfg->mqtt_client_id, strlen(cfg->mqtt_client_id) + 1);
     } else {
         default_client_id(cfg, m->client_id, sizeof m->client_id);
     }
