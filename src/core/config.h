@@ -44,6 +44,7 @@ typedef struct ot_config {
     int mqtt_ack_timeout_ms;
     int mqtt_max_inflight;            /* received, not yet committed */
     int mqtt_batch;                   /* messages per store write */
+    int mqtt_ack_after_commit;        /* 1: PUBACK only after the commit */
     char jwt_secret[OT_CFG_STR];    /* "" = generated at start */
     int jwt_expire_minutes;
     int public_read;                /* 1: reads need no token */

@@ -500,10 +500,14 @@ static void on_message(struct mosquitto *mosq, void *ud, const struct mosquitto_
              : full  ? ot_ingest_batch_add(m->cur, doc, "$", now, &err)
                      : ot_ingest_batch_add_bare(m->cur, doc, twin, asset, now, &err);
     size_t n = m->cur ? ot_ingest_batch_count(m->cur) : 0;
-    int avail = 0;
-    if (rc >= 0 && (n >= (size_t)m->app->cfg.mqtt_batch ||
-                    ioctl(mosquitto_socket(mosq), FIONREAD, &avail) || avail == 0)) {
-        m->flush_now = 1; /* full, or nothing more waiting on the socket */
+    /* flush when full, or when nothing more waits on the socket (checked on
+     * the first message of a batch and every 32nd after, to spare a system
+     * call per message; a stream that stops in between waits LINGER_US) */
+    int avail = 0, ack_after = m->app->cfg.mqtt_ack_after_commit;
+    if (rc >= 0 && (ack_after || n >= (size_t)m->app->cfg.mqtt_batch ||
+                    ((n == 1 || n % 32 == 0) &&
+                     (ioctl(mosquitto_socket(mosq), FIONREAD, &avail) || avail == 0)))) {
+        m->flush_now = 1;
         pthread_cond_signal(&m->bcv);
     } else if (rc >= 0 && n == 1) {
         pthread_cond_signal(&m->bcv); /* start the linger clock */
@@ -518,11 +522,19 @@ static void on_message(struct mosquitto *mosq, void *ud, const struct mosquitto_
         malformed(m, msg, reason);
         return;
     }
-    /* bounded: past MQTT_MAX_INFLIGHT, stop reading until commits catch up */
     pthread_mutex_lock(&m->mu);
     m->held++;
-    while (m->held >= m->app->cfg.mqtt_max_inflight && !m->stopping)
-        pthread_cond_wait(&m->cv, &m->mu);
+    if (ack_after) {
+        /* MQTT_ACK_AFTER_COMMIT: libmosquitto writes this message's PUBACK
+         * only after we return, so return once it is durable (or
+         * dead-lettered) - even while stopping, as the store still runs */
+        while (m->held > 0)
+            pthread_cond_wait(&m->cv, &m->mu);
+    } else {
+        /* bounded: past MQTT_MAX_INFLIGHT, stop reading until commits catch up */
+        while (m->held >= m->app->cfg.mqtt_max_inflight && !m->stopping)
+            pthread_cond_wait(&m->cv, &m->mu);
+    }
     pthread_mutex_unlock(&m->mu);
 }
 
