@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -39,6 +40,8 @@ typedef struct broker {
     pid_t pid;
     int port;
     char dir[128];
+    char extra[1024];    /* more configuration lines for the listener */
+    int tls;             /* the listener speaks TLS: probe with a plain socket */
 } broker;
 
 static const char *mosquitto_bin(void)
@@ -48,14 +51,14 @@ static const char *mosquitto_bin(void)
 
 static int port_open(int port)
 {
-    char host[32];
-    snprintf(host, sizeof host, "127.0.0.1");
-    struct mosquitto *m = mosquitto_new(NULL, true, NULL);
-    int ok = mosquitto_connect(m, host, port, 5) == MOSQ_ERR_SUCCESS;
-    if (ok)
-        mosquitto_disconnect(m);
-    mosquitto_destroy(m);
-    return ok;
+    char cmd[160];
+    snprintf(cmd, sizeof cmd, "exec 3<>/dev/tcp/127.0.0.1/%d", port);
+    const char *argv[] = {"/bin/bash", "-c", cmd, NULL};
+    char *out = NULL, *err = NULL;
+    int rc = bb_run(argv, "/tmp", NULL, &out, &err);
+    free(out);
+    free(err);
+    return rc == 0;
 }
 
 /* A private broker (no persistence) on a free port, or on b->port again. */
@@ -66,12 +69,13 @@ static void broker_start(broker *b)
         cr_assert(mkdtemp(b->dir));
         b->port = bb_free_port();
     }
+    chmod(b->dir, 0755); /* mosquitto started as root reads it as user mosquitto */
     char conf[256];
     snprintf(conf, sizeof conf, "%s/mosquitto.conf", b->dir);
     FILE *f = fopen(conf, "w");
     cr_assert(f);
-    fprintf(f, "listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n"
-               "max_queued_messages 100000\n", b->port);
+    fprintf(f, "listener %d 127.0.0.1\n%s\npersistence false\nmax_queued_messages 100000\n",
+            b->port, b->extra[0] ? b->extra : "allow_anonymous true");
     fclose(f);
     b->pid = fork();
     if (b->pid == 0) {
@@ -182,13 +186,19 @@ static int wait_until(tclient *c, int *field, int value, double seconds)
     return ok;
 }
 
-static void tc_open(tclient *c, const char *host, int port)
+/* Connect (optionally with TLS trusting cafile, and credentials). */
+static void tc_open_with(tclient *c, const char *host, int port, const char *cafile,
+                         const char *user, const char *pass)
 {
     memset(c, 0, sizeof *c);
     pthread_mutex_init(&c->mu, NULL);
     pthread_cond_init(&c->cv, NULL);
     c->m = mosquitto_new(NULL, true, c);
     cr_assert(c->m);
+    if (cafile)
+        cr_assert_eq(mosquitto_tls_set(c->m, cafile, NULL, NULL, NULL, NULL), MOSQ_ERR_SUCCESS);
+    if (user)
+        mosquitto_username_pw_set(c->m, user, pass);
     mosquitto_connect_callback_set(c->m, tc_on_connect);
     mosquitto_subscribe_callback_set(c->m, tc_on_subscribe);
     mosquitto_publish_callback_set(c->m, tc_on_publish);
@@ -198,6 +208,11 @@ static void tc_open(tclient *c, const char *host, int port)
                  "test client cannot connect to %s:%d", host, port);
     mosquitto_loop_start(c->m);
     cr_assert(wait_until(c, &c->connected, 1, 10), "test client: no CONNACK");
+}
+
+static void tc_open(tclient *c, const char *host, int port)
+{
+    tc_open_with(c, host, port, NULL, NULL, NULL);
 }
 
 static void tc_subscribe(tclient *c, const char *topic)
@@ -569,6 +584,128 @@ Test(mqtt, kill9_mid_stream_with_ack_after_commit_loses_nothing, .timeout = 180)
     const int N = 400;
     int got = kill9_mid_stream("a", "MQTT_ACK_AFTER_COMMIT=true", N, 100);
     cr_assert_eq(got, N, "every message stored exactly once; got %d of %d", got, N);
+}
+
+/* --- shared subscriptions, TLS and credentials ------------------------------------- */
+
+Test(mqtt, shared_subscription_splits_the_load_between_instances, .timeout = 120)
+{
+    char host[256], pre[64], twin[64], grp[96];
+    int port;
+    shared_broker(host, sizeof host, &port);
+    unique(pre, sizeof pre, "g");
+    unique(twin, sizeof twin, "sh");
+    snprintf(grp, sizeof grp, "MQTT_SHARE_GROUP=%s", pre);
+    bb_server a, b;
+    start_server(&a, host, port, pre, grp, NULL);
+    start_server(&b, host, port, pre, grp, NULL);
+    cr_assert(wait_status(&a, "ok", 10) && wait_status(&b, "ok", 10));
+    usleep(300000); /* both SUBACKs in */
+    tclient c;
+    tc_open(&c, host, port);
+    char topic[200];
+    snprintf(topic, sizeof topic, "%s/telemetry/x/y", pre);
+    publish_range(&c, topic, twin, 0, 200);
+    int na = -1, nb = -1;
+    for (int i = 0; i < 200 && (na < 0 || nb < 0 || na + nb < 200); i++) {
+        usleep(50000);
+        na = query_count(&a, twin);
+        nb = query_count(&b, twin);
+    }
+    cr_log_info("shared subscription: %d + %d of 200", na, nb);
+    cr_assert_eq(na + nb, 200, "each message stored by exactly one instance: %d + %d", na, nb);
+    cr_assert(na > 0 && nb > 0, "both instances took a share: %d and %d", na, nb);
+    tc_close(&c);
+    bb_stop_checked(&a);
+    bb_stop_checked(&b);
+}
+
+static void sh(const char *cmd)
+{
+    const char *argv[] = {"/bin/bash", "-c", cmd, NULL};
+    char *out = NULL, *err = NULL;
+    int rc = bb_run(argv, "/tmp", NULL, &out, &err);
+    cr_assert_eq(rc, 0, "%s: %s %s", cmd, out, err);
+    free(out);
+    free(err);
+}
+
+/* mqtts:// with a private CA and a broker that wants a user name and password. */
+Test(mqtt, tls_and_credentials, .timeout = 120)
+{
+    broker b = {0};
+    snprintf(b.dir, sizeof b.dir, "/tmp/opstwin-bbmqtt.XXXXXX");
+    cr_assert(mkdtemp(b.dir));
+    chmod(b.dir, 0755);
+    b.port = bb_free_port();
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd,
+             "cd %s && openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt "
+             "-subj /CN=opstwin-test-ca -days 2 2>/dev/null && "
+             "openssl req -newkey rsa:2048 -nodes -keyout srv.key -out srv.csr -subj /CN=localhost "
+             "2>/dev/null && echo subjectAltName=IP:127.0.0.1,DNS:localhost > san.ext && "
+             "openssl x509 -req -in srv.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out srv.crt "
+             "-days 2 -extfile san.ext 2>/dev/null && "
+             "openssl req -x509 -newkey rsa:2048 -nodes -keyout other.key -out other.crt "
+             "-subj /CN=other-ca -days 2 2>/dev/null && "
+             "touch passwd && chmod 600 passwd && mosquitto_passwd -b passwd sensor 's3cret:pw' && "
+             "chmod 644 srv.key passwd",
+             b.dir);
+    sh(cmd);
+    snprintf(b.extra, sizeof b.extra,
+             "cafile %s/ca.crt\ncertfile %s/srv.crt\nkeyfile %s/srv.key\n"
+             "allow_anonymous false\npassword_file %s/passwd",
+             b.dir, b.dir, b.dir, b.dir);
+    broker_start(&b);
+
+    char twin[64], url[256], ca[256], other[256];
+    unique(twin, sizeof twin, "tls");
+    snprintf(url, sizeof url, "MQTT_URL=mqtts://sensor:s3cret%%3Apw@127.0.0.1:%d", b.port);
+    snprintf(ca, sizeof ca, "MQTT_CA_FILE=%s/ca.crt", b.dir);
+    snprintf(other, sizeof other, "MQTT_CA_FILE=%s/other.crt", b.dir);
+    bb_server s;
+    {
+        const char *env[] = {url, ca, NULL};
+        bb_start(&s, NULL, env, NULL);
+    }
+    cr_assert(wait_status(&s, "ok", 15), "connected over TLS with the URL's credentials");
+    tclient c;
+    char cafile[256];
+    snprintf(cafile, sizeof cafile, "%s/ca.crt", b.dir);
+    tc_open_with(&c, "127.0.0.1", b.port, cafile, "sensor", "s3cret:pw");
+    char topic[200];
+    snprintf(topic, sizeof topic, "opstwin/telemetry/%s/a1", twin);
+    tc_publish(&c, topic, "{\"v\":7}");
+    cr_assert_eq(wait_count(&s, twin, 1, 15), 1, "stored over TLS");
+    tc_close(&c);
+    bb_stop_checked(&s);
+
+    /* a CA that did not sign the broker's certificate: degraded, not crashed */
+    {
+        const char *env[] = {url, other, NULL};
+        bb_start(&s, NULL, env, NULL);
+    }
+    sleep(2);
+    char detail[256];
+    cr_assert_str_eq(mqtt_status(&s, detail, sizeof detail), "degraded");
+    cr_log_info("wrong CA: %s", detail);
+    bb_stop_checked(&s);
+
+    /* a wrong password (MQTT_PASSWORD overrides the URL's): degraded with the reason */
+    {
+        const char *env[] = {url, ca, "MQTT_PASSWORD=wrong", NULL};
+        bb_start(&s, NULL, env, NULL);
+    }
+    for (int i = 0; i < 50; i++) {
+        mqtt_status(&s, detail, sizeof detail);
+        if (strstr(detail, "refused"))
+            break;
+        usleep(100000);
+    }
+    cr_assert_str_eq(mqtt_status(&s, detail, sizeof detail), "degraded");
+    cr_assert(strstr(detail, "refused"), "the reason: %s", detail);
+    bb_stop_checked(&s);
+    broker_stop(&b, 1);
 }
 
 /* --- the command target --------------------------------------------------------------- */
