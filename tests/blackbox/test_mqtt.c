@@ -751,7 +751,7 @@ Test(mqtt, action_command_is_published_and_acknowledged, .timeout = 90)
     shared_broker(host, sizeof host, &port);
     unique(twin, sizeof twin, "cmd");
     bb_server s;
-    start_server(&s, host, port, "opstwin", NULL, NULL);
+    start_server(&s, host, port, twin, NULL, NULL);
     tclient c;
     tc_open(&c, host, port);
     c.ack_reply = "{\"ok\":true}";
@@ -780,7 +780,7 @@ Test(mqtt, action_without_acknowledgement_fails_with_the_timeout, .timeout = 90)
     shared_broker(host, sizeof host, &port);
     unique(twin, sizeof twin, "noack");
     bb_server s;
-    start_server(&s, host, port, "opstwin", "MQTT_ACK_TIMEOUT_MS=400", NULL);
+    start_server(&s, host, port, twin, "MQTT_ACK_TIMEOUT_MS=400", NULL);
     json_t *doc = run_mqtt_action(&s, twin, "failed");
     char want[200];
     snprintf(want, sizeof want, "no acknowledgement on opstwin/ack/%s within 400 ms",
@@ -798,7 +798,7 @@ Test(mqtt, action_refused_by_the_device_fails_with_its_error, .timeout = 90)
     shared_broker(host, sizeof host, &port);
     unique(twin, sizeof twin, "nack");
     bb_server s;
-    start_server(&s, host, port, "opstwin", NULL, NULL);
+    start_server(&s, host, port, twin, NULL, NULL);
     tclient c;
     tc_open(&c, host, port);
     c.ack_reply = "{\"ok\":false,\"error\":\"valve stuck at 12%\"}";
