@@ -53,6 +53,7 @@ struct ot_mqtt {
     char subs[MAX_TOPICS][OT_CFG_STR + 32];
     int nsubs;
     int started, lib_inited;
+    pthread_t net;                /* the network thread (net_main) */
 
     pthread_mutex_t mu;           /* everything below, and the waiters */
     pthread_cond_t cv;            /* connection, held, waiters */
@@ -489,7 +490,7 @@ static void on_disconnect(struct mosquitto *mosq, void *ud, int rc)
     m->connected = 0;
     if (was)
         m->since_us = ot_now_us();
-    if (rc)
+    if (rc && strncmp(m->last_error, "broker refused", 14) != 0)
         snprintf(m->last_error, sizeof m->last_error, "connection lost: %s; reconnecting",
                  mosquitto_strerror(rc));
     pthread_mutex_unlock(&m->mu);
@@ -625,7 +626,7 @@ int ot_mqtt_new(ot_app *app, ot_mqtt **out, ot_error *err)
                      "mqtts://");
         goto fail;
     }
-    mosquitto_reconnect_delay_set(m->mosq, 1, 30, true);
+    mosquitto_threaded_set(m->mosq, true); /* our network thread: see net_main */
     mosquitto_connect_callback_set(m->mosq, on_connect);
     mosquitto_disconnect_callback_set(m->mosq, on_disconnect);
     mosquitto_message_callback_set(m->mosq, on_message);
@@ -637,6 +638,77 @@ fail:
     return err->code ? err->code : OT_EINVAL;
 }
 
+/* Wait up to seconds unless stopping; returns 1 when stopping. */
+static int backoff(ot_mqtt *m, int seconds)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += seconds;
+    pthread_mutex_lock(&m->mu);
+    while (!m->stopping && pthread_cond_timedwait(&m->cv, &m->mu, &ts) == 0)
+        ;
+    int stop = m->stopping;
+    pthread_mutex_unlock(&m->mu);
+    return stop;
+}
+
+static int is_stopping(ot_mqtt *m)
+{
+    pthread_mutex_lock(&m->mu);
+    int stop = m->stopping;
+    pthread_mutex_unlock(&m->mu);
+    return stop;
+}
+
+static void connect_failed(ot_mqtt *m, int rc, int delay)
+{
+    char why[200];
+    snprintf(why, sizeof why, "%s", rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
+    pthread_mutex_lock(&m->mu);
+    /* a TLS failure was described by the library's log (on_log); keep that */
+    if (rc != MOSQ_ERR_TLS || !m->last_error[0])
+        snprintf(m->last_error, sizeof m->last_error, "cannot connect: %s; retrying in %d s", why,
+                 delay);
+    pthread_mutex_unlock(&m->mu);
+    ot_log(OT_LOG_DEBUG, "mqtt: cannot connect to %s:%d (%s); retrying in %d s", m->url.host,
+           m->url.port, why, delay);
+}
+
+/* The one network thread. Like mosquitto_loop_forever, but every error -
+ * including a first connection that fails, TLS, DNS and authentication
+ * errors, on which loop_forever (hence mosquitto_loop_start's thread) gives
+ * up for good - is retried with backoff (1 s doubling to 30 s). With
+ * mosquitto_threaded_set(true) the library queues outgoing packets (PUBACKs
+ * included) for this thread to write after the callback returns, exactly as
+ * under mosquitto_loop_start. */
+static void *net_main(void *arg)
+{
+    ot_mqtt *m = arg;
+    int delay = 1;
+    int rc = mosquitto_connect(m->mosq, m->url.host, m->url.port, 30);
+    while (!is_stopping(m)) {
+        if (rc == MOSQ_ERR_SUCCESS) {
+            rc = mosquitto_loop(m->mosq, 1000, 1);
+            if (rc == MOSQ_ERR_SUCCESS) {
+                pthread_mutex_lock(&m->mu);
+                if (m->connected)
+                    delay = 1;
+                pthread_mutex_unlock(&m->mu);
+                continue;
+            }
+            if (is_stopping(m))
+                break;
+        } else {
+            connect_failed(m, rc, delay);
+        }
+        if (backoff(m, delay))
+            break;
+        delay = delay < 16 ? delay * 2 : 30;
+        rc = mosquitto_reconnect(m->mosq);
+    }
+    return NULL;
+}
+
 int ot_mqtt_start(ot_mqtt *m, ot_error *err)
 {
     if (!m)
@@ -644,19 +716,8 @@ int ot_mqtt_start(ot_mqtt *m, ot_error *err)
     if (pthread_create(&m->flusher, NULL, flusher_main, m))
         return ot_error_set(err, OT_EIO, NULL, "cannot start the MQTT flusher thread");
     m->flusher_started = 1;
-    /* connect_async: a broker that is away now is retried by the loop */
-    int rc = mosquitto_connect_async(m->mosq, m->url.host, m->url.port, 30);
-    if (rc) {
-        set_error(m, "cannot connect yet: %s; retrying", mosquitto_strerror(rc == MOSQ_ERR_ERRNO
-                                                                           ? MOSQ_ERR_ERRNO : rc));
-        ot_log(OT_LOG_WARNING, "mqtt: cannot connect to %s:%d yet (%s); retrying in the "
-               "background", m->url.host, m->url.port,
-               rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
-    }
-    rc = mosquitto_loop_start(m->mosq);
-    if (rc)
-        return ot_error_set(err, OT_EIO, "MQTT_URL", "cannot start the MQTT network thread: %s",
-                            mosquitto_strerror(rc));
+    if (pthread_create(&m->net, NULL, net_main, m))
+        return ot_error_set(err, OT_EIO, NULL, "cannot start the MQTT network thread");
     m->started = 1;
     ot_app_add_health(m->app, "mqtt", ot_mqtt_health, m);
     ot_metrics_add_source(m->app->metrics, ot_mqtt_metrics, m);
@@ -675,8 +736,8 @@ void ot_mqtt_stop(ot_mqtt *m)
     if (already)
         return;
     if (m->started) {
-        mosquitto_disconnect(m->mosq);
-        mosquitto_loop_stop(m->mosq, false);
+        mosquitto_disconnect(m->mosq); /* queued; the network thread sends it and ends */
+        pthread_join(m->net, NULL);
         m->started = 0;
     }
     if (m->flusher_started) {

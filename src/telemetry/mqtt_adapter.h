@@ -13,26 +13,29 @@
  * with the latest reason, and republished to MQTT_DEADLETTER_TOPIC as
  * {"reason","topic","payload"|"payload_base64","received_at"}.
  *
- * Threads: libmosquitto's network thread (mosquitto_loop_start) parses and
- * normalizes each message into the current batch; one flusher thread hands
- * full batches (MQTT_BATCH messages, or whatever arrived when the socket
- * goes idle, or after 5 ms) to the store asynchronously, many in flight,
- * so the store's group commit sees large groups. At most MQTT_MAX_INFLIGHT
- * messages are received and not yet committed: beyond that the network
- * thread waits, TCP pushes back, and the broker keeps the rest queued
- * (nothing dropped, memory bounded). A full store queue is retried with
- * backoff, never dropped; a failed store write republishes the records'
- * canonical JSON to the dead-letter topic with the reason.
+ * Threads: one network thread runs libmosquitto's loop (mosquitto_loop,
+ * with mosquitto_threaded_set, as mosquitto_loop_start's thread does, but
+ * retrying every failure: loop_start's loop_forever gives up for good when
+ * the first connection fails or on TLS, DNS or authentication errors). It
+ * parses and normalizes each message into the current batch; one flusher
+ * thread hands full batches (MQTT_BATCH messages, or whatever arrived when
+ * the socket goes idle, or after 5 ms) to the store asynchronously, many in
+ * flight, so the store's group commit sees large groups. At most
+ * MQTT_MAX_INFLIGHT messages are received and not yet committed: beyond
+ * that the network thread waits, TCP pushes back, and the broker keeps the
+ * rest queued (nothing dropped, memory bounded). A full store queue is
+ * retried with backoff, never dropped; a failed store write republishes the
+ * records' canonical JSON to the dead-letter topic with the reason.
  *
  * Session: clean_session=false with a stable client id (MQTT_CLIENT_ID, or
  * one derived from the host name and DATA_DIR), so the broker queues QoS 1
  * messages while OpsTwin is away and delivers them on reconnect.
- * Reconnects use mosquitto_reconnect_delay_set (1 s doubling to 30 s) and
- * resubscribe in on_connect. /health "mqtt": ok while connected, degraded
+ * Reconnects back off from 1 s doubling to 30 s and resubscribe in
+ * on_connect. /health "mqtt": ok while connected, degraded
  * (with the last error and since when) otherwise.
  *
  * Delivery (libmosquitto 2.0.11, lib/handle_publish.c): for QoS 1 the PUBACK
- * is queued before on_message runs and, with loop_start, written by the
+ * is queued before on_message runs and, in threaded mode, written by the
  * network thread after on_message returns; it does not wait for our commit.
  * So a message PUBACKed but not yet committed (at most MQTT_MAX_INFLIGHT,
  * normally a few ms of traffic) is lost on kill -9 or power loss; a clean

@@ -450,13 +450,26 @@ Test(mqtt, broker_restart_reconnects_and_resubscribes, .timeout = 120)
     broker_stop(&b, 1);
 }
 
-Test(mqtt, starts_and_stops_while_the_broker_is_away, .timeout = 60)
+Test(mqtt, starts_while_the_broker_is_away_and_connects_when_it_comes, .timeout = 90)
 {
-    int port = bb_free_port();
+    broker b = {0};
+    snprintf(b.dir, sizeof b.dir, "/tmp/opstwin-bbmqtt.XXXXXX");
+    cr_assert(mkdtemp(b.dir));
+    b.port = bb_free_port();
     char url[64];
-    snprintf(url, sizeof url, "MQTT_URL=mqtt://127.0.0.1:%d", port);
+    snprintf(url, sizeof url, "MQTT_URL=mqtt://127.0.0.1:%d", b.port);
     const char *env[] = {url, NULL};
     bb_server s;
+    bb_start(&s, NULL, env, NULL);
+    char detail[256];
+    cr_assert_str_eq(mqtt_status(&s, detail, sizeof detail), "degraded");
+    cr_assert(detail[0], "with a detail");
+    broker_start(&b);
+    cr_assert(wait_status(&s, "ok", 45), "connected once the broker came");
+    bb_stop_checked(&s);
+    broker_stop(&b, 1);
+
+    /* and a stop while the broker is away is prompt and clean */
     bb_start(&s, NULL, env, NULL);
     cr_assert_str_eq(mqtt_status(&s, NULL, 0), "degraded");
     bb_stop_checked(&s);
