@@ -320,7 +320,9 @@ static void *flusher_main(void *arg)
         if (!b && m->flusher_stop)
             break;
         pthread_mutex_unlock(&m->bmu);
-        if (b)
+        if (b && ot_ingest_batch_count(b) == 0)
+            ot_ingest_batch_free(b); /* every message in it was rejected */
+        else if (b)
             submit(m, b);
         pthread_mutex_lock(&m->bmu);
     }

@@ -371,6 +371,14 @@ Test(mqtt, telemetry_object_and_bare_metrics_are_stored_and_appended, .timeout =
         usleep(50000);
     cr_assert_eq(metric(&s, "opstwin_mqtt_messages_total{outcome=\"duplicate\"} "), 1);
     cr_assert_eq(query_count(&s, twin), 2);
+    /* MQTT writes are in the audit chain, which still verifies */
+    json_t *v = bb_req(&s, "GET", "/audit/verify", NULL, 200);
+    cr_assert(json_is_true(json_object_get(v, "valid")));
+    json_decref(v);
+    bb_resp ar;
+    bb_http(&s, "GET", "/audit?limit=1000", NULL, NULL, &ar);
+    cr_assert(ar.body && strstr(ar.body, "MQTT telemetry"), "an MQTT audit record: %s", ar.body);
+    bb_resp_free(&ar);
     tc_close(&c);
     bb_stop_checked(&s);
 }
