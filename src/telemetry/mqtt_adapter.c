@@ -63,7 +63,8 @@ struct ot_mqtt {
     long held;                    /* received, not yet completed */
     struct waiter *waiters;
     int64_t malformed_logged_us;
-    unsigned long malformed_unlogged;
+    unsigned long malformed_unlogged;  /* rejected since the last log line */
+    char malformed_topic[256], malformed_reason[OT_ERROR_MSG_MAX + OT_ERROR_PATH_MAX + 16];
 
     /* the batch being filled (network thread) and taken (flusher) */
     pthread_mutex_t bmu;
@@ -187,26 +188,37 @@ static void dead_letter(ot_mqtt *m, const char *topic, const void *payload, size
 }
 
 /* Count a rejected payload, log at most once per interval, dead-letter it. */
+/* One log line for the payloads rejected since the last one, naming the
+ * latest reason, when the interval has passed (or force). */
+static void report_malformed(ot_mqtt *m, int64_t now)
+{
+    char topic[sizeof m->malformed_topic], reason[sizeof m->malformed_reason];
+    unsigned long n = 0;
+    pthread_mutex_lock(&m->mu);
+    if (m->malformed_unlogged && now - m->malformed_logged_us >= MALFORMED_LOG_US) {
+        n = m->malformed_unlogged;
+        m->malformed_unlogged = 0;
+        m->malformed_logged_us = now;
+        memcpy(topic, m->malformed_topic, sizeof topic);
+        memcpy(reason, m->malformed_reason, sizeof reason);
+    }
+    pthread_mutex_unlock(&m->mu);
+    if (n)
+        ot_log(OT_LOG_WARNING, "mqtt: rejected %lu payload%s since the last report (all "
+               "republished to %s); the latest, on %s: %s", n, n == 1 ? "" : "s",
+               m->app->cfg.mqtt_deadletter_topic, topic, reason);
+}
+
+/* Count a rejected payload, log at most once per interval, dead-letter it. */
 static void malformed(ot_mqtt *m, const struct mosquitto_message *msg, const char *reason)
 {
     atomic_fetch_add(&m->malformed, 1);
-    int64_t now = ot_now_us();
-    unsigned long skipped = 0;
-    int log = 0;
     pthread_mutex_lock(&m->mu);
-    if (now - m->malformed_logged_us >= MALFORMED_LOG_US) {
-        log = 1;
-        skipped = m->malformed_unlogged;
-        m->malformed_unlogged = 0;
-        m->malformed_logged_us = now;
-    } else {
-        m->malformed_unlogged++;
-    }
+    m->malformed_unlogged++;
+    snprintf(m->malformed_topic, sizeof m->malformed_topic, "%s", msg->topic);
+    snprintf(m->malformed_reason, sizeof m->malformed_reason, "%s", reason);
     pthread_mutex_unlock(&m->mu);
-    if (log)
-        ot_log(OT_LOG_WARNING,
-               "mqtt: rejected a payload on %s (%lu more since the last report; all go to %s): %s",
-               msg->topic, skipped, m->app->cfg.mqtt_deadletter_topic, reason);
+    report_malformed(m, ot_now_us()); /* the rest: the flusher, when the interval ends */
     dead_letter(m, msg->topic, msg->payload, (size_t)msg->payloadlen, reason);
 }
 
@@ -311,7 +323,14 @@ static void *flusher_main(void *arg)
                 ts.tv_nsec = ns % 1000000000;
                 pthread_cond_timedwait(&m->bcv, &m->bmu, &ts);
             } else {
-                pthread_cond_wait(&m->bcv, &m->bmu);
+                /* idle: wake each second to report rejected payloads */
+                struct timespec ts;
+                clock_gettime(CLOCK_REALTIME, &ts);
+                ts.tv_sec += 1;
+                pthread_cond_timedwait(&m->bcv, &m->bmu, &ts);
+                pthread_mutex_unlock(&m->bmu);
+                report_malformed(m, ot_now_us());
+                pthread_mutex_lock(&m->bmu);
             }
         }
         ot_ingest_batch *b = m->cur;

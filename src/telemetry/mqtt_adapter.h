@@ -10,7 +10,8 @@
  * the twin's profile, registry schema check, idempotent event_id, one store
  * write per batch, detection fed after the commit). A payload that fails
  * (bad JSON, bad field, schema) is counted, logged at most once per 10 s
- * with the latest reason, and republished to MQTT_DEADLETTER_TOPIC as
+ * with the count and the latest reason (the first one at once), and
+ * republished to MQTT_DEADLETTER_TOPIC as
  * {"reason","topic","payload"|"payload_base64","received_at"}.
  *
  * Threads: one network thread runs libmosquitto's loop (mosquitto_loop,
