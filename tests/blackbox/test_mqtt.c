@@ -44,6 +44,10 @@ typedef struct broker {
     int tls;             /* the listener speaks TLS: probe with a plain socket */
 } broker;
 
+/* The private broker of the running test (one per test, static: .fini runs after the test's stack is gone), stopped by
+ * stop_private_broker (the tests' .fini) even when an assertion fails. */
+static broker *g_private;
+
 static const char *mosquitto_bin(void)
 {
     return access("/usr/sbin/mosquitto", X_OK) == 0 ? "/usr/sbin/mosquitto" : "mosquitto";
@@ -77,6 +81,7 @@ static void broker_start(broker *b)
     fprintf(f, "listener %d 127.0.0.1\n%s\npersistence false\nmax_queued_messages 100000\n",
             b->port, b->extra[0] ? b->extra : "allow_anonymous true");
     fclose(f);
+    g_private = b;
     b->pid = fork();
     if (b->pid == 0) {
         freopen("/dev/null", "w", stdout);
@@ -87,6 +92,14 @@ static void broker_start(broker *b)
     for (int i = 0; i < 100 && !port_open(b->port); i++)
         usleep(50000);
     cr_assert(port_open(b->port), "private mosquitto did not start on port %d", b->port);
+}
+
+static void broker_stop(broker *b, int remove);
+
+static void stop_private_broker(void)
+{
+    if (g_private)
+        broker_stop(g_private, 1);
 }
 
 static void broker_stop(broker *b, int remove)
@@ -101,6 +114,7 @@ static void broker_stop(broker *b, int remove)
         snprintf(cmd, sizeof cmd, "rm -rf %s", b->dir);
         if (system(cmd)) {
         }
+        b->dir[0] = '\0';
     }
 }
 
@@ -442,9 +456,10 @@ Test(mqtt, malformed_payloads_go_to_the_dead_letter_topic_and_are_counted, .time
 
 /* --- broker restarts ----------------------------------------------------------------- */
 
-Test(mqtt, broker_restart_reconnects_and_resubscribes, .timeout = 120)
+Test(mqtt, broker_restart_reconnects_and_resubscribes, .timeout = 120, .fini = stop_private_broker)
 {
-    broker b = {0};
+    static broker b;
+    memset(&b, 0, sizeof b);
     broker_start(&b);
     char twin[64];
     unique(twin, sizeof twin, "rs");
@@ -469,9 +484,10 @@ Test(mqtt, broker_restart_reconnects_and_resubscribes, .timeout = 120)
     broker_stop(&b, 1);
 }
 
-Test(mqtt, starts_while_the_broker_is_away_and_connects_when_it_comes, .timeout = 90)
+Test(mqtt, starts_while_the_broker_is_away_and_connects_when_it_comes, .timeout = 90, .fini = stop_private_broker)
 {
-    broker b = {0};
+    static broker b;
+    memset(&b, 0, sizeof b);
     snprintf(b.dir, sizeof b.dir, "/tmp/opstwin-bbmqtt.XXXXXX");
     cr_assert(mkdtemp(b.dir));
     b.port = bb_free_port();
@@ -676,9 +692,10 @@ static void sh(const char *cmd)
 }
 
 /* mqtts:// with a private CA and a broker that wants a user name and password. */
-Test(mqtt, tls_and_credentials, .timeout = 120)
+Test(mqtt, tls_and_credentials, .timeout = 120, .fini = stop_private_broker)
 {
-    broker b = {0};
+    static broker b;
+    memset(&b, 0, sizeof b);
     snprintf(b.dir, sizeof b.dir, "/tmp/opstwin-bbmqtt.XXXXXX");
     cr_assert(mkdtemp(b.dir));
     chmod(b.dir, 0755);
