@@ -710,6 +710,13 @@ static void *net_main(void *arg)
     while (!is_stopping(m)) {
         if (rc == MOSQ_ERR_SUCCESS) {
             rc = mosquitto_loop(m->mosq, 1000, 1);
+            /* mosquitto_loop reads one packet per select; under load read
+             * what is already waiting first (the PUBACKs queued meanwhile go
+             * out together in the next mosquitto_loop) */
+            int avail = 0, fd = mosquitto_socket(m->mosq);
+            for (int i = 0; rc == MOSQ_ERR_SUCCESS && i < 256 && fd >= 0 &&
+                            ioctl(fd, FIONREAD, &avail) == 0 && avail > 0; i++)
+                rc = mosquitto_loop_read(m->mosq, 1);
             if (rc == MOSQ_ERR_SUCCESS) {
                 pthread_mutex_lock(&m->mu);
                 if (m->connected)
@@ -736,9 +743,11 @@ int ot_mqtt_start(ot_mqtt *m, ot_error *err)
         return 0;
     if (pthread_create(&m->flusher, NULL, flusher_main, m))
         return ot_error_set(err, OT_EIO, NULL, "cannot start the MQTT flusher thread");
+    pthread_setname_np(m->flusher, "mqtt-flush");
     m->flusher_started = 1;
     if (pthread_create(&m->net, NULL, net_main, m))
         return ot_error_set(err, OT_EIO, NULL, "cannot start the MQTT network thread");
+    pthread_setname_np(m->net, "mqtt-net");
     m->started = 1;
     ot_app_add_health(m->app, "mqtt", ot_mqtt_health, m);
     ot_metrics_add_source(m->app->metrics, ot_mqtt_metrics, m);
