@@ -17,6 +17,7 @@
 #include "core/log.h"
 #include "policy/decision.h"
 #include "policy/engine.h"
+#include "telemetry/mqtt_adapter.h"
 
 #define RECENT_MAX 256 /* creation times kept per twin, for the hourly limit */
 
@@ -327,9 +328,22 @@ static int apply(ot_actions *x, json_t *doc, ot_error *err)
         free(body);
         return rc;
     }
-    if (strcmp(kind, "mqtt") == 0)
-        return ot_error_set(err, OT_EUNAVAIL, NULL, "the mqtt executor needs MQTT_URL (the MQTT "
-                            "command target is not built yet)");
+    if (strcmp(kind, "mqtt") == 0) {
+        if (!x->app->mqtt)
+            return ot_error_set(err, OT_EUNAVAIL, NULL, "the mqtt executor needs MQTT_URL (no "
+                                "MQTT broker is configured)");
+        json_t *copy = json_deep_copy(doc);
+        json_object_del(json_object_get(copy, "executor"), "secret");
+        char *body = json_dumps(copy, JSON_COMPACT | JSON_REAL_PRECISION(17));
+        json_decref(copy);
+        int rc = body ? ot_mqtt_command(x->app->mqtt, twin,
+                                        json_string_value(json_object_get(doc, "target")),
+                                        json_string_value(json_object_get(doc, "action_id")),
+                                        body, x->app->cfg.mqtt_ack_timeout_ms, err)
+                      : OT_ENOMEM;
+        free(body);
+        return rc;
+    }
     return ot_error_set(err, OT_EINVAL, "$.executor", "unknown executor '%s'", kind);
 }
 

@@ -17,7 +17,14 @@
  *            X-OpsTwin-Signature: sha256=<HMAC-SHA256(secret, body)> header,
  *            a timeout and retries with exponential backoff; 2xx = success.
  *            Rollback POSTs {"type":"rollback","action_id",...} the same way.
- *   mqtt     needs MQTT_URL (backends issue): fails with that reason.
+ *   mqtt     publishes the action (JSON, as stored) with QoS 1 to
+ *            opstwin/cmd/{twin_id}/{target} and waits up to
+ *            MQTT_ACK_TIMEOUT_MS for opstwin/ack/{action_id}
+ *            (telemetry/mqtt_adapter.h); no answer fails the action with
+ *            "no acknowledgement on opstwin/ack/ID within N ms", an ack
+ *            {"ok": false, "error": E} fails it with E. Without MQTT_URL it
+ *            fails with that reason. The executor thread waits at most the
+ *            timeout.
  *
  * Every outcome is added to the twin's history (policy/confidence.h
  * outcomes), which feeds the historical component of confidence.

@@ -22,6 +22,7 @@
 #include "store/store.h"
 #include "sim/service.h"
 #include "telemetry/ingest.h"
+#include "telemetry/mqtt_adapter.h"
 #include "telemetry/pipeline.h"
 #include "core/clock.h"
 #include "core/log.h"
@@ -78,16 +79,6 @@ static int start_kafka(ot_app *app, ot_error *err)
         return ot_error_set(err, OT_EINTERNAL, NULL, "too many commit listeners");
     ot_app_add_health(app, "kafka", ot_kafka_sink_health, app->kafka);
     ot_metrics_add_source(app->metrics, ot_kafka_sink_metrics, app->kafka);
-    return 0;
-}
-
-/* Settings for components this build does not have yet must not be
- * silently ignored. */
-static int refuse_unbuilt(const ot_config *cfg, ot_error *err)
-{
-    if (cfg->mqtt_url[0])
-        return ot_error_set(err, OT_EINVAL, "MQTT_URL",
-                            "MQTT_URL is set, but the MQTT adapter is not built yet; unset it");
     return 0;
 }
 
@@ -203,6 +194,8 @@ ot_app *ot_app_start(const ot_config *cfg, ot_error *err)
     app->check_ctx = app->registry;
     if (ot_sim_service_start(app, &app->sim, err))
         goto fail;
+    if (ot_mqtt_new(app, &app->mqtt, err)) /* before the executor: its mqtt target */
+        goto fail;
     if (ot_executor_start(app, &app->executor, err))
         goto fail;
     if (ot_engine_start(app, &app->engine, err))
@@ -212,7 +205,7 @@ ot_app *ot_app_start(const ot_config *cfg, ot_error *err)
     ot_metrics_add_source(app->metrics, ot_pipeline_metrics, app->pipeline);
     ot_app_add_health(app, "store", store_health, app->store);
     ot_metrics_add_source(app->metrics, store_metrics, app->store);
-    if (refuse_unbuilt(cfg, err))
+    if (ot_mqtt_start(app->mqtt, err)) /* feeds the pipeline after commits */
         goto fail;
     app->http = ot_http_start(app, err);
     if (!app->http)
@@ -236,10 +229,12 @@ void ot_app_stop(ot_app *app, int drain_ms)
             usleep(10000);
         ot_http_stop(app->http);
     }
+    ot_mqtt_stop(app->mqtt); /* disconnects; commits what was received */
     ot_pipeline_stop(app->pipeline); /* analyses what was fed; queues anomaly writes */
     ot_sim_service_stop(app->sim); /* finishes queued runs (and their rule proposals) */
     ot_engine_stop(app->engine);
     ot_executor_stop(app->executor); /* runs queued actions to their outcome */
+    ot_mqtt_free(app->mqtt);
     ot_redis_stop(app->redis); /* mirrors what is committed (bounded wait) */
     ot_kafka_sink_stop_reading(app->kafka); /* before the store goes */
     ot_store_close(app->store); /* drains: everything acknowledged is committed */

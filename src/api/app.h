@@ -54,6 +54,8 @@ typedef struct ot_app {
     struct ot_redis *redis;       /* REDIS_URL integration, or NULL (store/redis.h) */
     struct ot_subscribers *subscribers; /* /diff?subscriber= cursors (aiw/subscribers.h) */
     struct ot_kafka_sink *kafka;  /* event sink, NULL when off (store/kafka_sink.h) */
+    struct ot_mqtt *mqtt;         /* MQTT adapter and command target, or NULL
+                                     (telemetry/mqtt_adapter.h) */
     /* schema check of each canonical telemetry object before it is stored;
      * returns 0 or fills err (path prefixed with prefix) */
     int (*check_telemetry)(void *ctx, const json_t *tel, const char *prefix, ot_error *err);

@@ -37,7 +37,21 @@ typedef struct ot_config {
     char kafka_topic[OT_CFG_STR];
     char kafka_properties[OT_CFG_STR]; /* "k=v,k=v" passed to librdkafka */
     int kafka_flush_timeout_ms;
-    char mqtt_url[OT_CFG_STR];
+    char mqtt_url[OT_CFG_STR];      /* "" = no MQTT adapter */
+    char mqtt_username[OT_CFG_STR];
+    char mqtt_password[OT_CFG_STR];
+    char mqtt_client_id[OT_CFG_STR];  /* "" = opstwin-<hash of host and DATA_DIR> */
+    char mqtt_topics[OT_CFG_STR];     /* comma-separated subscriptions */
+    char mqtt_share_group[OT_CFG_STR];/* "" = plain subscriptions */
+    char mqtt_deadletter_topic[OT_CFG_STR];
+    char mqtt_ca_file[OT_CFG_STR];
+    char mqtt_cert_file[OT_CFG_STR];
+    char mqtt_key_file[OT_CFG_STR];
+    int mqtt_tls_insecure;
+    int mqtt_ack_timeout_ms;
+    int mqtt_max_inflight;            /* received, not yet committed */
+    int mqtt_batch;                   /* messages per store write */
+    int mqtt_ack_after_commit;        /* 1: PUBACK only after the commit */
     char jwt_secret[OT_CFG_STR];    /* "" = generated at start */
     int jwt_expire_minutes;
     int public_read;                /* 1: reads need no token */

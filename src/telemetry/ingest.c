@@ -110,14 +110,244 @@ void ot_profiles_free(ot_profiles *ps)
     free(ps);
 }
 
-/* --- ingest --------------------------------------------------------------- */
+/* --- the one ingest path: normalize, validate, store, feed ------------------- */
+
+struct bitem {
+    ot_tel tel;
+    char *json;           /* canonical text, stored */
+};
+
+struct ot_ingest_batch {
+    ot_app *app;
+    ot_ingest_scope_fn scope_ok;
+    void *scope_ctx;
+    size_t n, cap;
+    struct bitem *items;
+    ot_store_tel *stels;
+    const char **names;
+    double *values;
+    struct { char twin[OT_TEL_ID_MAX]; prof_ref *ref; } *refs; /* profiles in use */
+    int nrefs, caprefs;
+    int prepared;
+    ot_ingest_done_fn done;
+    void *done_ctx;
+    ot_store_write w;
+};
+
+ot_ingest_batch *ot_ingest_batch_new(ot_app *app, ot_ingest_scope_fn scope_ok, void *scope_ctx)
+{
+    ot_ingest_batch *b = calloc(1, sizeof *b);
+    if (!b)
+        return NULL;
+    b->app = app;
+    b->scope_ok = scope_ok;
+    b->scope_ctx = scope_ctx;
+    return b;
+}
+
+void ot_ingest_batch_free(ot_ingest_batch *b)
+{
+    if (!b)
+        return;
+    for (size_t i = 0; i < b->n; i++) {
+        ot_tel_clear(&b->items[i].tel);
+        free(b->items[i].json);
+    }
+    for (int i = 0; i < b->nrefs; i++)
+        ref_release(b->refs[i].ref);
+    free(b->refs);
+    free(b->items);
+    free(b->stels);
+    free(b->names);
+    free(b->values);
+    free(b);
+}
+
+size_t ot_ingest_batch_count(const ot_ingest_batch *b) { return b->n; }
+
+/* The twin's profile, held for the batch's life (a batch names few twins,
+ * so a linear search is fine). */
+static const ot_ingest_profile *profile_for(ot_ingest_batch *b, const char *twin)
+{
+    for (int i = 0; i < b->nrefs; i++)
+        if (strcmp(b->refs[i].twin, twin) == 0)
+            return b->refs[i].ref ? b->refs[i].ref->p : NULL;
+    if (b->nrefs == b->caprefs) {
+        int cap = b->caprefs ? b->caprefs * 2 : 4;
+        void *r = realloc(b->refs, (size_t)cap * sizeof *b->refs);
+        if (!r)
+            return NULL;
+        b->refs = r;
+        b->caprefs = cap;
+    }
+    prof_ref *r = profile_acquire(b->app->profiles, twin);
+    snprintf(b->refs[b->nrefs].twin, OT_TEL_ID_MAX, "%s", twin);
+    b->refs[b->nrefs++].ref = r;
+    return r ? r->p : NULL;
+}
+
+/* A free slot at the end of items (not yet counted). */
+static struct bitem *next_slot(ot_ingest_batch *b)
+{
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 8;
+        void *p = realloc(b->items, cap * sizeof *b->items);
+        if (!p)
+            return NULL;
+        b->items = p;
+        b->cap = cap;
+    }
+    memset(&b->items[b->n], 0, sizeof b->items[b->n]);
+    return &b->items[b->n];
+}
+
+/* Scope check, schema check and rendering of a normalized record; keeps it
+ * on success. */
+static int keep_item(ot_ingest_batch *b, struct bitem *it, const char *prefix, ot_error *err)
+{
+    if (b->scope_ok && !b->scope_ok(b->scope_ctx, it->tel.twin_id)) {
+        char path[48];
+        snprintf(path, sizeof path, "%s.twin_id", prefix);
+        ot_error_set(err, OT_EFORBIDDEN, path, "twin '%s' is outside the token's scope",
+                     it->tel.twin_id);
+        goto fail;
+    }
+    json_t *canon = ot_tel_to_json(&it->tel);
+    if (canon && b->app->check_telemetry &&
+        b->app->check_telemetry(b->app->check_ctx, canon, prefix, err)) {
+        json_decref(canon);
+        goto fail;
+    }
+    it->json = canon ? json_dumps(canon, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
+    json_decref(canon);
+    if (!it->json) {
+        ot_error_set(err, OT_ENOMEM, prefix, "out of memory");
+        goto fail;
+    }
+    b->prepared = 0;
+    return (int)b->n++;
+fail:
+    ot_tel_clear(&it->tel);
+    return err->code ? err->code : OT_EINVAL;
+}
+
+int ot_ingest_batch_add(ot_ingest_batch *b, const json_t *doc, const char *prefix, int64_t now_us,
+                        ot_error *err)
+{
+    if (!prefix)
+        prefix = "$";
+    if (!json_is_object(doc))
+        return ot_error_set(err, OT_EINVAL, prefix, "%s: a telemetry item must be a JSON object",
+                            prefix);
+    struct bitem *it = next_slot(b);
+    if (!it)
+        return ot_error_set(err, OT_ENOMEM, prefix, "out of memory");
+    const char *twin = json_string_value(json_object_get(doc, "twin_id"));
+    const ot_ingest_profile *prof =
+        twin && ot_name_valid(twin, 128) ? profile_for(b, twin) : NULL;
+    if (ot_tel_normalize(doc, prof, now_us, prefix, &it->tel, err))
+        return err->code ? err->code : OT_EINVAL;
+    return keep_item(b, it, prefix, err);
+}
+
+int ot_ingest_batch_add_bare(ot_ingest_batch *b, const json_t *metrics, const char *twin_id,
+                             const char *asset_id, int64_t now_us, ot_error *err)
+{
+    struct bitem *it = next_slot(b);
+    if (!it)
+        return ot_error_set(err, OT_ENOMEM, "$", "out of memory");
+    const ot_ingest_profile *prof =
+        twin_id && ot_name_valid(twin_id, 128) ? profile_for(b, twin_id) : NULL;
+    if (ot_tel_normalize_bare(metrics, twin_id, asset_id, prof, now_us, &it->tel, err))
+        return err->code ? err->code : OT_EINVAL;
+    return keep_item(b, it, "$", err);
+}
+
+ot_store_write *ot_ingest_batch_write(ot_ingest_batch *b)
+{
+    if (b->prepared)
+        return &b->w;
+    size_t nmetrics = 0;
+    for (size_t i = 0; i < b->n; i++)
+        nmetrics += b->items[i].tel.nmetrics;
+    free(b->stels);
+    free(b->names);
+    free(b->values);
+    b->stels = calloc(b->n ? b->n : 1, sizeof *b->stels);
+    b->names = calloc(nmetrics ? nmetrics : 1, sizeof *b->names);
+    b->values = calloc(nmetrics ? nmetrics : 1, sizeof *b->values);
+    if (!b->stels || !b->names || !b->values)
+        return NULL;
+    size_t m = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        const ot_tel *t = &b->items[i].tel;
+        ot_store_tel *st = &b->stels[i];
+        st->event_id = t->event_id;
+        st->twin_id = t->twin_id;
+        st->asset_id = t->asset_id;
+        st->ts_us = t->ts_us;
+        st->nmetrics = t->nmetrics;
+        st->metric_names = &b->names[m];
+        st->metric_values = &b->values[m];
+        for (size_t j = 0; j < t->nmetrics; j++, m++) {
+            b->names[m] = t->metrics[j].name;
+            b->values[m] = t->metrics[j].value;
+        }
+        st->json = b->items[i].json;
+        st->client_id = t->event_id_given;
+    }
+    ot_store_audit *audit = b->w.audit;
+    memset(&b->w, 0, sizeof b->w);
+    b->w.audit = audit;
+    b->w.tels = b->stels;
+    b->w.ntels = b->n;
+    b->prepared = 1;
+    return &b->w;
+}
+
+/* Committed (or failed): feed detection, then the owner (which may free the
+ * batch, so feed first). Writer thread. */
+static void batch_done(ot_store_write *w, void *ctx)
+{
+    ot_ingest_batch *b = ctx;
+    if (w->rc == 0 && b->app->pipeline)
+        ot_pipeline_feed(b->app->pipeline, w->tels, w->ntels);
+    b->done(b, b->done_ctx);
+}
+
+int ot_ingest_batch_submit(ot_ingest_batch *b, ot_ingest_done_fn done, void *ctx)
+{
+    ot_store_write *w = ot_ingest_batch_write(b);
+    if (!w)
+        return OT_ENOMEM;
+    b->done = done;
+    b->done_ctx = ctx;
+    w->done = batch_done;
+    w->ctx = b;
+    return ot_store_submit(b->app->store, w);
+}
+
+const ot_store_tel *ot_ingest_batch_tel(const ot_ingest_batch *b, size_t i)
+{
+    return b->prepared && i < b->n ? &b->stels[i] : NULL;
+}
+
+int ot_ingest_batch_rc(const ot_ingest_batch *b, ot_error *err)
+{
+    if (b->w.rc && err) {
+        *err = b->w.err;
+        if (err->code == OT_OK)
+            err->code = b->w.rc;
+    }
+    return b->w.rc;
+}
+
+/* --- POST /telemetry/ingest ------------------------------------------------ */
 
 struct item {
     int ok;
     ot_error err;
-    ot_tel tel;
-    char *json;           /* canonical text, stored */
-    size_t stel;          /* index into stels when ok */
+    size_t bidx;          /* index in the batch when ok */
 };
 
 struct ingest {
@@ -125,94 +355,19 @@ struct ingest {
     int single;
     size_t n, nok;
     struct item *items;
-    ot_store_tel *stels;
-    const char **names;
-    double *values;
-    struct { char twin[OT_TEL_ID_MAX]; prof_ref *ref; } *refs; /* profiles in use */
-    int nrefs, caprefs;
-    ot_store_write w;
+    ot_ingest_batch *b;
 };
 
 static void ingest_free(struct ingest *g)
 {
     if (!g)
         return;
-    for (size_t i = 0; i < g->n; i++) {
-        ot_tel_clear(&g->items[i].tel);
-        free(g->items[i].json);
-    }
-    for (int i = 0; i < g->nrefs; i++)
-        ref_release(g->refs[i].ref);
-    free(g->refs);
+    ot_ingest_batch_free(g->b);
     free(g->items);
-    free(g->stels);
-    free(g->names);
-    free(g->values);
     free(g);
 }
 
-/* The twin's profile, held for the request's life (a batch names few
- * twins, so a linear search is fine). */
-static const ot_ingest_profile *profile_for(struct ingest *g, ot_profiles *ps, const char *twin)
-{
-    for (int i = 0; i < g->nrefs; i++)
-        if (strcmp(g->refs[i].twin, twin) == 0)
-            return g->refs[i].ref ? g->refs[i].ref->p : NULL;
-    if (g->nrefs == g->caprefs) {
-        int cap = g->caprefs ? g->caprefs * 2 : 4;
-        void *r = realloc(g->refs, (size_t)cap * sizeof *g->refs);
-        if (!r)
-            return NULL;
-        g->refs = r;
-        g->caprefs = cap;
-    }
-    prof_ref *r = profile_acquire(ps, twin);
-    snprintf(g->refs[g->nrefs].twin, OT_TEL_ID_MAX, "%s", twin);
-    g->refs[g->nrefs++].ref = r;
-    return r ? r->p : NULL;
-}
-
-/* Normalize (and render) one item. */
-static void take_item(struct ingest *g, ot_app *app, const json_t *obj, size_t i, int64_t now)
-{
-    struct item *it = &g->items[i];
-    char prefix[32];
-    if (g->single)
-        snprintf(prefix, sizeof prefix, "$");
-    else
-        snprintf(prefix, sizeof prefix, "$[%zu]", i);
-    if (!json_is_object(obj)) {
-        ot_error_set(&it->err, OT_EINVAL, prefix, "%s: a telemetry item must be a JSON object",
-                     prefix);
-        return;
-    }
-    const char *twin = json_string_value(json_object_get(obj, "twin_id"));
-    const ot_ingest_profile *prof =
-        twin && ot_name_valid(twin, 128) ? profile_for(g, app->profiles, twin) : NULL;
-    if (ot_tel_normalize(obj, prof, now, prefix, &it->tel, &it->err))
-        return;
-    if (!ot_req_scope_ok(g->req, it->tel.twin_id)) {
-        char path[48];
-        snprintf(path, sizeof path, "%s.twin_id", prefix);
-        ot_error_set(&it->err, OT_EFORBIDDEN, path, "twin '%s' is outside the token's scope",
-                     it->tel.twin_id);
-        return;
-    }
-    json_t *canon = ot_tel_to_json(&it->tel);
-    if (canon && app->check_telemetry &&
-        app->check_telemetry(app->check_ctx, canon, prefix, &it->err)) {
-        json_decref(canon);
-        return;
-    }
-    it->json = canon ? json_dumps(canon, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
-    json_decref(canon);
-    if (!it->json) {
-        ot_error_set(&it->err, OT_ENOMEM, prefix, "out of memory");
-        return;
-    }
-    it->ok = 1;
-    g->nok++;
-}
+static int req_scope_ok(void *ctx, const char *twin) { return ot_req_scope_ok(ctx, twin); }
 
 /* Split the body into items: one object, an array, or NDJSON. Returns the
  * parsed documents (a JSON array; NDJSON lines that do not parse become
@@ -283,14 +438,12 @@ static void on_done(ot_store_write *w, void *ctx)
     ot_req_complete(ctx);
 }
 
-/* Telemetry committed: hand it to detection, then let the reply go (the
- * reply frees the batch, so feed first). Writer thread. */
-static void on_ingested(ot_store_write *w, void *ctx)
+/* Telemetry committed (detection already fed): let the reply go. Writer
+ * thread. */
+static void on_ingested(ot_ingest_batch *b, void *ctx)
 {
-    ot_req *req = ctx;
-    if (w->rc == 0 && req->app->pipeline)
-        ot_pipeline_feed(req->app->pipeline, w->tels, w->ntels);
-    ot_req_complete(req);
+    (void)b;
+    ot_req_complete(ctx);
 }
 
 void ot_h_ingest(ot_req *req)
@@ -307,10 +460,12 @@ void ot_h_ingest(ot_req *req)
         return;
     }
     struct ingest *g = calloc(1, sizeof *g);
-    if (g)
+    if (g) {
         g->items = calloc(n, sizeof *g->items);
-    if (!g || !g->items) {
-        free(g);
+        g->b = ot_ingest_batch_new(app, req_scope_ok, req);
+    }
+    if (!g || !g->items || !g->b) {
+        ingest_free(g);
         json_decref(docs);
         ot_reply_errorf(req, OT_ENOMEM, NULL, "out of memory");
         return;
@@ -321,13 +476,22 @@ void ot_h_ingest(ot_req *req)
     int64_t now = ot_now_us();
     for (size_t i = 0; i < n; i++) {
         json_t *d = json_array_get(docs, i);
-        if (json_is_string(d)) {
-            char prefix[32];
+        char prefix[32];
+        if (single)
+            snprintf(prefix, sizeof prefix, "$");
+        else
             snprintf(prefix, sizeof prefix, "$[%zu]", i);
-            ot_error_set(&g->items[i].err, OT_EINVAL, prefix, "%s", json_string_value(d));
+        struct item *it = &g->items[i];
+        if (json_is_string(d)) {
+            ot_error_set(&it->err, OT_EINVAL, prefix, "%s", json_string_value(d));
             continue;
         }
-        take_item(g, app, d, i, now);
+        int k = ot_ingest_batch_add(g->b, d, prefix, now, &it->err);
+        if (k >= 0) {
+            it->ok = 1;
+            it->bidx = (size_t)k;
+            g->nok++;
+        }
     }
     json_decref(docs);
 
@@ -348,50 +512,19 @@ void ot_h_ingest(ot_req *req)
     }
 
     /* one store write for every valid item */
-    size_t nmetrics = 0;
-    for (size_t i = 0; i < n; i++)
-        if (g->items[i].ok)
-            nmetrics += g->items[i].tel.nmetrics;
-    g->stels = calloc(g->nok, sizeof *g->stels);
-    g->names = calloc(nmetrics ? nmetrics : 1, sizeof *g->names);
-    g->values = calloc(nmetrics ? nmetrics : 1, sizeof *g->values);
-    if (!g->stels || !g->names || !g->values) {
+    ot_store_write *w = ot_ingest_batch_write(g->b);
+    if (!w) {
         ingest_free(g);
         ot_reply_errorf(req, OT_ENOMEM, NULL, "out of memory");
         return;
     }
-    size_t k = 0, m = 0;
-    for (size_t i = 0; i < n; i++) {
-        struct item *it = &g->items[i];
-        if (!it->ok)
-            continue;
-        ot_store_tel *st = &g->stels[k];
-        st->event_id = it->tel.event_id;
-        st->twin_id = it->tel.twin_id;
-        st->asset_id = it->tel.asset_id;
-        st->ts_us = it->tel.ts_us;
-        st->nmetrics = it->tel.nmetrics;
-        st->metric_names = &g->names[m];
-        st->metric_values = &g->values[m];
-        for (size_t j = 0; j < it->tel.nmetrics; j++, m++) {
-            g->names[m] = it->tel.metrics[j].name;
-            g->values[m] = it->tel.metrics[j].value;
-        }
-        st->json = it->json;
-        st->client_id = it->tel.event_id_given;
-        it->stel = k++;
-    }
-    g->w.tels = g->stels;
-    g->w.ntels = g->nok;
-    g->w.done = on_ingested;
-    g->w.ctx = req;
     {
         char target[64];
         snprintf(target, sizeof target, "%zu telemetry items", g->nok);
-        ot_req_audit(req, &g->w, target);
+        ot_req_audit(req, w, target);
     }
     ot_req_defer(req, reply_results, g);
-    int rc = ot_store_submit(app->store, &g->w);
+    int rc = ot_ingest_batch_submit(g->b, on_ingested, req);
     if (rc) {
         /* not queued: answer now */
         ot_req_undefer(req);
@@ -417,7 +550,7 @@ static json_t *item_result(const struct ingest *g, size_t i)
                          ot_error_code_name(it->err.code), "message", msg, "details", "path",
                          it->err.path, "message", it->err.message);
     }
-    const ot_store_tel *st = &g->stels[it->stel];
+    const ot_store_tel *st = ot_ingest_batch_tel(g->b, it->bidx);
     return json_pack("{s:I, s:s, s:s, s:s, s:b}", "index", (json_int_t)i, "status", "accepted",
                      "event_id", st->event_id, "cursor", ot_cursor_format(st->cursor, c),
                      "duplicate", st->duplicate);
@@ -427,10 +560,9 @@ static void reply_results(ot_req *req)
 {
     struct ingest *g = req->defer_ctx;
     req->defer_ctx = NULL;
-    if (g->w.rc) {
-        ot_error e = g->w.err;
-        if (e.code == OT_OK)
-            e.code = g->w.rc;
+    ot_error e;
+    ot_error_clear(&e);
+    if (ot_ingest_batch_rc(g->b, &e)) {
         if (e.code != OT_EINVAL)
             e.code = OT_EUNAVAIL; /* the database failed: nothing stored, retry */
         ot_reply_error(req, &e);
@@ -438,7 +570,7 @@ static void reply_results(ot_req *req)
         return;
     }
     if (g->single) {
-        const ot_store_tel *st = &g->stels[0];
+        const ot_store_tel *st = ot_ingest_batch_tel(g->b, 0);
         char c[32];
         ot_reply_json(req, 200,
                       json_pack("{s:s, s:s, s:s, s:s, s:b}", "event_id", st->event_id, "status",
@@ -454,7 +586,7 @@ static void reply_results(ot_req *req)
     size_t dups = 0;
     for (size_t i = 0; i < g->n; i++) {
         json_array_append_new(results, item_result(g, i));
-        if (g->items[i].ok && g->stels[g->items[i].stel].duplicate)
+        if (g->items[i].ok && ot_ingest_batch_tel(g->b, g->items[i].bidx)->duplicate)
             dups++;
     }
     ot_reply_json(req, 200,

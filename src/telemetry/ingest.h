@@ -9,6 +9,12 @@
  * their index and error and store nothing. When every item is invalid the
  * reply is 400; when the store's queue is full, 503 with Retry-After.
  *
+ * The same path serves the MQTT adapter (telemetry/mqtt_adapter.h): an
+ * ot_ingest_batch collects normalized, scope-checked, schema-checked and
+ * rendered records (with the twins' profiles held for the batch's life),
+ * becomes ONE store write (idempotent by event_id), and after the commit
+ * feeds the detection pipeline before its owner's completion runs.
+ *
  * Profiles are kept in memory (loaded at start, replaced by PUT after the
  * write commits) behind a read-write lock; a profile in use by a request is
  * reference-counted so a concurrent PUT cannot free it.
@@ -16,8 +22,12 @@
 #ifndef OT_TELEMETRY_INGEST_H
 #define OT_TELEMETRY_INGEST_H
 
+#include <jansson.h>
+#include <stdint.h>
+
 #include "api/http.h"
 #include "core/error.h"
+#include "store/store.h"
 
 struct ot_app;
 struct ot_store;
@@ -26,6 +36,54 @@ typedef struct ot_profiles ot_profiles;
 /* Load every stored profile. */
 int ot_profiles_open(struct ot_store *store, ot_profiles **out, ot_error *err);
 void ot_profiles_free(ot_profiles *p);
+
+/* --- the one ingest path (HTTP and MQTT) --------------------------------- */
+
+typedef struct ot_ingest_batch ot_ingest_batch;
+
+/* 1 when the twin may be written (e.g. the token's scope); NULL = any. */
+typedef int (*ot_ingest_scope_fn)(void *ctx, const char *twin_id);
+
+/* Called once on the store's writer thread after the batch committed (and
+ * detection was fed) or failed (ot_ingest_batch_rc). It may free the batch. */
+typedef void (*ot_ingest_done_fn)(ot_ingest_batch *b, void *ctx);
+
+/* An empty batch. Not thread-safe: one owner at a time. NULL: no memory. */
+ot_ingest_batch *ot_ingest_batch_new(struct ot_app *app, ot_ingest_scope_fn scope_ok,
+                                     void *scope_ctx);
+void ot_ingest_batch_free(ot_ingest_batch *b);
+
+/* Normalize one telemetry object (normalize.h, with its twin's profile),
+ * check scope and the registry's telemetry schema, render the canonical
+ * JSON and keep it. prefix leads error paths ("$", "$[3]"). Returns the
+ * record's index in the batch (>= 0), or a negative OT_E* code with err
+ * filled (nothing kept). doc is borrowed; tags/quality are referenced. */
+int ot_ingest_batch_add(ot_ingest_batch *b, const json_t *doc, const char *prefix, int64_t now_us,
+                        ot_error *err);
+
+/* The same for a bare metrics object with ids from elsewhere (an MQTT
+ * topic): ot_tel_normalize_bare. */
+int ot_ingest_batch_add_bare(ot_ingest_batch *b, const json_t *metrics, const char *twin_id,
+                             const char *asset_id, int64_t now_us, ot_error *err);
+
+size_t ot_ingest_batch_count(const ot_ingest_batch *b);
+
+/* The store write over the records kept so far (built on first call), so
+ * the caller can attach an audit record (w->audit, borrowed until done).
+ * NULL: out of memory. */
+ot_store_write *ot_ingest_batch_write(ot_ingest_batch *b);
+
+/* Queue the write (ot_store_submit). 0: done() will run exactly once.
+ * Otherwise OT_EBUSY (queue full), OT_EUNAVAIL or OT_ENOMEM: done() will
+ * not run, the caller still owns the batch and may submit it again. */
+int ot_ingest_batch_submit(ot_ingest_batch *b, ot_ingest_done_fn done, void *ctx);
+
+/* After completion: the stored record i (cursor, duplicate, event_id), and
+ * the write's result (0, or an error copied to err). */
+const ot_store_tel *ot_ingest_batch_tel(const ot_ingest_batch *b, size_t i);
+int ot_ingest_batch_rc(const ot_ingest_batch *b, ot_error *err);
+
+/* --- endpoints ------------------------------------------------------------- */
 
 void ot_h_ingest(ot_req *req);
 void ot_h_ingest_profile_get(ot_req *req);

@@ -1,0 +1,901 @@
+/* mqtt_adapter.c - see mqtt_adapter.h. */
+#include "telemetry/mqtt_adapter.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <mosquitto.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "aiw/events.h"
+#include "api/app.h"
+#include "api/metrics.h"
+#include "core/buf.h"
+#include "core/clock.h"
+#include "core/hash.h"
+#include "core/log.h"
+#include "telemetry/ingest.h"
+#include "telemetry/names.h"
+
+#define ACK_PREFIX "opstwin/ack/"
+#define LINGER_US 5000            /* a partial batch waits at most this */
+#define MALFORMED_LOG_US 10000000 /* one log line per 10 s at most */
+#define MAX_TOPICS 16
+
+struct waiter {
+    char action_id[OT_TEL_ID_MAX];
+    int done;
+    char *payload;                /* the ack, NUL-terminated (owned) */
+    struct waiter *next;
+};
+
+/* One batch on its way to the store. */
+struct flight {
+    ot_mqtt *m;
+    ot_ingest_batch *b;
+    size_t n;
+    ot_store_audit audit;
+    char target[64];
+};
+
+struct ot_mqtt {
+    ot_app *app;
+    struct mosquitto *mosq;
+    ot_mqtt_url url;
+    char client_id[OT_TEL_ID_MAX];
+    char subs[MAX_TOPICS][OT_CFG_STR + 32];
+    int nsubs;
+    int started, lib_inited;
+    pthread_t net;                /* the network thread (net_main) */
+
+    pthread_mutex_t mu;           /* everything below, and the waiters */
+    pthread_cond_t cv;            /* connection, held, waiters */
+    int connected, stopping;
+    int64_t since_us;             /* connected or disconnected since */
+    char last_error[256];
+    long held;                    /* received, not yet completed */
+    struct waiter *waiters;
+    int64_t malformed_logged_us;
+    unsigned long malformed_unlogged;  /* rejected since the last log line */
+    char malformed_topic[256], malformed_reason[OT_ERROR_MSG_MAX + OT_ERROR_PATH_MAX + 16];
+
+    /* the batch being filled (network thread) and taken (flusher) */
+    pthread_mutex_t bmu;
+    pthread_cond_t bcv;
+    ot_ingest_batch *cur;
+    int64_t cur_started_us;
+    int flush_now, flusher_stop;
+    pthread_t flusher;
+    int flusher_started;
+
+    atomic_ulong received, stored, duplicates, malformed, deadlettered, store_failed;
+    atomic_ulong connects, commands, acks_ok, acks_failed, ack_timeouts;
+};
+
+/* --- status --------------------------------------------------------------------- */
+
+static void set_error(ot_mqtt *m, const char *fmt, const char *detail)
+{
+    pthread_mutex_lock(&m->mu);
+    snprintf(m->last_error, sizeof m->last_error, fmt, detail);
+    pthread_mutex_unlock(&m->mu);
+}
+
+const char *ot_mqtt_health(void *ctx, json_t *detail)
+{
+    ot_mqtt *m = ctx;
+    char ts[OT_TS_BUFSZ], broker[300];
+    snprintf(broker, sizeof broker, "%s:%d", m->url.host, m->url.port);
+    pthread_mutex_lock(&m->mu);
+    int up = m->connected;
+    json_object_set_new(detail, "connected", json_boolean(up));
+    json_object_set_new(detail, "broker", json_string(broker));
+    json_object_set_new(detail, "client_id", json_string(m->client_id));
+    json_object_set_new(detail, "since", json_string(ot_ts_format(m->since_us, ts)));
+    if (!up)
+        json_object_set_new(detail, "detail",
+                            json_string(m->last_error[0] ? m->last_error : "connecting"));
+    json_object_set_new(detail, "inflight", json_integer(m->held));
+    pthread_mutex_unlock(&m->mu);
+    json_object_set_new(detail, "received", json_integer((json_int_t)atomic_load(&m->received)));
+    json_object_set_new(detail, "malformed", json_integer((json_int_t)atomic_load(&m->malformed)));
+    return up ? "ok" : "degraded";
+}
+
+void ot_mqtt_metrics(void *ctx, ot_buf *out)
+{
+    ot_mqtt *m = ctx;
+    pthread_mutex_lock(&m->mu);
+    int up = m->connected;
+    long held = m->held;
+    pthread_mutex_unlock(&m->mu);
+    ot_buf_printf(out,
+                  "# HELP opstwin_mqtt_connected 1 while the MQTT broker connection is up.\n"
+                  "# TYPE opstwin_mqtt_connected gauge\nopstwin_mqtt_connected %d\n"
+                  "# HELP opstwin_mqtt_inflight MQTT messages received, not yet committed.\n"
+                  "# TYPE opstwin_mqtt_inflight gauge\nopstwin_mqtt_inflight %ld\n"
+                  "# HELP opstwin_mqtt_connects_total Successful broker connections.\n"
+                  "# TYPE opstwin_mqtt_connects_total counter\nopstwin_mqtt_connects_total %lu\n",
+                  up, held, atomic_load(&m->connects));
+    ot_buf_printf(out,
+                  "# HELP opstwin_mqtt_messages_total MQTT telemetry messages by outcome.\n"
+                  "# TYPE opstwin_mqtt_messages_total counter\n"
+                  "opstwin_mqtt_messages_total{outcome=\"received\"} %lu\n"
+                  "opstwin_mqtt_messages_total{outcome=\"stored\"} %lu\n"
+                  "opstwin_mqtt_messages_total{outcome=\"duplicate\"} %lu\n"
+                  "opstwin_mqtt_messages_total{outcome=\"malformed\"} %lu\n"
+                  "opstwin_mqtt_messages_total{outcome=\"store_failed\"} %lu\n"
+                  "# HELP opstwin_mqtt_malformed_total MQTT payloads rejected (bad JSON, field or "
+                  "schema).\n"
+                  "# TYPE opstwin_mqtt_malformed_total counter\nopstwin_mqtt_malformed_total %lu\n"
+                  "# HELP opstwin_mqtt_deadletter_total Messages republished to the dead-letter "
+                  "topic.\n"
+                  "# TYPE opstwin_mqtt_deadletter_total counter\nopstwin_mqtt_deadletter_total %lu\n",
+                  atomic_load(&m->received), atomic_load(&m->stored),
+                  atomic_load(&m->duplicates), atomic_load(&m->malformed),
+                  atomic_load(&m->store_failed), atomic_load(&m->malformed),
+                  atomic_load(&m->deadlettered));
+    ot_buf_printf(out,
+                  "# HELP opstwin_mqtt_commands_total MQTT action commands by outcome.\n"
+                  "# TYPE opstwin_mqtt_commands_total counter\n"
+                  "opstwin_mqtt_commands_total{outcome=\"sent\"} %lu\n"
+                  "opstwin_mqtt_commands_total{outcome=\"acknowledged\"} %lu\n"
+                  "opstwin_mqtt_commands_total{outcome=\"refused\"} %lu\n"
+                  "opstwin_mqtt_commands_total{outcome=\"timeout\"} %lu\n",
+                  atomic_load(&m->commands), atomic_load(&m->acks_ok),
+                  atomic_load(&m->acks_failed), atomic_load(&m->ack_timeouts));
+}
+
+/* --- dead letters --------------------------------------------------------------- */
+
+/* Republish a rejected payload with its reason (QoS 1; queued by the
+ * library, so callable from any thread). */
+static void dead_letter(ot_mqtt *m, const char *topic, const void *payload, size_t len,
+                        const char *reason)
+{
+    char ts[OT_TS_BUFSZ];
+    json_t *o = json_pack("{s:s, s:s, s:s}", "reason", reason, "topic", topic ? topic : "",
+                          "received_at", ot_ts_format(ot_now_us(), ts));
+    if (!o)
+        return;
+    json_t *text = len < INT_MAX ? json_stringn(payload ? payload : "", len) : NULL;
+    if (text) {
+        json_object_set_new(o, "payload", text);
+    } else if (len < (size_t)INT_MAX / 2) { /* not UTF-8 */
+        unsigned char *b64 = malloc(4 * ((len + 2) / 3) + 1);
+        if (b64) {
+            EVP_EncodeBlock(b64, payload, (int)len);
+            json_object_set_new(o, "payload_base64", json_string((char *)b64));
+            free(b64);
+        }
+    }
+    char *s = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    if (!s)
+        return;
+    int rc = mosquitto_publish(m->mosq, NULL, m->app->cfg.mqtt_deadletter_topic, (int)strlen(s), s,
+                               1, false);
+    free(s);
+    if (rc == MOSQ_ERR_SUCCESS)
+        atomic_fetch_add(&m->deadlettered, 1);
+}
+
+/* Count a rejected payload, log at most once per interval, dead-letter it. */
+/* One log line for the payloads rejected since the last one, naming the
+ * latest reason, when the interval has passed (or force). */
+static void report_malformed(ot_mqtt *m, int64_t now)
+{
+    char topic[sizeof m->malformed_topic], reason[sizeof m->malformed_reason];
+    unsigned long n = 0;
+    pthread_mutex_lock(&m->mu);
+    if (m->malformed_unlogged && now - m->malformed_logged_us >= MALFORMED_LOG_US) {
+        n = m->malformed_unlogged;
+        m->malformed_unlogged = 0;
+        m->malformed_logged_us = now;
+        memcpy(topic, m->malformed_topic, sizeof topic);
+        memcpy(reason, m->malformed_reason, sizeof reason);
+    }
+    pthread_mutex_unlock(&m->mu);
+    if (n)
+        ot_log(OT_LOG_WARNING, "mqtt: rejected %lu payload%s since the last report (all "
+               "republished to %s); the latest, on %s: %s", n, n == 1 ? "" : "s",
+               m->app->cfg.mqtt_deadletter_topic, topic, reason);
+}
+
+/* Count a rejected payload, log at most once per interval, dead-letter it. */
+static void malformed(ot_mqtt *m, const struct mosquitto_message *msg, const char *reason)
+{
+    atomic_fetch_add(&m->malformed, 1);
+    pthread_mutex_lock(&m->mu);
+    m->malformed_unlogged++;
+    snprintf(m->malformed_topic, sizeof m->malformed_topic, "%s", msg->topic);
+    snprintf(m->malformed_reason, sizeof m->malformed_reason, "%s", reason);
+    pthread_mutex_unlock(&m->mu);
+    report_malformed(m, ot_now_us()); /* the rest: the flusher, when the interval ends */
+    dead_letter(m, msg->topic, msg->payload, (size_t)msg->payloadlen, reason);
+}
+
+/* --- batches to the store ---------------------------------------------------------- */
+
+static void release_held(ot_mqtt *m, size_t n)
+{
+    pthread_mutex_lock(&m->mu);
+    m->held -= (long)n;
+    pthread_cond_broadcast(&m->cv);
+    pthread_mutex_unlock(&m->mu);
+}
+
+/* Committed or failed. Writer thread. */
+static void flight_done(ot_ingest_batch *b, void *ctx)
+{
+    struct flight *f = ctx;
+    ot_mqtt *m = f->m;
+    ot_error e;
+    ot_error_clear(&e);
+    if (ot_ingest_batch_rc(b, &e)) {
+        char reason[OT_ERROR_MSG_MAX + 32];
+        snprintf(reason, sizeof reason, "store write failed: %s", e.message);
+        ot_log(OT_LOG_ERROR, "mqtt: %zu messages not stored (republished to %s): %s", f->n,
+               m->app->cfg.mqtt_deadletter_topic, e.message);
+        for (size_t i = 0; i < f->n; i++) {
+            const ot_store_tel *t = ot_ingest_batch_tel(b, i);
+            dead_letter(m, "", t->json, strlen(t->json), reason);
+        }
+        atomic_fetch_add(&m->store_failed, f->n);
+    } else {
+        unsigned long dups = 0;
+        for (size_t i = 0; i < f->n; i++)
+            dups += (unsigned long)ot_ingest_batch_tel(b, i)->duplicate;
+        atomic_fetch_add(&m->stored, f->n - dups);
+        atomic_fetch_add(&m->duplicates, dups);
+    }
+    json_decref(f->audit.details);
+    ot_ingest_batch_free(b);
+    size_t n = f->n;
+    free(f);
+    release_held(m, n);
+}
+
+/* Hand one batch to the store; a full queue is retried with backoff (what
+ * was received is never dropped). Flusher thread. */
+static void submit(ot_mqtt *m, ot_ingest_batch *b)
+{
+    size_t n = ot_ingest_batch_count(b);
+    struct flight *f = calloc(1, sizeof *f);
+    ot_store_write *w = f ? ot_ingest_batch_write(b) : NULL;
+    int rc = OT_ENOMEM;
+    if (w) {
+        f->m = m;
+        f->b = b;
+        f->n = n;
+        snprintf(f->target, sizeof f->target, "%zu telemetry items", n);
+        f->audit.actor = m->client_id;
+        f->audit.action = "MQTT telemetry";
+        f->audit.target = f->target;
+        f->audit.details = json_pack("{s:s, s:I}", "client_id", m->client_id, "items",
+                                     (json_int_t)n);
+        w->audit = &f->audit;
+        long delay_us = 500;
+        while ((rc = ot_ingest_batch_submit(b, flight_done, f)) == OT_EBUSY) {
+            usleep((useconds_t)delay_us);
+            if (delay_us < 100000)
+                delay_us *= 2;
+        }
+        if (rc == 0)
+            return;
+    }
+    ot_log(OT_LOG_ERROR, "mqtt: %zu messages could not be queued for the store (%s); "
+           "republished to %s", n, rc == OT_ENOMEM ? "out of memory" : "store unavailable",
+           m->app->cfg.mqtt_deadletter_topic);
+    for (size_t i = 0; w && i < n; i++) {
+        const ot_store_tel *t = ot_ingest_batch_tel(b, i);
+        dead_letter(m, "", t->json, strlen(t->json), "the store is not accepting writes");
+    }
+    atomic_fetch_add(&m->store_failed, n);
+    if (f)
+        json_decref(f->audit.details);
+    free(f);
+    ot_ingest_batch_free(b);
+    release_held(m, n);
+}
+
+static void *flusher_main(void *arg)
+{
+    ot_mqtt *m = arg;
+    pthread_mutex_lock(&m->bmu);
+    for (;;) {
+        while (!m->flusher_stop && !(m->cur && m->flush_now)) {
+            if (m->cur) {
+                int64_t due = m->cur_started_us + LINGER_US;
+                if (ot_now_us() >= due)
+                    break;
+                struct timespec ts;
+                clock_gettime(CLOCK_REALTIME, &ts);
+                long ns = ts.tv_nsec + (long)(due - ot_now_us()) * 1000;
+                ts.tv_sec += ns / 1000000000;
+                ts.tv_nsec = ns % 1000000000;
+                pthread_cond_timedwait(&m->bcv, &m->bmu, &ts);
+            } else {
+                /* idle: wake each second to report rejected payloads */
+                struct timespec ts;
+                clock_gettime(CLOCK_REALTIME, &ts);
+                ts.tv_sec += 1;
+                pthread_cond_timedwait(&m->bcv, &m->bmu, &ts);
+                pthread_mutex_unlock(&m->bmu);
+                report_malformed(m, ot_now_us());
+                pthread_mutex_lock(&m->bmu);
+            }
+        }
+        ot_ingest_batch *b = m->cur;
+        m->cur = NULL;
+        m->flush_now = 0;
+        if (!b && m->flusher_stop)
+            break;
+        pthread_mutex_unlock(&m->bmu);
+        if (b && ot_ingest_batch_count(b) == 0)
+            ot_ingest_batch_free(b); /* every message in it was rejected */
+        else if (b)
+            submit(m, b);
+        pthread_mutex_lock(&m->bmu);
+    }
+    pthread_mutex_unlock(&m->bmu);
+    return NULL;
+}
+
+/* --- messages ------------------------------------------------------------------------ */
+
+/* The last two levels of a topic as twin_id and asset_id. */
+static int topic_ids(const char *topic, char *twin, char *asset, size_t cap)
+{
+    const char *last = strrchr(topic, '/');
+    if (!last || last == topic)
+        return -1;
+    const char *prev = last - 1;
+    while (prev > topic && *prev != '/')
+        prev--;
+    if (*prev == '/')
+        prev++;
+    size_t tl = (size_t)(last - prev), al = strlen(last + 1);
+    if (tl == 0 || al == 0 || tl >= cap || al >= cap)
+        return -1;
+    memcpy(twin, prev, tl);
+    twin[tl] = '\0';
+    memcpy(asset, last + 1, al + 1);
+    return 0;
+}
+
+static void on_ack(ot_mqtt *m, const struct mosquitto_message *msg)
+{
+    const char *id = msg->topic + strlen(ACK_PREFIX);
+    pthread_mutex_lock(&m->mu);
+    for (struct waiter *w = m->waiters; w; w = w->next) {
+        if (!w->done && strcmp(w->action_id, id) == 0) {
+            w->payload = malloc((size_t)msg->payloadlen + 1);
+            if (w->payload) {
+                if (msg->payloadlen)
+                    memcpy(w->payload, msg->payload, (size_t)msg->payloadlen);
+                w->payload[msg->payloadlen] = '\0';
+            }
+            w->done = 1;
+            pthread_cond_broadcast(&m->cv);
+        }
+    }
+    pthread_mutex_unlock(&m->mu);
+}
+
+/* Network thread. Returning lets libmosquitto send the PUBACK. */
+static void on_message(struct mosquitto *mosq, void *ud, const struct mosquitto_message *msg)
+{
+    ot_mqtt *m = ud;
+    if (strncmp(msg->topic, ACK_PREFIX, strlen(ACK_PREFIX)) == 0) {
+        on_ack(m, msg);
+        return;
+    }
+    atomic_fetch_add(&m->received, 1);
+    json_error_t jerr;
+    json_t *doc = json_loadb(msg->payload ? msg->payload : "", (size_t)msg->payloadlen, 0, &jerr);
+    char reason[OT_ERROR_MSG_MAX + OT_ERROR_PATH_MAX + 16];
+    if (!doc) {
+        snprintf(reason, sizeof reason, "payload is not valid JSON: %s (line %d, column %d)",
+                 jerr.text, jerr.line, jerr.column);
+        malformed(m, msg, reason);
+        return;
+    }
+    if (!json_is_object(doc)) {
+        json_decref(doc);
+        malformed(m, msg, "$: the payload must be a JSON object (a telemetry object or a bare "
+                  "metrics object)");
+        return;
+    }
+    ot_error err;
+    ot_error_clear(&err);
+    int64_t now = ot_now_us();
+    int full = json_object_get(doc, "metrics") || json_object_get(doc, "twin_id");
+    char twin[OT_TEL_ID_MAX], asset[OT_TEL_ID_MAX];
+    if (!full && topic_ids(msg->topic, twin, asset, sizeof twin)) {
+        json_decref(doc);
+        malformed(m, msg, "a bare metrics object needs a topic ending in /{twin_id}/{asset_id}");
+        return;
+    }
+    pthread_mutex_lock(&m->bmu);
+    if (!m->cur) {
+        m->cur = ot_ingest_batch_new(m->app, NULL, NULL);
+        m->cur_started_us = now;
+    }
+    int rc = !m->cur ? ot_error_set(&err, OT_ENOMEM, "$", "out of memory")
+             : full  ? ot_ingest_batch_add(m->cur, doc, "$", now, &err)
+                     : ot_ingest_batch_add_bare(m->cur, doc, twin, asset, now, &err);
+    size_t n = m->cur ? ot_ingest_batch_count(m->cur) : 0;
+    /* flush when full, or when nothing more waits on the socket (checked on
+     * the first message of a batch and every 32nd after, to spare a system
+     * call per message; a stream that stops in between waits LINGER_US) */
+    int avail = 0, ack_after = m->app->cfg.mqtt_ack_after_commit;
+    if (rc >= 0 && (ack_after || n >= (size_t)m->app->cfg.mqtt_batch ||
+                    ((n == 1 || n % 32 == 0) &&
+                     (ioctl(mosquitto_socket(mosq), FIONREAD, &avail) || avail == 0)))) {
+        m->flush_now = 1;
+        pthread_cond_signal(&m->bcv);
+    } else if (rc >= 0 && n == 1) {
+        pthread_cond_signal(&m->bcv); /* start the linger clock */
+    }
+    pthread_mutex_unlock(&m->bmu);
+    json_decref(doc);
+    if (rc < 0) {
+        if (err.path[0] && !strstr(err.message, err.path))
+            snprintf(reason, sizeof reason, "%s: %s", err.path, err.message);
+        else
+            snprintf(reason, sizeof reason, "%s", err.message);
+        malformed(m, msg, reason);
+        return;
+    }
+    pthread_mutex_lock(&m->mu);
+    m->held++;
+    if (ack_after) {
+        /* MQTT_ACK_AFTER_COMMIT: libmosquitto writes this message's PUBACK
+         * only after we return, so return once it is durable (or
+         * dead-lettered) - even while stopping, as the store still runs */
+        while (m->held > 0)
+            pthread_cond_wait(&m->cv, &m->mu);
+    } else {
+        /* bounded: past MQTT_MAX_INFLIGHT, stop reading until commits catch up */
+        while (m->held >= m->app->cfg.mqtt_max_inflight && !m->stopping)
+            pthread_cond_wait(&m->cv, &m->mu);
+    }
+    pthread_mutex_unlock(&m->mu);
+}
+
+/* --- connection ---------------------------------------------------------------------- */
+
+static void on_connect(struct mosquitto *mosq, void *ud, int rc)
+{
+    ot_mqtt *m = ud;
+    if (rc) {
+        set_error(m, "broker refused the connection: %s", mosquitto_connack_string(rc));
+        ot_log(OT_LOG_WARNING, "mqtt: broker refused the connection: %s",
+               mosquitto_connack_string(rc));
+        return;
+    }
+    /* a persistent session keeps subscriptions, but the broker may have
+     * lost it (restart without persistence): subscribe every time */
+    for (int i = 0; i < m->nsubs; i++) {
+        int src = mosquitto_subscribe(mosq, NULL, m->subs[i], 1);
+        if (src)
+            ot_log(OT_LOG_ERROR, "mqtt: cannot subscribe to %s: %s", m->subs[i],
+                   mosquitto_strerror(src));
+    }
+    mosquitto_subscribe(mosq, NULL, ACK_PREFIX "+", 1);
+    atomic_fetch_add(&m->connects, 1);
+    pthread_mutex_lock(&m->mu);
+    m->connected = 1;
+    m->since_us = ot_now_us();
+    m->last_error[0] = '\0';
+    pthread_cond_broadcast(&m->cv);
+    pthread_mutex_unlock(&m->mu);
+    ot_log(OT_LOG_INFO, "mqtt: connected to %s:%d as %s", m->url.host, m->url.port,
+           m->client_id);
+}
+
+static void on_disconnect(struct mosquitto *mosq, void *ud, int rc)
+{
+    ot_mqtt *m = ud;
+    (void)mosq;
+    pthread_mutex_lock(&m->mu);
+    int was = m->connected;
+    m->connected = 0;
+    if (was)
+        m->since_us = ot_now_us();
+    if (rc && strncmp(m->last_error, "broker refused", 14) != 0)
+        snprintf(m->last_error, sizeof m->last_error, "connection lost: %s; reconnecting",
+                 mosquitto_strerror(rc));
+    pthread_mutex_unlock(&m->mu);
+    if (was && rc)
+        ot_log(OT_LOG_WARNING, "mqtt: lost the broker connection (%s); reconnecting with backoff",
+               mosquitto_strerror(rc));
+}
+
+static void on_log(struct mosquitto *mosq, void *ud, int level, const char *str)
+{
+    (void)mosq;
+    ot_mqtt *m = ud;
+    if (level == MOSQ_LOG_ERR || level == MOSQ_LOG_WARNING) {
+        set_error(m, "%s", str);
+        ot_log(OT_LOG_DEBUG, "mqtt: %s", str);
+    }
+}
+
+/* --- life ---------------------------------------------------------------------------- */
+
+static int parse_topics(ot_mqtt *m, const ot_config *cfg, ot_error *err)
+{
+    char tmp[OT_CFG_STR];
+    snprintf(tmp, sizeof tmp, "%s", cfg->mqtt_topics);
+    char *save = NULL;
+    for (char *t = strtok_r(tmp, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        while (*t == ' ')
+            t++;
+        size_t l = strlen(t);
+        while (l && t[l - 1] == ' ')
+            t[--l] = '\0';
+        if (!l)
+            continue;
+        if (m->nsubs == MAX_TOPICS)
+            return ot_error_set(err, OT_EINVAL, "MQTT_TOPICS", "MQTT_TOPICS: at most %d topics",
+                                MAX_TOPICS);
+        if (mosquitto_sub_topic_check(t) != MOSQ_ERR_SUCCESS ||
+            strncmp(t, ACK_PREFIX, strlen(ACK_PREFIX)) == 0)
+            return ot_error_set(err, OT_EINVAL, "MQTT_TOPICS",
+                                "MQTT_TOPICS: '%s' is not a valid subscription topic", t);
+        if (cfg->mqtt_share_group[0])
+            snprintf(m->subs[m->nsubs++], sizeof m->subs[0], "$share/%s/%s",
+                     cfg->mqtt_share_group, t);
+        else
+            snprintf(m->subs[m->nsubs++], sizeof m->subs[0], "%s", t);
+    }
+    if (m->nsubs == 0)
+        return ot_error_set(err, OT_EINVAL, "MQTT_TOPICS", "MQTT_TOPICS names no topic");
+    if (cfg->mqtt_share_group[0] && strpbrk(cfg->mqtt_share_group, "/+#"))
+        return ot_error_set(err, OT_EINVAL, "MQTT_SHARE_GROUP",
+                            "MQTT_SHARE_GROUP must not contain '/', '+' or '#'");
+    if (mosquitto_pub_topic_check(cfg->mqtt_deadletter_topic) != MOSQ_ERR_SUCCESS)
+        return ot_error_set(err, OT_EINVAL, "MQTT_DEADLETTER_TOPIC",
+                            "MQTT_DEADLETTER_TOPIC: '%s' is not a valid topic to publish to",
+                            cfg->mqtt_deadletter_topic);
+    return 0;
+}
+
+/* A stable id: the same host and data folder reconnect to the same session. */
+static void default_client_id(const ot_config *cfg, char *out, size_t cap)
+{
+    char host[256] = "", dir[PATH_MAX], key[PATH_MAX + 300];
+    gethostname(host, sizeof host - 1);
+    if (!realpath(cfg->data_dir, dir))
+        snprintf(dir, sizeof dir, "%s", cfg->data_dir);
+    snprintf(key, sizeof key, "%s|%s", host, dir);
+    snprintf(out, cap, "opstwin-%016llx", (unsigned long long)ot_hash_str(key));
+}
+
+int ot_mqtt_new(ot_app *app, ot_mqtt **out, ot_error *err)
+{
+    *out = NULL;
+    const ot_config *cfg = &app->cfg;
+    if (!cfg->mqtt_url[0])
+        return 0;
+    ot_mqtt *m = calloc(1, sizeof *m);
+    if (!m)
+        return ot_error_set(err, OT_ENOMEM, NULL, "out of memory");
+    m->app = app;
+    pthread_mutex_init(&m->mu, NULL);
+    pthread_cond_init(&m->cv, NULL);
+    pthread_mutex_init(&m->bmu, NULL);
+    pthread_cond_init(&m->bcv, NULL);
+    m->since_us = ot_now_us();
+    if (ot_mqtt_url_parse(cfg->mqtt_url, &m->url, err) || parse_topics(m, cfg, err))
+        goto fail;
+    if (cfg->mqtt_client_id[0]) {
+        if (strlen(cfg->mqtt_client_id) >= sizeof m->client_id) {
+            ot_error_set(err, OT_EINVAL, "MQTT_CLIENT_ID", "MQTT_CLIENT_ID: at most %zu bytes",
+                         sizeof m->client_id - 1);
+            goto fail;
+        }
+        memcpy(m->client_id, cfg->mqtt_client_id, strlen(cfg->mqtt_client_id) + 1);
+    } else {
+        default_client_id(cfg, m->client_id, sizeof m->client_id);
+    }
+    mosquitto_lib_init();
+    m->lib_inited = 1;
+    m->mosq = mosquitto_new(m->client_id, false, m);
+    if (!m->mosq) {
+        ot_error_set(err, OT_ENOMEM, "MQTT_URL", "cannot create the MQTT client: %s",
+                     strerror(errno));
+        goto fail;
+    }
+    mosquitto_int_option(m->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
+    mosquitto_int_option(m->mosq, MOSQ_OPT_TCP_NODELAY, 1);
+    mosquitto_max_inflight_messages_set(m->mosq, 1000);
+    const char *user = cfg->mqtt_username[0] ? cfg->mqtt_username : m->url.user;
+    const char *pass = cfg->mqtt_password[0] ? cfg->mqtt_password : m->url.pass;
+    if (user[0] && mosquitto_username_pw_set(m->mosq, user, pass[0] ? pass : NULL)) {
+        ot_error_set(err, OT_EINVAL, "MQTT_USERNAME", "MQTT user name or password refused");
+        goto fail;
+    }
+    if (m->url.tls) {
+        const char *ca = cfg->mqtt_ca_file[0] ? cfg->mqtt_ca_file : NULL;
+        if (!ca)
+            mosquitto_int_option(m->mosq, MOSQ_OPT_TLS_USE_OS_CERTS, 1);
+        int rc = mosquitto_tls_set(m->mosq, ca, ca ? NULL : "/etc/ssl/certs",
+                                   cfg->mqtt_cert_file[0] ? cfg->mqtt_cert_file : NULL,
+                                   cfg->mqtt_key_file[0] ? cfg->mqtt_key_file : NULL, NULL);
+        if (rc) {
+            ot_error_set(err, OT_EINVAL, "MQTT_CA_FILE", "MQTT TLS settings refused (CA %s, "
+                         "certificate %s, key %s): %s", ca ? ca : "system",
+                         cfg->mqtt_cert_file[0] ? cfg->mqtt_cert_file : "none",
+                         cfg->mqtt_key_file[0] ? cfg->mqtt_key_file : "none",
+                         mosquitto_strerror(rc));
+            goto fail;
+        }
+        if (cfg->mqtt_tls_insecure)
+            mosquitto_tls_insecure_set(m->mosq, true);
+    } else if (cfg->mqtt_ca_file[0] || cfg->mqtt_cert_file[0] || cfg->mqtt_key_file[0]) {
+        ot_error_set(err, OT_EINVAL, "MQTT_URL", "MQTT TLS files are set but MQTT_URL is not "
+                     "mqtts://");
+        goto fail;
+    }
+    mosquitto_threaded_set(m->mosq, true); /* our network thread: see net_main */
+    mosquitto_connect_callback_set(m->mosq, on_connect);
+    mosquitto_disconnect_callback_set(m->mosq, on_disconnect);
+    mosquitto_message_callback_set(m->mosq, on_message);
+    mosquitto_log_callback_set(m->mosq, on_log);
+    *out = m;
+    return 0;
+fail:
+    ot_mqtt_free(m);
+    return err->code ? err->code : OT_EINVAL;
+}
+
+/* Wait up to seconds unless stopping; returns 1 when stopping. */
+static int backoff(ot_mqtt *m, int seconds)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += seconds;
+    pthread_mutex_lock(&m->mu);
+    while (!m->stopping && pthread_cond_timedwait(&m->cv, &m->mu, &ts) == 0)
+        ;
+    int stop = m->stopping;
+    pthread_mutex_unlock(&m->mu);
+    return stop;
+}
+
+static int is_stopping(ot_mqtt *m)
+{
+    pthread_mutex_lock(&m->mu);
+    int stop = m->stopping;
+    pthread_mutex_unlock(&m->mu);
+    return stop;
+}
+
+static void connect_failed(ot_mqtt *m, int rc, int delay)
+{
+    char why[200];
+    snprintf(why, sizeof why, "%s", rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
+    pthread_mutex_lock(&m->mu);
+    /* a TLS failure was described by the library's log (on_log); keep that */
+    if (rc != MOSQ_ERR_TLS || !m->last_error[0])
+        snprintf(m->last_error, sizeof m->last_error, "cannot connect: %s; retrying in %d s", why,
+                 delay);
+    pthread_mutex_unlock(&m->mu);
+    ot_log(OT_LOG_DEBUG, "mqtt: cannot connect to %s:%d (%s); retrying in %d s", m->url.host,
+           m->url.port, why, delay);
+}
+
+/* The one network thread. Like mosquitto_loop_forever, but every error -
+ * including a first connection that fails, TLS, DNS and authentication
+ * errors, on which loop_forever (hence mosquitto_loop_start's thread) gives
+ * up for good - is retried with backoff (1 s doubling to 30 s). With
+ * mosquitto_threaded_set(true) the library queues outgoing packets (PUBACKs
+ * included) for this thread to write after the callback returns, exactly as
+ * under mosquitto_loop_start. */
+static void *net_main(void *arg)
+{
+    ot_mqtt *m = arg;
+    int delay = 1;
+    int rc = mosquitto_connect(m->mosq, m->url.host, m->url.port, 30);
+    while (!is_stopping(m)) {
+        if (rc == MOSQ_ERR_SUCCESS) {
+            rc = mosquitto_loop(m->mosq, 1000, 1);
+            /* mosquitto_loop reads one packet per select; under load read
+             * what is already waiting first (the PUBACKs queued meanwhile go
+             * out together in the next mosquitto_loop) */
+            int avail = 0, fd = mosquitto_socket(m->mosq);
+            for (int i = 0; rc == MOSQ_ERR_SUCCESS && i < 256 && fd >= 0 &&
+                            ioctl(fd, FIONREAD, &avail) == 0 && avail > 0; i++)
+                rc = mosquitto_loop_read(m->mosq, 1);
+            if (rc == MOSQ_ERR_SUCCESS) {
+                pthread_mutex_lock(&m->mu);
+                if (m->connected)
+                    delay = 1;
+                pthread_mutex_unlock(&m->mu);
+                continue;
+            }
+            if (is_stopping(m))
+                break;
+        } else {
+            connect_failed(m, rc, delay);
+        }
+        if (backoff(m, delay))
+            break;
+        delay = delay < 16 ? delay * 2 : 30;
+        rc = mosquitto_reconnect(m->mosq);
+    }
+    return NULL;
+}
+
+int ot_mqtt_start(ot_mqtt *m, ot_error *err)
+{
+    if (!m)
+        return 0;
+    if (pthread_create(&m->flusher, NULL, flusher_main, m))
+        return ot_error_set(err, OT_EIO, NULL, "cannot start the MQTT flusher thread");
+    pthread_setname_np(m->flusher, "mqtt-flush");
+    m->flusher_started = 1;
+    if (pthread_create(&m->net, NULL, net_main, m))
+        return ot_error_set(err, OT_EIO, NULL, "cannot start the MQTT network thread");
+    pthread_setname_np(m->net, "mqtt-net");
+    m->started = 1;
+    ot_app_add_health(m->app, "mqtt", ot_mqtt_health, m);
+    ot_metrics_add_source(m->app->metrics, ot_mqtt_metrics, m);
+    return 0;
+}
+
+void ot_mqtt_stop(ot_mqtt *m)
+{
+    if (!m)
+        return;
+    pthread_mutex_lock(&m->mu);
+    int already = m->stopping;
+    m->stopping = 1;
+    pthread_cond_broadcast(&m->cv); /* wakes a network thread held back and command waiters */
+    pthread_mutex_unlock(&m->mu);
+    if (already)
+        return;
+    if (m->started) {
+        mosquitto_disconnect(m->mosq); /* queued; the network thread sends it and ends */
+        pthread_join(m->net, NULL);
+        m->started = 0;
+    }
+    if (m->flusher_started) {
+        pthread_mutex_lock(&m->bmu);
+        m->flusher_stop = 1;
+        m->flush_now = 1;
+        pthread_cond_signal(&m->bcv);
+        pthread_mutex_unlock(&m->bmu);
+        pthread_join(m->flusher, NULL);
+        m->flusher_started = 0;
+    }
+    /* everything received is committed (or dead-lettered) before we return */
+    pthread_mutex_lock(&m->mu);
+    while (m->held > 0)
+        pthread_cond_wait(&m->cv, &m->mu);
+    m->connected = 0;
+    pthread_mutex_unlock(&m->mu);
+}
+
+void ot_mqtt_free(ot_mqtt *m)
+{
+    if (!m)
+        return;
+    ot_mqtt_stop(m);
+    ot_ingest_batch_free(m->cur);
+    if (m->mosq)
+        mosquitto_destroy(m->mosq);
+    if (m->lib_inited)
+        mosquitto_lib_cleanup();
+    pthread_mutex_destroy(&m->mu);
+    pthread_cond_destroy(&m->cv);
+    pthread_mutex_destroy(&m->bmu);
+    pthread_cond_destroy(&m->bcv);
+    free(m);
+}
+
+/* --- commands ------------------------------------------------------------------------ */
+
+static void deadline_ts(int64_t deadline_us, struct timespec *ts)
+{
+    int64_t wall = deadline_us - ot_mono_ns() / 1000 + ot_now_us();
+    ts->tv_sec = (time_t)(wall / 1000000);
+    ts->tv_nsec = (long)(wall % 1000000) * 1000;
+}
+
+static void unlink_waiter(ot_mqtt *m, struct waiter *w)
+{
+    for (struct waiter **p = &m->waiters; *p; p = &(*p)->next)
+        if (*p == w) {
+            *p = w->next;
+            break;
+        }
+}
+
+int ot_mqtt_command(ot_mqtt *m, const char *twin_id, const char *target, const char *action_id,
+                    const char *payload, int timeout_ms, ot_error *err)
+{
+    if (!twin_id || !ot_name_valid(twin_id, 128))
+        return ot_error_set(err, OT_EINVAL, "$.twin_id", "the action's twin_id cannot be a topic "
+                            "level");
+    if (!target || !ot_name_valid(target, 128))
+        return ot_error_set(err, OT_EINVAL, "$.target", "the action's target cannot be a topic "
+                            "level");
+    if (!action_id || !ot_name_valid(action_id, 128))
+        return ot_error_set(err, OT_EINVAL, "$.action_id", "the action has no usable action_id");
+    char topic[300];
+    snprintf(topic, sizeof topic, "opstwin/cmd/%s/%s", twin_id, target);
+    struct waiter w = {.done = 0};
+    snprintf(w.action_id, sizeof w.action_id, "%s", action_id);
+    int64_t deadline = ot_mono_ns() / 1000 + (int64_t)timeout_ms * 1000;
+    struct timespec ts;
+    deadline_ts(deadline, &ts);
+    pthread_mutex_lock(&m->mu);
+    if (m->stopping) {
+        pthread_mutex_unlock(&m->mu);
+        return ot_error_set(err, OT_EUNAVAIL, NULL, "the MQTT adapter is stopping");
+    }
+    w.next = m->waiters;
+    m->waiters = &w; /* before publishing: the ack may come back at once */
+    while (!m->connected && !m->stopping && ot_mono_ns() / 1000 < deadline)
+        pthread_cond_timedwait(&m->cv, &m->mu, &ts);
+    int connected = m->connected;
+    char why[256];
+    snprintf(why, sizeof why, "%s", m->last_error[0] ? m->last_error : "connecting");
+    pthread_mutex_unlock(&m->mu);
+    int rc = 0;
+    if (!connected) {
+        rc = ot_error_set(err, OT_EUNAVAIL, NULL, "no acknowledgement on " ACK_PREFIX "%s within "
+                          "%d ms: not connected to the MQTT broker (%s)", action_id, timeout_ms,
+                          why);
+        goto out;
+    }
+    int prc = mosquitto_publish(m->mosq, NULL, topic, (int)strlen(payload), payload, 1, false);
+    if (prc) {
+        rc = ot_error_set(err, OT_EUNAVAIL, NULL, "cannot publish the command to %s: %s", topic,
+                          mosquitto_strerror(prc));
+        goto out;
+    }
+    atomic_fetch_add(&m->commands, 1);
+    pthread_mutex_lock(&m->mu);
+    while (!w.done && !m->stopping && ot_mono_ns() / 1000 < deadline)
+        pthread_cond_timedwait(&m->cv, &m->mu, &ts);
+    pthread_mutex_unlock(&m->mu);
+    if (!w.done) {
+        atomic_fetch_add(&m->ack_timeouts, 1);
+        if (ot_mono_ns() / 1000 < deadline) /* woken by ot_mqtt_stop */
+            rc = ot_error_set(err, OT_EUNAVAIL, NULL, "the server stopped before an "
+                              "acknowledgement on " ACK_PREFIX "%s", action_id);
+        else
+            rc = ot_error_set(err, OT_EUNAVAIL, NULL, "no acknowledgement on " ACK_PREFIX "%s "
+                              "within %d ms", action_id, timeout_ms);
+        goto out;
+    }
+    json_t *ack = w.payload ? json_loads(w.payload, 0, NULL) : NULL;
+    json_t *ok = json_object_get(ack, "ok");
+    if (json_is_false(ok)) {
+        const char *e = json_string_value(json_object_get(ack, "error"));
+        rc = ot_error_set(err, OT_EUNAVAIL, NULL, "%s",
+                          e ? e : "the device acknowledged with ok: false");
+        atomic_fetch_add(&m->acks_failed, 1);
+    } else {
+        atomic_fetch_add(&m->acks_ok, 1);
+    }
+    json_decref(ack);
+out:
+    pthread_mutex_lock(&m->mu);
+    unlink_waiter(m, &w);
+    pthread_mutex_unlock(&m->mu);
+    free(w.payload);
+    return rc;
+}
