@@ -15,44 +15,13 @@
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/url.h"
 #include "store/redis_internal.h"
 
 #define CMD_TIMEOUT_MS 1000
 #define CMD_RETRY_NS 1000000000LL   /* while down: one connect attempt a second */
 
 /* --- URL and stream ID syntax ------------------------------------------------ */
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Copy [s, e) into out (size cap), decoding %XX. -1 when it does not fit or
- * an escape is malformed. */
-static int copy_decoded(const char *s, const char *e, char *out, size_t cap)
-{
-    size_t n = 0;
-    for (; s < e; s++) {
-        char c = *s;
-        if (c == '%') {
-            if (e - s < 3 || hexval(s[1]) < 0 || hexval(s[2]) < 0)
-                return -1;
-            c = (char)(hexval(s[1]) * 16 + hexval(s[2]));
-            s += 2;
-        }
-        if (n + 1 >= cap)
-            return -1;
-        out[n++] = c;
-    }
-    out[n] = '\0';
-    return 0;
-}
 
 #define URL_RULE "expected redis://[[user]:password@]host[:port][/db]"
 
@@ -76,8 +45,9 @@ int ot_redis_url_parse(const char *url, ot_redis_url *out, ot_error *err)
     if (at) {
         const char *colon = memchr(p, ':', (size_t)(at - p));
         const char *uend = colon ? colon : at;
-        if (copy_decoded(p, uend, out->user, sizeof out->user) ||
-            (colon && copy_decoded(colon + 1, at, out->password, sizeof out->password)))
+        if (ot_pct_decode(p, (size_t)(uend - p), out->user, sizeof out->user) ||
+            (colon && ot_pct_decode(colon + 1, (size_t)(at - colon - 1), out->password,
+                                    sizeof out->password)))
             return ot_error_set(err, OT_EINVAL, "REDIS_URL",
                                 "REDIS_URL: the user or password is too long or has a bad "
                                 "%%-escape");
@@ -93,7 +63,7 @@ int ot_redis_url_parse(const char *url, ot_redis_url *out, ot_error *err)
         const char *rb = memchr(p, ']', (size_t)(end - p));
         if (!rb)
             return ot_error_set(err, OT_EINVAL, "REDIS_URL", "REDIS_URL: unterminated [address]");
-        if (copy_decoded(p + 1, rb, out->host, sizeof out->host))
+        if (ot_pct_decode(p + 1, (size_t)(rb - p - 1), out->host, sizeof out->host))
             return ot_error_set(err, OT_EINVAL, "REDIS_URL", "REDIS_URL: host too long");
         hend = rb + 1;
         if (hend < end && *hend == ':')
@@ -103,7 +73,7 @@ int ot_redis_url_parse(const char *url, ot_redis_url *out, ot_error *err)
     } else {
         const char *colon = memchr(p, ':', (size_t)(end - p));
         hend = colon ? colon : end;
-        if (copy_decoded(p, hend, out->host, sizeof out->host))
+        if (ot_pct_decode(p, (size_t)(hend - p), out->host, sizeof out->host))
             return ot_error_set(err, OT_EINVAL, "REDIS_URL", "REDIS_URL: host too long");
         if (colon)
             portp = colon + 1;

@@ -2,35 +2,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/url.h"
 #include "telemetry/mqtt_adapter.h"
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-static int pct_decode(const char *s, size_t n, char *out, size_t cap)
-{
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (c == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
-            c = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
-            i += 2;
-        }
-        if (k + 1 >= cap)
-            return -1;
-        out[k++] = c;
-    }
-    out[k] = '\0';
-    return 0;
-}
 
 int ot_mqtt_url_parse(const char *url, ot_mqtt_url *out, ot_error *err)
 {
@@ -55,8 +28,8 @@ int ot_mqtt_url_parse(const char *url, ot_mqtt_url *out, ot_error *err)
     if (at) {
         const char *colon = memchr(p, ':', (size_t)(at - p));
         const char *ue = colon ? colon : at;
-        if (pct_decode(p, (size_t)(ue - p), out->user, sizeof out->user) ||
-            (colon && pct_decode(colon + 1, (size_t)(at - colon - 1), out->pass,
+        if (ot_pct_decode(p, (size_t)(ue - p), out->user, sizeof out->user) ||
+            (colon && ot_pct_decode(colon + 1, (size_t)(at - colon - 1), out->pass,
                                  sizeof out->pass)))
             return ot_error_set(err, OT_EINVAL, "MQTT_URL", "MQTT_URL: user name or password too "
                                 "long");
