@@ -368,8 +368,12 @@ static int conn_ensure(pg_be *be, pg_conn *pc, int writer, int prepare, ot_error
         char msg[400];
         clean_msg(pc->c ? PQerrorMessage(pc->c) : "out of memory", msg, sizeof msg);
         note_down(be, msg);
-        rc = ot_error_set(err, OT_EUNAVAIL, "DATABASE_URL", "cannot connect to %s: %s",
-                          be->shown_url, msg);
+        rc = pc->ever ? ot_error_set(err, OT_EUNAVAIL, NULL,
+                                     "the database is unavailable (%s): %s; retry later",
+                                     be->shown_url, msg)
+                      : ot_error_set(err, OT_EUNAVAIL, "DATABASE_URL",
+                                     "cannot connect to the database %s: %s", be->shown_url,
+                                     msg);
     }
     if (!rc)
         PQsetNoticeProcessor(pc->c, quiet_notice, NULL);
