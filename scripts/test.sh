@@ -2,8 +2,10 @@
 # test.sh - run every test suite of OpsTwin and print one closing summary.
 #
 # Suites: Criterion unit tests, Criterion black-box tests (they start the
-# ASan build of the server themselves), and short libFuzzer runs when clang's
-# fuzzer runtime is present. Services the tests need (PostgreSQL, Redis,
+# ASan build of the server themselves) run twice: on the embedded SQLite
+# store (`blackbox`) and on PostgreSQL (`blackbox-pg`: OPSTWIN_TEST_BACKEND=
+# postgres gives every server its own database on the test cluster), and short
+# libFuzzer runs when clang's fuzzer runtime is present. Services the tests need (PostgreSQL, Redis,
 # Mosquitto) are started by scripts/services.sh on free loopback ports in a
 # temporary folder and stopped by PID on exit, even on failure.
 set -u
@@ -48,6 +50,11 @@ run_criterion() { # name binary [args]
 
 run_criterion unit build/asan/unit_tests
 run_criterion blackbox build/asan/blackbox_tests
+if [ -z "${OPSTWIN_TEST_PG_URL:-}" ] && [ "${OPSTWIN_TEST_ALLOW_MISSING:-}" = 1 ]; then
+  echo "== blackbox-pg: skipped (no PostgreSQL, OPSTWIN_TEST_ALLOW_MISSING=1)"
+else
+  run_criterion blackbox-pg env OPSTWIN_TEST_BACKEND=postgres build/asan/blackbox_tests
+fi
 
 # Short fuzz runs (each target 20 s or 200k runs) when libFuzzer is usable.
 if command -v clang >/dev/null 2>&1 && ls tests/fuzz/fuzz_*.c >/dev/null 2>&1; then
