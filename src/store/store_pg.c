@@ -555,7 +555,7 @@ static void ensure_partitions(pg_be *be, PGconn *c)
         return;
     static const char *const tables[] = {"telemetry", "points"};
     for (int64_t d = today; d <= today + DAYS_AHEAD; d++) {
-        char name[16];
+        char name[48];
         day_name(d, name, sizeof name);
         for (int t = 0; t < 2; t++) {
             char sql[512], reg[128];
