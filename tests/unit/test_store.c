@@ -477,3 +477,35 @@ Test(store_pg, reconnects_after_its_connections_are_killed)
     cr_assert_eq(dup, 1);
     cr_assert_eq(c, 1);
 }
+
+/* A COMMIT whose answer was lost with the connection may have committed:
+ * simulated by a row the store did not write, then a dropped connection. The
+ * store takes the cursor from the database after reconnecting, so numbering
+ * neither repeats nor skips, and the unseen event still reaches on_commit. */
+Test(store_pg, resyncs_cursors_after_a_reconnect)
+{
+    int64_t c;
+    int dup;
+    cr_assert_eq(write_tel("s1", 1, 1, &c, &dup), 0);
+    cr_assert_eq(c, 1);
+    cr_assert_eq(commits, 1);
+    PGconn *pc = PQconnectdb(pg_admin);
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '%s'",
+             pg_db);
+    PGresult *r = PQexec(pc, sql);
+    cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s", PQerrorMessage(pc));
+    PQclear(r);
+    PQfinish(pc);
+    pc = PQconnectdb(pg_url);
+    r = PQexec(pc, "INSERT INTO events VALUES (2, 13, 1767225600000000, 'tw', 'pol_x', 'policy',"
+                   " NULL)");
+    cr_assert_eq(PQresultStatus(r), PGRES_COMMAND_OK, "%s", PQerrorMessage(pc));
+    PQclear(r);
+    PQfinish(pc);
+    cr_assert_eq(write_tel("s2", 1, 2, &c, &dup), 0);
+    cr_assert_eq(c, 3, "the cursor after the database's last one");
+    cr_assert_eq(commits, 3, "the event committed unseen was passed on");
+    cr_assert_eq(ot_store_last_cursor(st), 3);
+}
