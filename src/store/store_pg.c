@@ -1,4 +1,7 @@
-/* store_pg.c - the PostgreSQL / TimescaleDB backend (libpq).
+/* store_pg.c - the PostgreSQL / TimescaleDB backend (libpq): connections,
+ * the writer, open/close. Reads are in store_pg_read.c, the schema, its
+ * migrations, time partitions, retention and the maintenance thread in
+ * store_pg_schema.c; store_pg_int.h is their shared state.
  *
  * Selected by DATABASE_URL=postgresql://... (or postgres://). Same tables
  * and semantics as store_sqlite.c; times are bigint microseconds since the
@@ -44,82 +47,23 @@
  *   rollup_1m(series_id, minute, count, sum, sumsq, min, max)
  *   store_meta(key PK, value)
  */
-#include <libpq-fe.h>
-#include <math.h>
-#include <pthread.h>
-#include <stdatomic.h>
-#include <stdint.h>
+#include "store/store_pg_int.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "core/buf.h"
 #include "core/clock.h"
 #include "core/log.h"
-#include "core/strmap.h"
-#include "store/backend.h"
 
-#define MINUTE_US 60000000LL
-#define DAY_US 86400000000LL
-#define DAYS_AHEAD 3
-/* advisory lock keys: migrations (transaction-scoped), the writer (session) */
-#define LOCK_MIGRATE "5579598258876782"
+/* the writer's session advisory lock: one opstwin writes a database at a time */
 #define LOCK_WRITER "5579598258877033"
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 
-/* --- schema ---------------------------------------------------------------- */
+/* --- statements --------------------------------------------------------------- */
 
-static const char *const migration1 =
-    "CREATE TABLE store_meta (key text PRIMARY KEY, value text NOT NULL);"
-    "CREATE TABLE events (cursor bigint PRIMARY KEY, type integer NOT NULL, ts bigint NOT NULL,"
-    " twin_id text NOT NULL, id text NOT NULL, ref_type text NOT NULL, extra text);"
-    "CREATE INDEX events_twin ON events (twin_id, cursor);"
-    "CREATE INDEX events_ts ON events (ts);"
-    "CREATE TABLE series (series_id bigserial PRIMARY KEY, twin_id text NOT NULL,"
-    " asset_id text NOT NULL, metric text NOT NULL, last_ts bigint, last_value double precision,"
-    " UNIQUE (twin_id, asset_id, metric));"
-    "CREATE TABLE docs (type text NOT NULL, id text NOT NULL, twin_id text NOT NULL,"
-    " status text, created bigint NOT NULL, updated bigint NOT NULL, json text NOT NULL,"
-    " PRIMARY KEY (type, id));"
-    "CREATE INDEX docs_twin ON docs (type, twin_id, updated);"
-    "CREATE TABLE audit (seq bigint PRIMARY KEY, ts bigint NOT NULL, record text NOT NULL,"
-    " prev_hash text NOT NULL, hash text NOT NULL);"
-    "CREATE TABLE rollup_1m (series_id bigint NOT NULL, minute bigint NOT NULL,"
-    " count bigint NOT NULL, sum double precision NOT NULL, sumsq double precision NOT NULL,"
-    " min double precision NOT NULL, max double precision NOT NULL,"
-    " PRIMARY KEY (series_id, minute));";
-
-#define TEL_COLS                                                                                \
-    "(event_id text NOT NULL, cursor bigint NOT NULL, twin_id text NOT NULL,"                 \
-    " asset_id text NOT NULL, ts bigint NOT NULL, json text NOT NULL, PRIMARY KEY (event_id, ts))"
-#define PTS_COLS                                                                                \
-    "(series_id bigint NOT NULL, ts bigint NOT NULL, seq bigint NOT NULL,"                    \
-    " value double precision NOT NULL, PRIMARY KEY (series_id, ts, seq))"
-
-static const char *const layout_native =
-    "CREATE TABLE telemetry " TEL_COLS " PARTITION BY RANGE (ts);"
-    "CREATE TABLE telemetry_default PARTITION OF telemetry DEFAULT;"
-    "CREATE INDEX telemetry_twin_ts ON telemetry (twin_id, ts);"
-    "CREATE TABLE points " PTS_COLS " PARTITION BY RANGE (ts);"
-    "CREATE TABLE points_default PARTITION OF points DEFAULT;"
-    "INSERT INTO store_meta VALUES ('time_layout', 'native');";
-
-static const char *const layout_timescale =
-    "CREATE TABLE telemetry " TEL_COLS ";"
-    "CREATE INDEX telemetry_twin_ts ON telemetry (twin_id, ts);"
-    "SELECT create_hypertable('telemetry', 'ts', chunk_time_interval => 86400000000::bigint);"
-    "CREATE TABLE points " PTS_COLS ";"
-    "SELECT create_hypertable('points', 'ts', chunk_time_interval => 86400000000::bigint);"
-    "INSERT INTO store_meta VALUES ('time_layout', 'timescaledb');";
-
-#define NMIGRATIONS 1
-
-/* --- statements ------------------------------------------------------------ */
-
-enum wstmt { W_LOOKUP_TEL, W_SERIES_GET, W_SERIES_INS, W_SERIES_SET, W_PUT_DOC, W_PUT_AUDIT,
-             W_ROLLUP, W_LAST_CURSOR, W_LAST_AUDIT, W_NSTMT };
 static const char *const wsql[W_NSTMT] = {
     [W_LOOKUP_TEL] = "SELECT cursor FROM telemetry WHERE event_id = $1 LIMIT 1",
     [W_SERIES_GET] = "SELECT series_id, last_ts FROM series WHERE twin_id = $1 AND asset_id = $2"
@@ -142,110 +86,8 @@ static const char *const wsql[W_NSTMT] = {
     [W_LAST_AUDIT] = "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
 };
 
-enum rstmt { R_EVENTS, R_EVENTS_TWIN, R_TEL_GET, R_DOC_GET, R_DOCS, R_TEL_QUERY, R_LATEST,
-             R_LATEST_TWIN, R_AUDIT, R_AGG_POINTS, R_AGG_ROLLUPS, R_NSTMT };
-#define EVENT_COLS "SELECT cursor, type, ts, twin_id, id, ref_type, extra FROM events"
-#define TYPE_MASK "($2::bigint = 0 OR ((1::bigint << type) & $2::bigint) <> 0)"
-static const char *const rsql_common[R_AGG_POINTS] = {
-    [R_EVENTS] = EVENT_COLS " WHERE cursor > $1 AND " TYPE_MASK " ORDER BY cursor LIMIT $3",
-    [R_EVENTS_TWIN] = EVENT_COLS " WHERE twin_id = $4 AND cursor > $1 AND " TYPE_MASK
-                                 " ORDER BY cursor LIMIT $3",
-    [R_TEL_GET] = "SELECT json FROM telemetry WHERE event_id = $1 LIMIT 1",
-    [R_DOC_GET] = "SELECT json FROM docs WHERE type = $1 AND id = $2",
-    [R_DOCS] = "SELECT json FROM docs WHERE type = $1 AND ($2::text IS NULL OR twin_id = $2)"
-               " AND ($3::text IS NULL OR status = $3) ORDER BY updated DESC, id DESC LIMIT $4",
-    [R_TEL_QUERY] = "SELECT json FROM telemetry WHERE twin_id = $1 AND ($2::text IS NULL OR"
-                    " asset_id = $2) AND ts >= $3 AND ts < $4 ORDER BY ts, event_id LIMIT $5",
-    [R_LATEST] = "SELECT twin_id, asset_id, metric, last_value, last_ts FROM series"
-                 " WHERE last_ts IS NOT NULL ORDER BY twin_id, asset_id, metric",
-    [R_LATEST_TWIN] = "SELECT twin_id, asset_id, metric, last_value, last_ts FROM series"
-                      " WHERE twin_id = $1 AND last_ts IS NOT NULL ORDER BY asset_id, metric",
-    [R_AUDIT] = "SELECT seq, record, prev_hash, hash FROM audit WHERE seq > $1 ORDER BY seq LIMIT $2",
-};
 
-/* Aggregates run in the database: one row per bucket (start in us, count,
- * sum, sum of squares, min, max); $5 is the window in us. The bucket
- * expression is the layout's: time_bucket on the bigint time, or date_bin
- * on it as a timestamptz (origin: the epoch, as time_bucket's). */
-#define SERIES_OF "(SELECT series_id FROM series WHERE twin_id = $1 AND metric = $2 AND" \
-                  " ($3::text IS NULL OR asset_id = $3))"
-static const char *const agg_points_fmt =
-    "SELECT %s AS b, count(*), sum(value), sum(value * value), min(value), max(value)"
-    " FROM points WHERE series_id IN " SERIES_OF " AND ts >= $4 AND ts < $6"
-    " GROUP BY 1 ORDER BY 1 LIMIT $7";
-static const char *const agg_rollups_fmt =
-    "SELECT %s AS b, sum(count), sum(sum), sum(sumsq), min(min), max(max)"
-    " FROM rollup_1m WHERE series_id IN " SERIES_OF " AND minute >= $4 AND minute < $6"
-    " GROUP BY 1 ORDER BY 1 LIMIT $7";
-static const char *const bucket_native =
-    "(extract(epoch FROM date_bin($5::bigint * interval '1 microsecond',"
-    " to_timestamp(0) + (%s) * interval '1 microsecond', to_timestamp(0))) * 1000000)::bigint";
-static const char *const bucket_timescale = "time_bucket($5::bigint, %s)";
-
-/* --- state ------------------------------------------------------------------- */
-
-typedef struct pg_conn {
-    PGconn *c;
-    int prepared;           /* statements prepared on this connection */
-    int ever;               /* connected at least once */
-    int64_t next_try_us;    /* backoff: no attempt before this */
-    int backoff_ms;
-    struct pg_conn *free_next;
-} pg_conn;
-
-struct series_entry {
-    int64_t id;
-    int64_t last_ts;
-    double last_value;
-    int dirty;
-};
-
-struct rollup_acc {
-    int64_t series, minute;
-    long count;
-    double sum, sumsq, min, max;
-    int used;
-};
-
-typedef struct pg_be {
-    char url[1024];
-    char shown_url[256];    /* password masked, for messages */
-    int timescale;
-    char rsql_agg[2][1024]; /* R_AGG_POINTS, R_AGG_ROLLUPS for this layout */
-
-    /* writer thread */
-    pg_conn w;
-    int in_tx;              /* a transaction is open on w: never reconnect under it */
-    int reconnected;        /* the writer connection was re-established */
-    ot_buf cp_tel, cp_pts, cp_ev;
-    ot_strmap pending;      /* event_id -> cursor, telemetry of the open transaction */
-    ot_strmap series;       /* "twin\x1fasset\x1fmetric" -> struct series_entry * */
-    struct series_entry **dirty, **seen;
-    size_t ndirty, dirty_cap, seen_cap;
-    struct rollup_acc *acc;
-    size_t acc_cap, acc_n;
-    ot_buf arr[7];          /* array literals for the unnest statements */
-
-    /* readers */
-    pthread_mutex_t pool_mu;
-    pthread_cond_t pool_cv;
-    pg_conn *pool, *free_list;
-    int npool;
-
-    /* maintenance thread: ping, partitions ahead */
-    pthread_t mt;
-    int mt_started, mt_stop;
-    pthread_mutex_t mt_mu;
-    pthread_cond_t mt_cv;
-    pg_conn m;
-    int64_t parts_done_day;
-
-    atomic_int up;
-    pthread_mutex_t err_mu;
-    char last_error[OT_ERROR_MSG_MAX];
-} pg_be;
-
-static void note_down(pg_be *be, const char *msg)
+void pg_note_down(pg_be *be, const char *msg)
 {
     atomic_store(&be->up, 0);
     pthread_mutex_lock(&be->err_mu);
@@ -254,7 +96,7 @@ static void note_down(pg_be *be, const char *msg)
 }
 
 /* A libpq message without its trailing newline, into out. */
-static const char *clean_msg(const char *m, char *out, size_t n)
+const char *pg_clean_msg(const char *m, char *out, size_t n)
 {
     snprintf(out, n, "%s", m && *m ? m : "no message");
     size_t l = strlen(out);
@@ -268,7 +110,7 @@ static const char *clean_msg(const char *m, char *out, size_t n)
 
 /* Fill err from a failed result (r may be NULL). A dropped connection or a
  * server shutting down is OT_EUNAVAIL (503); anything else OT_EIO. */
-static int pg_fail(pg_be *be, PGconn *c, const PGresult *r, ot_error *err, const char *what)
+int pg_fail(pg_be *be, PGconn *c, const PGresult *r, ot_error *err, const char *what)
 {
     const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
     int unavail = !c || PQstatus(c) != CONNECTION_OK ||
@@ -278,12 +120,12 @@ static int pg_fail(pg_be *be, PGconn *c, const PGresult *r, ot_error *err, const
     const char *m = r && PQresultErrorMessage(r)[0] ? PQresultErrorMessage(r)
                     : c                             ? PQerrorMessage(c)
                                                     : "no connection";
-    clean_msg(m, msg, sizeof msg);
+    pg_clean_msg(m, msg, sizeof msg);
     if (unavail) {
         int rc = ot_error_set(err, OT_EUNAVAIL, NULL,
                               "the database is unavailable (%s): %s; retry later", what, msg);
         if (be)
-            note_down(be, msg);
+            pg_note_down(be, msg);
         return rc;
     }
     return ot_error_set(err, OT_EIO, NULL, "database: %s: %s", what, msg);
@@ -307,9 +149,7 @@ static int prepare_all(pg_be *be, pg_conn *pc, int writer, ot_error *err)
     for (int i = 0; i < n; i++) {
         char name[16];
         snprintf(name, sizeof name, "%c%d", writer ? 'w' : 'r', i);
-        const char *sql = writer               ? wsql[i]
-                          : i < R_AGG_POINTS   ? rsql_common[i]
-                                               : be->rsql_agg[i - R_AGG_POINTS];
+        const char *sql = writer ? wsql[i] : pg_reader_sql(be, i);
         PGresult *r = PQprepare(pc->c, name, sql, 0, NULL);
         int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
         int rc = ok ? 0 : pg_fail(be, pc->c, r, err, "prepare");
@@ -321,7 +161,7 @@ static int prepare_all(pg_be *be, pg_conn *pc, int writer, ot_error *err)
     return 0;
 }
 
-static int exec_ok(pg_be *be, PGconn *c, const char *sql, ot_error *err, const char *what)
+int pg_exec_ok(pg_be *be, PGconn *c, const char *sql, ot_error *err, const char *what)
 {
     PGresult *r = PQexec(c, sql);
     ExecStatusType st = PQresultStatus(r);
@@ -336,12 +176,12 @@ static void quiet_notice(void *arg, const char *message)
 {
     (void)arg;
     char msg[400];
-    ot_log(OT_LOG_DEBUG, "store: database notice: %s", clean_msg(message, msg, sizeof msg));
+    ot_log(OT_LOG_DEBUG, "store: database notice: %s", pg_clean_msg(message, msg, sizeof msg));
 }
 
 /* Make sure pc is connected (and its statements prepared when the schema
  * exists: prepare = 1). Honours the backoff unless this is the first try. */
-static int conn_ensure(pg_be *be, pg_conn *pc, int writer, int prepare, ot_error *err)
+int pg_conn_ensure(pg_be *be, pg_conn *pc, int writer, int prepare, ot_error *err)
 {
     if (pc->c && PQstatus(pc->c) == CONNECTION_OK) {
         if (prepare && !pc->prepared)
@@ -366,8 +206,8 @@ static int conn_ensure(pg_be *be, pg_conn *pc, int writer, int prepare, ot_error
     int rc = 0;
     if (!pc->c || PQstatus(pc->c) != CONNECTION_OK) {
         char msg[400];
-        clean_msg(pc->c ? PQerrorMessage(pc->c) : "out of memory", msg, sizeof msg);
-        note_down(be, msg);
+        pg_clean_msg(pc->c ? PQerrorMessage(pc->c) : "out of memory", msg, sizeof msg);
+        pg_note_down(be, msg);
         rc = pc->ever ? ot_error_set(err, OT_EUNAVAIL, NULL,
                                      "the database is unavailable (%s): %s; retry later",
                                      be->shown_url, msg)
@@ -379,7 +219,7 @@ static int conn_ensure(pg_be *be, pg_conn *pc, int writer, int prepare, ot_error
         PQsetNoticeProcessor(pc->c, quiet_notice, NULL);
     /* the writer's acknowledgement promise rests on synchronous commits */
     if (!rc && writer)
-        rc = exec_ok(be, pc->c, "SET synchronous_commit = on", err, "session setup");
+        rc = pg_exec_ok(be, pc->c, "SET synchronous_commit = on", err, "session setup");
     if (!rc && writer) {
         PGresult *r = PQexec(pc->c, "SELECT pg_try_advisory_lock(" LOCK_WRITER ")");
         if (PQresultStatus(r) != PGRES_TUPLES_OK)
@@ -417,7 +257,7 @@ static int conn_ensure(pg_be *be, pg_conn *pc, int writer, int prepare, ot_error
 /* Run a prepared statement. Reads retry once on a fresh connection when
  * the old one turned out to be dead (the server restarted since its last
  * use): nothing was done, so it is safe. */
-static PGresult *run(pg_be *be, pg_conn *pc, int writer, int k, int n, const char *const *v,
+PGresult *pg_run(pg_be *be, pg_conn *pc, int writer, int k, int n, const char *const *v,
                      ot_error *err, const char *what)
 {
     char name[16];
@@ -429,7 +269,7 @@ static PGresult *run(pg_be *be, pg_conn *pc, int writer, int k, int n, const cha
             pg_fail(be, pc->c, NULL, err, what);
             return NULL;
         }
-        if (conn_ensure(be, pc, writer, 1, err))
+        if (pg_conn_ensure(be, pc, writer, 1, err))
             return NULL;
         PGresult *r = PQexecPrepared(pc->c, name, n, v, NULL, NULL, 0);
         ExecStatusType st = PQresultStatus(r);
@@ -445,180 +285,6 @@ static PGresult *run(pg_be *be, pg_conn *pc, int writer, int k, int n, const cha
     return NULL;
 }
 
-#define I64(buf, x) (snprintf(buf, sizeof buf, "%lld", (long long)(x)), buf)
-
-/* --- migrations and partitions ------------------------------------------------ */
-
-static int query_int(pg_be *be, PGconn *c, const char *sql, long long *out, ot_error *err)
-{
-    PGresult *r = PQexec(c, sql);
-    int rc = 0;
-    if (PQresultStatus(r) != PGRES_TUPLES_OK)
-        rc = pg_fail(be, c, r, err, "schema check");
-    else
-        *out = PQntuples(r) && !PQgetisnull(r, 0, 0) ? atoll(PQgetvalue(r, 0, 0)) : 0;
-    PQclear(r);
-    return rc;
-}
-
-/* Try to create the timescaledb extension (inside the migration
- * transaction, under a savepoint: it needs shared_preload_libraries and the
- * right privileges, and failing it just means native partitioning). */
-static int try_timescale(pg_be *be, PGconn *c)
-{
-    long long avail = 0;
-    if (query_int(be, c, "SELECT count(*) FROM pg_available_extensions WHERE name = 'timescaledb'",
-                  &avail, NULL) || !avail)
-        return 0;
-    if (exec_ok(be, c, "SAVEPOINT ts", NULL, "savepoint"))
-        return 0;
-    ot_error e;
-    if (exec_ok(be, c, "CREATE EXTENSION IF NOT EXISTS timescaledb", &e, "create extension")) {
-        ot_log(OT_LOG_WARNING, "store: timescaledb is available but cannot be used (%s); "
-               "using native partitioning", e.message);
-        exec_ok(be, c, "ROLLBACK TO SAVEPOINT ts", NULL, "rollback");
-        return 0;
-    }
-    exec_ok(be, c, "RELEASE SAVEPOINT ts", NULL, "release");
-    return 1;
-}
-
-static int migrate(pg_be *be, PGconn *c, ot_error *err)
-{
-    int rc = exec_ok(be, c, "BEGIN", err, "migrate");
-    if (!rc)
-        rc = exec_ok(be, c, "SELECT pg_advisory_xact_lock(" LOCK_MIGRATE ")", err, "migrate");
-    if (!rc)
-        rc = exec_ok(be, c,
-                     "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY,"
-                     " applied_at timestamptz NOT NULL DEFAULT now())",
-                     err, "migrate");
-    long long version = 0;
-    if (!rc)
-        rc = query_int(be, c, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations", &version,
-                       err);
-    if (!rc && version > NMIGRATIONS)
-        rc = ot_error_set(err, OT_EIO, "DATABASE_URL",
-                          "database schema version %lld is newer than this build knows (%d); "
-                          "use a newer opstwin",
-                          version, NMIGRATIONS);
-    if (!rc && version < 1) {
-        int ts = try_timescale(be, c);
-        rc = exec_ok(be, c, migration1, err, "migration 1");
-        if (!rc)
-            rc = exec_ok(be, c, ts ? layout_timescale : layout_native, err, "migration 1");
-        if (!rc)
-            rc = exec_ok(be, c, "INSERT INTO schema_migrations (version) VALUES (1)", err,
-                         "migration 1");
-        if (!rc)
-            ot_log(OT_LOG_INFO, "store: created the database schema (version 1, %s)",
-                   ts ? "timescaledb" : "native partitioning");
-    }
-    if (!rc)
-        rc = exec_ok(be, c, "COMMIT", err, "migrate");
-    if (rc) {
-        PGresult *r = PQexec(c, "ROLLBACK");
-        PQclear(r);
-        return rc;
-    }
-    PGresult *r = PQexec(c, "SELECT value FROM store_meta WHERE key = 'time_layout'");
-    if (PQresultStatus(r) != PGRES_TUPLES_OK)
-        rc = pg_fail(be, c, r, err, "read the time layout");
-    else
-        be->timescale = PQntuples(r) && strcmp(PQgetvalue(r, 0, 0), "timescaledb") == 0;
-    PQclear(r);
-    return rc;
-}
-
-static int64_t day_of(int64_t us)
-{
-    return us >= 0 ? us / DAY_US : -((-us + DAY_US - 1) / DAY_US);
-}
-
-static void day_name(int64_t day, char *out, size_t n)
-{
-    time_t t = (time_t)(day * 86400);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    snprintf(out, n, "%04d%02d%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
-}
-
-/* Native layout: one partition per UTC day, from today to DAYS_AHEAD ahead.
- * A partition whose range already has rows in the DEFAULT partition cannot
- * be created; those rows stay in DEFAULT, which is correct, just slower. */
-static void ensure_partitions(pg_be *be, PGconn *c)
-{
-    if (be->timescale)
-        return;
-    int64_t today = day_of(ot_now_us());
-    if (be->parts_done_day >= today + DAYS_AHEAD)
-        return;
-    static const char *const tables[] = {"telemetry", "points"};
-    for (int64_t d = today; d <= today + DAYS_AHEAD; d++) {
-        char name[48];
-        day_name(d, name, sizeof name);
-        for (int t = 0; t < 2; t++) {
-            char sql[512], reg[128];
-            snprintf(reg, sizeof reg, "SELECT to_regclass('%s_p%s') IS NOT NULL", tables[t], name);
-            PGresult *r = PQexec(c, reg);
-            int exists = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) &&
-                         strcmp(PQgetvalue(r, 0, 0), "t") == 0;
-            int ok = PQresultStatus(r) == PGRES_TUPLES_OK;
-            PQclear(r);
-            if (!ok)
-                return;
-            if (exists)
-                continue;
-            snprintf(sql, sizeof sql,
-                     "CREATE TABLE IF NOT EXISTS %s_p%s PARTITION OF %s FOR VALUES FROM (%lld)"
-                     " TO (%lld)",
-                     tables[t], name, tables[t], (long long)(d * DAY_US),
-                     (long long)((d + 1) * DAY_US));
-            ot_error e;
-            if (exec_ok(be, c, sql, &e, "create partition"))
-                ot_log(OT_LOG_WARNING, "store: partition %s_p%s not created: %s", tables[t],
-                       name, e.message);
-        }
-    }
-    be->parts_done_day = today + DAYS_AHEAD;
-}
-
-static void *maint_main(void *arg)
-{
-    pg_be *be = arg;
-    int64_t last_parts = 0;
-    pthread_mutex_lock(&be->mt_mu);
-    while (!be->mt_stop) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += 1;
-        pthread_cond_timedwait(&be->mt_cv, &be->mt_mu, &ts);
-        if (be->mt_stop)
-            break;
-        pthread_mutex_unlock(&be->mt_mu);
-        int was_up = atomic_load(&be->up);
-        ot_error e;
-        int rc = conn_ensure(be, &be->m, 0, 0, &e);
-        if (!rc)
-            rc = exec_ok(be, be->m.c, "SELECT 1", &e, "ping");
-        if (!rc) {
-            atomic_store(&be->up, 1);
-            if (!was_up)
-                ot_log(OT_LOG_INFO, "store: the database is reachable again");
-            int64_t now = ot_now_us();
-            if (now - last_parts > 3600LL * 1000000) {
-                be->parts_done_day = 0; /* recheck: a partition may have been dropped */
-                ensure_partitions(be, be->m.c);
-                last_parts = now;
-            }
-        } else if (was_up) {
-            ot_log(OT_LOG_ERROR, "store: %s", e.message);
-        }
-        pthread_mutex_lock(&be->mt_mu);
-    }
-    pthread_mutex_unlock(&be->mt_mu);
-    return NULL;
-}
 
 /* --- open / close -------------------------------------------------------------- */
 
@@ -677,20 +343,15 @@ static int be_open(const ot_store_options *opt, void **out, ot_error *err)
         ot_buf_init(&be->arr[i]);
     snprintf(be->url, sizeof be->url, "%s", opt->database_url);
     mask_url(be->url, be->shown_url, sizeof be->shown_url);
-    int rc = conn_ensure(be, &be->w, 1, 0, err);
+    int rc = pg_conn_ensure(be, &be->w, 1, 0, err);
     if (!rc)
-        rc = migrate(be, be->w.c, err);
+        rc = pg_migrate(be, be->w.c, err);
     if (!rc) {
-        const char *bk = be->timescale ? bucket_timescale : bucket_native;
-        char bp[512], br[512];
-        snprintf(bp, sizeof bp, bk, "ts");
-        snprintf(br, sizeof br, bk, "minute * 60000000");
-        snprintf(be->rsql_agg[0], sizeof be->rsql_agg[0], agg_points_fmt, bp);
-        snprintf(be->rsql_agg[1], sizeof be->rsql_agg[1], agg_rollups_fmt, br);
+        pg_reader_init(be);
         rc = prepare_all(be, &be->w, 1, err);
     }
     if (!rc)
-        ensure_partitions(be, be->w.c);
+        pg_ensure_partitions(be, be->w.c);
     be->npool = opt->read_connections > 0 ? opt->read_connections : 4;
     if (!rc && !(be->pool = calloc((size_t)be->npool, sizeof *be->pool)))
         rc = ot_error_set(err, OT_ENOMEM, NULL, "out of memory");
@@ -700,8 +361,8 @@ static int be_open(const ot_store_options *opt, void **out, ot_error *err)
     }
     /* one reader now, so a bad URL or schema fails the start, not a request */
     if (!rc)
-        rc = conn_ensure(be, be->free_list, 0, 1, err);
-    if (!rc && pthread_create(&be->mt, NULL, maint_main, be) == 0)
+        rc = pg_conn_ensure(be, be->free_list, 0, 1, err);
+    if (!rc && pthread_create(&be->mt, NULL, pg_maint_main, be) == 0)
         be->mt_started = 1;
     if (rc) {
         if (!be->pool)
@@ -755,7 +416,7 @@ static int be_begin(void *p, ot_error *err)
     pg_be *be = p;
     writer_reset(be);
     for (int attempt = 0; attempt < 2; attempt++) {
-        int rc = conn_ensure(be, &be->w, 1, 1, err);
+        int rc = pg_conn_ensure(be, &be->w, 1, 1, err);
         if (rc)
             return rc;
         PGresult *r = PQexec(be->w.c, "BEGIN");
@@ -836,7 +497,7 @@ static int exec_arrays(pg_be *be, int k, int n, ot_error *err, const char *what)
         if (ot_buf_failed(&be->arr[i]))
             return ot_error_set(err, OT_ENOMEM, NULL, "out of memory");
     }
-    PGresult *r = run(be, &be->w, 1, k, n, v, err, what);
+    PGresult *r = pg_run(be, &be->w, 1, k, n, v, err, what);
     for (int i = 0; i < n; i++)
         ot_buf_reset(&be->arr[i]);
     if (!r)
@@ -896,7 +557,7 @@ static int be_commit(void *p, ot_error *err)
     if (!rc && PQtransactionStatus(be->w.c) != PQTRANS_INTRANS)
         rc = pg_fail(be, be->w.c, NULL, err, "commit");
     if (!rc)
-        rc = exec_ok(be, be->w.c, "COMMIT", err, "commit");
+        rc = pg_exec_ok(be, be->w.c, "COMMIT", err, "commit");
     if (!rc) {
         be->in_tx = 0;
         writer_reset(be);
@@ -904,7 +565,7 @@ static int be_commit(void *p, ot_error *err)
     return rc;
 }
 
-static void be_rollback(void *p)
+void pg_rollback(void *p)
 {
     pg_be *be = p;
     if (be->w.c && PQstatus(be->w.c) == CONNECTION_OK &&
@@ -919,10 +580,10 @@ static void be_rollback(void *p)
     be->ndirty = 0;
 }
 
-static int be_last_cursor(void *p, int64_t *last, int64_t *oldest, ot_error *err)
+int pg_last_cursor(void *p, int64_t *last, int64_t *oldest, ot_error *err)
 {
     pg_be *be = p;
-    PGresult *r = run(be, &be->w, 1, W_LAST_CURSOR, 0, NULL, err, "read cursors");
+    PGresult *r = pg_run(be, &be->w, 1, W_LAST_CURSOR, 0, NULL, err, "read cursors");
     if (!r)
         return err ? err->code : OT_EIO;
     *last = atoll(PQgetvalue(r, 0, 0));
@@ -942,7 +603,7 @@ static int be_lookup_tel(void *p, const char *event_id, int64_t *cursor, ot_erro
         return 1;
     }
     const char *v[1] = {event_id};
-    PGresult *r = run(be, &be->w, 1, W_LOOKUP_TEL, 1, v, err, "idempotency lookup");
+    PGresult *r = pg_run(be, &be->w, 1, W_LOOKUP_TEL, 1, v, err, "idempotency lookup");
     if (!r)
         return err ? err->code : OT_EIO;
     int found = PQntuples(r) > 0;
@@ -965,7 +626,7 @@ static struct series_entry *series_get(pg_be *be, const char *twin, const char *
     if (e)
         return e;
     const char *v[3] = {twin, asset, metric};
-    PGresult *r = run(be, &be->w, 1, W_SERIES_GET, 3, v, err, "series lookup");
+    PGresult *r = pg_run(be, &be->w, 1, W_SERIES_GET, 3, v, err, "series lookup");
     if (!r)
         return NULL;
     int64_t id = 0, last_ts = INT64_MIN;
@@ -975,7 +636,7 @@ static struct series_entry *series_get(pg_be *be, const char *twin, const char *
             last_ts = atoll(PQgetvalue(r, 0, 1));
     } else {
         PQclear(r);
-        if (!(r = run(be, &be->w, 1, W_SERIES_INS, 3, v, err, "series insert")))
+        if (!(r = pg_run(be, &be->w, 1, W_SERIES_INS, 3, v, err, "series insert")))
             return NULL;
         id = atoll(PQgetvalue(r, 0, 0));
     }
@@ -1123,292 +784,11 @@ static int be_put_doc(void *p, const ot_store_doc *d, int64_t now_us, ot_error *
     char now[32];
     const char *v[6] = {d->type, d->id, d->twin_id ? d->twin_id : "", d->status, I64(now, now_us),
                         d->json};
-    PGresult *r = run(be, &be->w, 1, W_PUT_DOC, 6, v, err, "store document");
+    PGresult *r = pg_run(be, &be->w, 1, W_PUT_DOC, 6, v, err, "store document");
     if (!r)
         return err ? err->code : OT_EIO;
     PQclear(r);
     return 0;
-}
-
-static int be_retention(void *p, int64_t cutoff_us, int64_t *oldest, ot_error *err)
-{
-    pg_be *be = p;
-    int rc = conn_ensure(be, &be->w, 1, 1, err);
-    if (rc)
-        return rc;
-    PGconn *c = be->w.c;
-    char sql[1024];
-    rc = exec_ok(be, c, "BEGIN", err, "retention");
-    static const char *const tables[] = {"telemetry", "points"};
-    for (int t = 0; t < 2 && !rc; t++) {
-        if (be->timescale) {
-            snprintf(sql, sizeof sql, "SELECT drop_chunks('%s', older_than => %lld::bigint)",
-                     tables[t], (long long)cutoff_us);
-            rc = exec_ok(be, c, sql, err, "retention");
-            continue;
-        }
-        /* whole day partitions entirely older than the cutoff go at once */
-        snprintf(sql, sizeof sql,
-                 "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
-                 " WHERE i.inhparent = '%s'::regclass AND c.relname ~ '_p[0-9]{8}$'",
-                 tables[t]);
-        PGresult *r = PQexec(c, sql);
-        if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-            rc = pg_fail(be, c, r, err, "retention");
-            PQclear(r);
-            break;
-        }
-        for (int i = 0; i < PQntuples(r) && !rc; i++) {
-            const char *name = PQgetvalue(r, i, 0);
-            const char *ymd = name + strlen(name) - 8;
-            struct tm tm = {0};
-            if (sscanf(ymd, "%4d%2d%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday) != 3)
-                continue;
-            tm.tm_year -= 1900;
-            tm.tm_mon -= 1;
-            int64_t day = (int64_t)timegm(&tm) / 86400;
-            if ((day + 1) * DAY_US > cutoff_us)
-                continue;
-            snprintf(sql, sizeof sql, "DROP TABLE %s", name);
-            rc = exec_ok(be, c, sql, err, "retention");
-        }
-        PQclear(r);
-        /* the rest: the DEFAULT partition and partly expired days */
-        if (!rc) {
-            snprintf(sql, sizeof sql, "DELETE FROM %s WHERE ts < %lld", tables[t],
-                     (long long)cutoff_us);
-            rc = exec_ok(be, c, sql, err, "retention");
-        }
-    }
-    if (!rc) {
-        /* events: only a prefix of the log, so cursors stay contiguous */
-        snprintf(sql, sizeof sql,
-                 "DELETE FROM events WHERE ts < %lld AND cursor < (SELECT COALESCE(MIN(cursor),"
-                 " 9000000000000000000) FROM events WHERE ts >= %lld);"
-                 "DELETE FROM rollup_1m WHERE minute < %lld",
-                 (long long)cutoff_us, (long long)cutoff_us, (long long)(cutoff_us / MINUTE_US));
-        rc = exec_ok(be, c, sql, err, "retention");
-    }
-    if (!rc)
-        rc = exec_ok(be, c, "COMMIT", err, "retention");
-    if (rc) {
-        be_rollback(be);
-        return rc;
-    }
-    int64_t last = 0;
-    return be_last_cursor(be, &last, oldest, err);
-}
-
-/* --- reads ------------------------------------------------------------------------------ */
-
-static pg_conn *acquire(pg_be *be)
-{
-    pthread_mutex_lock(&be->pool_mu);
-    while (!be->free_list)
-        pthread_cond_wait(&be->pool_cv, &be->pool_mu);
-    pg_conn *c = be->free_list;
-    be->free_list = c->free_next;
-    pthread_mutex_unlock(&be->pool_mu);
-    return c;
-}
-
-static void release(pg_be *be, pg_conn *c)
-{
-    pthread_mutex_lock(&be->pool_mu);
-    c->free_next = be->free_list;
-    be->free_list = c;
-    pthread_cond_signal(&be->pool_cv);
-    pthread_mutex_unlock(&be->pool_mu);
-}
-
-/* Run reader statement k on a pooled connection; returns the result (caller
- * clears) or NULL with err set. */
-static PGresult *rquery(pg_be *be, int k, int n, const char *const *v, ot_error *err,
-                        const char *what)
-{
-    pg_conn *c = acquire(be);
-    PGresult *r = run(be, c, 0, k, n, v, err, what);
-    release(be, c);
-    return r;
-}
-
-static int be_read_events(void *p, int64_t after, int limit, const ot_event_filter *f,
-                          int (*fn)(void *ctx, const ot_event *ev), void *ctx,
-                          int64_t *scanned_to, ot_error *err)
-{
-    pg_be *be = p;
-    char a[32], t[32], l[32];
-    const char *v[4] = {I64(a, after), I64(t, f ? (int64_t)f->types : 0), I64(l, limit),
-                        f ? f->twin_id : NULL};
-    int twin = f && f->twin_id;
-    *scanned_to = after;
-    PGresult *r = rquery(be, twin ? R_EVENTS_TWIN : R_EVENTS, twin ? 4 : 3, v, err, "read events");
-    if (!r)
-        return err ? err->code : OT_EIO;
-    ot_buf b;
-    ot_buf_init(&b);
-    ot_event ev = {0};
-    int n = 0;
-    for (int i = 0; i < PQntuples(r); i++) {
-        ev.cursor = atoll(PQgetvalue(r, i, 0));
-        ev.type = atoi(PQgetvalue(r, i, 1));
-        ev.ts_us = atoll(PQgetvalue(r, i, 2));
-        snprintf(ev.twin_id, sizeof ev.twin_id, "%s", PQgetvalue(r, i, 3));
-        int has_extra = !PQgetisnull(r, i, 6);
-        if (ot_event_render(&b, ev.cursor, ev.type, ev.ts_us, ev.twin_id, PQgetvalue(r, i, 4),
-                            PQgetvalue(r, i, 5), has_extra ? PQgetvalue(r, i, 6) : NULL,
-                            has_extra ? (size_t)PQgetlength(r, i, 6) : 0)) {
-            n = ot_error_set(err, OT_ENOMEM, NULL, "out of memory");
-            break;
-        }
-        ev.json = b.data;
-        ev.json_len = b.len;
-        *scanned_to = ev.cursor;
-        n++;
-        if (fn(ctx, &ev))
-            break;
-    }
-    PQclear(r);
-    ot_buf_free(&b);
-    return n;
-}
-
-static char *be_get_doc(void *p, const char *type, const char *id, ot_error *err)
-{
-    pg_be *be = p;
-    int tel = strcmp(type, "telemetry") == 0;
-    const char *v[2] = {tel ? id : type, id};
-    PGresult *r = rquery(be, tel ? R_TEL_GET : R_DOC_GET, tel ? 1 : 2, v, err, "read document");
-    if (!r)
-        return NULL;
-    char *out = NULL;
-    if (PQntuples(r) == 0)
-        ot_error_set(err, OT_ENOTFOUND, NULL, "no %s with id '%s'", type, id);
-    else if (!(out = strdup(PQgetvalue(r, 0, 0))))
-        ot_error_set(err, OT_ENOMEM, NULL, "out of memory");
-    PQclear(r);
-    return out;
-}
-
-static json_t *collect_json(PGresult *r)
-{
-    json_t *arr = json_array();
-    for (int i = 0; arr && i < PQntuples(r); i++) {
-        json_t *d = json_loadb(PQgetvalue(r, i, 0), (size_t)PQgetlength(r, i, 0), 0, NULL);
-        if (d)
-            json_array_append_new(arr, d);
-    }
-    PQclear(r);
-    return arr;
-}
-
-static json_t *be_list_docs(void *p, const char *type, const char *twin_id, const char *status,
-                            int limit, ot_error *err)
-{
-    pg_be *be = p;
-    char l[32];
-    const char *v[4] = {type, twin_id, status, I64(l, limit)};
-    PGresult *r = rquery(be, R_DOCS, 4, v, err, "list documents");
-    return r ? collect_json(r) : NULL;
-}
-
-static json_t *be_query_telemetry(void *p, const char *twin_id, const char *asset_id,
-                                  int64_t start_us, int64_t end_us, int limit, ot_error *err)
-{
-    pg_be *be = p;
-    char s[32], e[32], l[32];
-    const char *v[5] = {twin_id, asset_id, I64(s, start_us), I64(e, end_us), I64(l, limit)};
-    PGresult *r = rquery(be, R_TEL_QUERY, 5, v, err, "query telemetry");
-    return r ? collect_json(r) : NULL;
-}
-
-static int minute_aligned(int64_t t)
-{
-    return t == INT64_MIN || t == INT64_MAX || t % MINUTE_US == 0;
-}
-
-static json_t *be_aggregate(void *p, const char *twin_id, const char *asset_id,
-                            const char *metric, int64_t start_us, int64_t end_us,
-                            int64_t window_us, enum ot_agg_fn fn, int max_buckets, ot_error *err)
-{
-    pg_be *be = p;
-    /* whole minutes read the per-minute rollups instead of every point */
-    int rollups = window_us % MINUTE_US == 0 && minute_aligned(start_us) && minute_aligned(end_us);
-    int64_t lo = start_us, hi = end_us;
-    if (rollups) {
-        lo = start_us == INT64_MIN ? INT64_MIN : start_us / MINUTE_US;
-        hi = end_us == INT64_MAX ? INT64_MAX : end_us / MINUTE_US;
-    }
-    char s[32], w[32], e[32], l[32];
-    const char *v[7] = {twin_id, metric, asset_id, I64(s, lo), I64(w, window_us), I64(e, hi),
-                        I64(l, (int64_t)max_buckets + 1)};
-    PGresult *r = rquery(be, rollups ? R_AGG_ROLLUPS : R_AGG_POINTS, 7, v, err, "aggregate");
-    if (!r)
-        return NULL;
-    if (PQntuples(r) > max_buckets) {
-        PQclear(r);
-        ot_error_set(err, OT_EINVAL, "$.window",
-                     "more than %d buckets; narrow the time range or widen the window",
-                     max_buckets);
-        return NULL;
-    }
-    json_t *out = json_array();
-    for (int i = 0; i < PQntuples(r); i++) {
-        int64_t start = atoll(PQgetvalue(r, i, 0));
-        long count = atol(PQgetvalue(r, i, 1));
-        double sum = strtod(PQgetvalue(r, i, 2), NULL), sumsq = strtod(PQgetvalue(r, i, 3), NULL);
-        double mean = sum / (double)count;
-        json_t *val;
-        switch (fn) {
-        case OT_AGG_AVG: val = json_real(mean); break;
-        case OT_AGG_MIN: val = json_real(strtod(PQgetvalue(r, i, 4), NULL)); break;
-        case OT_AGG_MAX: val = json_real(strtod(PQgetvalue(r, i, 5), NULL)); break;
-        case OT_AGG_SUM: val = json_real(sum); break;
-        case OT_AGG_COUNT: val = json_integer(count); break;
-        default:
-            if (count < 2) {
-                val = json_null(); /* sample stddev needs two points */
-            } else {
-                double var = (sumsq - sum * mean) / (double)(count - 1);
-                val = json_real(var > 0 ? sqrt(var) : 0.0);
-            }
-        }
-        char ts[OT_TS_BUFSZ];
-        json_array_append_new(out, json_pack("{s:s, s:o, s:I}", "bucket", ot_ts_format(start, ts),
-                                             "value", val, "count", (json_int_t)count));
-    }
-    PQclear(r);
-    return out;
-}
-
-static json_t *be_latest(void *p, const char *twin_id, ot_error *err)
-{
-    pg_be *be = p;
-    const char *v[1] = {twin_id};
-    PGresult *r = rquery(be, twin_id ? R_LATEST_TWIN : R_LATEST, twin_id ? 1 : 0, v, err,
-                         "read latest values");
-    if (!r)
-        return NULL;
-    json_t *out = json_object();
-    char ts[OT_TS_BUFSZ];
-    for (int i = 0; i < PQntuples(r); i++) {
-        const char *tw = PQgetvalue(r, i, 0), *as = PQgetvalue(r, i, 1), *me = PQgetvalue(r, i, 2);
-        json_t *t = json_object_get(out, tw);
-        if (!t) {
-            t = json_object();
-            json_object_set_new(out, tw, t);
-        }
-        json_t *a = json_object_get(t, as);
-        if (!a) {
-            a = json_object();
-            json_object_set_new(t, as, a);
-        }
-        json_object_set_new(a, me, json_pack("{s:f, s:s}", "value",
-                                             strtod(PQgetvalue(r, i, 3), NULL), "ts",
-                                             ot_ts_format(atoll(PQgetvalue(r, i, 4)), ts)));
-    }
-    PQclear(r);
-    return out;
 }
 
 /* --- audit ---------------------------------------------------------------------------------- */
@@ -1416,7 +796,7 @@ static json_t *be_latest(void *p, const char *twin_id, ot_error *err)
 static int be_last_audit(void *p, int64_t *seq, char *hash_hex, ot_error *err)
 {
     pg_be *be = p;
-    PGresult *r = run(be, &be->w, 1, W_LAST_AUDIT, 0, NULL, err, "read audit head");
+    PGresult *r = pg_run(be, &be->w, 1, W_LAST_AUDIT, 0, NULL, err, "read audit head");
     if (!r)
         return err ? err->code : OT_EIO;
     *seq = 0;
@@ -1436,32 +816,11 @@ static int be_put_audit(void *p, int64_t seq, int64_t ts_us, const char *record,
     pg_be *be = p;
     char s[32], t[32];
     const char *v[5] = {I64(s, seq), I64(t, ts_us), record, prev_hash, hash};
-    PGresult *r = run(be, &be->w, 1, W_PUT_AUDIT, 5, v, err, "append audit record");
+    PGresult *r = pg_run(be, &be->w, 1, W_PUT_AUDIT, 5, v, err, "append audit record");
     if (!r)
         return err ? err->code : OT_EIO;
     PQclear(r);
     return 0;
-}
-
-static int be_read_audit(void *p, int64_t after, int limit,
-                         int (*fn)(void *ctx, const ot_audit_row *row), void *ctx, ot_error *err)
-{
-    pg_be *be = p;
-    char a[32], l[32];
-    const char *v[2] = {I64(a, after), I64(l, limit)};
-    PGresult *r = rquery(be, R_AUDIT, 2, v, err, "read audit");
-    if (!r)
-        return err ? err->code : OT_EIO;
-    int n = 0;
-    for (int i = 0; i < PQntuples(r); i++) {
-        ot_audit_row row = {atoll(PQgetvalue(r, i, 0)), PQgetvalue(r, i, 1), PQgetvalue(r, i, 2),
-                            PQgetvalue(r, i, 3)};
-        n++;
-        if (fn(ctx, &row))
-            break;
-    }
-    PQclear(r);
-    return n;
 }
 
 static const char *be_health(void *p, json_t *detail)
@@ -1484,22 +843,22 @@ const ot_backend_ops ot_pg_backend = {
     .close = be_close,
     .begin = be_begin,
     .commit = be_commit,
-    .rollback = be_rollback,
+    .rollback = pg_rollback,
     .reconnected = be_reconnected,
-    .last_cursor = be_last_cursor,
+    .last_cursor = pg_last_cursor,
     .lookup_tel = be_lookup_tel,
     .put_tel = be_put_tel,
     .put_doc = be_put_doc,
     .put_event = be_put_event,
-    .retention = be_retention,
-    .read_events = be_read_events,
-    .get_doc = be_get_doc,
-    .list_docs = be_list_docs,
-    .query_telemetry = be_query_telemetry,
-    .aggregate = be_aggregate,
-    .latest = be_latest,
+    .retention = pg_retention,
+    .read_events = pg_read_events,
+    .get_doc = pg_get_doc,
+    .list_docs = pg_list_docs,
+    .query_telemetry = pg_query_telemetry,
+    .aggregate = pg_aggregate,
+    .latest = pg_latest,
     .last_audit = be_last_audit,
     .put_audit = be_put_audit,
-    .read_audit = be_read_audit,
+    .read_audit = pg_read_audit,
     .health = be_health,
 };
