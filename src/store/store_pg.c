@@ -258,7 +258,7 @@ int pg_conn_ensure(pg_be *be, pg_conn *pc, int writer, int prepare, ot_error *er
  * the old one turned out to be dead (the server restarted since its last
  * use): nothing was done, so it is safe. */
 PGresult *pg_run(pg_be *be, pg_conn *pc, int writer, int k, int n, const char *const *v,
-                     ot_error *err, const char *what)
+                 ot_error *err, const char *what)
 {
     char name[16];
     snprintf(name, sizeof name, "%c%d", writer ? 'w' : 'r', k);
@@ -284,7 +284,6 @@ PGresult *pg_run(pg_be *be, pg_conn *pc, int writer, int k, int n, const char *c
     }
     return NULL;
 }
-
 
 /* --- open / close -------------------------------------------------------------- */
 

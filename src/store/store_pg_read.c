@@ -99,8 +99,8 @@ static PGresult *rquery(pg_be *be, int k, int n, const char *const *v, ot_error 
 }
 
 int pg_read_events(void *p, int64_t after, int limit, const ot_event_filter *f,
-                          int (*fn)(void *ctx, const ot_event *ev), void *ctx,
-                          int64_t *scanned_to, ot_error *err)
+                   int (*fn)(void *ctx, const ot_event *ev), void *ctx,
+                   int64_t *scanned_to, ot_error *err)
 {
     pg_be *be = p;
     char a[32], t[32], l[32];
@@ -169,7 +169,7 @@ static json_t *collect_json(PGresult *r)
 }
 
 json_t *pg_list_docs(void *p, const char *type, const char *twin_id, const char *status,
-                            int limit, ot_error *err)
+                     int limit, ot_error *err)
 {
     pg_be *be = p;
     char l[32];
@@ -179,7 +179,7 @@ json_t *pg_list_docs(void *p, const char *type, const char *twin_id, const char 
 }
 
 json_t *pg_query_telemetry(void *p, const char *twin_id, const char *asset_id,
-                                  int64_t start_us, int64_t end_us, int limit, ot_error *err)
+                           int64_t start_us, int64_t end_us, int limit, ot_error *err)
 {
     pg_be *be = p;
     char s[32], e[32], l[32];
@@ -194,8 +194,8 @@ static int minute_aligned(int64_t t)
 }
 
 json_t *pg_aggregate(void *p, const char *twin_id, const char *asset_id,
-                            const char *metric, int64_t start_us, int64_t end_us,
-                            int64_t window_us, enum ot_agg_fn fn, int max_buckets, ot_error *err)
+                     const char *metric, int64_t start_us, int64_t end_us,
+                     int64_t window_us, enum ot_agg_fn fn, int max_buckets, ot_error *err)
 {
     pg_be *be = p;
     /* whole minutes read the per-minute rollups instead of every point */
@@ -278,7 +278,7 @@ json_t *pg_latest(void *p, const char *twin_id, ot_error *err)
 }
 
 int pg_read_audit(void *p, int64_t after, int limit,
-                         int (*fn)(void *ctx, const ot_audit_row *row), void *ctx, ot_error *err)
+                  int (*fn)(void *ctx, const ot_audit_row *row), void *ctx, ot_error *err)
 {
     pg_be *be = p;
     char a[32], l[32];
