@@ -337,11 +337,14 @@ static int commit_group(ot_store *s, ot_store_write **writes, size_t n, evvec *e
         memcpy(s->audit_hash, audit_hash, sizeof audit_hash);
         return rc;
     }
+    /* the ring first, then the cursor: a reader that sees last_cursor = N
+     * must find events up to N in the ring (or be sent to the store), or a
+     * filtered /diff page could step past an event it never examined */
+    if (evs->n && s->opt.on_commit)
+        s->opt.on_commit(s->opt.on_commit_ctx, evs->v, evs->n);
     atomic_store(&s->last_cursor, next - 1);
     atomic_store(&s->healthy, 1);
     atomic_fetch_add(&s->commits, 1);
-    if (evs->n && s->opt.on_commit)
-        s->opt.on_commit(s->opt.on_commit_ctx, evs->v, evs->n);
     evvec_clear(evs);
     return 0;
 }
