@@ -2,9 +2,11 @@
 # test.sh - run every test suite of OpsTwin and print one closing summary.
 #
 # Suites: Criterion unit tests, Criterion black-box tests (they start the
-# ASan build of the server themselves), the deployment-file checks
-# (tests/deploy/test_deploy.py), and short libFuzzer runs when clang's
-# fuzzer runtime is present. Services the tests need (PostgreSQL, Redis,
+# ASan build of the server themselves) run twice: on the embedded SQLite
+# store (`blackbox`) and on PostgreSQL (`blackbox-pg`: OPSTWIN_TEST_BACKEND=
+# postgres gives every server its own database on the test cluster), the
+# deployment-file checks (tests/deploy/test_deploy.py), and short libFuzzer
+# runs when clang's fuzzer runtime is present. Services the tests need (PostgreSQL, Redis,
 # Mosquitto) are started by scripts/services.sh on free loopback ports in a
 # temporary folder and stopped by PID on exit, even on failure.
 set -u
@@ -49,6 +51,11 @@ run_criterion() { # name binary [args]
 
 run_criterion unit build/asan/unit_tests
 run_criterion blackbox build/asan/blackbox_tests
+if [ -z "${OPSTWIN_TEST_PG_URL:-}" ] && [ "${OPSTWIN_TEST_ALLOW_MISSING:-}" = 1 ]; then
+  echo "== blackbox-pg: skipped (no PostgreSQL, OPSTWIN_TEST_ALLOW_MISSING=1)"
+else
+  run_criterion blackbox-pg env OPSTWIN_TEST_BACKEND=postgres build/asan/blackbox_tests
+fi
 
 # Deployment files (deploy/): parsed and checked against the server's options
 # and ports; the script prints its own `N passed, M failed`.

@@ -201,7 +201,9 @@ int ot_import_direct_open(const char *dir, ot_import_sink **out, ot_error *err)
                           strerror(errno));
         goto fail;
     }
-    ot_store_options so = {.data_dir = dir, .read_connections = 1};
+    /* the server's store: PostgreSQL when DATABASE_URL names one */
+    const char *url = getenv("DATABASE_URL");
+    ot_store_options so = {.data_dir = dir, .database_url = url ? url : "", .read_connections = 1};
     if ((rc = ot_store_open(&so, &d->store, err)))
         goto fail;
     if ((rc = ot_registry_open(d->store, &d->registry, err)))

@@ -20,6 +20,10 @@ typedef struct ot_backend_ops {
     int (*begin)(void *be, ot_error *err);
     int (*commit)(void *be, ot_error *err);
     void (*rollback)(void *be);
+    /* Optional: 1 once after the writer's connection was re-established
+     * (the outcome of the last COMMIT may be unknown): store.c then re-reads
+     * the last cursor and the audit head inside the new transaction. */
+    int (*reconnected)(void *be);
     int (*last_cursor)(void *be, int64_t *last, int64_t *oldest, ot_error *err);
     int (*lookup_tel)(void *be, const char *event_id, int64_t *cursor, ot_error *err);
     int (*put_tel)(void *be, const ot_store_tel *t, int64_t cursor, ot_error *err);
@@ -46,9 +50,13 @@ typedef struct ot_backend_ops {
     json_t *(*latest)(void *be, const char *twin_id, ot_error *err);
     int (*read_audit)(void *be, int64_t after, int limit,
                       int (*fn)(void *ctx, const ot_audit_row *row), void *ctx, ot_error *err);
+    /* Optional: add backend detail (mode, ...) to detail; NULL when the
+     * backend is fine, else a status ("down") overriding the store's. */
+    const char *(*health)(void *be, json_t *detail);
 } ot_backend_ops;
 
 extern const ot_backend_ops ot_sqlite_backend;
+extern const ot_backend_ops ot_pg_backend;      /* store_pg.c: DATABASE_URL=postgresql://... */
 
 struct ot_buf;
 /* Render an event object from its stored parts into b (reset first):

@@ -256,17 +256,76 @@ static void note_failure(ot_store *s, const ot_error *err)
     pthread_mutex_unlock(&s->err_mu);
 }
 
+static int collect_event(void *ctx, const ot_event *ev)
+{
+    evvec *e = ctx;
+    ot_event *c = evvec_push(e);
+    if (!c || !(c->json = malloc(ev->json_len + 1)))
+        return 1;
+    c->cursor = ev->cursor;
+    c->type = ev->type;
+    c->ts_us = ev->ts_us;
+    memcpy(c->twin_id, ev->twin_id, sizeof c->twin_id);
+    memcpy(c->json, ev->json, ev->json_len + 1);
+    c->json_len = ev->json_len;
+    return 0;
+}
+
+/* The backend's writer connection was re-established: a COMMIT whose reply
+ * was lost may have committed after all. Take the cursor and audit head from
+ * the database, so no cursor is handed out twice and none is skipped; events
+ * that committed unacknowledged are passed to on_commit (their writes were
+ * failed, so a client retry with the same event_id finds them). */
+static int resync(ot_store *s, ot_error *err)
+{
+    int64_t last = 0, oldest = 0, mine = atomic_load(&s->last_cursor);
+    int rc = s->ops->last_cursor(s->be, &last, &oldest, err);
+    if (!rc)
+        rc = s->ops->last_audit(s->be, &s->audit_seq, s->audit_hash, err);
+    if (rc)
+        return rc;
+    if (last > mine) {
+        ot_log(OT_LOG_WARNING, "store: cursors %lld..%lld committed while the database connection "
+               "was lost; taking them up", (long long)mine + 1, (long long)last);
+        evvec evs = {0};
+        for (int64_t after = mine; after < last;) {
+            int64_t scanned = after;
+            size_t before = evs.n;
+            int n = s->ops->read_events(s->be, after, 1000, NULL, collect_event, &evs, &scanned,
+                                        err);
+            if (n < 0 || evs.n == before) {
+                evvec_clear(&evs);
+                free(evs.v);
+                return n < 0 ? n : ot_error_set(err, OT_EIO, NULL, "cannot read back events");
+            }
+            after = evs.v[evs.n - 1].cursor;
+        }
+        if (evs.n && s->opt.on_commit)
+            s->opt.on_commit(s->opt.on_commit_ctx, evs.v, evs.n);
+        evvec_clear(&evs);
+        free(evs.v);
+    } else if (last < mine) {
+        ot_log(OT_LOG_ERROR, "store: the database's last cursor is %lld, %lld was committed "
+               "before: the database lost committed data (restored from a backup?)",
+               (long long)last, (long long)mine);
+    }
+    atomic_store(&s->last_cursor, last);
+    return 0;
+}
+
 /* Commit writes[0..n) as one transaction. Returns 0 or the error. */
 static int commit_group(ot_store *s, ot_store_write **writes, size_t n, evvec *evs,
                         ot_error *err)
 {
+    int rc = s->ops->begin(s->be, err);
+    if (!rc && s->ops->reconnected && s->ops->reconnected(s->be) && (rc = resync(s, err)))
+        s->ops->rollback(s->be);
+    if (rc)
+        return rc;
     int64_t next = atomic_load(&s->last_cursor) + 1;
     int64_t audit_seq = s->audit_seq;
     char audit_hash[OT_AUDIT_HASH_HEX];
     memcpy(audit_hash, s->audit_hash, sizeof audit_hash);
-    int rc = s->ops->begin(s->be, err);
-    if (rc)
-        return rc;
     for (size_t i = 0; i < n && !rc; i++)
         rc = apply_write(s, writes[i], evs, &next, err);
     if (!rc)
@@ -278,11 +337,14 @@ static int commit_group(ot_store *s, ot_store_write **writes, size_t n, evvec *e
         memcpy(s->audit_hash, audit_hash, sizeof audit_hash);
         return rc;
     }
+    /* the ring first, then the cursor: a reader that sees last_cursor = N
+     * must find events up to N in the ring (or be sent to the store), or a
+     * filtered /diff page could step past an event it never examined */
+    if (evs->n && s->opt.on_commit)
+        s->opt.on_commit(s->opt.on_commit_ctx, evs->v, evs->n);
     atomic_store(&s->last_cursor, next - 1);
     atomic_store(&s->healthy, 1);
     atomic_fetch_add(&s->commits, 1);
-    if (evs->n && s->opt.on_commit)
-        s->opt.on_commit(s->opt.on_commit_ctx, evs->v, evs->n);
     evvec_clear(evs);
     return 0;
 }
@@ -435,14 +497,17 @@ int ot_store_open(const ot_store_options *opt, ot_store **out, ot_error *err)
     s->opt.database_url = s->database_url;
     if (s->opt.queue_limit <= 0)
         s->opt.queue_limit = 65536;
-    if (s->database_url[0]) {
+    if (!s->database_url[0]) {
+        s->ops = &ot_sqlite_backend;
+    } else if (strncmp(s->database_url, "postgresql://", 13) == 0 ||
+               strncmp(s->database_url, "postgres://", 11) == 0) {
+        s->ops = &ot_pg_backend;
+    } else {
         free(s);
         return ot_error_set(err, OT_EINVAL, "DATABASE_URL",
-                            "DATABASE_URL '%.40s...': only the embedded SQLite store is built "
-                            "in so far; leave DATABASE_URL empty",
-                            opt->database_url);
+                            "DATABASE_URL must be empty (SQLite in DATA_DIR) or a PostgreSQL URL "
+                            "(postgresql://user@host:port/dbname)");
     }
-    s->ops = &ot_sqlite_backend;
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
     pthread_mutex_init(&s->err_mu, NULL);
@@ -619,6 +684,9 @@ const char *ot_store_health(ot_store *s, json_t *detail)
     json_object_set_new(detail, "backend", json_string(s->ops->name));
     json_object_set_new(detail, "queue_depth", json_integer(atomic_load(&s->queue_depth)));
     json_object_set_new(detail, "last_cursor", json_integer(atomic_load(&s->last_cursor)));
+    const char *be = s->ops->health ? s->ops->health(s->be, detail) : NULL;
+    if (be)
+        return be;
     if (atomic_load(&s->healthy))
         return "ok";
     pthread_mutex_lock(&s->err_mu);

@@ -1,7 +1,8 @@
 /* store.h - durable storage behind one interface.
  *
  * Business logic talks to this header only; SQL dialects stay inside the
- * backends (store_sqlite.c, the embedded default; PostgreSQL later). What
+ * backends (store_sqlite.c, the embedded default; store_pg.c, PostgreSQL or
+ * TimescaleDB, selected by a postgresql:// DATABASE_URL). What
  * is stored:
  *
  *   events     the one ordered log: cursor (1, 2, 3, ... gap-free), type,
@@ -118,7 +119,7 @@ typedef void (*ot_store_commit_fn)(void *ctx, const ot_event *events, size_t n);
 
 typedef struct ot_store_options {
     const char *data_dir;       /* SQLite: DATA_DIR/opstwin.db */
-    const char *database_url;   /* "" = SQLite */
+    const char *database_url;   /* "" = SQLite; postgresql://... or postgres://... */
     int queue_limit;            /* pending telemetry items before OT_EBUSY */
     int read_connections;       /* read pool size */
     long retention_days;        /* 0 = keep */

@@ -5,6 +5,8 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <libpq-fe.h>
+#include <sqlite3.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -150,10 +152,149 @@ int bb_header(const bb_resp *r, const char *name, char *out, size_t outlen)
     return -1;
 }
 
+/* --- PostgreSQL mode ------------------------------------------------------- */
+
+int bb_pg_mode(void)
+{
+    const char *b = getenv("OPSTWIN_TEST_BACKEND");
+    return b && strcmp(b, "postgres") == 0;
+}
+
+const char *bb_database_url(const bb_server *s)
+{
+    return s->database_url[0] ? s->database_url : NULL;
+}
+
+static const char *pg_admin_url(void)
+{
+    const char *u = getenv("OPSTWIN_TEST_PG_URL");
+    if (!u || !*u)
+        cr_assert_fail("OPSTWIN_TEST_BACKEND=postgres needs OPSTWIN_TEST_PG_URL (start "
+                       "PostgreSQL with scripts/services.sh)");
+    return u;
+}
+
+static PGresult *pg_run(const char *url, const char *sql, long *changed)
+{
+    PGconn *c = PQconnectdb(url);
+    if (PQstatus(c) != CONNECTION_OK) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s", PQerrorMessage(c));
+        PQfinish(c);
+        cr_assert_fail("cannot connect to %s: %s", url, msg);
+    }
+    PGresult *r = PQexec(c, sql);
+    ExecStatusType st = PQresultStatus(r);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s", PQerrorMessage(c));
+        PQclear(r);
+        PQfinish(c);
+        cr_assert_fail("%s: %s", sql, msg);
+    }
+    if (changed)
+        *changed = atol(PQcmdTuples(r));
+    PQfinish(c);
+    return r;
+}
+
+long bb_pg_exec(const bb_server *s, const char *sql)
+{
+    cr_assert(s->database_url[0], "bb_pg_exec outside PostgreSQL mode");
+    long n = 0;
+    PQclear(pg_run(s->database_url, sql, &n));
+    return n;
+}
+
+long bb_db_exec(const bb_server *s, const char *sql)
+{
+    if (s->database_url[0])
+        return bb_pg_exec(s, sql);
+    char path[512];
+    snprintf(path, sizeof path, "%s/data/opstwin.db", s->dir);
+    cr_assert(access(path, F_OK) == 0, "no database at %s", path);
+    sqlite3 *db = NULL;
+    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK, "open %s", path);
+    char *err = NULL;
+    int rc = sqlite3_exec(db, sql, NULL, NULL, &err);
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", err ? err : "");
+    sqlite3_free(err);
+    long changed = sqlite3_changes(db);
+    sqlite3_close(db);
+    cr_assert_eq(rc, SQLITE_OK, "%s: %s", sql, msg);
+    return changed;
+}
+
+/* The URL of database db on the server of base (its path replaced). */
+static void url_with_db(const char *base, const char *db, char *out, size_t n)
+{
+    const char *scheme = strstr(base, "://");
+    const char *slash = scheme ? strchr(scheme + 3, '/') : NULL;
+    const char *query = strchr(base, '?');
+    int host_len = slash ? (int)(slash - base) : query ? (int)(query - base) : (int)strlen(base);
+    snprintf(out, n, "%.*s/%s%s", host_len, base, db, query ? query : "");
+}
+
+/* The folder's database: reuse DIR/database_url, or create one. */
+static void pg_database_for(bb_server *s)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/database_url", s->dir);
+    FILE *f = fopen(path, "r");
+    if (f) {
+        if (!fgets(s->database_url, sizeof s->database_url, f))
+            s->database_url[0] = '\0';
+        fclose(f);
+        s->database_url[strcspn(s->database_url, "\n")] = '\0';
+        if (s->database_url[0])
+            return;
+    }
+    const char *admin = pg_admin_url();
+    char db[64], sql[128];
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    snprintf(db, sizeof db, "ot_bb_%d_%lx", (int)getpid(),
+             (unsigned long)(ts.tv_nsec ^ (ts.tv_sec << 20)) & 0xffffffffUL);
+    snprintf(sql, sizeof sql, "CREATE DATABASE %s", db);
+    PQclear(pg_run(admin, sql, NULL));
+    url_with_db(admin, db, s->database_url, sizeof s->database_url);
+    f = fopen(path, "w");
+    cr_assert_not_null(f, "cannot write %s", path);
+    fprintf(f, "%s\n", s->database_url);
+    fclose(f);
+}
+
+/* Drop the database recorded in dir (PostgreSQL mode), if any. */
+static void pg_drop_for(const char *dir)
+{
+    char path[512], url[512] = "";
+    snprintf(path, sizeof path, "%s/database_url", dir);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return;
+    if (!fgets(url, sizeof url, f))
+        url[0] = '\0';
+    fclose(f);
+    url[strcspn(url, "\n")] = '\0';
+    const char *slash = strrchr(url, '/');
+    const char *admin = getenv("OPSTWIN_TEST_PG_URL");
+    if (!slash || !admin || !*admin)
+        return;
+    char db[128], sql[256];
+    snprintf(db, sizeof db, "%.*s", (int)strcspn(slash + 1, "?"), slash + 1);
+    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", db);
+    PGconn *c = PQconnectdb(admin);
+    if (PQstatus(c) == CONNECTION_OK)
+        PQclear(PQexec(c, sql));
+    PQfinish(c);
+}
+
 static void rm_rf(const char *dir)
 {
     if (!dir[0] || strncmp(dir, "/tmp/", 5) != 0)
         return;
+    pg_drop_for(dir);
     pid_t p = fork();
     if (p == 0) {
         execlp("rm", "rm", "-rf", dir, (char *)NULL);
@@ -217,6 +358,16 @@ void bb_start(bb_server *s, const char *const *args, const char *const *env, con
     for (const char *const *a = args; a && *a && n < 62; a++)
         argv[n++] = *a;
     argv[n] = NULL;
+    char dburl_env[600] = "";
+    int own_db = 0;
+    for (const char *const *e = env; e && *e; e++)
+        own_db |= strncmp(*e, "DATABASE_URL=", 13) == 0;
+    for (const char *const *a = args; a && *a; a++)
+        own_db |= strcmp(*a, "--database-url") == 0;
+    if (bb_pg_mode() && !own_db) {
+        pg_database_for(s);
+        snprintf(dburl_env, sizeof dburl_env, "DATABASE_URL=%s", s->database_url);
+    }
     char logpath[512];
     snprintf(logpath, sizeof logpath, "%s/server.log", s->dir);
     pid_t parent = getpid();
@@ -232,6 +383,8 @@ void bb_start(bb_server *s, const char *const *args, const char *const *env, con
         dup2(fd, 1);
         if (chdir(s->dir) != 0)
             _exit(126);
+        if (dburl_env[0])
+            putenv(dburl_env);
         for (const char *const *e = env; e && *e; e++)
             putenv((char *)*e);
         execv(argv[0], (char *const *)argv);

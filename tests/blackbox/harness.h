@@ -19,6 +19,7 @@ typedef struct bb_server {
     char dir[256];       /* temporary folder: data, server.log */
     char base[64];       /* http://127.0.0.1:PORT */
     char token[2048];    /* admin token when the server printed one */
+    char database_url[512]; /* PostgreSQL mode: DATABASE_URL given to the server */
 } bb_server;
 
 typedef struct bb_resp {
@@ -28,6 +29,28 @@ typedef struct bb_resp {
     char *headers;       /* raw header block */
     json_t *json;        /* parsed body when it is JSON, else NULL */
 } bb_resp;
+
+/* Backend mode: with OPSTWIN_TEST_BACKEND=postgres, bb_start gives each
+ * server folder its own fresh database on OPSTWIN_TEST_PG_URL (its URL is kept
+ * in DIR/database_url, so a restart on the same folder reuses it) and passes
+ * it as DATABASE_URL, unless the test sets DATABASE_URL itself; removing the
+ * folder (bb_stop without keep_dir, bb_stop_checked) drops the database. */
+
+/* 1 when the suite runs against PostgreSQL (OPSTWIN_TEST_BACKEND=postgres). */
+int bb_pg_mode(void);
+
+/* The server's DATABASE_URL in PostgreSQL mode, else NULL. Borrowed from s. */
+const char *bb_database_url(const bb_server *s);
+
+/* Run SQL (statements separated by ';') on the server's PostgreSQL database;
+ * fails the test on error. Returns the rows changed by the last statement. */
+long bb_pg_exec(const bb_server *s, const char *sql);
+
+/* Run SQL on a STOPPED server's store, whichever backend it has: its
+ * SQLite file (DIR/data/opstwin.db) or its PostgreSQL database. For tests
+ * that tamper with stored data. Fails the test on error; returns the rows
+ * changed by the last statement. */
+long bb_db_exec(const bb_server *s, const char *sql);
 
 /* Path of the binary under test. */
 const char *bb_bin(void);

@@ -2,7 +2,6 @@
  * paging, filters, parameter errors, and 410 for cursors older than the
  * retention window. */
 #include <criterion/criterion.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -233,7 +232,7 @@ Test(diff_limits, max_page_size_is_configurable, .timeout = 60)
 }
 
 /* Events carry their commit time, so the API cannot make old events: the
- * test stops the server, backdates the first five events in its SQLite file,
+ * test stops the server, backdates the first five events in its store,
  * and restarts it with --retention-days 1. Retention runs on the writer's
  * first idle tick and drops that prefix of the log. */
 Test(diff_retention, cursor_older_than_retention_is_410, .timeout = 90)
@@ -245,16 +244,8 @@ Test(diff_retention, cursor_older_than_retention_is_410, .timeout = 90)
     snprintf(dir, sizeof dir, "%s", s.dir);
     cr_assert_eq(bb_stop(&s, 1), 0);
 
-    char db[512];
-    snprintf(db, sizeof db, "%s/data/opstwin.db", dir);
-    sqlite3 *h;
-    cr_assert_eq(sqlite3_open(db, &h), SQLITE_OK, "cannot open %s", db);
-    char *msg = NULL;
-    cr_assert_eq(sqlite3_exec(h, "UPDATE events SET ts = 1000000 WHERE cursor <= 5", NULL, NULL,
-                              &msg),
-                 SQLITE_OK, "%s", msg ? msg : "");
-    cr_assert_eq(sqlite3_changes(h), 5);
-    sqlite3_close(h);
+    /* SQLite file or PostgreSQL database, the same statement */
+    cr_assert_eq(bb_db_exec(&s, "UPDATE events SET ts = 1000000 WHERE cursor <= 5"), 5);
 
     const char *args[] = {"--retention-days", "1", NULL};
     bb_start(&s, args, NULL, dir);

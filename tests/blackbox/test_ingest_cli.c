@@ -57,7 +57,14 @@ static int ingest(char **out, char **err, ...)
         argv[n++] = srv.token;
     }
     argv[n] = NULL;
-    return bb_run(argv, srv.dir, NULL, out, err);
+    /* PostgreSQL mode: --data-dir writes into the server's database */
+    static char dburl[600];
+    const char *env[2] = {NULL, NULL};
+    if (direct && bb_database_url(&srv)) {
+        snprintf(dburl, sizeof dburl, "DATABASE_URL=%s", bb_database_url(&srv));
+        env[0] = dburl;
+    }
+    return bb_run(argv, srv.dir, env, out, err);
 }
 
 /* GET path and return the parsed body (caller decrefs). */
