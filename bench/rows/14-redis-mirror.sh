@@ -5,7 +5,7 @@
 # whole log in the stream (lag 0), its XADD rate, and that the stream's last ID
 # is the log's last cursor. Target (ours; the issue sets none): >= 80% of the
 # no-Redis rate, stream complete.
-command -v redis-server >/dev/null || { echo "| 11-redis-mirror | redis-server not installed | | | FAIL |"; exit 0; }
+command -v redis-server >/dev/null || { echo "| 14-redis-mirror | redis-server not installed | | | FAIL |"; exit 0; }
 rport=$(free_port)
 rdir="$BENCH_TMP/redis"
 mkdir -p "$rdir"
