@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -26,7 +27,7 @@ struct ot_http {
     struct MHD_Daemon *daemon;
     ot_app *app;
     int port;
-    int quiesced;
+    atomic_int quiescing;    /* ot_http_quiesce: new requests get 503 */
 };
 
 /* --- accessors ----------------------------------------------------------- */
@@ -401,6 +402,12 @@ static int on_headers(ot_http *h, ot_req *req)
     else
         ot_id_new("req", req->request_id);
 
+    if (atomic_load(&h->quiescing)) {
+        ot_reply_errorf(req, OT_EUNAVAIL, NULL, "the server is shutting down; retry later");
+        ot_reply_header(req, "Connection", "close");
+        return 1;
+    }
+
     if (strcmp(req->method, "OPTIONS") == 0 && app->cfg.cors_origins[0] &&
         origin_allowed(app, ot_req_header(req, "Origin"))) {
         ot_reply_data(req, 204, NULL, "", 0);
@@ -632,15 +639,11 @@ ot_http *ot_http_start(ot_app *app, ot_error *err)
 
 int ot_http_port(const ot_http *h) { return h->port; }
 
-void ot_http_quiesce(ot_http *h)
-{
-    if (h->quiesced)
-        return;
-    MHD_socket fd = MHD_quiesce_daemon(h->daemon);
-    if (fd != MHD_INVALID_SOCKET)
-        close(fd);
-    h->quiesced = 1;
-}
+/* Not MHD_quiesce_daemon: in libmicrohttpd 0.9.75 it races the epoll
+ * worker threads, which take the listening socket out of their epoll sets
+ * themselves once they see the daemon quiesced, and then panics ("Failed to
+ * remove listen FD from epoll set") - an abort at shutdown. */
+void ot_http_quiesce(ot_http *h) { atomic_store(&h->quiescing, 1); }
 
 long ot_http_inflight(const ot_http *h) { return ot_metrics_inflight(h->app->metrics); }
 

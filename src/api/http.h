@@ -153,7 +153,9 @@ ot_http *ot_http_start(struct ot_app *app, ot_error *err);
 /* The port actually bound (useful with PORT=0). */
 int ot_http_port(const ot_http *h);
 
-/* Stop accepting new connections (listening socket closed). */
+/* Refuse new requests from now on: 503 "shutting down" with Connection:
+ * close, while requests in flight finish. The listening socket closes in
+ * ot_http_stop. */
 void ot_http_quiesce(ot_http *h);
 
 /* Requests being processed right now (streams included). */
