@@ -1,10 +1,13 @@
 /* Black-box tests of the foundation: system endpoints, envelopes, request
  * ids, configuration precedence, flags and graceful shutdown. */
+#include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -359,4 +362,35 @@ Test(shutdown, sigterm_finishes_and_exits_0, .timeout = 60)
     cr_assert(strstr(log, "shutting down") && strstr(log, "\"stopped\""), "%s", log);
     free(log);
     bb_stop(&s, 0);
+}
+
+/* After SIGTERM the server finishes what is in flight (up to 10 s) and
+ * refuses new requests meanwhile: a request whose body is still arriving
+ * keeps it draining while a new one is answered 503. */
+Test(shutdown, new_requests_get_503_while_in_flight_ones_drain, .timeout = 60)
+{
+    bb_server s;
+    bb_start(&s, NULL, NULL, NULL);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)s.port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    cr_assert_eq(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    char head[3000];
+    int n = snprintf(head, sizeof head,
+                     "POST /telemetry/ingest HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+                     "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"twin",
+                     s.token);
+    cr_assert_eq(write(fd, head, (size_t)n), n);
+    usleep(300000);
+    cr_assert_eq(kill(s.pid, SIGTERM), 0);
+    usleep(500000);
+    bb_resp r;
+    cr_assert_eq(bb_http(&s, "GET", "/health", NULL, NULL, &r), 503, "%s", r.body);
+    cr_assert(strstr(r.body, "shutting down"), "%s", r.body);
+    char conn[32];
+    cr_assert_eq(bb_header(&r, "Connection", conn, sizeof conn), 0);
+    cr_assert_str_eq(conn, "close");
+    bb_resp_free(&r);
+    close(fd); /* the request in flight goes away: the drain ends */
+    cr_assert_eq(bb_stop(&s, 0), 0, "server did not exit 0 after the drain");
 }
