@@ -316,7 +316,7 @@ static void be_close(void *p)
     ot_strmap_clear(&be->series, free);
     free(be->dirty);
     free(be->seen);
-    free(be->acc);
+    ot_rollups_free(&be->acc);
     pthread_mutex_destroy(&be->pool_mu);
     pthread_cond_destroy(&be->pool_cv);
     pthread_mutex_destroy(&be->mt_mu);
@@ -405,9 +405,7 @@ static void writer_reset(pg_be *be)
     ot_buf_reset(&be->cp_pts);
     ot_buf_reset(&be->cp_ev);
     ot_strmap_clear(&be->pending, NULL);
-    if (be->acc_n)
-        memset(be->acc, 0, be->acc_cap * sizeof *be->acc);
-    be->acc_n = 0;
+    ot_rollups_clear(&be->acc);
 }
 
 static int be_begin(void *p, ot_error *err)
@@ -522,10 +520,10 @@ static int flush_series(pg_be *be, ot_error *err)
 
 static int flush_rollups(pg_be *be, ot_error *err)
 {
-    if (!be->acc_n)
+    if (!be->acc.n)
         return 0;
-    for (size_t i = 0; i < be->acc_cap; i++) {
-        struct rollup_acc *a = &be->acc[i];
+    for (size_t i = 0; i < be->acc.cap; i++) {
+        ot_rollup *a = &be->acc.v[i];
         if (!a->used)
             continue;
         arr_add_i64(&be->arr[0], a->series);
@@ -651,50 +649,6 @@ static struct series_entry *series_get(pg_be *be, const char *twin, const char *
     return e;
 }
 
-static int64_t minute_of(int64_t ts)
-{
-    return (ts - (((ts % MINUTE_US) + MINUTE_US) % MINUTE_US)) / MINUTE_US;
-}
-
-static int acc_add(pg_be *be, int64_t series, int64_t ts, double v)
-{
-    int64_t minute = minute_of(ts);
-    if ((be->acc_n + 1) * 2 > be->acc_cap) {
-        size_t cap = be->acc_cap ? be->acc_cap * 2 : 256;
-        struct rollup_acc *t = calloc(cap, sizeof *t);
-        if (!t)
-            return -1;
-        for (size_t i = 0; i < be->acc_cap; i++) {
-            if (!be->acc[i].used)
-                continue;
-            size_t j = (size_t)((uint64_t)(be->acc[i].series * 1000003 + be->acc[i].minute) &
-                                (cap - 1));
-            while (t[j].used)
-                j = (j + 1) & (cap - 1);
-            t[j] = be->acc[i];
-        }
-        free(be->acc);
-        be->acc = t;
-        be->acc_cap = cap;
-    }
-    size_t j = (size_t)((uint64_t)(series * 1000003 + minute) & (be->acc_cap - 1));
-    while (be->acc[j].used && (be->acc[j].series != series || be->acc[j].minute != minute))
-        j = (j + 1) & (be->acc_cap - 1);
-    struct rollup_acc *a = &be->acc[j];
-    if (!a->used) {
-        *a = (struct rollup_acc){series, minute, 0, 0, 0, v, v, 1};
-        be->acc_n++;
-    }
-    a->count++;
-    a->sum += v;
-    a->sumsq += v * v;
-    if (v < a->min)
-        a->min = v;
-    if (v > a->max)
-        a->max = v;
-    return 0;
-}
-
 static int grow_ptrs(struct series_entry ***v, size_t *cap, size_t need)
 {
     if (need <= *cap)
@@ -740,7 +694,7 @@ static int be_put_tel(void *p, const ot_store_tel *t, int64_t cursor, ot_error *
             snprintf(num, sizeof num, "%.17g", v);
             ot_buf_printf(&be->cp_pts, "%lld\t%lld\t%lld\t%s\n", (long long)e->id,
                           (long long)t->ts_us, (long long)cursor, num);
-            if (acc_add(be, e->id, t->ts_us, v))
+            if (ot_rollups_add(&be->acc, e->id, t->ts_us, v))
                 return ot_error_set(err, OT_ENOMEM, NULL, "out of memory");
         }
         if (t->ts_us >= e->last_ts) {

@@ -17,8 +17,8 @@
 #include "core/buf.h"
 #include "core/strmap.h"
 #include "store/backend.h"
+#include "store/rollup.h"
 
-#define MINUTE_US 60000000LL
 #define DAY_US 86400000000LL
 
 /* a bigint parameter as text in buf (an array) */
@@ -47,13 +47,6 @@ struct series_entry {
     int dirty;
 };
 
-struct rollup_acc {
-    int64_t series, minute;
-    long count;
-    double sum, sumsq, min, max;
-    int used;
-};
-
 typedef struct pg_be {
     char url[1024];
     char shown_url[256];    /* password masked, for messages */
@@ -69,8 +62,7 @@ typedef struct pg_be {
     ot_strmap series;       /* "twin\x1fasset\x1fmetric" -> struct series_entry * */
     struct series_entry **dirty, **seen;
     size_t ndirty, dirty_cap, seen_cap;
-    struct rollup_acc *acc;
-    size_t acc_cap, acc_n;
+    ot_rollups acc;         /* this transaction's rollup_1m additions */
     ot_buf arr[7];          /* array literals for the unnest statements */
 
     /* readers */

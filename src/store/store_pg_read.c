@@ -190,7 +190,7 @@ json_t *pg_query_telemetry(void *p, const char *twin_id, const char *asset_id,
 
 static int minute_aligned(int64_t t)
 {
-    return t == INT64_MIN || t == INT64_MAX || t % MINUTE_US == 0;
+    return t == INT64_MIN || t == INT64_MAX || t % OT_MINUTE_US == 0;
 }
 
 json_t *pg_aggregate(void *p, const char *twin_id, const char *asset_id,
@@ -199,11 +199,11 @@ json_t *pg_aggregate(void *p, const char *twin_id, const char *asset_id,
 {
     pg_be *be = p;
     /* whole minutes read the per-minute rollups instead of every point */
-    int rollups = window_us % MINUTE_US == 0 && minute_aligned(start_us) && minute_aligned(end_us);
+    int rollups = window_us % OT_MINUTE_US == 0 && minute_aligned(start_us) && minute_aligned(end_us);
     int64_t lo = start_us, hi = end_us;
     if (rollups) {
-        lo = start_us == INT64_MIN ? INT64_MIN : start_us / MINUTE_US;
-        hi = end_us == INT64_MAX ? INT64_MAX : end_us / MINUTE_US;
+        lo = start_us == INT64_MIN ? INT64_MIN : start_us / OT_MINUTE_US;
+        hi = end_us == INT64_MAX ? INT64_MAX : end_us / OT_MINUTE_US;
     }
     char s[32], w[32], e[32], l[32];
     const char *v[7] = {twin_id, metric, asset_id, I64(s, lo), I64(w, window_us), I64(e, hi),

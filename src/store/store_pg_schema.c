@@ -293,7 +293,7 @@ int pg_retention(void *p, int64_t cutoff_us, int64_t *oldest, ot_error *err)
                  "DELETE FROM events WHERE ts < %lld AND cursor < (SELECT COALESCE(MIN(cursor),"
                  " 9000000000000000000) FROM events WHERE ts >= %lld);"
                  "DELETE FROM rollup_1m WHERE minute < %lld",
-                 (long long)cutoff_us, (long long)cutoff_us, (long long)(cutoff_us / MINUTE_US));
+                 (long long)cutoff_us, (long long)cutoff_us, (long long)(cutoff_us / OT_MINUTE_US));
         rc = pg_exec_ok(be, c, sql, err, "retention");
     }
     if (!rc)

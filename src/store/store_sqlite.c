@@ -24,6 +24,7 @@
 #include "core/hash.h"
 #include "core/log.h"
 #include "store/backend.h"
+#include "store/rollup.h"
 #include "store/sqlite_walbuf.h"
 
 static const char *const migrations[] = {
@@ -122,16 +123,6 @@ struct series_entry {
     int dirty;
 };
 
-/* The current transaction's additions to rollup_1m, per (series, minute),
- * written just before COMMIT. Open addressing; cleared after each
- * transaction. */
-struct rollup_acc {
-    int64_t series, minute;
-    long count;
-    double sum, sumsq, min, max;
-    int used;
-};
-
 struct rconn {
     sqlite3 *db;
     sqlite3_stmt *st[R_NSTMT];
@@ -147,8 +138,7 @@ typedef struct sqlite_be {
     size_t series_cap, series_n;
     size_t *dirty;      /* indexes into series */
     size_t ndirty, dirty_cap;
-    struct rollup_acc *acc;
-    size_t acc_cap, acc_n;
+    ot_rollups acc;         /* this transaction's rollup_1m additions */
 
     /* checkpoints run on their own connection and thread, so the writer
      * never copies WAL pages into the database inside a commit */
@@ -295,7 +285,7 @@ static void be_close(void *p)
         free(be->series[i].key);
     free(be->series);
     free(be->dirty);
-    free(be->acc);
+    ot_rollups_free(&be->acc);
     pthread_mutex_destroy(&be->pool_mu);
     pthread_cond_destroy(&be->pool_cv);
     pthread_mutex_destroy(&be->ckpt_mu);
@@ -456,63 +446,11 @@ static int flush_series(sqlite_be *be, ot_error *err)
     return 0;
 }
 
-#define MINUTE_US 60000000LL
-
-static int64_t minute_of(int64_t ts)
-{
-    return (ts - (((ts % MINUTE_US) + MINUTE_US) % MINUTE_US)) / MINUTE_US;
-}
-
-static int acc_add(sqlite_be *be, int64_t series, int64_t ts, double v)
-{
-    int64_t minute = minute_of(ts);
-    if ((be->acc_n + 1) * 2 > be->acc_cap) {
-        size_t cap = be->acc_cap ? be->acc_cap * 2 : 256;
-        struct rollup_acc *t = calloc(cap, sizeof *t);
-        if (!t)
-            return -1;
-        for (size_t i = 0; i < be->acc_cap; i++) {
-            if (!be->acc[i].used)
-                continue;
-            size_t j = (size_t)((uint64_t)(be->acc[i].series * 1000003 + be->acc[i].minute) &
-                                (cap - 1));
-            while (t[j].used)
-                j = (j + 1) & (cap - 1);
-            t[j] = be->acc[i];
-        }
-        free(be->acc);
-        be->acc = t;
-        be->acc_cap = cap;
-    }
-    size_t j = (size_t)((uint64_t)(series * 1000003 + minute) & (be->acc_cap - 1));
-    while (be->acc[j].used && (be->acc[j].series != series || be->acc[j].minute != minute))
-        j = (j + 1) & (be->acc_cap - 1);
-    struct rollup_acc *a = &be->acc[j];
-    if (!a->used) {
-        *a = (struct rollup_acc){series, minute, 0, 0, 0, v, v, 1};
-        be->acc_n++;
-    }
-    a->count++;
-    a->sum += v;
-    a->sumsq += v * v;
-    if (v < a->min)
-        a->min = v;
-    if (v > a->max)
-        a->max = v;
-    return 0;
-}
-
-static void acc_clear(sqlite_be *be)
-{
-    if (be->acc_n)
-        memset(be->acc, 0, be->acc_cap * sizeof *be->acc);
-    be->acc_n = 0;
-}
 
 static int flush_rollups(sqlite_be *be, ot_error *err)
 {
-    for (size_t i = 0; i < be->acc_cap && be->acc_n; i++) {
-        struct rollup_acc *a = &be->acc[i];
+    for (size_t i = 0; i < be->acc.cap && be->acc.n; i++) {
+        ot_rollup *a = &be->acc.v[i];
         if (!a->used)
             continue;
         sqlite3_stmt *st = wstmt(be, W_ROLLUP);
@@ -527,7 +465,7 @@ static int flush_rollups(sqlite_be *be, ot_error *err)
         if (rc)
             return rc;
     }
-    acc_clear(be);
+    ot_rollups_clear(&be->acc);
     return 0;
 }
 
@@ -575,7 +513,7 @@ static void be_rollback(void *p)
     }
     /* ids handed out inside the failed transaction no longer exist */
     series_reset(be);
-    acc_clear(be);
+    ot_rollups_clear(&be->acc);
 }
 
 static int be_last_cursor(void *p, int64_t *last, int64_t *oldest, ot_error *err)
@@ -733,7 +671,7 @@ static int be_put_tel(void *p, const ot_store_tel *t, int64_t cursor, ot_error *
         sqlite3_bind_int64(st, 3, cursor);
         sqlite3_bind_double(st, 4, t->metric_values[i]);
         rc = step_done(be, st, err, "insert point");
-        if (!rc && sqlite3_changes(be->w) > 0 && acc_add(be, e->id, t->ts_us, t->metric_values[i]))
+        if (!rc && sqlite3_changes(be->w) > 0 && ot_rollups_add(&be->acc, e->id, t->ts_us, t->metric_values[i]))
             rc = ot_error_set(err, OT_ENOMEM, NULL, "out of memory");
         if (!rc && t->ts_us >= e->last_ts) {
             e->last_ts = t->ts_us;
@@ -790,7 +728,7 @@ static int be_retention(void *p, int64_t cutoff_us, int64_t *oldest, ot_error *e
              " DELETE FROM rollup_1m WHERE minute < %lld;"
              " COMMIT;",
              (long long)cutoff_us, (long long)cutoff_us, (long long)cutoff_us,
-             (long long)cutoff_us, (long long)(cutoff_us / MINUTE_US));
+             (long long)cutoff_us, (long long)(cutoff_us / OT_MINUTE_US));
     int rc = exec(be->w, sql, err);
     if (rc) {
         exec(be->w, "ROLLBACK", NULL);
@@ -1051,11 +989,11 @@ static int scan_rollups(struct rconn *c, struct buckets *bk, int64_t series, int
 {
     sqlite3_stmt *st = rstmt(c, R_ROLLUPS);
     sqlite3_bind_int64(st, 1, series);
-    sqlite3_bind_int64(st, 2, start == INT64_MIN ? INT64_MIN : start / MINUTE_US);
-    sqlite3_bind_int64(st, 3, end == INT64_MAX ? INT64_MAX : end / MINUTE_US);
+    sqlite3_bind_int64(st, 2, start == INT64_MIN ? INT64_MIN : start / OT_MINUTE_US);
+    sqlite3_bind_int64(st, 3, end == INT64_MAX ? INT64_MAX : end / OT_MINUTE_US);
     int rc, erc = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        int64_t ts = sqlite3_column_int64(st, 0) * MINUTE_US;
+        int64_t ts = sqlite3_column_int64(st, 0) * OT_MINUTE_US;
         erc = bucket_add(bk, floor_div(ts, window) * window, (long)sqlite3_column_int64(st, 1),
                          sqlite3_column_double(st, 2), sqlite3_column_double(st, 3),
                          sqlite3_column_double(st, 4), sqlite3_column_double(st, 5), err);
@@ -1070,7 +1008,7 @@ static int scan_rollups(struct rconn *c, struct buckets *bk, int64_t series, int
 
 static int minute_aligned(int64_t t)
 {
-    return t == INT64_MIN || t == INT64_MAX || t % MINUTE_US == 0;
+    return t == INT64_MIN || t == INT64_MAX || t % OT_MINUTE_US == 0;
 }
 
 static json_t *be_aggregate(void *p, const char *twin_id, const char *asset_id,
@@ -1094,7 +1032,7 @@ static json_t *be_aggregate(void *p, const char *twin_id, const char *asset_id,
         db_error(c->db, err, "aggregate");
         goto out;
     }
-    int rollups = window_us % MINUTE_US == 0 && minute_aligned(start_us) && minute_aligned(end_us);
+    int rollups = window_us % OT_MINUTE_US == 0 && minute_aligned(start_us) && minute_aligned(end_us);
     for (int i = 0; i < nids; i++) {
         rc = rollups ? scan_rollups(c, &bk, ids[i], start_us, end_us, window_us, err)
                      : scan_points(c, &bk, ids[i], start_us, end_us, window_us, err);
