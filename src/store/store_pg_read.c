@@ -5,7 +5,6 @@
  */
 #include "store/store_pg_int.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -188,18 +187,13 @@ json_t *pg_query_telemetry(void *p, const char *twin_id, const char *asset_id,
     return r ? collect_json(r) : NULL;
 }
 
-static int minute_aligned(int64_t t)
-{
-    return t == INT64_MIN || t == INT64_MAX || t % OT_MINUTE_US == 0;
-}
-
 json_t *pg_aggregate(void *p, const char *twin_id, const char *asset_id,
                      const char *metric, int64_t start_us, int64_t end_us,
                      int64_t window_us, enum ot_agg_fn fn, int max_buckets, ot_error *err)
 {
     pg_be *be = p;
     /* whole minutes read the per-minute rollups instead of every point */
-    int rollups = window_us % OT_MINUTE_US == 0 && minute_aligned(start_us) && minute_aligned(end_us);
+    int rollups = ot_agg_use_rollups(start_us, end_us, window_us);
     int64_t lo = start_us, hi = end_us;
     if (rollups) {
         lo = start_us == INT64_MIN ? INT64_MIN : start_us / OT_MINUTE_US;
@@ -220,28 +214,9 @@ json_t *pg_aggregate(void *p, const char *twin_id, const char *asset_id,
     }
     json_t *out = json_array();
     for (int i = 0; i < PQntuples(r); i++) {
-        int64_t start = atoll(PQgetvalue(r, i, 0));
-        long count = atol(PQgetvalue(r, i, 1));
-        double sum = strtod(PQgetvalue(r, i, 2), NULL), sumsq = strtod(PQgetvalue(r, i, 3), NULL);
-        double mean = sum / (double)count;
-        json_t *val;
-        switch (fn) {
-        case OT_AGG_AVG: val = json_real(mean); break;
-        case OT_AGG_MIN: val = json_real(strtod(PQgetvalue(r, i, 4), NULL)); break;
-        case OT_AGG_MAX: val = json_real(strtod(PQgetvalue(r, i, 5), NULL)); break;
-        case OT_AGG_SUM: val = json_real(sum); break;
-        case OT_AGG_COUNT: val = json_integer(count); break;
-        default:
-            if (count < 2) {
-                val = json_null(); /* sample stddev needs two points */
-            } else {
-                double var = (sumsq - sum * mean) / (double)(count - 1);
-                val = json_real(var > 0 ? sqrt(var) : 0.0);
-            }
-        }
-        char ts[OT_TS_BUFSZ];
-        json_array_append_new(out, json_pack("{s:s, s:o, s:I}", "bucket", ot_ts_format(start, ts),
-                                             "value", val, "count", (json_int_t)count));
+        ot_agg_append(out, fn, atoll(PQgetvalue(r, i, 0)), atol(PQgetvalue(r, i, 1)),
+                      strtod(PQgetvalue(r, i, 2), NULL), strtod(PQgetvalue(r, i, 3), NULL),
+                      strtod(PQgetvalue(r, i, 4), NULL), strtod(PQgetvalue(r, i, 5), NULL));
     }
     PQclear(r);
     return out;
@@ -256,23 +231,9 @@ json_t *pg_latest(void *p, const char *twin_id, ot_error *err)
     if (!r)
         return NULL;
     json_t *out = json_object();
-    char ts[OT_TS_BUFSZ];
-    for (int i = 0; i < PQntuples(r); i++) {
-        const char *tw = PQgetvalue(r, i, 0), *as = PQgetvalue(r, i, 1), *me = PQgetvalue(r, i, 2);
-        json_t *t = json_object_get(out, tw);
-        if (!t) {
-            t = json_object();
-            json_object_set_new(out, tw, t);
-        }
-        json_t *a = json_object_get(t, as);
-        if (!a) {
-            a = json_object();
-            json_object_set_new(t, as, a);
-        }
-        json_object_set_new(a, me, json_pack("{s:f, s:s}", "value",
-                                             strtod(PQgetvalue(r, i, 3), NULL), "ts",
-                                             ot_ts_format(atoll(PQgetvalue(r, i, 4)), ts)));
-    }
+    for (int i = 0; i < PQntuples(r); i++)
+        ot_latest_put(out, PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), PQgetvalue(r, i, 2),
+                      strtod(PQgetvalue(r, i, 3), NULL), atoll(PQgetvalue(r, i, 4)));
     PQclear(r);
     return out;
 }

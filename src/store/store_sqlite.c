@@ -11,7 +11,6 @@
  *   points(series_id, ts, seq, value) PK (series_id, ts, seq), clustered
  *   docs(type, id, twin_id, status, created, updated, json) PK (type, id)
  */
-#include <math.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -1006,11 +1005,6 @@ static int scan_rollups(struct rconn *c, struct buckets *bk, int64_t series, int
     return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : db_error(c->db, err, "aggregate");
 }
 
-static int minute_aligned(int64_t t)
-{
-    return t == INT64_MIN || t == INT64_MAX || t % OT_MINUTE_US == 0;
-}
-
 static json_t *be_aggregate(void *p, const char *twin_id, const char *asset_id,
                             const char *metric, int64_t start_us, int64_t end_us,
                             int64_t window_us, enum ot_agg_fn fn, int max_buckets, ot_error *err)
@@ -1032,7 +1026,7 @@ static json_t *be_aggregate(void *p, const char *twin_id, const char *asset_id,
         db_error(c->db, err, "aggregate");
         goto out;
     }
-    int rollups = window_us % OT_MINUTE_US == 0 && minute_aligned(start_us) && minute_aligned(end_us);
+    int rollups = ot_agg_use_rollups(start_us, end_us, window_us);
     for (int i = 0; i < nids; i++) {
         rc = rollups ? scan_rollups(c, &bk, ids[i], start_us, end_us, window_us, err)
                      : scan_points(c, &bk, ids[i], start_us, end_us, window_us, err);
@@ -1049,26 +1043,7 @@ static json_t *be_aggregate(void *p, const char *twin_id, const char *asset_id,
     out = json_array();
     for (size_t j = 0; j < n; j++) {
         struct bucket *k = &bk.tab[j];
-        json_t *v;
-        double mean = k->sum / (double)k->count;
-        switch (fn) {
-        case OT_AGG_AVG: v = json_real(mean); break;
-        case OT_AGG_MIN: v = json_real(k->min); break;
-        case OT_AGG_MAX: v = json_real(k->max); break;
-        case OT_AGG_SUM: v = json_real(k->sum); break;
-        case OT_AGG_COUNT: v = json_integer(k->count); break;
-        default:
-            if (k->count < 2) {
-                v = json_null(); /* sample stddev needs two points */
-            } else {
-                double var = (k->sumsq - k->sum * mean) / (double)(k->count - 1);
-                v = json_real(var > 0 ? sqrt(var) : 0.0);
-            }
-        }
-        char ts[OT_TS_BUFSZ];
-        json_array_append_new(out, json_pack("{s:s, s:o, s:I}", "bucket",
-                                             ot_ts_format(k->start, ts), "value", v, "count",
-                                             (json_int_t)k->count));
+        ot_agg_append(out, fn, k->start, k->count, k->sum, k->sumsq, k->min, k->max);
     }
 out:
     free(bk.tab);
@@ -1085,23 +1060,11 @@ static json_t *be_latest(void *p, const char *twin_id, ot_error *err)
         sqlite3_bind_text(st, 1, twin_id, -1, SQLITE_STATIC);
     json_t *out = json_object();
     int rc;
-    char ts[OT_TS_BUFSZ];
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *tw = (const char *)sqlite3_column_text(st, 0);
-        const char *as = (const char *)sqlite3_column_text(st, 1);
-        const char *me = (const char *)sqlite3_column_text(st, 2);
-        json_t *t = json_object_get(out, tw);
-        if (!t) {
-            t = json_object();
-            json_object_set_new(out, tw, t);
-        }
-        json_t *a = json_object_get(t, as);
-        if (!a) {
-            a = json_object();
-            json_object_set_new(t, as, a);
-        }
-        json_object_set_new(a, me, json_pack("{s:f, s:s}", "value", sqlite3_column_double(st, 3),
-                                             "ts", ot_ts_format(sqlite3_column_int64(st, 4), ts)));
+        ot_latest_put(out, (const char *)sqlite3_column_text(st, 0),
+                      (const char *)sqlite3_column_text(st, 1),
+                      (const char *)sqlite3_column_text(st, 2), sqlite3_column_double(st, 3),
+                      sqlite3_column_int64(st, 4));
     }
     if (rc != SQLITE_DONE) {
         db_error(c->db, err, "read latest values");
