@@ -203,6 +203,8 @@ ot_app *ot_app_start(const ot_config *cfg, ot_error *err)
     if (ot_pipeline_start(app, (int)sysconf(_SC_NPROCESSORS_ONLN), &app->pipeline, err))
         goto fail;
     ot_metrics_add_source(app->metrics, ot_pipeline_metrics, app->pipeline);
+    /* wake the detector shards once per round of store completions */
+    ot_store_set_on_completed(app->store, ot_pipeline_kick, app->pipeline);
     ot_app_add_health(app, "store", store_health, app->store);
     ot_metrics_add_source(app->metrics, store_metrics, app->store);
     if (ot_mqtt_start(app->mqtt, err)) /* feeds the pipeline after commits */
@@ -230,6 +232,8 @@ void ot_app_stop(ot_app *app, int drain_ms)
         ot_http_stop(app->http);
     }
     ot_mqtt_stop(app->mqtt); /* disconnects; commits what was received */
+    if (app->store)
+        ot_store_set_on_completed(app->store, NULL, NULL);
     ot_pipeline_stop(app->pipeline); /* analyses what was fed; queues anomaly writes */
     ot_sim_service_stop(app->sim); /* finishes queued runs (and their rule proposals) */
     ot_engine_stop(app->engine);

@@ -29,7 +29,7 @@ struct ot_event;
  * detail (borrowed). */
 typedef const char *(*ot_health_fn)(void *ctx, json_t *detail);
 
-/* A commit listener: called on the store's writer thread after each durable
+/* A commit listener: called on the store's syncer thread after each durable
  * commit with the group's events in cursor order (borrowed for the call).
  * It must not block: copy what it needs and hand it to its own thread. */
 typedef void (*ot_commit_fn)(void *ctx, const struct ot_event *evs, size_t n);

@@ -18,7 +18,10 @@ typedef struct ot_backend_ops {
 
     /* writer thread */
     int (*begin)(void *be, ot_error *err);
-    int (*commit)(void *be, ot_error *err);
+    /* *sync_fd: -1 when the commit is durable on return; else a descriptor
+     * store.c must fdatasync before it calls the commit durable (it may run
+     * the next transaction meanwhile). Readers may see the commit before. */
+    int (*commit)(void *be, int *sync_fd, ot_error *err);
     void (*rollback)(void *be);
     /* Optional: 1 once after the writer's connection was re-established
      * (the outcome of the last COMMIT may be unknown): store.c then re-reads

@@ -8,7 +8,7 @@
  * failures without duplicating or reordering within a partition.
  *
  * Hand-over. The commit hook (ot_kafka_sink_on_commit) runs on the store's
- * writer thread and never blocks there: it hands each event to librdkafka's
+ * syncer thread and never blocks there: it hands each event to librdkafka's
  * bounded local queue (queue.buffering.max.messages) with a non-blocking
  * produce. When that queue is full, the hook stops handing over and
  * remembers the first cursor not handed over; the sink's own thread then
@@ -34,7 +34,7 @@
  * in the store, /health says "degraded". Lag (last committed cursor minus
  * the watermark) and counters go to /metrics.
  *
- * Thread-safety: the hook runs on the writer thread, health/metrics on HTTP
+ * Thread-safety: the hook runs on the store's syncer thread, health/metrics on HTTP
  * threads, reports on the sink thread; shared state is under one mutex.
  */
 #ifndef OT_STORE_KAFKA_SINK_H

@@ -17,7 +17,7 @@
  *                       digest of the simulation cache key.
  *
  * The mirror: ot_redis_on_commit is an app commit listener. It runs on the
- * store's writer thread and only copies the group into a bounded queue (one
+ * store's syncer thread and only copies the group into a bounded queue (one
  * allocation per group); the mirror's own thread sends pipelined XADDs. The
  * stream is kept complete, in order and without duplicates by construction:
  * after (re)connecting, the thread reads the stream's last ID (XREVRANGE

@@ -2,7 +2,7 @@
  * cursors) and redis_mirror.c (the stream mirror). Not for other modules.
  *
  * Ownership: the mirror thread owns its connection and the queue's head
- * (it pops and frees groups); the writer thread only appends at the tail.
+ * (it pops and frees groups); the store's syncer thread only appends at the tail.
  * Both under `mu`. Pool connections are owned by whoever holds the slot.
  */
 #ifndef OT_STORE_REDIS_INTERNAL_H

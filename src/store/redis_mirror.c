@@ -1,6 +1,6 @@
 /* redis_mirror.c - the event stream mirror: committed events -> XADD.
  *
- *   writer thread                       mirror thread
+ *   store syncer thread                 mirror thread
  *   ot_redis_on_commit ──> queue ──>    gather (contiguous from mirrored+1)
  *   (copy, one malloc per group,           │  gap / empty queue: read the
  *    drop the group when the queue         │  store after `mirrored`
@@ -32,7 +32,7 @@
 #define FLUSH_MS 3000                 /* at stop, mirror the rest for at most this long */
 #define PING_IDLE_NS 2000000000LL     /* idle and connected: PING this often */
 
-/* --- the queue (writer thread appends, mirror thread consumes) ------------ */
+/* --- the queue (store syncer thread appends, mirror thread consumes) ------------ */
 
 void ot_redis_on_commit(void *ctx, const ot_event *evs, size_t n)
 {

@@ -1,10 +1,12 @@
 /* sqlite_walbuf.c - see sqlite_walbuf.h. */
 #include "store/sqlite_walbuf.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define WB_INITIAL (256 * 1024)
 #define WB_MAX (16 * 1024 * 1024)
@@ -15,6 +17,9 @@ typedef struct wb_file {
     unsigned char *buf;       /* pending bytes for [start, start + len) */
     size_t len, cap;
     sqlite3_int64 start;
+    int sync_fd;              /* our own descriptor on the WAL, for deferred syncs; or -1 */
+    int defer;                /* 1: xSync flushes but leaves the fsync to the caller */
+    int synced_once;          /* the default VFS synced it once (that also syncs the folder) */
 } wb_file;
 
 static sqlite3_vfs *root;     /* the default VFS we wrap */
@@ -44,6 +49,9 @@ static int wb_close(sqlite3_file *p)
     wb_file *f = (wb_file *)p;
     int rc = flush(f);
     int rc2 = f->real->pMethods->xClose(f->real);
+    if (f->sync_fd >= 0)
+        close(f->sync_fd);
+    f->sync_fd = -1;
     free(f->buf);
     f->buf = NULL;
     f->cap = 0;
@@ -111,7 +119,14 @@ static int wb_sync(sqlite3_file *p, int flags)
 {
     wb_file *f = (wb_file *)p;
     int rc = flush(f);
-    return rc != SQLITE_OK ? rc : f->real->pMethods->xSync(f->real, flags);
+    if (rc != SQLITE_OK)
+        return rc;
+    if (f->defer && f->synced_once)
+        return SQLITE_OK; /* the caller fdatasyncs sync_fd before it calls the commit durable */
+    rc = f->real->pMethods->xSync(f->real, flags);
+    if (rc == SQLITE_OK)
+        f->synced_once = 1;
+    return rc;
 }
 
 static int wb_size(sqlite3_file *p, sqlite3_int64 *size)
@@ -174,10 +189,27 @@ static int wb_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *p, int flag
         return root->xOpen(root, name, p, flags, out_flags);
     wb_file *f = (wb_file *)p;
     memset(f, 0, sizeof *f);
+    f->sync_fd = -1;
     f->real = (sqlite3_file *)(f + 1);
     int rc = root->xOpen(root, name, f->real, flags, out_flags);
     f->base.pMethods = rc == SQLITE_OK ? &wb_methods : NULL;
+    /* fsync works on the file, whichever descriptor names it */
+    if (rc == SQLITE_OK && name)
+        f->sync_fd = open(name, O_RDONLY | O_CLOEXEC);
     return rc;
+}
+
+int ot_walbuf_defer_sync(sqlite3 *db, int on)
+{
+    sqlite3_file *p = NULL;
+    if (sqlite3_file_control(db, "main", SQLITE_FCNTL_JOURNAL_POINTER, &p) != SQLITE_OK || !p ||
+        p->pMethods != &wb_methods)
+        return -1;
+    wb_file *f = (wb_file *)p;
+    if (f->sync_fd < 0)
+        return -1;
+    f->defer = on;
+    return f->sync_fd;
 }
 
 /* Everything but xOpen is the default VFS's own. */
@@ -255,6 +287,10 @@ static int wb_time64(sqlite3_vfs *v, sqlite3_int64 *out)
 
 static void do_register(void)
 {
+    /* no global allocation statistics: with them every SQLite allocation of
+     * every connection takes one process-wide mutex. Fails harmlessly
+     * (SQLITE_MISUSE) when SQLite was initialised before. */
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
     root = sqlite3_vfs_find(NULL);
     if (!root || root->iVersion < 2) {
         register_rc = SQLITE_ERROR;

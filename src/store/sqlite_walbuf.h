@@ -14,6 +14,16 @@
  * is still in the buffer. A failed flush fails the sync, so the transaction
  * fails and nothing is acknowledged. The store's writer connection is the
  * one user.
+ *
+ * Deferred sync (ot_walbuf_defer_sync): while on, SQLite's sync of the WAL
+ * at COMMIT flushes the buffer (so the frames are in the file before the
+ * commit is published in the WAL index) but does not fsync; the caller
+ * fdatasyncs the returned descriptor before it tells anyone the commit is
+ * durable. That lets the store's writer run the next transaction while the
+ * previous one is being synced. Every other sync (checkpoints) stays real,
+ * so no checkpoint ever copies an unsynced frame into the database, and the
+ * first sync of a WAL file is always real (the default VFS then also syncs
+ * its folder).
  */
 #ifndef OT_STORE_SQLITE_WALBUF_H
 #define OT_STORE_SQLITE_WALBUF_H
@@ -23,5 +33,13 @@
 /* Register the VFS (not as the default). Idempotent and thread-safe.
  * Returns SQLITE_OK or an SQLite error code. */
 int ot_sqlite_walbuf_register(void);
+
+typedef struct sqlite3 sqlite3;
+
+/* Turn deferred sync on (1) or off (0) for db's WAL. Returns a descriptor
+ * on the WAL to fdatasync (valid while db is open), or -1 when db's WAL is
+ * not open through this VFS (then every sync stays real). Call it on the
+ * thread that uses db, between transactions or right around COMMIT. */
+int ot_walbuf_defer_sync(sqlite3 *db, int on);
 
 #endif

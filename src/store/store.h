@@ -15,14 +15,18 @@
  *              ingest profiles
  *
  * Writes go through ot_store_submit: a single writer thread batches many
- * submitted writes into one transaction (group commit, one fsync) and calls
- * each write's completion only after the transaction is durable. Cursors are
+ * submitted writes into one transaction (group commit) and a syncer thread
+ * calls each write's completion only after the transaction is durable (one
+ * fsync for every group committed meanwhile). Cursors are
  * assigned by the writer inside the transaction, so the log has no gaps even
  * across crashes. The submit queue is bounded: when it is full, submit fails
  * with OT_EBUSY and the caller answers 503.
  *
  * Reads may be called from any thread; each takes a connection from a small
- * pool. Returned strings and JSON are owned by the caller.
+ * pool. Returned strings and JSON are owned by the caller. The event log
+ * reads (ot_store_read_events, ot_store_last_cursor) stop at the last
+ * durable, published cursor; the other reads may see a commit a moment
+ * before it is durable.
  */
 #ifndef OT_STORE_STORE_H
 #define OT_STORE_STORE_H
@@ -97,7 +101,8 @@ typedef void (*ot_store_done_fn)(ot_store_write *w, void *ctx);
 /* A unit of work: committed atomically with the rest of its group, or failed
  * as a whole (rc < 0, err). Each telemetry record also appends its
  * TelemetryAppended event. The caller owns the struct and everything it
- * points to until done() is called (on the writer thread). */
+ * points to until done() is called (on the store's syncer thread, once the
+ * write is durable or has failed). */
 struct ot_store_write {
     ot_store_tel *tels;
     size_t ntels;
@@ -113,8 +118,9 @@ struct ot_store_write {
     ot_store_write *next;   /* queue link, owned by the store */
 };
 
-/* Called on the writer thread after each durable commit, with the group's
- * events in cursor order (borrowed for the call; copy what you keep). */
+/* Called on the store's syncer thread after each durable commit, with the
+ * group's events in cursor order (borrowed for the call; copy what you
+ * keep), before the group's done() calls. */
 typedef void (*ot_store_commit_fn)(void *ctx, const ot_event *events, size_t n);
 
 typedef struct ot_store_options {
@@ -141,6 +147,12 @@ void ot_store_close(ot_store *s);
  * the queue is full; OT_EUNAVAIL: the store is closing or failed; in both
  * cases done() is NOT called and the caller keeps ownership. */
 int ot_store_submit(ot_store *s, ot_store_write *w);
+
+/* Set (fn) or clear (NULL) a hook called after each round of done() calls,
+ * on the thread that calls them, so consumers fed by done() can be woken
+ * once per round instead of once per write. After it returns, the previous
+ * hook is not running and will not be called again. */
+void ot_store_set_on_completed(ot_store *s, void (*fn)(void *ctx), void *ctx);
 
 /* Submit and wait for completion (for callers not on an HTTP thread that
  * can block: CLI import, background jobs). Returns w->rc. */

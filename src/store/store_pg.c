@@ -537,9 +537,12 @@ static int flush_rollups(pg_be *be, ot_error *err)
     return exec_arrays(be, W_ROLLUP, 7, err, "update rollups");
 }
 
-static int be_commit(void *p, ot_error *err)
+/* COMMIT returns once the server has flushed its WAL: durable here, so
+ * nothing is left for the caller to sync (*sync_fd = -1). */
+static int be_commit(void *p, int *sync_fd, ot_error *err)
 {
     pg_be *be = p;
+    *sync_fd = -1;
     int rc = copy_flush(be, "COPY telemetry (event_id, cursor, twin_id, asset_id, ts, json)"
                             " FROM STDIN", &be->cp_tel, err);
     if (!rc)

@@ -483,14 +483,25 @@ static int wal_hook(void *ctx, sqlite3 *db, const char *name, int frames)
     return SQLITE_OK;
 }
 
-static int be_commit(void *p, ot_error *err)
+/* COMMIT with the WAL's fsync deferred to the caller (*sync_fd; see
+ * sqlite_walbuf.h), or done here (*sync_fd = -1) when deferring is not
+ * possible. The restart checkpoint below syncs the WAL before it copies
+ * frames, so it never copies an unsynced one. */
+static int be_commit(void *p, int *sync_fd, ot_error *err)
 {
     sqlite_be *be = p;
+    *sync_fd = -1;
     int rc = flush_series(be, err);
     if (!rc)
         rc = flush_rollups(be, err);
-    if (!rc)
+    if (!rc) {
+        int fd = ot_walbuf_defer_sync(be->w, 1);
         rc = step_done(be, wstmt(be, W_COMMIT), err, "commit");
+        if (fd >= 0)
+            ot_walbuf_defer_sync(be->w, 0);
+        if (!rc)
+            *sync_fd = fd;
+    }
     if (!rc && be->wal_frames > WAL_RESTART_FRAMES) {
         be->wal_frames = 0;
         int log = 0, done = 0;

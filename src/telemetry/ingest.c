@@ -306,7 +306,7 @@ ot_store_write *ot_ingest_batch_write(ot_ingest_batch *b)
 }
 
 /* Committed (or failed): feed detection, then the owner (which may free the
- * batch, so feed first). Writer thread. */
+ * batch, so feed first). The store's syncer thread. */
 static void batch_done(ot_store_write *w, void *ctx)
 {
     ot_ingest_batch *b = ctx;

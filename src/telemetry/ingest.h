@@ -44,7 +44,7 @@ typedef struct ot_ingest_batch ot_ingest_batch;
 /* 1 when the twin may be written (e.g. the token's scope); NULL = any. */
 typedef int (*ot_ingest_scope_fn)(void *ctx, const char *twin_id);
 
-/* Called once on the store's writer thread after the batch committed (and
+/* Called once on the store's syncer thread after the batch committed (and
  * detection was fed) or failed (ot_ingest_batch_rc). It may free the batch. */
 typedef void (*ot_ingest_done_fn)(ot_ingest_batch *b, void *ctx);
 

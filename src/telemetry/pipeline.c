@@ -111,6 +111,7 @@ typedef struct shard {
     struct batch *head, *tail;
     long queued;                 /* points */
     int busy, stopping;
+    int unsignaled;              /* queued since the last wake-up (see ot_pipeline_kick) */
     atomic_ulong processed, dropped, anomalies;
     /* owned by the shard thread */
     ot_strmap series;            /* twin \x1f asset \x1f metric -> struct series */
@@ -426,13 +427,33 @@ void ot_pipeline_feed(ot_pipeline *p, const ot_store_tel *tels, size_t n)
             sh->head = b[k];
         sh->tail = b[k];
         sh->queued += (long)b[k]->n;
-        pthread_cond_signal(&sh->cv);
+        /* one wake-up per round of commits (ot_pipeline_kick), not per
+         * feed, unless a shard's queue is filling up */
+        if (sh->queued >= OT_PIPELINE_QUEUE / 4)
+            pthread_cond_signal(&sh->cv);
+        else
+            sh->unsignaled = 1;
+        pthread_mutex_unlock(&sh->mu);
+    }
+}
+
+void ot_pipeline_kick(void *pipeline)
+{
+    ot_pipeline *p = pipeline;
+    for (int k = 0; k < p->nshards; k++) {
+        shard *sh = &p->shards[k];
+        pthread_mutex_lock(&sh->mu);
+        if (sh->unsignaled) {
+            sh->unsignaled = 0;
+            pthread_cond_signal(&sh->cv);
+        }
         pthread_mutex_unlock(&sh->mu);
     }
 }
 
 void ot_pipeline_flush(ot_pipeline *p)
 {
+    ot_pipeline_kick(p);
     for (int k = 0; k < p->nshards; k++) {
         shard *sh = &p->shards[k];
         pthread_mutex_lock(&sh->mu);

@@ -40,8 +40,13 @@ int ot_pipeline_start(struct ot_app *app, int nshards, ot_pipeline **out, ot_err
 void ot_pipeline_stop(ot_pipeline *p);
 
 /* Hand committed telemetry to detection (copies; duplicates skipped).
- * Called on the store's writer thread. */
+ * Called on the store's completion (syncer) thread. The shards are woken
+ * by the next ot_pipeline_kick (or when a queue fills up). */
 void ot_pipeline_feed(ot_pipeline *p, const ot_store_tel *tels, size_t n);
+
+/* Wake the shards that were fed since the last kick. The store calls it
+ * after each round of completions (ot_store_options.on_completed). */
+void ot_pipeline_kick(void *pipeline);
 
 /* Wait until everything fed so far has been processed (tests, shutdown). */
 void ot_pipeline_flush(ot_pipeline *p);

@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "store/sqlite_walbuf.h"
 
@@ -123,4 +125,71 @@ Test(walbuf, checkpoints_and_wal_restarts)
     sqlite3_close(w);
     w = NULL;
     cr_assert_eq(one_int(r, "SELECT count(*) FROM t"), 100);
+}
+
+/* --- deferred sync ---------------------------------------------------------
+ * A counting VFS installed as the default before the walbuf VFS registers,
+ * so walbuf wraps it and every real sync of a WAL file is counted. */
+static sqlite3_vfs *count_root, count_vfs;
+static const sqlite3_io_methods *count_orig;
+static sqlite3_io_methods count_methods;
+static int wal_syncs;
+
+static int count_sync(sqlite3_file *f, int flags)
+{
+    wal_syncs++;
+    return count_orig->xSync(f, flags);
+}
+
+static int count_open(sqlite3_vfs *v, const char *name, sqlite3_file *f, int flags, int *out)
+{
+    (void)v;
+    int rc = count_root->xOpen(count_root, name, f, flags, out);
+    if (rc == SQLITE_OK && (flags & SQLITE_OPEN_WAL) && f->pMethods) {
+        count_orig = f->pMethods;
+        count_methods = *count_orig;
+        count_methods.xSync = count_sync;
+        f->pMethods = &count_methods;
+    }
+    return rc;
+}
+
+static void setup_counting(void)
+{
+    count_root = sqlite3_vfs_find(NULL);
+    count_vfs = *count_root;
+    count_vfs.zName = "counting";
+    count_vfs.xOpen = count_open;
+    cr_assert_eq(sqlite3_vfs_register(&count_vfs, 1), SQLITE_OK);
+    setup();
+}
+
+TestSuite(walbuf_defer, .init = setup_counting, .fini = teardown);
+
+/* While deferred, a COMMIT flushes its frames (another connection reads
+ * them) but leaves the fsync to the caller's descriptor, which names the
+ * WAL file; the first sync of the file and syncs outside the deferred
+ * window stay real. */
+Test(walbuf_defer, commits_leave_the_fsync_to_the_caller)
+{
+    cr_assert_eq(ot_walbuf_defer_sync(r, 1), -1, "r does not use the walbuf VFS");
+    int fd = ot_walbuf_defer_sync(w, 1);
+    cr_assert_geq(fd, 0);
+    int before = wal_syncs;
+    cr_assert_gt(before, 0, "the table was created with real syncs");
+    for (int i = 0; i < 10; i++)
+        exec_ok(w, "INSERT INTO t (grp, v) VALUES (3, randomblob(500))");
+    cr_assert_eq(wal_syncs, before, "no fsync while deferred");
+    cr_assert_eq(one_int(r, "SELECT count(*) FROM t WHERE grp = 3"), 10,
+                 "the frames are in the file before the commits are published");
+    cr_assert_eq(fdatasync(fd), 0);
+    struct stat a, b;
+    char wal[80];
+    snprintf(wal, sizeof wal, "%s-wal", path);
+    cr_assert_eq(fstat(fd, &a), 0);
+    cr_assert_eq(stat(wal, &b), 0);
+    cr_assert_eq(a.st_ino, b.st_ino, "the descriptor is the WAL's");
+    cr_assert_eq(ot_walbuf_defer_sync(w, 0), fd);
+    exec_ok(w, "INSERT INTO t (grp, v) VALUES (4, randomblob(500))");
+    cr_assert_eq(wal_syncs, before + 1, "a commit outside the window syncs");
 }

@@ -3,6 +3,7 @@
  * temporary folder) and suite `store_pg` (PostgreSQL: a fresh database
  * ot_<random> on OPSTWIN_TEST_PG_URL, dropped afterwards). */
 #include <criterion/criterion.h>
+#include <pthread.h>
 #include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,11 +21,26 @@ static char pg_db[64];
 static ot_store *st;
 static int commits;
 
+/* A test can hold the store's syncer inside on_commit: after the fsync,
+ * before the cursor is published and the writes are acknowledged. */
+static pthread_mutex_t gate_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cv = PTHREAD_COND_INITIALIZER;
+static int gate_armed, gate_inside;
+
 static void on_commit(void *ctx, const ot_event *evs, size_t n)
 {
     (void)ctx;
     (void)evs;
+    pthread_mutex_lock(&gate_mu);
     commits += (int)n;
+    if (gate_armed) {
+        gate_inside = 1;
+        pthread_cond_broadcast(&gate_cv);
+        while (gate_armed)
+            pthread_cond_wait(&gate_cv, &gate_mu);
+        gate_inside = 0;
+    }
+    pthread_mutex_unlock(&gate_mu);
 }
 
 static int open_store_opts(long retention_days, ot_error *e)
@@ -153,6 +169,94 @@ static int count(void *ctx, const ot_event *ev)
     (*(int *)ctx)++;
     cr_assert(strstr(ev->json, "\"type\":\"TelemetryAppended\""));
     return 0;
+}
+
+struct async_write {
+    ot_store_tel t;
+    ot_store_write w;
+    const char *names[1];
+    double vals[1];
+    int done, order;
+};
+static int done_seq;
+
+static void async_done(ot_store_write *w, void *ctx)
+{
+    struct async_write *a = ctx;
+    (void)w;
+    pthread_mutex_lock(&gate_mu);
+    a->done = 1;
+    a->order = ++done_seq;
+    pthread_cond_broadcast(&gate_cv);
+    pthread_mutex_unlock(&gate_mu);
+}
+
+static void submit_async(struct async_write *a, const char *id)
+{
+    memset(a, 0, sizeof *a);
+    a->names[0] = "temp_c";
+    a->vals[0] = 1;
+    a->t = (ot_store_tel){.event_id = id, .twin_id = "tw", .asset_id = "as",
+                          .ts_us = 1767225600000000LL, .nmetrics = 1, .metric_names = a->names,
+                          .metric_values = a->vals, .json = "{\"x\":1}"};
+    a->w = (ot_store_write){.tels = &a->t, .ntels = 1, .done = async_done, .ctx = a};
+    cr_assert_eq(ot_store_submit(st, &a->w), 0);
+}
+
+static int read_count(int64_t *scanned)
+{
+    int n = 0;
+    ot_error e;
+    int got = ot_store_read_events(st, 0, 100, NULL, count, &n, scanned, &e);
+    cr_assert_eq(got, n);
+    return n;
+}
+
+/* A commit is in the database before it is durable and published: while the
+ * syncer is held after the fsync of e2, the writer commits e3 as well, but
+ * neither is acknowledged, counted in last_cursor or returned by
+ * ot_store_read_events until they are published, in order. */
+STORE_TEST(events_are_read_only_once_published_and_acks_keep_order)
+{
+    int64_t c, scanned;
+    int dup;
+    cr_assert_eq(write_tel("e1", 1, 1, &c, &dup), 0);
+    pthread_mutex_lock(&gate_mu);
+    gate_armed = 1;
+    pthread_mutex_unlock(&gate_mu);
+    struct async_write a2, a3;
+    submit_async(&a2, "e2");
+    pthread_mutex_lock(&gate_mu);
+    while (!gate_inside)
+        pthread_cond_wait(&gate_cv, &gate_mu);
+    pthread_mutex_unlock(&gate_mu);
+    submit_async(&a3, "e3");
+    ot_error e;
+    char *doc = NULL;
+    for (int i = 0; i < 500 && !doc; i++) { /* the writer commits e3 meanwhile */
+        doc = ot_store_get_doc(st, "telemetry", "e3", &e);
+        if (!doc)
+            usleep(10000);
+    }
+    cr_assert_not_null(doc, "the writer went on with e3 while e2 was being published");
+    free(doc);
+    cr_assert_eq(ot_store_last_cursor(st), 1);
+    cr_assert_eq(read_count(&scanned), 1, "only the published event is read");
+    cr_assert_eq(scanned, 1);
+    pthread_mutex_lock(&gate_mu);
+    cr_assert_eq(a2.done + a3.done, 0, "nothing acknowledged before it is published");
+    gate_armed = 0;
+    pthread_cond_broadcast(&gate_cv);
+    while (!a2.done || !a3.done)
+        pthread_cond_wait(&gate_cv, &gate_mu);
+    pthread_mutex_unlock(&gate_mu);
+    cr_assert_eq(a2.w.rc, 0);
+    cr_assert_eq(a3.w.rc, 0);
+    cr_assert_eq(a2.t.cursor, 2);
+    cr_assert_eq(a3.t.cursor, 3);
+    cr_assert_lt(a2.order, a3.order, "acknowledged in commit order");
+    cr_assert_eq(ot_store_last_cursor(st), 3);
+    cr_assert_eq(read_count(&scanned), 3);
 }
 
 STORE_TEST(survives_a_reopen_and_keeps_numbering)
