@@ -151,7 +151,8 @@ ot_app *ot_app_start(const ot_config *cfg, ot_error *err)
         goto fail;
     app->metrics = ot_metrics_new(ot_routes_count);
     app->streams = ot_streams_new(OT_STREAM_TICK_MS);
-    if (!app->metrics || !app->streams) {
+    app->auth_cache = ot_auth_cache_new();
+    if (!app->metrics || !app->streams || !app->auth_cache) {
         ot_error_set(err, OT_ENOMEM, NULL, "out of memory");
         goto fail;
     }
@@ -250,5 +251,6 @@ void ot_app_stop(ot_app *app, int drain_ms)
     ot_ring_free(app->ring);
     ot_streams_free(app->streams);
     ot_metrics_free(app->metrics);
+    ot_auth_cache_free(app->auth_cache);
     free(app);
 }

@@ -63,6 +63,7 @@ typedef struct ot_app {
     int64_t started_us;
     int cors_any;                 /* CORS_ORIGINS == "*" */
     char jwt_secret[OT_CFG_STR];  /* JWT_SECRET_KEY, or generated in DATA_DIR */
+    struct ot_auth_cache *auth_cache; /* verified bearer tokens */
     int nhealth;
     struct { const char *name; ot_health_fn fn; void *ctx; } health[OT_APP_MAX_HEALTH];
     atomic_int nlisteners;        /* published after the entry is filled */

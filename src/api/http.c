@@ -149,7 +149,8 @@ static int check_access(ot_req *req)
     }
     ot_error err;
     ot_error_clear(&err);
-    if (ot_auth_verify(app->jwt_secret, h + 7, ot_now_us() / 1000000, &req->principal, &err)) {
+    if (ot_auth_verify_cached(app->auth_cache, app->jwt_secret, h + 7, ot_now_us() / 1000000,
+                              &req->principal, &err)) {
         ot_reply_error(req, &err);
         ot_reply_header(req, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer error=\"invalid_token\"");
         return 1;

@@ -6,6 +6,8 @@
 #include <fnmatch.h>
 #include <jansson.h>
 #include <jwt.h>
+#include <openssl/crypto.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +16,9 @@
 #include <unistd.h>
 
 #define P(x) (1u << (x))
+
+#define CACHE_SLOTS 64
+#define CACHE_TOKEN_MAX 1024 /* longer tokens are verified every time */
 
 static const struct {
     const char *name;
@@ -201,6 +206,81 @@ out:
     free(text);
     jwt_free(jwt);
     return tok;
+}
+
+struct cache_slot {
+    size_t len;               /* 0 = empty */
+    char token[CACHE_TOKEN_MAX];
+    ot_principal p;
+};
+
+struct ot_auth_cache {
+    pthread_mutex_t mu;
+    unsigned long hits;
+    struct cache_slot slot[CACHE_SLOTS];
+};
+
+ot_auth_cache *ot_auth_cache_new(void)
+{
+    ot_auth_cache *c = calloc(1, sizeof *c);
+    if (c)
+        pthread_mutex_init(&c->mu, NULL);
+    return c;
+}
+
+void ot_auth_cache_free(ot_auth_cache *c)
+{
+    if (!c)
+        return;
+    pthread_mutex_destroy(&c->mu);
+    free(c);
+}
+
+unsigned long ot_auth_cache_hits(ot_auth_cache *c)
+{
+    pthread_mutex_lock(&c->mu);
+    unsigned long h = c->hits;
+    pthread_mutex_unlock(&c->mu);
+    return h;
+}
+
+static size_t cache_index(const char *token, size_t len)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)token[i]) * 1099511628211ULL;
+    return (size_t)(h % CACHE_SLOTS);
+}
+
+int ot_auth_verify_cached(ot_auth_cache *c, const char *secret, const char *token,
+                          int64_t now_s, ot_principal *out, ot_error *err)
+{
+    size_t len = strlen(token);
+    if (!c || len == 0 || len >= CACHE_TOKEN_MAX)
+        return ot_auth_verify(secret, token, now_s, out, err);
+    struct cache_slot *s = &c->slot[cache_index(token, len)];
+    pthread_mutex_lock(&c->mu);
+    /* constant time over the token: no timing tells how much of a guess
+     * matched the verified token held here */
+    if (s->len == len && CRYPTO_memcmp(s->token, token, len) == 0) {
+        if (s->p.exp > now_s) {
+            *out = s->p;
+            c->hits++;
+            pthread_mutex_unlock(&c->mu);
+            return 0;
+        }
+        s->len = 0; /* expired: verify below says so */
+    }
+    pthread_mutex_unlock(&c->mu);
+    int rc = ot_auth_verify(secret, token, now_s, out, err);
+    if (rc == 0) {
+        pthread_mutex_lock(&c->mu);
+        memcpy(s->token, token, len);
+        s->len = len;
+        s->p = *out;
+        pthread_mutex_unlock(&c->mu);
+    }
+    return rc;
 }
 
 int ot_auth_load_secret(const char *data_dir, char *out, size_t outlen, int *created,

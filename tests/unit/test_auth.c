@@ -53,3 +53,40 @@ Test(auth, malformed_tokens_are_401)
     cr_assert_eq(ot_auth_verify(secret, t, time(NULL), &p, &e), OT_EUNAUTH);
     free(t);
 }
+
+/* The cache answers a repeated token without a new signature check, and
+ * still refuses it once expired; a token that differs from a cached one,
+ * even in its signature only, is verified (and refused) in full. */
+Test(auth, verified_tokens_are_cached_until_they_expire)
+{
+    const char *roles[] = {"supervisor"}, *scopes[] = {"plant*"};
+    ot_error e;
+    char *t = ot_auth_mint(secret, "sam", roles, 1, scopes, 1, 60, &e);
+    cr_assert_not_null(t);
+    ot_auth_cache *c = ot_auth_cache_new();
+    cr_assert_not_null(c);
+    int64_t now = time(NULL);
+    ot_principal p1, p2;
+    cr_assert_eq(ot_auth_verify_cached(c, secret, t, now, &p1, &e), 0, "%s", e.message);
+    cr_assert_eq(ot_auth_cache_hits(c), 0);
+    cr_assert_eq(ot_auth_verify_cached(c, secret, t, now, &p2, &e), 0, "%s", e.message);
+    cr_assert_eq(ot_auth_cache_hits(c), 1);
+    cr_assert_eq(memcmp(&p1, &p2, sizeof p1), 0, "the same principal");
+    cr_assert(ot_principal_can(&p2, OT_PERM_APPROVE));
+    cr_assert(ot_principal_scope_ok(&p2, "plant3"));
+    cr_assert_not(ot_principal_scope_ok(&p2, "lab"));
+
+    char *forged = strdup(t);
+    size_t n = strlen(forged);
+    forged[n - 2] = forged[n - 2] == 'A' ? 'B' : 'A'; /* same length, other signature */
+    cr_assert_eq(ot_auth_verify_cached(c, secret, forged, now, &p2, &e), OT_EUNAUTH);
+    cr_assert_eq(ot_auth_cache_hits(c), 1);
+
+    cr_assert_eq(ot_auth_verify_cached(c, secret, t, now + 3600, &p2, &e), OT_EUNAUTH);
+    cr_assert(strstr(e.message, "expired"), "%s", e.message);
+    cr_assert_eq(ot_auth_cache_hits(c), 1);
+    cr_assert_eq(ot_auth_verify_cached(NULL, secret, t, now, &p2, &e), 0, "no cache: verify");
+    ot_auth_cache_free(c);
+    free(forged);
+    free(t);
+}
