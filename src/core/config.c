@@ -81,8 +81,8 @@ static const struct option options[] = {
     {"MQTT_BATCH", "--mqtt-batch", T_INT, O(mqtt_batch), 1, 100000, 0, "2000",
      "MQTT messages per store write (at most)"},
     {"MQTT_ACK_AFTER_COMMIT", "--mqtt-ack-after-commit", T_BOOL, O(mqtt_ack_after_commit), 0, 1,
-     0, "false", "PUBACK each MQTT message only once it is committed (no loss on a crash; "
-     "one message per commit)"},
+     0, "true", "PUBACK MQTT messages only once they are committed (no loss on a crash); "
+     "false: PUBACK on receipt, a kill -9 can lose up to MQTT_MAX_INFLIGHT"},
     {"JWT_SECRET_KEY", "--jwt-secret-key", T_STR, O(jwt_secret), 0, 0, 1, "",
      "HS256 secret; empty = generated at start"},
     {"JWT_EXPIRE_MINUTES", "--jwt-expire-minutes", T_INT, O(jwt_expire_minutes), 1, 525600, 0,

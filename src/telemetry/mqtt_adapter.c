@@ -10,6 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <stdint.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
@@ -54,6 +57,7 @@ struct ot_mqtt {
     int nsubs;
     int started, lib_inited;
     pthread_t net;                /* the network thread (net_main) */
+    int wake_fd;                  /* eventfd: wakes the network thread's poll (wake_net) */
 
     pthread_mutex_t mu;           /* everything below, and the waiters */
     pthread_cond_t cv;            /* connection, held, waiters */
@@ -78,6 +82,15 @@ struct ot_mqtt {
     atomic_ulong received, stored, duplicates, malformed, deadlettered, store_failed;
     atomic_ulong connects, commands, acks_ok, acks_failed, ack_timeouts;
 };
+
+/* Wake the network thread: a packet was queued from another thread (its
+ * poll does not watch libmosquitto's internal socket pair). */
+static void wake_net(ot_mqtt *m)
+{
+    uint64_t one = 1;
+    if (m->wake_fd >= 0 && write(m->wake_fd, &one, sizeof one) < 0 && errno != EAGAIN)
+        ot_log(OT_LOG_DEBUG, "mqtt: cannot wake the network thread: %s", strerror(errno));
+}
 
 /* --- status --------------------------------------------------------------------- */
 
@@ -183,6 +196,7 @@ static void dead_letter(ot_mqtt *m, const char *topic, const void *payload, size
     int rc = mosquitto_publish(m->mosq, NULL, m->app->cfg.mqtt_deadletter_topic, (int)strlen(s), s,
                                1, false);
     free(s);
+    wake_net(m);
     if (rc == MOSQ_ERR_SUCCESS)
         atomic_fetch_add(&m->deadlettered, 1);
 }
@@ -437,7 +451,7 @@ static void on_message(struct mosquitto *mosq, void *ud, const struct mosquitto_
      * the first message of a batch and every 32nd after, to spare a system
      * call per message; a stream that stops in between waits LINGER_US) */
     int avail = 0, ack_after = m->app->cfg.mqtt_ack_after_commit;
-    if (rc >= 0 && (ack_after || n >= (size_t)m->app->cfg.mqtt_batch ||
+    if (rc >= 0 && (n >= (size_t)m->app->cfg.mqtt_batch ||
                     ((n == 1 || n % 32 == 0) &&
                      (ioctl(mosquitto_socket(mosq), FIONREAD, &avail) || avail == 0)))) {
         m->flush_now = 1;
@@ -457,17 +471,12 @@ static void on_message(struct mosquitto *mosq, void *ud, const struct mosquitto_
     }
     pthread_mutex_lock(&m->mu);
     m->held++;
-    if (ack_after) {
-        /* MQTT_ACK_AFTER_COMMIT: libmosquitto writes this message's PUBACK
-         * only after we return, so return once it is durable (or
-         * dead-lettered) - even while stopping, as the store still runs */
-        while (m->held > 0)
-            pthread_cond_wait(&m->cv, &m->mu);
-    } else {
-        /* bounded: past MQTT_MAX_INFLIGHT, stop reading until commits catch up */
-        while (m->held >= m->app->cfg.mqtt_max_inflight && !m->stopping)
-            pthread_cond_wait(&m->cv, &m->mu);
-    }
+    /* MQTT_ACK_AFTER_COMMIT: the PUBACK libmosquitto queued for this message
+     * goes out only after the network thread saw it committed (net_round).
+     * Otherwise bounded: past MQTT_MAX_INFLIGHT, stop reading until commits
+     * catch up. */
+    while (!ack_after && m->held >= m->app->cfg.mqtt_max_inflight && !m->stopping)
+        pthread_cond_wait(&m->cv, &m->mu);
     pthread_mutex_unlock(&m->mu);
 }
 
@@ -596,6 +605,11 @@ int ot_mqtt_new(ot_app *app, ot_mqtt **out, ot_error *err)
     pthread_mutex_init(&m->bmu, NULL);
     pthread_cond_init(&m->bcv, NULL);
     m->since_us = ot_now_us();
+    m->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (m->wake_fd < 0) {
+        ot_error_set(err, OT_EIO, NULL, "cannot create an eventfd: %s", strerror(errno));
+        goto fail;
+    }
     if (ot_mqtt_url_parse(cfg->mqtt_url, &m->url, err) || parse_topics(m, cfg, err))
         goto fail;
     if (cfg->mqtt_client_id[0]) {
@@ -695,6 +709,78 @@ static void connect_failed(ot_mqtt *m, int rc, int delay)
            m->url.port, why, delay);
 }
 
+/* mosquitto_loop_read handles one packet per call: read on while the
+ * socket holds more (at most max packets). */
+static int read_waiting(ot_mqtt *m, int max)
+{
+    int rc = MOSQ_ERR_SUCCESS, avail = 0;
+    for (int i = 0; rc == MOSQ_ERR_SUCCESS && i < max; i++) {
+        int fd = mosquitto_socket(m->mosq);
+        if (fd < 0 || ioctl(fd, FIONREAD, &avail) != 0 || avail == 0)
+            break;
+        rc = mosquitto_loop_read(m->mosq, 1);
+    }
+    return rc;
+}
+
+/* One round with MQTT_ACK_AFTER_COMMIT=false: libmosquitto's own loop
+ * (PUBACKs leave when written, whether committed or not); under load read
+ * what is already waiting first, so the PUBACKs queued meanwhile go out
+ * together in the next round. */
+static int net_round_on_receipt(ot_mqtt *m)
+{
+    int rc = mosquitto_loop(m->mosq, 1000, 1);
+    return rc == MOSQ_ERR_SUCCESS ? read_waiting(m, 256) : rc;
+}
+
+/* One round of the network thread when acknowledgements follow commits
+ * (MQTT_ACK_AFTER_COMMIT). mosquitto_loop would read new messages and then
+ * write every queued packet in the same call - the new messages' PUBACKs
+ * included - so this reads, waits until everything read is committed (or
+ * dead-lettered), and only then writes: a PUBACK never leaves before its
+ * message is durable, and one commit acknowledges a whole burst. */
+static int net_round(ot_mqtt *m)
+{
+    int fd = mosquitto_socket(m->mosq);
+    if (fd < 0)
+        return MOSQ_ERR_NO_CONN;
+    struct pollfd p[2] = {{.fd = fd, .events = POLLIN}, {.fd = m->wake_fd, .events = POLLIN}};
+    if (mosquitto_want_write(m->mosq))
+        p[0].events |= POLLOUT;
+    if (poll(p, 2, 1000) < 0)
+        return errno == EINTR ? MOSQ_ERR_SUCCESS : MOSQ_ERR_ERRNO;
+    if (p[1].revents & POLLIN) {
+        uint64_t v;
+        if (read(m->wake_fd, &v, sizeof v) < 0 && errno != EAGAIN)
+            return MOSQ_ERR_ERRNO;
+    }
+    int rc = MOSQ_ERR_SUCCESS;
+    if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+        rc = mosquitto_loop_read(m->mosq, 1);
+        if (rc == MOSQ_ERR_SUCCESS)
+            rc = read_waiting(m, 1024);
+    }
+    pthread_mutex_lock(&m->mu);
+    long held = m->held;
+    pthread_mutex_unlock(&m->mu);
+    if (held > 0) {
+        pthread_mutex_lock(&m->bmu);
+        m->flush_now = 1;
+        pthread_cond_signal(&m->bcv);
+        pthread_mutex_unlock(&m->bmu);
+        /* even while stopping: the store still runs until we are done */
+        pthread_mutex_lock(&m->mu);
+        while (m->held > 0)
+            pthread_cond_wait(&m->cv, &m->mu);
+        pthread_mutex_unlock(&m->mu);
+    }
+    if (rc == MOSQ_ERR_SUCCESS && mosquitto_socket(m->mosq) >= 0 && mosquitto_want_write(m->mosq))
+        rc = mosquitto_loop_write(m->mosq, 1);
+    if (rc == MOSQ_ERR_SUCCESS)
+        rc = mosquitto_loop_misc(m->mosq);
+    return rc;
+}
+
 /* The one network thread. Like mosquitto_loop_forever, but every error -
  * including a first connection that fails, TLS, DNS and authentication
  * errors, on which loop_forever (hence mosquitto_loop_start's thread) gives
@@ -707,16 +793,10 @@ static void *net_main(void *arg)
     ot_mqtt *m = arg;
     int delay = 1;
     int rc = mosquitto_connect(m->mosq, m->url.host, m->url.port, 30);
+    int ack_after = m->app->cfg.mqtt_ack_after_commit;
     while (!is_stopping(m)) {
         if (rc == MOSQ_ERR_SUCCESS) {
-            rc = mosquitto_loop(m->mosq, 1000, 1);
-            /* mosquitto_loop reads one packet per select; under load read
-             * what is already waiting first (the PUBACKs queued meanwhile go
-             * out together in the next mosquitto_loop) */
-            int avail = 0, fd = mosquitto_socket(m->mosq);
-            for (int i = 0; rc == MOSQ_ERR_SUCCESS && i < 256 && fd >= 0 &&
-                            ioctl(fd, FIONREAD, &avail) == 0 && avail > 0; i++)
-                rc = mosquitto_loop_read(m->mosq, 1);
+            rc = ack_after ? net_round(m) : net_round_on_receipt(m);
             if (rc == MOSQ_ERR_SUCCESS) {
                 pthread_mutex_lock(&m->mu);
                 if (m->connected)
@@ -767,6 +847,7 @@ void ot_mqtt_stop(ot_mqtt *m)
         return;
     if (m->started) {
         mosquitto_disconnect(m->mosq); /* queued; the network thread sends it and ends */
+        wake_net(m);
         pthread_join(m->net, NULL);
         m->started = 0;
     }
@@ -801,6 +882,8 @@ void ot_mqtt_free(ot_mqtt *m)
     pthread_cond_destroy(&m->cv);
     pthread_mutex_destroy(&m->bmu);
     pthread_cond_destroy(&m->bcv);
+    if (m->wake_fd >= 0)
+        close(m->wake_fd);
     free(m);
 }
 
@@ -861,6 +944,7 @@ int ot_mqtt_command(ot_mqtt *m, const char *twin_id, const char *target, const c
         goto out;
     }
     int prc = mosquitto_publish(m->mosq, NULL, topic, (int)strlen(payload), payload, 1, false);
+    wake_net(m);
     if (prc) {
         rc = ot_error_set(err, OT_EUNAVAIL, NULL, "cannot publish the command to %s: %s", topic,
                           mosquitto_strerror(prc));

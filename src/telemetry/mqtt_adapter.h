@@ -14,17 +14,19 @@
  * republished to MQTT_DEADLETTER_TOPIC as
  * {"reason","topic","payload"|"payload_base64","received_at"}.
  *
- * Threads: one network thread runs libmosquitto's loop (mosquitto_loop,
- * with mosquitto_threaded_set, as mosquitto_loop_start's thread does, but
- * retrying every failure: loop_start's loop_forever gives up for good when
- * the first connection fails or on TLS, DNS or authentication errors). It
+ * Threads: one network thread drives the connection (mosquitto_threaded_set;
+ * poll, mosquitto_loop_read, mosquitto_loop_write, mosquitto_loop_misc - or
+ * mosquitto_loop when MQTT_ACK_AFTER_COMMIT=false - retrying every failure,
+ * where loop_start's loop_forever gives up for good when the first
+ * connection fails or on TLS, DNS or authentication errors). It
  * parses and normalizes each message into the current batch; one flusher
  * thread hands full batches (MQTT_BATCH messages, or whatever arrived when
  * the socket goes idle, or after 5 ms) to the store asynchronously, many in
- * flight, so the store's group commit sees large groups. At most
- * MQTT_MAX_INFLIGHT messages are received and not yet committed: beyond
- * that the network thread waits, TCP pushes back, and the broker keeps the
- * rest queued (nothing dropped, memory bounded). A full store queue is
+ * flight, so the store's group commit sees large groups. The broker's
+ * in-flight window bounds what is received and not yet acknowledged (and
+ * with MQTT_ACK_AFTER_COMMIT=false, MQTT_MAX_INFLIGHT bounds what is not
+ * yet committed: beyond it the network thread waits, TCP pushes back, and
+ * the broker keeps the rest queued). A full store queue is
  * retried with backoff, never dropped; a failed store write republishes the
  * records' canonical JSON to the dead-letter topic with the reason.
  *
@@ -36,12 +38,17 @@
  * (with the last error and since when) otherwise.
  *
  * Delivery (libmosquitto 2.0.11, lib/handle_publish.c): for QoS 1 the PUBACK
- * is queued before on_message runs and, in threaded mode, written by the
- * network thread after on_message returns; it does not wait for our commit.
- * So a message PUBACKed but not yet committed (at most MQTT_MAX_INFLIGHT,
- * normally a few ms of traffic) is lost on kill -9 or power loss; a clean
- * stop (SIGTERM) disconnects first and commits everything received. See the
- * README's "MQTT delivery guarantees".
+ * is queued before on_message runs, and mosquitto_loop would write it right
+ * after reading. By default (MQTT_ACK_AFTER_COMMIT=true) the network thread
+ * reads what the socket holds, waits until all of it is committed or
+ * dead-lettered, and only then writes the queued packets: a PUBACK never
+ * leaves before its message is durable, so kill -9 or power loss loses
+ * nothing (the broker redelivers the rest). With false, a message PUBACKed
+ * but not yet committed (at most MQTT_MAX_INFLIGHT) can be lost that way. A
+ * clean stop (SIGTERM) disconnects first and commits everything received.
+ * Packets queued from other threads (dead letters, commands) wake the
+ * network thread through an eventfd. See the README's "MQTT delivery
+ * guarantees".
  *
  * Command target: ot_mqtt_command publishes an action (QoS 1) to
  * opstwin/cmd/{twin_id}/{target} and waits for a message on
