@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "../test_env.h"
 
 /* --- the broker -------------------------------------------------------------- */
 
@@ -22,14 +23,7 @@
  * (skips it only with OPSTWIN_TEST_ALLOW_MISSING=1). */
 static void shared_broker(char *host, size_t cap, int *port)
 {
-    const char *url = getenv("OPSTWIN_TEST_MQTT_URL");
-    if (!url || !*url) {
-        const char *allow = getenv("OPSTWIN_TEST_ALLOW_MISSING");
-        if (allow && strcmp(allow, "1") == 0)
-            cr_skip_test("OPSTWIN_TEST_MQTT_URL is not set (allowed by OPSTWIN_TEST_ALLOW_MISSING)");
-        cr_assert_fail("OPSTWIN_TEST_MQTT_URL is not set: run through `make test` or "
-                       "`. scripts/services.sh; services_start DIR`");
-    }
+    const char *url = ot_test_service("OPSTWIN_TEST_MQTT_URL");
     char h[256];
     cr_assert_eq(sscanf(url, "mqtt://%255[^:]:%d", h, port), 2, "bad OPSTWIN_TEST_MQTT_URL %s",
                  url);

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "../test_env.h"
 
 #define BATCH 5
 #define MAX_ACKS 200000
@@ -54,14 +55,7 @@ static int pg_ctl(struct pgc *p, const char *action, const char *mode)
 static void pg_start_cluster(struct pgc *p)
 {
     memset(p, 0, sizeof *p);
-    const char *bin = getenv("OPSTWIN_TEST_PG_BIN");
-    if (!bin || !*bin) {
-        const char *allow = getenv("OPSTWIN_TEST_ALLOW_MISSING");
-        if (allow && strcmp(allow, "1") == 0)
-            cr_skip_test("OPSTWIN_TEST_PG_BIN is not set");
-        cr_assert_fail("OPSTWIN_TEST_PG_BIN is not set: start the test services with "
-                       "scripts/services.sh (or set OPSTWIN_TEST_ALLOW_MISSING=1 to skip)");
-    }
+    const char *bin = ot_test_service("OPSTWIN_TEST_PG_BIN");
     snprintf(p->bin, sizeof p->bin, "%s", bin);
     snprintf(p->dir, sizeof p->dir, "/tmp/opstwin-pgr.XXXXXX");
     cr_assert_not_null(mkdtemp(p->dir));

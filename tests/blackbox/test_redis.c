@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "../test_env.h"
 #include "store/redis.h"
 
 TestSuite(redis, .timeout = 180);
@@ -34,18 +35,7 @@ static double now_s(void)
 }
 
 /* The shared Redis, or fail (skip with OPSTWIN_TEST_ALLOW_MISSING=1). */
-static const char *shared_redis(void)
-{
-    const char *url = getenv("OPSTWIN_TEST_REDIS_URL");
-    if (url && *url)
-        return url;
-    const char *allow = getenv("OPSTWIN_TEST_ALLOW_MISSING");
-    if (allow && strcmp(allow, "1") == 0)
-        cr_skip_test("OPSTWIN_TEST_REDIS_URL is not set (allowed by OPSTWIN_TEST_ALLOW_MISSING)");
-    cr_assert_fail("OPSTWIN_TEST_REDIS_URL is not set: run through `make test`, or start the "
-                   "services (. scripts/services.sh; services_start DIR)");
-    return NULL;
-}
+static const char *shared_redis(void) { return ot_test_service("OPSTWIN_TEST_REDIS_URL"); }
 
 static redisContext *rconnect(const char *url)
 {

@@ -15,6 +15,7 @@
 #include "core/buf.h"
 #include "store/redis.h"
 #include "store/store.h"
+#include "../test_env.h"
 
 static ot_redis_url parse_ok(const char *url)
 {
@@ -155,18 +156,7 @@ static void forward(void *ctx, const ot_event *evs, size_t n)
         ot_redis_on_commit(f->r, evs, n);
 }
 
-static const char *redis_url_or_skip(void)
-{
-    const char *url = getenv("OPSTWIN_TEST_REDIS_URL");
-    if (url && *url)
-        return url;
-    const char *allow = getenv("OPSTWIN_TEST_ALLOW_MISSING");
-    if (allow && strcmp(allow, "1") == 0)
-        cr_skip_test("OPSTWIN_TEST_REDIS_URL is not set (allowed by OPSTWIN_TEST_ALLOW_MISSING)");
-    cr_assert_fail("OPSTWIN_TEST_REDIS_URL is not set: run through `make test`, or start the "
-                   "services (. scripts/services.sh; services_start DIR)");
-    return NULL;
-}
+static const char *redis_url_or_skip(void) { return ot_test_service("OPSTWIN_TEST_REDIS_URL"); }
 
 static redisContext *client(const char *url)
 {

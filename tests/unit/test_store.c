@@ -13,6 +13,7 @@
 #include "core/clock.h"
 #include "core/evtype.h"
 #include "store/store.h"
+#include "../test_env.h"
 
 static char dir[] = "/tmp/ot-store-XXXXXX";
 static char pg_url[512];     /* "" = SQLite */
@@ -88,14 +89,7 @@ static void setup_sqlite(void)
 
 static void setup_pg(void)
 {
-    const char *base = getenv("OPSTWIN_TEST_PG_URL");
-    if (!base || !*base) {
-        const char *allow = getenv("OPSTWIN_TEST_ALLOW_MISSING");
-        if (allow && strcmp(allow, "1") == 0)
-            cr_skip_test("OPSTWIN_TEST_PG_URL is not set");
-        cr_assert_fail("OPSTWIN_TEST_PG_URL is not set: start PostgreSQL with scripts/services.sh "
-                       "(or set OPSTWIN_TEST_ALLOW_MISSING=1 to skip)");
-    }
+    const char *base = ot_test_service("OPSTWIN_TEST_PG_URL");
     snprintf(pg_admin, sizeof pg_admin, "%s", base);
     srand((unsigned)(getpid() ^ ot_now_us()));
     snprintf(pg_db, sizeof pg_db, "ot_%d_%08x", (int)getpid(), (unsigned)rand());
