@@ -287,10 +287,6 @@ static int wb_time64(sqlite3_vfs *v, sqlite3_int64 *out)
 
 static void do_register(void)
 {
-    /* no global allocation statistics: with them every SQLite allocation of
-     * every connection takes one process-wide mutex. Fails harmlessly
-     * (SQLITE_MISUSE) when SQLite was initialised before. */
-    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
     root = sqlite3_vfs_find(NULL);
     if (!root || root->iVersion < 2) {
         register_rc = SQLITE_ERROR;

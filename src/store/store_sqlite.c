@@ -211,6 +211,12 @@ static int migrate(sqlite3 *db, ot_error *err)
     return 0;
 }
 
+/* Process-wide, before SQLite initialises: no global allocation statistics,
+ * with which every SQLite allocation of every connection takes one mutex.
+ * Fails harmlessly (SQLITE_MISUSE) when SQLite was initialised before. */
+static pthread_once_t sqlite_config_once = PTHREAD_ONCE_INIT;
+static void sqlite_config(void) { sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); }
+
 static int open_conn(const char *path, int readonly, const char *vfs, sqlite3 **out,
                      ot_error *err)
 {
@@ -302,6 +308,7 @@ static int be_open(const ot_store_options *opt, void **out, ot_error *err)
     pthread_mutex_init(&be->ckpt_mu, NULL);
     pthread_cond_init(&be->ckpt_cv, NULL);
     snprintf(be->path, sizeof be->path, "%s/opstwin.db", opt->data_dir);
+    pthread_once(&sqlite_config_once, sqlite_config);
     /* the writer's WAL writes are coalesced (sqlite_walbuf.h: needs
      * synchronous=FULL, set right below) */
     int rc = ot_sqlite_walbuf_register() == SQLITE_OK
