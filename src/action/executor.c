@@ -13,6 +13,7 @@
 #include "api/app.h"
 #include "core/clock.h"
 #include "core/evtype.h"
+#include "core/hex.h"
 #include "core/ids.h"
 #include "core/log.h"
 #include "policy/decision.h"
@@ -260,8 +261,7 @@ static int webhook_post(const json_t *target, const char *body, ot_error *err)
         HMAC(EVP_sha256(), secret, (int)strlen(secret), (const unsigned char *)body,
              strlen(body), md, &n);
         strcpy(sig, "X-OpsTwin-Signature: sha256=");
-        for (unsigned i = 0; i < n; i++)
-            snprintf(sig + strlen(sig), 3, "%02x", md[i]);
+        ot_hex_encode(md, n, sig + strlen(sig));
     }
     long status = 0;
     CURLcode cc = CURLE_OK;

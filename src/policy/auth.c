@@ -15,6 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/hex.h"
+
 #define P(x) (1u << (x))
 
 #define CACHE_SLOTS 64
@@ -304,8 +306,7 @@ int ot_auth_load_secret(const char *data_dir, char *out, size_t outlen, int *cre
         return ot_error_set(err, OT_EIO, NULL, "no randomness for a JWT secret");
     if (outlen < 65)
         return ot_error_set(err, OT_EINTERNAL, NULL, "secret buffer too small");
-    for (size_t i = 0; i < sizeof raw; i++)
-        snprintf(out + 2 * i, 3, "%02x", raw[i]);
+    ot_hex_encode(raw, sizeof raw, out);
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
     if (fd < 0)
         return ot_error_set(err, OT_EIO, "DATA_DIR", "cannot create %s: %s", path,

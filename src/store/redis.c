@@ -14,6 +14,7 @@
 
 #include "core/buf.h"
 #include "core/clock.h"
+#include "core/hex.h"
 #include "core/log.h"
 #include "core/url.h"
 #include "store/redis_internal.h"
@@ -307,9 +308,9 @@ static void sim_key(const ot_redis *r, const char *key, char *out)
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
     EVP_Digest(key, strlen(key), md, &mdlen, EVP_sha256(), NULL);
+    /* prefix (< 256) + "sim:" + 64 hex digits fit REDIS_KEY_MAX */
     int n = snprintf(out, REDIS_KEY_MAX, "%ssim:", r->prefix);
-    for (unsigned i = 0; i < mdlen && n + 2 < REDIS_KEY_MAX; i++)
-        n += snprintf(out + n, (size_t)(REDIS_KEY_MAX - n), "%02x", md[i]);
+    ot_hex_encode(md, mdlen, out + n);
 }
 
 char *ot_redis_sim_get(ot_redis *r, const char *key)

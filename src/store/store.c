@@ -41,6 +41,7 @@
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/evtype.h"
+#include "core/hex.h"
 #include "core/log.h"
 #include "store/backend.h"
 
@@ -216,9 +217,7 @@ void ot_audit_hash(const char *prev_hex, const char *record, size_t len, char *o
     EVP_DigestUpdate(c, record, len);
     EVP_DigestFinal_ex(c, md, &n);
     EVP_MD_CTX_free(c);
-    for (unsigned i = 0; i < n && i < 32; i++)
-        snprintf(out + 2 * i, 3, "%02x", md[i]);
-    out[64] = '\0';
+    ot_hex_encode(md, n < 32 ? n : 32, out);
 }
 
 /* Chain and append w's audit record. Writer thread; the chain head moves
