@@ -46,16 +46,28 @@ stop_all() { # stop every server this shell started, newest first
   local i
   for ((i = ${#BENCH_PIDS[@]} - 1; i >= 0; i--)); do stop_pid "${BENCH_PIDS[$i]}"; done
   BENCH_PIDS=()
-BENCH_SECRET=${BENCH_SECRET:-bench-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')}
-OPSTWIN_TOKEN=$(JWT_SECRET_KEY=$BENCH_SECRET "$BENCH_ROOT/opstwin" token --sub bench --role admin --ttl 1d)
-export BENCH_SECRET OPSTWIN_TOKEN
-AUTH_HEADER="Authorization: Bearer $OPSTWIN_TOKEN"
 }
 
 stop_pid() { # pid
   kill -TERM "$1" 2>/dev/null
   for _ in $(seq 1 100); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done
   kill -KILL "$1" 2>/dev/null
+}
+
+# start_floor: bench/http_floor.c (libmicrohttpd with OpsTwin's flags,
+# suspend/resume and one fdatasync per group, no other work); sets FLOOR_URL
+# and FLOOR_PID
+start_floor() {
+  local port dir
+  bench_make build/bench/http_floor || return 1
+  port=$(free_port)
+  dir="$BENCH_TMP/floor"
+  mkdir -p "$dir"
+  "$BENCH_ROOT/build/bench/http_floor" "$port" "$dir" >"$dir/floor.out" 2>&1 &
+  BENCH_PIDS+=($!)
+  FLOOR_PID=$!
+  FLOOR_URL="http://127.0.0.1:$port"
+  wait_http "$FLOOR_URL/"
 }
 
 # start_nginx: serves $BENCH_TMP/nginx/www; sets NGINX_URL
