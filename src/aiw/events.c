@@ -28,12 +28,6 @@ int ot_cursor_parse(const char *s, int64_t *out)
     return 0;
 }
 
-char *ot_cursor_format(int64_t c, char *buf)
-{
-    snprintf(buf, 32, "cursor_%06lld", (long long)c);
-    return buf;
-}
-
 int ot_name_valid(const char *s, size_t max)
 {
     size_t n = 0;

@@ -18,8 +18,7 @@ struct ot_app;
 
 /* Parse "cursor_000123" (prefix, at least six digits). 0 or -1. */
 int ot_cursor_parse(const char *s, int64_t *out);
-/* Format into buf (>= 32 bytes). */
-char *ot_cursor_format(int64_t c, char *buf);
+/* (ot_cursor_format is in core/evtype.h.) */
 
 /* Events after `after` matching f, oldest first, at most limit: from the
  * ring when it holds them, else from the store. Same contract as

@@ -44,6 +44,15 @@ static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
     *y = (int64_t)yoe + era * 400 + (*m <= 2);
 }
 
+/* v's last n decimal digits, zero-padded, into out (no NUL). */
+static void put_digits(char *out, unsigned v, int n)
+{
+    for (int i = n - 1; i >= 0; i--) {
+        out[i] = (char)('0' + v % 10);
+        v /= 10;
+    }
+}
+
 char *ot_ts_format(int64_t us, char *buf)
 {
     int64_t secs = us / 1000000, frac = us % 1000000;
@@ -61,9 +70,23 @@ char *ot_ts_format(int64_t us, char *buf)
     civil_from_days(days, &y, &m, &d);
     if (y < 0 || y > 9999) /* outside RFC 3339; clamp rather than overflow */
         y = y < 0 ? 0 : 9999;
-    snprintf(buf, OT_TS_BUFSZ, "%04u-%02u-%02uT%02u:%02u:%02u.%06uZ", (unsigned)y % 10000u,
-             m % 100u, d % 100u, (unsigned)(rem / 3600) % 100u, (unsigned)(rem / 60 % 60),
-             (unsigned)(rem % 60), (unsigned)frac % 1000000u);
+    /* digits by hand, not snprintf: every stored event and telemetry record
+     * formats at least one timestamp */
+    put_digits(buf, (unsigned)y, 4);
+    buf[4] = '-';
+    put_digits(buf + 5, m, 2);
+    buf[7] = '-';
+    put_digits(buf + 8, d, 2);
+    buf[10] = 'T';
+    put_digits(buf + 11, (unsigned)(rem / 3600), 2);
+    buf[13] = ':';
+    put_digits(buf + 14, (unsigned)(rem / 60 % 60), 2);
+    buf[16] = ':';
+    put_digits(buf + 17, (unsigned)(rem % 60), 2);
+    buf[19] = '.';
+    put_digits(buf + 20, (unsigned)frac, 6);
+    buf[26] = 'Z';
+    buf[27] = '\0';
     return buf;
 }
 

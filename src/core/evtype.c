@@ -15,6 +15,26 @@ const char *ot_evtype_name(int type)
     return type >= 0 && type < OT_EV_COUNT ? names[type] : NULL;
 }
 
+char *ot_cursor_format_n(int64_t c, char *buf, size_t *len)
+{
+    char digits[24];
+    int n = 0;
+    uint64_t v = c > 0 ? (uint64_t)c : 0;
+    do {
+        digits[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n < 6)
+        digits[n++] = '0';
+    memcpy(buf, "cursor_", 7);
+    for (int i = 0; i < n; i++)
+        buf[7 + i] = digits[n - 1 - i];
+    buf[7 + n] = '\0';
+    if (len)
+        *len = (size_t)(7 + n);
+    return buf;
+}
+
 int ot_evtype_parse(const char *name, int len)
 {
     size_t n = len < 0 ? strlen(name) : (size_t)len;

@@ -57,6 +57,16 @@ int ot_event_match(const ot_event_filter *f, int type, const char *twin_id);
 /* Wire name ("TelemetryAppended"); NULL for an out-of-range value. */
 const char *ot_evtype_name(int type);
 
+/* A cursor's wire form, "cursor_" and at least six digits, into buf
+ * (>= OT_CURSOR_BUFSZ bytes). Returns buf; *len (if not NULL) gets its
+ * length. Negative cursors are not cursors: they format as 0. */
+#define OT_CURSOR_BUFSZ 32
+char *ot_cursor_format_n(int64_t c, char *buf, size_t *len);
+static inline char *ot_cursor_format(int64_t c, char *buf)
+{
+    return ot_cursor_format_n(c, buf, NULL);
+}
+
 /* Parse a wire name; -1 if unknown. */
 int ot_evtype_parse(const char *name, int len);
 

@@ -51,19 +51,27 @@ void ot_ring_free(ot_ring *r)
  * serves /diff (the JSON part) and every subscriber (the whole frame). */
 static char *frame_of(const ot_event *e, size_t *len, size_t *json_off)
 {
-    char head[96];
-    int hl = snprintf(head, sizeof head, "id: cursor_%06lld\nevent: %s\ndata: ",
-                      (long long)e->cursor, ot_evtype_name(e->type));
-    if (hl < 0 || (size_t)hl >= sizeof head)
+    /* "id: cursor_N\nevent: TYPE\ndata: ", without printf (once per event) */
+    char head[96], cur[OT_CURSOR_BUFSZ];
+    const char *name = ot_evtype_name(e->type);
+    size_t cl, nl = name ? strlen(name) : 0;
+    ot_cursor_format_n(e->cursor, cur, &cl);
+    if (!name || 4 + cl + 8 + nl + 7 > sizeof head)
         return NULL;
-    char *f = malloc((size_t)hl + e->json_len + 3);
+    size_t hl = 0;
+    memcpy(head, "id: ", 4), hl += 4;
+    memcpy(head + hl, cur, cl), hl += cl;
+    memcpy(head + hl, "\nevent: ", 8), hl += 8;
+    memcpy(head + hl, name, nl), hl += nl;
+    memcpy(head + hl, "\ndata: ", 7), hl += 7;
+    char *f = malloc(hl + e->json_len + 3);
     if (!f)
         return NULL;
-    memcpy(f, head, (size_t)hl);
+    memcpy(f, head, hl);
     memcpy(f + hl, e->json, e->json_len);
     memcpy(f + hl + e->json_len, "\n\n", 3);
-    *len = (size_t)hl + e->json_len + 2;
-    *json_off = (size_t)hl;
+    *len = hl + e->json_len + 2;
+    *json_off = hl;
     return f;
 }
 

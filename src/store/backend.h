@@ -71,4 +71,10 @@ int ot_event_render(struct ot_buf *b, int64_t cursor, int type, int64_t ts_us,
                     const char *twin_id, const char *id, const char *ref_type, const char *extra,
                     size_t extra_len);
 
+/* The in-memory key of a series, "twin \x1f asset \x1f metric", into key
+ * (cap bytes, NUL-terminated). Returns its length, or -1 with err set when
+ * it does not fit. Built without printf: it runs for every stored point. */
+long ot_series_key(char *key, size_t cap, const char *twin, const char *asset,
+                   const char *metric, ot_error *err);
+
 #endif

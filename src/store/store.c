@@ -117,14 +117,20 @@ struct ot_store {
 int ot_event_render(ot_buf *bp, int64_t cursor, int type, int64_t ts_us, const char *twin_id,
                     const char *id, const char *ref_type, const char *extra, size_t extra_len)
 {
-    char ts[OT_TS_BUFSZ];
+    char ts[OT_TS_BUFSZ], cur[OT_CURSOR_BUFSZ];
+    const char *name = ot_evtype_name(type);
     ot_buf_reset(bp);
-    ot_buf_printf(bp, "{\"type\":\"%s\",\"ts\":\"%s\",\"twin_id\":", ot_evtype_name(type),
-                  ot_ts_format(ts_us, ts));
+    ot_buf_puts(bp, "{\"type\":\"");
+    ot_buf_puts(bp, name ? name : "");
+    ot_buf_puts(bp, "\",\"ts\":\"");
+    ot_buf_puts(bp, ot_ts_format(ts_us, ts));
+    ot_buf_puts(bp, "\",\"twin_id\":");
     ot_buf_json_string(bp, twin_id);
     ot_buf_puts(bp, ",\"id\":");
     ot_buf_json_string(bp, id);
-    ot_buf_printf(bp, ",\"cursor\":\"cursor_%06lld\",\"data_ref\":{\"type\":", (long long)cursor);
+    ot_buf_puts(bp, ",\"cursor\":\"");
+    ot_buf_puts(bp, ot_cursor_format(cursor, cur));
+    ot_buf_puts(bp, "\",\"data_ref\":{\"type\":");
     ot_buf_json_string(bp, ref_type);
     ot_buf_puts(bp, ",\"id\":");
     ot_buf_json_string(bp, id);
@@ -135,6 +141,24 @@ int ot_event_render(ot_buf *bp, int64_t cursor, int type, int64_t ts_us, const c
     }
     ot_buf_puts(bp, "}");
     return ot_buf_failed(bp) ? OT_ENOMEM : 0;
+}
+
+long ot_series_key(char *key, size_t cap, const char *twin, const char *asset,
+                   const char *metric, ot_error *err)
+{
+    size_t lt = strlen(twin), la = strlen(asset), lm = strlen(metric);
+    size_t n = lt + la + lm + 2;
+    if (n >= cap) {
+        ot_error_set(err, OT_EINVAL, NULL, "series key too long");
+        return -1;
+    }
+    memcpy(key, twin, lt);
+    key[lt] = '\x1f';
+    memcpy(key + lt + 1, asset, la);
+    key[lt + 1 + la] = '\x1f';
+    memcpy(key + lt + la + 2, metric, lm);
+    key[n] = '\0';
+    return (long)n;
 }
 
 /* The extra members of an event: asset_id for telemetry, else extra's. */

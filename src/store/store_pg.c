@@ -617,11 +617,8 @@ static struct series_entry *series_get(pg_be *be, const char *twin, const char *
                                        const char *metric, ot_error *err)
 {
     char key[512];
-    int n = snprintf(key, sizeof key, "%s\x1f%s\x1f%s", twin, asset, metric);
-    if (n < 0 || (size_t)n >= sizeof key) {
-        ot_error_set(err, OT_EINVAL, NULL, "series key too long");
+    if (ot_series_key(key, sizeof key, twin, asset, metric, err) < 0)
         return NULL;
-    }
     struct series_entry *e = ot_strmap_get(&be->series, key);
     if (e)
         return e;

@@ -593,11 +593,9 @@ static struct series_entry *series_get(sqlite_be *be, const char *twin, const ch
                                        const char *metric, ot_error *err)
 {
     char key[512];
-    int n = snprintf(key, sizeof key, "%s\x1f%s\x1f%s", twin, asset, metric);
-    if (n < 0 || (size_t)n >= sizeof key) {
-        ot_error_set(err, OT_EINVAL, NULL, "series key too long");
+    long n = ot_series_key(key, sizeof key, twin, asset, metric, err);
+    if (n < 0)
         return NULL;
-    }
     if ((be->series_n + 1) * 2 > be->series_cap) {
         /* flush first so no dirty index is invalidated by the rehash */
         if (flush_series(be, err) || series_grow(be)) {

@@ -1,4 +1,8 @@
 #include <criterion/criterion.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
 
 #include "core/clock.h"
 
@@ -45,4 +49,30 @@ Test(clock, roundtrip)
         cr_assert_eq(ot_ts_parse(ot_ts_format(vals[i], b), &back), 0);
         cr_assert_eq(back, vals[i]);
     }
+}
+
+Test(clock, format_agrees_with_gmtime)
+{
+    /* an independent reference: the C library's calendar, years 0001-9999 */
+    char b[OT_TS_BUFSZ], want[64];
+    uint64_t x = 88172645463325252ULL;
+    const int64_t lo = -62135596800LL, hi = 253402300799LL; /* 0001-01-01 .. 9999-12-31 */
+    for (int i = 0; i < 100000; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        int64_t secs = lo + (int64_t)(x % (uint64_t)(hi - lo + 1));
+        int64_t us = secs * 1000000 + (int64_t)(x >> 40) % 1000000;
+        time_t t = (time_t)secs;
+        struct tm tm;
+        cr_assert(gmtime_r(&t, &tm));
+        size_t n = strftime(want, sizeof want, "%Y-%m-%dT%H:%M:%S", &tm);
+        snprintf(want + n, sizeof want - n, ".%06dZ", (int)(us - secs * 1000000));
+        if (tm.tm_year + 1900 < 1000) { /* strftime does not pad %Y */
+            char pad[64];
+            snprintf(pad, sizeof pad, "%04d%s", tm.tm_year + 1900, strchr(want, '-'));
+            strcpy(want, pad);
+        }
+        cr_assert_str_eq(ot_ts_format(us, b), want, "us=%lld", (long long)us);
+    }
+    cr_assert_str_eq(ot_ts_format(253402300800000000LL, b), "9999-01-01T00:00:00.000000Z"
+                     /* clamped year, as before: only the year is clamped */);
 }
