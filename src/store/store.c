@@ -23,7 +23,10 @@
  * before it is durable. A group that fails is retried write by write, so
  * one bad write cannot fail its neighbours; a write that fails alone is
  * reported to its caller. Cursors are only advanced when a transaction
- * commits, so the log stays gap-free.
+ * commits, so the log stays gap-free. A failed fsync of the WAL stops all
+ * writing until a restart (fail_wal): what was committed since the last good
+ * fsync is answered 503 and never shown, so the log ends where durability
+ * ended, and a restart recovers what is on disk.
  */
 #include "store/store.h"
 
@@ -104,6 +107,8 @@ struct ot_store {
     atomic_ulong commits, failures, committed_items;
     atomic_long queue_depth;
     atomic_int healthy;            /* 0 after a failed transaction, 1 after a good one */
+    atomic_int wal_failed;         /* sticky: a WAL fsync failed, writes are refused */
+    char wal_error[OT_ERROR_MSG_MAX]; /* why; written once, before wal_failed is set */
     pthread_mutex_t err_mu;
     char last_error[OT_ERROR_MSG_MAX];
     int64_t last_retention_us;
@@ -423,6 +428,31 @@ static int commit_group(ot_store *s, ot_store_write **writes, size_t n, evvec *e
     return 0;
 }
 
+/* A failed fsync of the WAL: the kernel may have dropped the frames it could
+ * not write and will not report it again, so no later commit can be called
+ * durable (SQLite's recovery stops at the first missing frame, taking every
+ * later one with it). The store stops writing for good; a restart recovers
+ * what is on disk. Syncer thread. */
+static void fail_wal(ot_store *s, int serr)
+{
+    if (atomic_load(&s->wal_failed))
+        return;
+    snprintf(s->wal_error, sizeof s->wal_error,
+             "fsync of the write-ahead log failed (%s): writes are refused until the server "
+             "is restarted", strerror(serr));
+    atomic_store(&s->wal_failed, 1);
+    ot_error e;
+    ot_error_set(&e, OT_EIO, NULL, "%s", s->wal_error);
+    note_failure(s, &e);
+    ot_log(OT_LOG_ERROR, "store: %s", s->wal_error);
+}
+
+/* The error of a write refused after fail_wal. */
+static void wal_refusal(ot_store *s, ot_error *e)
+{
+    ot_error_set(e, OT_EIO, NULL, "%s", s->wal_error);
+}
+
 static void mark_done(ot_store_write *w, int rc, const ot_error *err)
 {
     w->rc = rc;
@@ -478,6 +508,14 @@ static void process(ot_store *s, ot_store_write *list)
     }
     g->list = list;
     g->sync_fd = -1;
+    if (atomic_load(&s->wal_failed)) {
+        /* nothing more is committed (fail_wal); answered in order by the syncer */
+        wal_refusal(s, &err);
+        for (size_t i = 0; i < n; i++)
+            mark_done(writes[i], OT_EUNAVAIL, &err);
+        to_syncer(s, g);
+        return;
+    }
     int rc = commit_group(s, writes, n, &g->evs, &g->sync_fd, &err);
     if (rc == 0) {
         g->commits = 1;
@@ -519,16 +557,21 @@ static void publish(ot_store *s, struct group *list)
     for (struct group *g = list; g; g = g->next)
         if (g->commits && g->sync_fd >= 0)
             fd = g->sync_fd; /* one descriptor: the writer's WAL */
-    if (fd >= 0 && fdatasync(fd) != 0)
+    if (fd >= 0 && !atomic_load(&s->wal_failed) && fdatasync(fd) != 0)
         serr = errno;
+    if (serr)
+        fail_wal(s, serr);
+    /* After a failed fsync nothing committed since the last good one is
+     * acknowledged or shown to an event reader, and nothing is committed
+     * any more (process): the log ends where durability ended. */
+    int failed = atomic_load(&s->wal_failed);
     for (struct group *g = list, *gn; g; g = gn) {
         gn = g->next;
-        if (g->commits && serr) {
+        if (g->commits && failed) {
             ot_error e;
-            ot_error_set(&e, OT_EIO, NULL, "fsync of the write-ahead log failed: %s",
-                         strerror(serr));
-            note_failure(s, &e);
-            ot_log(OT_LOG_ERROR, "store: %s; %lu items are not acknowledged", e.message, g->items);
+            wal_refusal(s, &e);
+            ot_log(OT_LOG_ERROR, "store: %lu committed items are not durable, not acknowledged",
+                   g->items);
             for (ot_store_write *w = g->list; w; w = w->next)
                 if (w->rc == 0)
                     mark_done(w, OT_EUNAVAIL, &e);
@@ -539,10 +582,8 @@ static void publish(ot_store *s, struct group *list)
         }
         /* the ring first, then the cursor: a reader that sees last_cursor = N
          * must find events up to N in the ring (or be sent to the store), or
-         * a filtered /diff page could step past an event it never examined.
-         * After a failed fsync the events are published all the same: they
-         * are in the database, and the log must not show a gap. */
-        if (g->evs.n) {
+         * a filtered /diff page could step past an event it never examined */
+        if (g->evs.n && !failed) {
             if (s->opt.on_commit)
                 s->opt.on_commit(s->opt.on_commit_ctx, g->evs.v, g->evs.n);
             atomic_store(&s->last_cursor, g->evs.v[g->evs.n - 1].cursor);
@@ -598,7 +639,7 @@ static void maybe_retention(ot_store *s)
     if (s->opt.retention_days <= 0)
         return;
     int64_t now = ot_now_us();
-    if (now - s->last_retention_us < RETENTION_EVERY_US)
+    if (now - s->last_retention_us < RETENTION_EVERY_US || atomic_load(&s->wal_failed))
         return;
     s->last_retention_us = now;
     int64_t cutoff = now - (int64_t)s->opt.retention_days * 86400LL * 1000000LL, oldest = 0;
@@ -943,6 +984,10 @@ const char *ot_store_health(ot_store *s, json_t *detail)
     const char *be = s->ops->health ? s->ops->health(s->be, detail) : NULL;
     if (be)
         return be;
+    if (atomic_load(&s->wal_failed)) {
+        json_object_set_new(detail, "last_error", json_string(s->wal_error));
+        return "down";
+    }
     if (atomic_load(&s->healthy))
         return "ok";
     pthread_mutex_lock(&s->err_mu);

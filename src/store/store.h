@@ -20,7 +20,10 @@
  * fsync for every group committed meanwhile). Cursors are
  * assigned by the writer inside the transaction, so the log has no gaps even
  * across crashes. The submit queue is bounded: when it is full, submit fails
- * with OT_EBUSY and the caller answers 503.
+ * with OT_EBUSY and the caller answers 503. If an fsync of SQLite's WAL
+ * fails, the store stops writing until it is reopened: every write from the
+ * failed group on completes with OT_EUNAVAIL (nothing of it is published),
+ * and ot_store_health says "down".
  *
  * Reads may be called from any thread; each takes a connection from a small
  * pool. Returned strings and JSON are owned by the caller. The event log

@@ -3,6 +3,9 @@
  * temporary folder) and suite `store_pg` (PostgreSQL: a fresh database
  * ot_<random> on OPSTWIN_TEST_PG_URL, dropped afterwards). */
 #include <criterion/criterion.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <libpq-fe.h>
 #include <stdio.h>
@@ -251,6 +254,96 @@ STORE_TEST(events_are_read_only_once_published_and_acks_keep_order)
     cr_assert_lt(a2.order, a3.order, "acknowledged in commit order");
     cr_assert_eq(ot_store_last_cursor(st), 3);
     cr_assert_eq(read_count(&scanned), 3);
+}
+
+/* The descriptor the SQLite store fdatasyncs its WAL through: the WAL
+ * buffer's own read-only one on DIR/opstwin.db-wal. -1 if none. */
+static int wal_sync_fd(void)
+{
+    char want[600], link[PATH_MAX], path[64], info[256];
+    snprintf(want, sizeof want, "%s/opstwin.db-wal", dir);
+    DIR *d = opendir("/proc/self/fd");
+    cr_assert_not_null(d);
+    int found = -1;
+    for (struct dirent *de; (de = readdir(d)) && found < 0;) {
+        int fd = atoi(de->d_name);
+        snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+        ssize_t n = readlink(path, link, sizeof link - 1);
+        if (n <= 0)
+            continue;
+        link[n] = '\0';
+        if (strcmp(link, want) != 0)
+            continue;
+        snprintf(path, sizeof path, "/proc/self/fdinfo/%d", fd);
+        FILE *f = fopen(path, "r");
+        unsigned flags = 0;
+        while (f && fgets(info, sizeof info, f))
+            if (sscanf(info, "flags: %o", &flags) == 1)
+                break;
+        if (f)
+            fclose(f);
+        if ((flags & O_ACCMODE) == O_RDONLY)
+            found = fd;
+    }
+    closedir(d);
+    return found;
+}
+
+/* A failed fsync of the WAL stops the store's writing for good: the write
+ * whose commit could not be synced is answered EUNAVAIL and never shown (no
+ * on_commit, last_cursor and ot_store_read_events stay where durability
+ * ended), later writes are refused even once fsync works again, health says
+ * "down", and a restart recovers a gap-free log. The failure is real: the
+ * sync descriptor is made a pipe, which fdatasync refuses (EINVAL). */
+Test(store, a_failed_wal_fsync_stops_writing_until_a_restart)
+{
+    int64_t c, scanned;
+    int dup;
+    cr_assert_eq(write_tel("e1", 1, 1, &c, &dup), 0);
+    int fd = wal_sync_fd();
+    cr_assert_geq(fd, 0, "no read-only descriptor on the WAL");
+    int saved = fcntl(fd, F_DUPFD_CLOEXEC, 0), p[2];
+    cr_assert_eq(pipe(p), 0);
+    cr_assert_eq(dup2(p[0], fd), fd);
+
+    const char *names[1] = {"temp_c"};
+    double vals[1] = {2};
+    ot_store_tel t = {.event_id = "e2", .twin_id = "tw", .asset_id = "as",
+                      .ts_us = 1767225600000000LL, .nmetrics = 1, .metric_names = names,
+                      .metric_values = vals, .json = "{\"x\":2}", .client_id = 1};
+    ot_store_write w = {.tels = &t, .ntels = 1};
+    cr_assert_eq(ot_store_write_sync(st, &w), OT_EUNAVAIL);
+    cr_assert(strstr(w.err.message, "fsync of the write-ahead log failed"), "%s", w.err.message);
+    cr_assert_eq(ot_store_last_cursor(st), 1);
+    cr_assert_eq(read_count(&scanned), 1, "the unsynced commit is not in the log");
+    cr_assert_eq(commits, 1, "nor published to on_commit");
+    json_t *detail = json_object();
+    cr_assert_str_eq(ot_store_health(st, detail), "down");
+    cr_assert(strstr(json_string_value(json_object_get(detail, "last_error")), "restarted"));
+    json_decref(detail);
+
+    /* fsync works again: writing stays stopped */
+    cr_assert_eq(dup2(saved, fd), fd);
+    close(saved);
+    close(p[0]);
+    close(p[1]);
+    int rc = write_tel("e3", 1, 3, &c, &dup);
+    cr_assert_eq(rc, OT_EUNAVAIL);
+    cr_assert_eq(ot_store_last_cursor(st), 1);
+    ot_error e;
+    cr_assert_null(ot_store_get_doc(st, "telemetry", "e3", &e), "nothing more is committed");
+
+    /* a restart recovers what is on disk, gap-free: e2's commit reached the
+     * file (only its fsync failed), so it is cursor 2 */
+    ot_store_close(st);
+    open_store();
+    cr_assert_eq(ot_store_last_cursor(st), 2);
+    cr_assert_eq(write_tel("e4", 1, 4, &c, &dup), 0);
+    cr_assert_eq(c, 3);
+    cr_assert_eq(read_count(&scanned), 3);
+    detail = json_object();
+    cr_assert_str_eq(ot_store_health(st, detail), "ok");
+    json_decref(detail);
 }
 
 STORE_TEST(survives_a_reopen_and_keeps_numbering)
