@@ -18,6 +18,7 @@
 #include "api/metrics.h"
 #include "api/router.h"
 #include "api/stream.h"
+#include "core/buf.h"
 #include "core/clock.h"
 #include "core/ids.h"
 #include "core/log.h"
@@ -219,6 +220,23 @@ void ot_reply_json(ot_req *req, int status, json_t *body)
     }
     struct MHD_Response *r =
         MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+    if (!r)
+        free(text);
+    set_response(req, status, r, "application/json");
+}
+
+void ot_reply_buf(ot_req *req, int status, ot_buf *b)
+{
+    size_t len = 0;
+    char *text = ot_buf_steal(b, &len); /* NULL (and b freed) if its growth failed */
+    ot_buf_free(b);
+    if (!text) {
+        static const char oom[] =
+            "{\"error\":{\"code\":\"internal_error\",\"message\":\"could not encode the reply\"}}";
+        ot_reply_static(req, 500, "application/json", oom, sizeof oom - 1);
+        return;
+    }
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
     if (!r)
         free(text);
     set_response(req, status, r, "application/json");

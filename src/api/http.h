@@ -101,6 +101,11 @@ void ot_req_audit(ot_req *req, struct ot_store_write *w, const char *target);
 /* JSON reply; steals body. */
 void ot_reply_json(ot_req *req, int status, json_t *body);
 
+/* JSON reply already rendered into b (see core/buf.h); takes b's memory and
+ * frees b. A buffer whose growth failed answers 500. */
+struct ot_buf;
+void ot_reply_buf(ot_req *req, int status, struct ot_buf *b);
+
 /* Error envelope {"error":{"code","message","details":[{"path","message"}]}}
  * with the status mapped from err->code. A path in err becomes one detail. */
 void ot_reply_error(ot_req *req, const ot_error *err);
