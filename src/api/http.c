@@ -208,28 +208,10 @@ void ot_reply_static(ot_req *req, int status, const char *content_type, const vo
     set_response(req, status, r, content_type);
 }
 
-void ot_reply_json(ot_req *req, int status, json_t *body)
+/* A JSON reply from malloc'ed text (taken), or 500 when text is NULL
+ * (the reply could not be encoded). */
+static void reply_text(ot_req *req, int status, char *text, size_t len)
 {
-    char *text = body ? json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(15)) : NULL;
-    json_decref(body);
-    if (!text) {
-        static const char oom[] =
-            "{\"error\":{\"code\":\"internal_error\",\"message\":\"could not encode the reply\"}}";
-        ot_reply_static(req, 500, "application/json", oom, sizeof oom - 1);
-        return;
-    }
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
-    if (!r)
-        free(text);
-    set_response(req, status, r, "application/json");
-}
-
-void ot_reply_buf(ot_req *req, int status, ot_buf *b)
-{
-    size_t len = 0;
-    char *text = ot_buf_steal(b, &len); /* NULL (and b freed) if its growth failed */
-    ot_buf_free(b);
     if (!text) {
         static const char oom[] =
             "{\"error\":{\"code\":\"internal_error\",\"message\":\"could not encode the reply\"}}";
@@ -240,6 +222,21 @@ void ot_reply_buf(ot_req *req, int status, ot_buf *b)
     if (!r)
         free(text);
     set_response(req, status, r, "application/json");
+}
+
+void ot_reply_json(ot_req *req, int status, json_t *body)
+{
+    char *text = body ? json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(15)) : NULL;
+    json_decref(body);
+    reply_text(req, status, text, text ? strlen(text) : 0);
+}
+
+void ot_reply_buf(ot_req *req, int status, ot_buf *b)
+{
+    size_t len = 0;
+    char *text = ot_buf_steal(b, &len); /* NULL (and b freed) if its growth failed */
+    ot_buf_free(b);
+    reply_text(req, status, text, len);
 }
 
 void ot_reply_error_details(ot_req *req, int code, const char *message, json_t *details)
