@@ -106,12 +106,17 @@ static int wake_pred(void *ctx, void *arg)
     return ot_sse_wants(ctx, w->evs, w->n);
 }
 
+static const char *wake_key(void *arg, size_t i)
+{
+    return ((struct wake_arg *)arg)->evs[i].twin_id;
+}
+
 void ot_events_on_commit(void *ctx, const ot_event *evs, size_t n)
 {
     ot_app *app = ctx;
     ot_ring_append(app->ring, evs, n);
     struct wake_arg w = {evs, n};
-    ot_streams_wake_if(app->streams, wake_pred, &w);
+    ot_streams_wake_keyed(app->streams, n, wake_key, wake_pred, &w);
     int nl = atomic_load(&app->nlisteners);
     for (int i = 0; i < nl; i++)
         app->listeners[i].fn(app->listeners[i].ctx, evs, n);

@@ -172,7 +172,8 @@ void ot_h_subscribe(ot_req *req)
                   "\"heartbeat_s\":10}\n\n",
                   ot_cursor_format(s->cursor, c), ot_ts_format(ot_now_us(), ts));
     s->last_write_ns = ot_mono_ns();
-    ot_stream *st = ot_stream_new(app->streams, sse_pull, sse_free, s);
+    /* keyed by its twin filter: only commits with that twin's events wake it */
+    ot_stream *st = ot_stream_new(app->streams, s->f.twin_id, sse_pull, sse_free, s);
     if (!st) {
         ot_reply_errorf(req, OT_ENOMEM, NULL, "out of memory");
         return; /* sse_free ran */

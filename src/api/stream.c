@@ -5,14 +5,19 @@
 #include <microhttpd.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <time.h>
 
 #include "core/clock.h"
+#include "core/strmap.h"
 
 struct ot_stream {
     ot_streams *hub;
     ot_stream *prev, *next;      /* hub list, under hub->lock */
+    ot_stream *kprev, *knext;    /* its key's list (or the unkeyed one), under hub->lock */
+    char *key;                   /* NULL: woken by every keyed wake */
+    unsigned long round;         /* last ot_streams_wake_keyed round that saw it */
     pthread_mutex_t lock;        /* suspended, pending, closing */
     struct MHD_Connection *conn;
     int suspended, pending, closing, ended;
@@ -25,6 +30,9 @@ struct ot_streams {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     ot_stream head;              /* sentinel of a circular list */
+    ot_stream unkeyed;           /* sentinel: the streams without a key */
+    ot_strmap keyed;             /* key -> sentinel of that key's streams */
+    unsigned long round;
     long count;
     int stopping;
     int interval_ms;
@@ -88,6 +96,7 @@ ot_streams *ot_streams_new(int heartbeat_interval_ms)
     pthread_mutex_init(&h->lock, NULL);
     pthread_cond_init(&h->cond, NULL);
     h->head.next = h->head.prev = &h->head;
+    h->unkeyed.knext = h->unkeyed.kprev = &h->unkeyed;
     h->interval_ms = heartbeat_interval_ms > 0 ? heartbeat_interval_ms : 1000;
     if (pthread_create(&h->heartbeat, NULL, heartbeat_main, h) == 0)
         h->has_thread = 1;
@@ -104,15 +113,36 @@ void ot_streams_free(ot_streams *h)
     pthread_mutex_unlock(&h->lock);
     if (h->has_thread)
         pthread_join(h->heartbeat, NULL);
+    ot_strmap_clear(&h->keyed, free); /* empty sentinels left by nobody: streams are gone */
     pthread_cond_destroy(&h->cond);
     pthread_mutex_destroy(&h->lock);
     free(h);
 }
 
-ot_stream *ot_stream_new(ot_streams *h, ot_stream_pull_fn pull, ot_stream_free_fn free_ctx,
-                         void *ctx)
+/* The sentinel of key's list, created on first use. hub lock held. */
+static ot_stream *key_list(ot_streams *h, const char *key)
+{
+    ot_stream *l = ot_strmap_get(&h->keyed, key);
+    if (l)
+        return l;
+    if (!(l = calloc(1, sizeof *l)))
+        return NULL;
+    l->knext = l->kprev = l;
+    if (ot_strmap_put(&h->keyed, key, l, NULL)) {
+        free(l);
+        return NULL;
+    }
+    return l;
+}
+
+ot_stream *ot_stream_new(ot_streams *h, const char *key, ot_stream_pull_fn pull,
+                         ot_stream_free_fn free_ctx, void *ctx)
 {
     ot_stream *s = calloc(1, sizeof *s);
+    if (s && key && !(s->key = strdup(key))) {
+        free(s);
+        s = NULL;
+    }
     if (!s) {
         if (free_ctx)
             free_ctx(ctx);
@@ -124,6 +154,20 @@ ot_stream *ot_stream_new(ot_streams *h, ot_stream_pull_fn pull, ot_stream_free_f
     s->ctx = ctx;
     pthread_mutex_init(&s->lock, NULL);
     pthread_mutex_lock(&h->lock);
+    ot_stream *l = s->key ? key_list(h, s->key) : &h->unkeyed;
+    if (!l) {
+        pthread_mutex_unlock(&h->lock);
+        pthread_mutex_destroy(&s->lock);
+        free(s->key);
+        free(s);
+        if (free_ctx)
+            free_ctx(ctx);
+        return NULL;
+    }
+    s->knext = l->knext;
+    s->kprev = l;
+    l->knext->kprev = s;
+    l->knext = s;
     s->next = h->head.next;
     s->prev = &h->head;
     h->head.next->prev = s;
@@ -181,12 +225,17 @@ void ot_stream_release(void *cls)
     pthread_mutex_lock(&h->lock);
     s->prev->next = s->next;
     s->next->prev = s->prev;
+    s->kprev->knext = s->knext;
+    s->knext->kprev = s->kprev;
+    if (s->key && s->knext == s->kprev) /* its key's list is empty: drop it */
+        free(ot_strmap_del(&h->keyed, s->key));
     h->count--;
     pthread_cond_broadcast(&h->cond);
     pthread_mutex_unlock(&h->lock);
     if (s->free_ctx)
         s->free_ctx(s->ctx);
     pthread_mutex_destroy(&s->lock);
+    free(s->key);
     free(s);
 }
 
@@ -199,6 +248,40 @@ void ot_streams_wake_if(ot_streams *h, int (*pred)(void *ctx, void *arg), void *
         pthread_mutex_lock(&s->lock);
         wake_locked(s);
         pthread_mutex_unlock(&s->lock);
+    }
+    pthread_mutex_unlock(&h->lock);
+}
+
+/* pred and wake one stream, once per round. hub lock held. */
+static void wake_once(ot_streams *h, ot_stream *s, int (*pred)(void *ctx, void *arg), void *arg)
+{
+    if (s->round == h->round)
+        return;
+    s->round = h->round;
+    if (pred && !pred(s->ctx, arg))
+        return;
+    pthread_mutex_lock(&s->lock);
+    wake_locked(s);
+    pthread_mutex_unlock(&s->lock);
+}
+
+void ot_streams_wake_keyed(ot_streams *h, size_t nkeys,
+                           const char *(*key_at)(void *arg, size_t i),
+                           int (*pred)(void *ctx, void *arg), void *arg)
+{
+    pthread_mutex_lock(&h->lock);
+    h->round++;
+    for (ot_stream *s = h->unkeyed.knext; s != &h->unkeyed; s = s->knext)
+        wake_once(h, s, pred, arg);
+    const char *prev = NULL;
+    for (size_t i = 0; i < nkeys && h->keyed.n; i++) {
+        const char *key = key_at(arg, i);
+        if (prev && strcmp(prev, key) == 0)
+            continue; /* runs of one key are common: one lookup */
+        prev = key;
+        ot_stream *l = ot_strmap_get(&h->keyed, key);
+        for (ot_stream *s = l ? l->knext : NULL; s && s != l; s = s->knext)
+            wake_once(h, s, pred, arg);
     }
     pthread_mutex_unlock(&h->lock);
 }

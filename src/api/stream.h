@@ -48,18 +48,30 @@ typedef void (*ot_stream_free_fn)(void *ctx);
 ot_streams *ot_streams_new(int heartbeat_interval_ms);
 void ot_streams_free(ot_streams *h); /* after close_all and the daemon stop */
 
-/* New stream registered in the hub; ctx is owned by the stream. NULL on OOM
- * (free_ctx(ctx) has then been called). */
-ot_stream *ot_stream_new(ot_streams *h, ot_stream_pull_fn pull, ot_stream_free_fn free_ctx,
-                         void *ctx);
+/* New stream registered in the hub; ctx is owned by the stream. key (copied,
+ * may be NULL) is what keyed wakes select it by: a stream with a key is only
+ * woken by ot_streams_wake_keyed calls naming that key (and by wake_if); one
+ * without is woken by every keyed wake. NULL on OOM (free_ctx(ctx) has then
+ * been called). */
+ot_stream *ot_stream_new(ot_streams *h, const char *key, ot_stream_pull_fn pull,
+                         ot_stream_free_fn free_ctx, void *ctx);
 
 /* Used by http.c: attach the connection, and the MHD callbacks. */
 void ot_stream_attach(ot_stream *s, struct MHD_Connection *conn);
 ssize_t ot_stream_reader(void *cls, uint64_t pos, char *buf, size_t max);
 void ot_stream_release(void *cls);
 
-/* Wake the streams whose ctx satisfies pred (NULL = all). */
+/* Wake the streams whose ctx satisfies pred (NULL = all). Walks every
+ * stream: for heartbeats and shutdown, not for each new piece of data. */
 void ot_streams_wake_if(ot_streams *h, int (*pred)(void *ctx, void *arg), void *arg);
+
+/* Wake, among the streams without a key and those whose key is one of
+ * key_at(arg, 0 .. nkeys-1) (repeats allowed), each one whose ctx satisfies
+ * pred (NULL = all), once. Cost: the unkeyed streams plus the streams of
+ * the keys named, not every stream. */
+void ot_streams_wake_keyed(ot_streams *h, size_t nkeys,
+                           const char *(*key_at)(void *arg, size_t i),
+                           int (*pred)(void *ctx, void *arg), void *arg);
 
 /* Number of live streams. */
 long ot_streams_count(ot_streams *h);

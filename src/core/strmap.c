@@ -53,6 +53,32 @@ int ot_strmap_put(ot_strmap *m, const char *key, void *val, void **old)
     return 0;
 }
 
+void *ot_strmap_del(ot_strmap *m, const char *key)
+{
+    if (!m->n)
+        return NULL;
+    size_t mask = m->cap - 1, i = find(m, key);
+    if (!m->slots[i].key)
+        return NULL;
+    void *val = m->slots[i].val;
+    free(m->slots[i].key);
+    m->slots[i].key = NULL;
+    m->slots[i].val = NULL;
+    m->n--;
+    /* backward shift: move later members of the probe run into the hole
+     * when their home slot is at or before it, so no lookup stops early */
+    for (size_t j = (i + 1) & mask; m->slots[j].key; j = (j + 1) & mask) {
+        size_t home = (size_t)(ot_hash_str(m->slots[j].key) & mask);
+        if (((j - home) & mask) >= ((j - i) & mask)) {
+            m->slots[i] = m->slots[j];
+            m->slots[j].key = NULL;
+            m->slots[j].val = NULL;
+            i = j;
+        }
+    }
+    return val;
+}
+
 void ot_strmap_each(const ot_strmap *m, void (*fn)(void *ctx, const char *key, void *val),
                     void *ctx)
 {

@@ -24,6 +24,9 @@ void *ot_strmap_get(const ot_strmap *m, const char *key);
  * NULL. 0, or -1 when out of memory (the map is unchanged). */
 int ot_strmap_put(ot_strmap *m, const char *key, void *val, void **old);
 
+/* Remove key; returns its value (NULL if absent). */
+void *ot_strmap_del(ot_strmap *m, const char *key);
+
 /* Call fn for every entry (any order). */
 void ot_strmap_each(const ot_strmap *m, void (*fn)(void *ctx, const char *key, void *val),
                     void *ctx);

@@ -1,0 +1,88 @@
+/* The stream hub's keyed wakes: which streams a commit's keys select. No
+ * HTTP here: streams that were never suspended only note the wake, and the
+ * predicate's calls show which streams were considered. */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "api/stream.h"
+
+struct sub {
+    const char *name;
+    int asked;  /* times pred was called for it */
+    int freed;
+};
+
+static ssize_t no_pull(void *ctx, char *buf, size_t cap, int closing)
+{
+    (void)ctx, (void)buf, (void)cap, (void)closing;
+    return 0;
+}
+
+static void mark_freed(void *ctx) { ((struct sub *)ctx)->freed++; }
+
+static int count_pred(void *ctx, void *arg)
+{
+    (void)arg;
+    ((struct sub *)ctx)->asked++;
+    return 1;
+}
+
+static const char *key_of(void *arg, size_t i) { return ((const char **)arg)[i]; }
+
+Test(stream, keyed_wakes_consider_only_matching_and_unkeyed_streams_once)
+{
+    ot_streams *h = ot_streams_new(60000);
+    cr_assert_not_null(h);
+    struct sub all = {.name = "all"}, a1 = {.name = "a1"}, a2 = {.name = "a2"}, b = {.name = "b"};
+    ot_stream *s_all = ot_stream_new(h, NULL, no_pull, mark_freed, &all);
+    ot_stream *s_a1 = ot_stream_new(h, "twin-a", no_pull, mark_freed, &a1);
+    ot_stream *s_a2 = ot_stream_new(h, "twin-a", no_pull, mark_freed, &a2);
+    ot_stream *s_b = ot_stream_new(h, "twin-b", no_pull, mark_freed, &b);
+    cr_assert(s_all && s_a1 && s_a2 && s_b);
+    cr_assert_eq(ot_streams_count(h), 4);
+
+    /* a commit of twin-a events, repeated and interleaved with an unknown twin */
+    const char *keys1[] = {"twin-a", "twin-a", "twin-c", "twin-a"};
+    ot_streams_wake_keyed(h, 4, key_of, count_pred, keys1);
+    cr_assert_eq(all.asked, 1);
+    cr_assert_eq(a1.asked, 1, "once per wake, however often its key comes");
+    cr_assert_eq(a2.asked, 1);
+    cr_assert_eq(b.asked, 0, "another twin's stream is not even considered");
+
+    const char *keys2[] = {"twin-b"};
+    ot_streams_wake_keyed(h, 1, key_of, count_pred, keys2);
+    cr_assert_eq(all.asked, 2);
+    cr_assert_eq(a1.asked + a2.asked, 2);
+    cr_assert_eq(b.asked, 1);
+
+    /* no keys: only the unkeyed streams */
+    ot_streams_wake_keyed(h, 0, key_of, count_pred, NULL);
+    cr_assert_eq(all.asked, 3);
+    cr_assert_eq(a1.asked + a2.asked + b.asked, 3);
+
+    /* wake_if still reaches every stream (heartbeats) */
+    ot_streams_wake_if(h, count_pred, NULL);
+    cr_assert_eq(all.asked + a1.asked + a2.asked + b.asked, 10);
+
+    /* a released stream is gone from its key; the key's list goes with its
+     * last stream and comes back with a new one */
+    ot_stream_release(s_a1);
+    cr_assert_eq(a1.freed, 1);
+    ot_streams_wake_keyed(h, 1, key_of, count_pred, keys1);
+    cr_assert_eq(a1.asked, 2);
+    cr_assert_eq(a2.asked, 3);
+    ot_stream_release(s_a2);
+    ot_streams_wake_keyed(h, 1, key_of, count_pred, keys1);
+    cr_assert_eq(a2.asked, 3);
+    struct sub a3 = {.name = "a3"};
+    ot_stream *s_a3 = ot_stream_new(h, "twin-a", no_pull, mark_freed, &a3);
+    ot_streams_wake_keyed(h, 1, key_of, count_pred, keys1);
+    cr_assert_eq(a3.asked, 1);
+
+    ot_stream_release(s_a3);
+    ot_stream_release(s_b);
+    ot_stream_release(s_all);
+    cr_assert_eq(ot_streams_count(h), 0);
+    cr_assert_eq(all.freed + b.freed + a2.freed + a3.freed, 4);
+    ot_streams_free(h);
+}
