@@ -19,8 +19,9 @@
  *       acknowledgement latency of the same batches (ack_*: from the
  *       scheduled time, like delivery; rtt_*: from the write).
  *
- *   sse_latency idle PORT [-s subs=10000] [-t wait_s=25] [-P server_pid]
- *       Opens `subs` streams, keeps them idle for `wait_s` seconds after the
+ *   sse_latency idle PORT [-s subs=10000] [-t wait_s=25] [-P server_pid] [-f]
+ *       Opens `subs` streams (with -f, stream i filtered on twin "idle<i>",
+ *       which no load writes), keeps them idle for `wait_s` seconds after the
  *       last one is open, and checks every stream: `connected` received, at
  *       least one `heartbeat`, and no gap between events (or since the last
  *       event, at the end) above 15 s. Reads VmRSS of server_pid while all
@@ -423,15 +424,20 @@ static const char *auth_line(void)
     return line;
 }
 
+static int subs_filtered; /* -f: subscriber i asks for twin_id=idle<i> only */
+
 static conn **open_subs(int nsubs)
 {
-    char req[4300];
-    snprintf(req, sizeof req, "GET /subscribe HTTP/1.1\r\nHost: 127.0.0.1\r\n%s"
-                              "Accept: text/event-stream\r\n\r\n", auth_line());
+    char req[4400];
     conn **subs = calloc((size_t)nsubs, sizeof *subs);
     if (!subs)
         die("calloc");
     for (int i = 0; i < nsubs; i++) {
+        char path[64] = "/subscribe";
+        if (subs_filtered)
+            snprintf(path, sizeof path, "/subscribe?twin_id=idle%d", i);
+        snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%s"
+                                  "Accept: text/event-stream\r\n\r\n", path, auth_line());
         subs[i] = conn_open(K_SUB);
         send_all(subs[i], req, strlen(req));
         if (i % 256 == 255)
@@ -767,7 +773,7 @@ int main(int argc, char **argv)
     load_events = 1000000;
     optind = 3;
     int o;
-    while ((o = getopt(argc, argv, "s:r:b:t:w:p:P:n:c:T:m:S:W:")) != -1) {
+    while ((o = getopt(argc, argv, "s:r:b:t:w:p:P:n:c:T:m:S:W:f")) != -1) {
         switch (o) {
         case 's': subs = atoi(optarg); break;
         case 'r': rate = atoi(optarg); break;
@@ -782,6 +788,7 @@ int main(int argc, char **argv)
         case 'm': load_metric = optarg; break;
         case 'S': load_ts0 = atoll(optarg); break;
         case 'W': warm = atoi(optarg); break;
+        case 'f': subs_filtered = 1; break;
         default: usage();
         }
     }
