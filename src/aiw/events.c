@@ -94,16 +94,13 @@ int ot_events_read(ot_app *app, int64_t after, int limit, const ot_event_filter 
 struct wake_arg {
     const ot_event *evs;
     size_t n;
+    unsigned types; /* bit t set when the group has an event of type t */
 };
-
-/* Does a subscriber (stream ctx) care about any event of the group? The
- * SSE module gives us its filter through ot_sse_filter (sse.c). */
-int ot_sse_wants(void *stream_ctx, const ot_event *evs, size_t n);
 
 static int wake_pred(void *ctx, void *arg)
 {
     struct wake_arg *w = arg;
-    return ot_sse_wants(ctx, w->evs, w->n);
+    return ot_sse_wants(ctx, w->evs, w->n, w->types);
 }
 
 static const char *wake_key(void *arg, size_t i)
@@ -115,7 +112,9 @@ void ot_events_on_commit(void *ctx, const ot_event *evs, size_t n)
 {
     ot_app *app = ctx;
     ot_ring_append(app->ring, evs, n);
-    struct wake_arg w = {evs, n};
+    struct wake_arg w = {evs, n, 0};
+    for (size_t i = 0; i < n; i++)
+        w.types |= 1u << evs[i].type;
     ot_streams_wake_keyed(app->streams, n, wake_key, wake_pred, &w);
     int nl = atomic_load(&app->nlisteners);
     for (int i = 0; i < nl; i++)

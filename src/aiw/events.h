@@ -56,4 +56,9 @@ json_t *ot_req_scope_filter(const ot_req *req, json_t *arr);
 void ot_h_diff(ot_req *req);
 void ot_h_subscribe(ot_req *req);
 
+/* sse.c, for ot_events_on_commit: does a subscriber (stream ctx) want any
+ * of the group's events? types has bit t set when the group holds an event
+ * of type t, so a type filter is answered without a look at the events. */
+int ot_sse_wants(void *stream_ctx, const ot_event *evs, size_t n, unsigned types);
+
 #endif

@@ -44,11 +44,11 @@ typedef struct sse_sub {
     int ending;               /* send pending, then end */
 } sse_sub;
 
-int ot_sse_wants(void *stream_ctx, const ot_event *evs, size_t n);
-
-int ot_sse_wants(void *stream_ctx, const ot_event *evs, size_t n)
+int ot_sse_wants(void *stream_ctx, const ot_event *evs, size_t n, unsigned types)
 {
     sse_sub *s = stream_ctx;
+    if (s->f.types && !(s->f.types & types))
+        return 0;
     for (size_t i = 0; i < n; i++)
         if (evs[i].cursor > s->cursor && ot_event_match(&s->f, evs[i].type, evs[i].twin_id))
             return 1;
