@@ -584,16 +584,21 @@ static void reply_results(ot_req *req)
         ingest_free(g);
         return;
     }
+    ot_buf b;
+    ot_buf_init(&b);
     if (g->single) {
+        /* {"event_id","status","message","cursor","duplicate"}, rendered directly */
         const ot_store_tel *st = ot_ingest_batch_tel(g->b, 0);
-        char c[32];
-        ot_reply_json(req, 200,
-                      json_pack("{s:s, s:s, s:s, s:s, s:b}", "event_id", st->event_id, "status",
-                                "accepted", "message",
-                                st->duplicate ? "already stored (idempotent replay)"
-                                              : "telemetry stored",
-                                "cursor", ot_cursor_format(st->cursor, c), "duplicate",
-                                st->duplicate));
+        char c[OT_CURSOR_BUFSZ];
+        ot_buf_puts(&b, "{\"event_id\":");
+        ot_buf_json_string(&b, st->event_id);
+        ot_buf_puts(&b, st->duplicate ? ",\"status\":\"accepted\",\"message\":\"already stored "
+                                        "(idempotent replay)\",\"cursor\":\""
+                                      : ",\"status\":\"accepted\",\"message\":\"telemetry "
+                                        "stored\",\"cursor\":\"");
+        ot_buf_puts(&b, ot_cursor_format(st->cursor, c));
+        ot_buf_puts(&b, st->duplicate ? "\",\"duplicate\":true}" : "\",\"duplicate\":false}");
+        ot_reply_buf(req, 200, &b);
         ingest_free(g);
         return;
     }
@@ -601,8 +606,6 @@ static void reply_results(ot_req *req)
     for (size_t i = 0; i < g->n; i++)
         if (g->items[i].ok && ot_ingest_batch_tel(g->b, g->items[i].bidx)->duplicate)
             dups++;
-    ot_buf b;
-    ot_buf_init(&b);
     ot_buf_reserve(&b, 128 + g->n * 110);
     ot_buf_printf(&b,
                   "{\"status\":\"%s\",\"accepted\":%zu,\"rejected\":%zu,\"duplicates\":%zu,"
