@@ -22,6 +22,7 @@
 #include "core/clock.h"
 #include "core/ids.h"
 #include "core/log.h"
+#include "core/utf8.h"
 #include "store/store.h"
 
 struct ot_http {
@@ -241,6 +242,11 @@ void ot_reply_buf(ot_req *req, int status, ot_buf *b)
 
 void ot_reply_error_details(ot_req *req, int code, const char *message, json_t *details)
 {
+    char clean[OT_ERROR_MSG_MAX];
+    if (!ot_utf8_valid(message, strlen(message))) {
+        ot_utf8_sanitize(message, clean, sizeof clean);
+        message = clean;
+    }
     json_t *e = json_pack("{s:s, s:s}", "code", ot_error_code_name(code), "message", message);
     if (details)
         json_object_set_new(e, "details", details);
@@ -253,6 +259,15 @@ void ot_reply_error_details(ot_req *req, int code, const char *message, json_t *
 
 void ot_reply_error(ot_req *req, const ot_error *err)
 {
+    /* a message may quote input (a header, a name); JSON needs UTF-8 */
+    ot_error clean;
+    if (!ot_utf8_valid(err->message, strlen(err->message)) ||
+        !ot_utf8_valid(err->path, strlen(err->path))) {
+        clean.code = err->code;
+        ot_utf8_sanitize(err->message, clean.message, sizeof clean.message);
+        ot_utf8_sanitize(err->path, clean.path, sizeof clean.path);
+        err = &clean;
+    }
     json_t *details = NULL;
     if (err->path[0])
         details = json_pack("[{s:s, s:s}]", "path", err->path, "message", err->message);
@@ -409,6 +424,30 @@ static enum MHD_Result queue(ot_req *req)
 /* First call for a request: headers are in, the body is not. Decide what
  * can be decided now (route, method, size, CORS preflight). Returns 1 when a
  * reply was given early. */
+struct bad_arg {
+    int found;
+    char name[64];  /* the argument's name when it is itself UTF-8, else "" */
+    char path[72];  /* "$." name */
+};
+
+/* MHD_get_connection_values callback: stop at the first query argument
+ * whose name or value is not UTF-8. */
+static enum MHD_Result check_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                 const char *value)
+{
+    struct bad_arg *b = cls;
+    (void)kind;
+    int key_ok = key && ot_utf8_valid(key, strlen(key));
+    if (key_ok && (!value || ot_utf8_valid(value, strlen(value))))
+        return MHD_YES;
+    b->found = 1;
+    if (key_ok && strlen(key) < sizeof b->name) {
+        snprintf(b->name, sizeof b->name, "%s", key);
+        snprintf(b->path, sizeof b->path, "$.%s", key);
+    }
+    return MHD_NO;
+}
+
 static int on_headers(ot_http *h, ot_req *req)
 {
     ot_app *app = h->app;
@@ -444,6 +483,22 @@ static int on_headers(ot_http *h, ot_req *req)
                             app->cfg.max_body_bytes);
             return 1;
         }
+    }
+
+    /* Text that is not UTF-8 could not be echoed in a JSON reply or a log
+     * line (jansson refuses it): refuse it here, naming where it came. */
+    if (!ot_utf8_valid(req->url, strlen(req->url))) {
+        ot_reply_errorf(req, OT_EINVAL, "$.path",
+                        "the request path is not valid UTF-8 (after percent-decoding)");
+        return 1;
+    }
+    struct bad_arg bad = {0};
+    MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, check_arg, &bad);
+    if (bad.found) {
+        ot_reply_errorf(req, OT_EINVAL, bad.name[0] ? bad.path : "$.query",
+                        "query argument %s is not valid UTF-8 (after percent-decoding)",
+                        bad.name[0] ? bad.name : "name");
+        return 1;
     }
 
     char allow[128];

@@ -155,6 +155,41 @@ Test(system, unknown_path_is_404_envelope)
     bb_resp_free(&r);
 }
 
+/* Bytes that are not UTF-8 (after percent-decoding) in a path, a query
+ * argument or a quoted header are a 4xx naming where they came, never a 500
+ * "could not encode the reply". */
+Test(system, bytes_that_are_not_utf8_are_4xx_naming_the_field)
+{
+    static const struct {
+        const char *method, *path, *field;
+    } cases[] = {
+        {"POST", "/proposals/%FF/approve", "$.path"},
+        {"POST", "/rollback/%C0%AF", "$.path"},
+        {"GET", "/no/such/%ED%A0%80", "$.path"},
+        {"GET", "/diff?twin_id=%FF", "$.twin_id"},
+        {"GET", "/telemetry/query?twin_id=t1&asset_id=a%E2%82", "$.asset_id"},
+        {"GET", "/diff?%FF=1", "$.query"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        bb_resp r;
+        long st = bb_http(&srv, cases[i].method, cases[i].path, "{}", NULL, &r);
+        cr_assert_eq(st, 400, "%s %s -> %ld %s", cases[i].method, cases[i].path, st, r.body);
+        bb_assert_error(&r, 400, "validation_failed", cases[i].field);
+        bb_resp_free(&r);
+    }
+    /* UTF-8 that is well-formed goes through to the handler */
+    bb_resp r;
+    cr_assert_eq(bb_http(&srv, "GET", "/r/telemetry/%E2%82%AC", NULL, NULL, &r), 404);
+    cr_assert(strstr(r.body, "'\xe2\x82\xac'"), "the id is quoted as it came: %s", r.body);
+    bb_resp_free(&r);
+    /* a header quoted in a message is escaped, not refused by the encoder */
+    const char *h[] = {"Last-Event-ID: \xff\xfe", NULL};
+    long st = bb_http(&srv, "GET", "/subscribe", NULL, h, &r);
+    cr_assert_eq(st, 400, "%ld %s", st, r.body);
+    bb_assert_error(&r, 400, "validation_failed", "$.since");
+    bb_resp_free(&r);
+}
+
 Test(system, wrong_method_is_405_with_allow)
 {
     bb_resp r;
