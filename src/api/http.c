@@ -617,8 +617,15 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                        dur);
     ot_metrics_inflight_add(h->app->metrics, -1);
     if (ot_log_enabled(OT_LOG_INFO)) {
+        /* a path refused for not being UTF-8 is still logged, escaped */
+        char clean[1024];
+        const char *path = req->url;
+        if (!ot_utf8_valid(path, strlen(path))) {
+            ot_utf8_sanitize(path, clean, sizeof clean);
+            path = clean;
+        }
         json_t *f = json_pack("{s:s, s:s, s:s, s:i, s:f, s:s, s:s}", "method", req->method,
-                              "path", req->url, "route", req->route ? req->route->name : "",
+                              "path", path, "route", req->route ? req->route->name : "",
                               "status", status, "duration_ms", (double)dur / 1e6,
                               "request_id", req->request_id, "end",
                               toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "ok" : "aborted");

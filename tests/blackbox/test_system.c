@@ -177,6 +177,16 @@ Test(system, bytes_that_are_not_utf8_are_4xx_naming_the_field)
         bb_assert_error(&r, 400, "validation_failed", cases[i].field);
         bb_resp_free(&r);
     }
+    /* the refused requests are in the access log, their paths escaped */
+    char *log = NULL;
+    for (int i = 0; i < 50 && !(log && strstr(log, "/rollback/\\\\xc0\\\\xaf")); i++) {
+        free(log);
+        usleep(20000);
+        log = bb_server_log(&srv);
+    }
+    cr_assert(log && strstr(log, "\"path\":\"/proposals/\\\\xff/approve\""), "%s", log);
+    cr_assert(strstr(log, "/rollback/\\\\xc0\\\\xaf"));
+    free(log);
     /* UTF-8 that is well-formed goes through to the handler */
     bb_resp r;
     cr_assert_eq(bb_http(&srv, "GET", "/r/telemetry/%E2%82%AC", NULL, NULL, &r), 404);
