@@ -3,6 +3,7 @@
 
 #include <criterion/criterion.h>
 #include <curl/curl.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libpq-fe.h>
@@ -332,44 +333,55 @@ static void load_token(bb_server *s)
     free(log);
 }
 
-void bb_start(bb_server *s, const char *const *args, const char *const *env, const char *dir)
+/* 1 if process pid holds the listening socket of 127.0.0.1:port (read from
+ * /proc): a free port picked here can be taken by another test's server
+ * before ours binds it, and then /health answers from the wrong server. */
+static int owns_listener(pid_t pid, int port)
 {
-    memset(s, 0, sizeof *s);
-    if (dir) {
-        snprintf(s->dir, sizeof s->dir, "%s", dir);
-    } else {
-        snprintf(s->dir, sizeof s->dir, "/tmp/opstwin-bb.XXXXXX");
-        if (!mkdtemp(s->dir))
-            cr_assert_fail("mkdtemp: %s", strerror(errno));
+    FILE *f = fopen("/proc/net/tcp", "r");
+    if (!f)
+        return 1; /* cannot tell: trust /health */
+    char line[512];
+    unsigned long inode = 0;
+    while (!inode && fgets(line, sizeof line, f)) {
+        unsigned la, lp, ra, rp, st;
+        unsigned long ino;
+        if (sscanf(line, " %*d: %x:%x %x:%x %x %*x:%*x %*x:%*x %*x %*u %*u %lu", &la, &lp, &ra,
+                   &rp, &st, &ino) == 6 &&
+            lp == (unsigned)port && st == 0x0A)
+            inode = ino;
     }
-    s->port = bb_free_port();
-    snprintf(s->base, sizeof s->base, "http://127.0.0.1:%d", s->port);
-    char port[16], data[300];
-    snprintf(port, sizeof port, "%d", s->port);
-    snprintf(data, sizeof data, "%s/data", s->dir);
-    const char *argv[64];
-    int n = 0;
-    argv[n++] = bb_bin();
-    argv[n++] = "serve";
-    argv[n++] = "--port";
-    argv[n++] = port;
-    argv[n++] = "--data-dir";
-    argv[n++] = data;
-    for (const char *const *a = args; a && *a && n < 62; a++)
-        argv[n++] = *a;
-    argv[n] = NULL;
-    char dburl_env[600] = "";
-    int own_db = 0;
-    for (const char *const *e = env; e && *e; e++)
-        own_db |= strncmp(*e, "DATABASE_URL=", 13) == 0;
-    for (const char *const *a = args; a && *a; a++)
-        own_db |= strcmp(*a, "--database-url") == 0;
-    if (bb_pg_mode() && !own_db) {
-        pg_database_for(s);
-        snprintf(dburl_env, sizeof dburl_env, "DATABASE_URL=%s", s->database_url);
+    fclose(f);
+    if (!inode)
+        return 0;
+    char dir[64], want[64];
+    snprintf(dir, sizeof dir, "/proc/%d/fd", (int)pid);
+    snprintf(want, sizeof want, "socket:[%lu]", inode);
+    DIR *d = opendir(dir);
+    int found = 0;
+    for (struct dirent *de; d && !found && (de = readdir(d));) {
+        char path[320], link[64];
+        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+        ssize_t n = readlink(path, link, sizeof link - 1);
+        if (n > 0) {
+            link[n] = '\0';
+            found = strcmp(link, want) == 0;
+        }
     }
-    char logpath[512];
-    snprintf(logpath, sizeof logpath, "%s/server.log", s->dir);
+    if (d)
+        closedir(d);
+    return found;
+}
+
+/* Fork the server (argv, on s->port) and wait until it answers /health
+ * from its own socket: 0. 1 when it could not bind the port and may_retry;
+ * any other failure fails the test. */
+static int start_once(bb_server *s, const char **argv, char *dburl_env,
+                      const char *const *env, const char *logpath, int may_retry)
+{
+    char *before = bb_server_log(s);
+    size_t skip = before ? strlen(before) : 0; /* the log of earlier attempts */
+    free(before);
     pid_t parent = getpid();
     pid_t pid = fork();
     if (pid == 0) {
@@ -396,19 +408,70 @@ void bb_start(bb_server *s, const char *const *args, const char *const *env, con
         int st;
         if (waitpid(pid, &st, WNOHANG) == pid) {
             char *log = bb_server_log(s);
+            if (may_retry && log && strlen(log) > skip && strstr(log + skip, "cannot listen on")) {
+                free(log);
+                s->pid = 0;
+                return 1;
+            }
             cr_assert_fail("server exited during start-up (status %d):\n%s", st, log);
         }
         bb_resp r;
-        if (bb_http(s, "GET", "/health", NULL, NULL, &r) > 0) {
+        if (bb_http(s, "GET", "/health", NULL, NULL, &r) > 0 && owns_listener(pid, s->port)) {
             bb_resp_free(&r);
             load_token(s);
-            return;
+            return 0;
         }
         bb_resp_free(&r);
         usleep(50000);
     }
     kill(pid, SIGKILL);
     cr_assert_fail("server did not answer /health within 30 s");
+    return -1;
+}
+
+void bb_start(bb_server *s, const char *const *args, const char *const *env, const char *dir)
+{
+    memset(s, 0, sizeof *s);
+    if (dir) {
+        snprintf(s->dir, sizeof s->dir, "%s", dir);
+    } else {
+        snprintf(s->dir, sizeof s->dir, "/tmp/opstwin-bb.XXXXXX");
+        if (!mkdtemp(s->dir))
+            cr_assert_fail("mkdtemp: %s", strerror(errno));
+    }
+    char port[16], data[300];
+    snprintf(data, sizeof data, "%s/data", s->dir);
+    const char *argv[64];
+    int n = 0;
+    argv[n++] = bb_bin();
+    argv[n++] = "serve";
+    argv[n++] = "--port";
+    argv[n++] = port;
+    argv[n++] = "--data-dir";
+    argv[n++] = data;
+    for (const char *const *a = args; a && *a && n < 62; a++)
+        argv[n++] = *a;
+    argv[n] = NULL;
+    char dburl_env[600] = "";
+    int own_db = 0;
+    for (const char *const *e = env; e && *e; e++)
+        own_db |= strncmp(*e, "DATABASE_URL=", 13) == 0;
+    for (const char *const *a = args; a && *a; a++)
+        own_db |= strcmp(*a, "--database-url") == 0;
+    if (bb_pg_mode() && !own_db) {
+        pg_database_for(s);
+        snprintf(dburl_env, sizeof dburl_env, "DATABASE_URL=%s", s->database_url);
+    }
+    char logpath[512];
+    snprintf(logpath, sizeof logpath, "%s/server.log", s->dir);
+    /* up to five ports: another test's server may take ours before we bind */
+    for (int attempt = 1;; attempt++) {
+        s->port = bb_free_port();
+        snprintf(s->base, sizeof s->base, "http://127.0.0.1:%d", s->port);
+        snprintf(port, sizeof port, "%d", s->port);
+        if (start_once(s, argv, dburl_env, env, logpath, attempt < 5) == 0)
+            return;
+    }
 }
 
 static int wait_exit(pid_t pid, double timeout)
