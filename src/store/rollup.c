@@ -17,7 +17,27 @@ static size_t slot(int64_t series, int64_t minute, size_t cap)
     return (size_t)((uint64_t)(series * 1000003 + minute) & (cap - 1));
 }
 
-int ot_rollups_add(ot_rollups *r, int64_t series, int64_t ts, double v)
+static int keep_point(ot_rollups *r, ot_rollup *a, int64_t ts, int64_t seq, double v)
+{
+    if (r->npts == r->pts_cap) {
+        size_t cap = r->pts_cap ? r->pts_cap * 2 : 1024;
+        ot_rpoint *p = cap < UINT32_MAX ? realloc(r->pts, cap * sizeof *p) : NULL;
+        if (!p)
+            return -1;
+        r->pts = p;
+        r->pts_cap = cap;
+    }
+    r->pts[r->npts] = (ot_rpoint){ts, seq, v, 0};
+    uint32_t k = (uint32_t)++r->npts;
+    if (a->last)
+        r->pts[a->last - 1].next = k;
+    else
+        a->first = k;
+    a->last = k;
+    return 0;
+}
+
+int ot_rollups_add(ot_rollups *r, int64_t series, int64_t ts, int64_t seq, double v)
 {
     int64_t minute = ot_minute_of(ts);
     if ((r->n + 1) * 2 > r->cap) {
@@ -42,9 +62,11 @@ int ot_rollups_add(ot_rollups *r, int64_t series, int64_t ts, double v)
         j = (j + 1) & (r->cap - 1);
     ot_rollup *a = &r->v[j];
     if (!a->used) {
-        *a = (ot_rollup){series, minute, 0, 0, 0, v, v, 1};
+        *a = (ot_rollup){series, minute, 0, 0, 0, v, v, 1, 0, 0};
         r->n++;
     }
+    if (r->keep_points && keep_point(r, a, ts, seq, v))
+        return -1;
     a->count++;
     a->sum += v;
     a->sumsq += v * v;
@@ -60,13 +82,78 @@ void ot_rollups_clear(ot_rollups *r)
     if (r->n)
         memset(r->v, 0, r->cap * sizeof *r->v);
     r->n = 0;
+    r->npts = 0;
 }
 
 void ot_rollups_free(ot_rollups *r)
 {
     free(r->v);
-    r->v = NULL;
-    r->cap = r->n = 0;
+    free(r->pts);
+    free(r->sorted);
+    free(r->blob);
+    *r = (ot_rollups){.keep_points = r->keep_points};
+}
+
+static int cmp_rpoint(const void *x, const void *y)
+{
+    const ot_rpoint *a = x, *b = y;
+    if (a->ts != b->ts)
+        return a->ts < b->ts ? -1 : 1;
+    return (a->seq > b->seq) - (a->seq < b->seq);
+}
+
+static void put_le64(unsigned char *p, uint64_t x)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)(x >> (8 * i));
+}
+
+static uint64_t get_le64(const unsigned char *p)
+{
+    uint64_t x = 0;
+    for (int i = 7; i >= 0; i--)
+        x = (x << 8) | p[i];
+    return x;
+}
+
+int ot_rollup_blocks(ot_rollups *r, const ot_rollup *a,
+                     int (*fn)(void *ctx, const ot_rollup *a, int64_t seq,
+                               const unsigned char *data, size_t len),
+                     void *ctx)
+{
+    if (!r->blob && !(r->blob = malloc(OT_POINT_BLOCK_MAX * OT_POINT_BYTES)))
+        return -1;
+    if (r->sorted_cap < r->pts_cap) { /* a's points are some of pts */
+        ot_rpoint *p = realloc(r->sorted, r->pts_cap * sizeof *p);
+        if (!p)
+            return -1;
+        r->sorted = p;
+        r->sorted_cap = r->pts_cap;
+    }
+    size_t n = 0;
+    for (uint32_t k = a->first; k; k = r->pts[k - 1].next)
+        r->sorted[n++] = r->pts[k - 1];
+    qsort(r->sorted, n, sizeof *r->sorted, cmp_rpoint);
+    for (size_t off = 0; off < n; off += OT_POINT_BLOCK_MAX) {
+        size_t m = n - off < OT_POINT_BLOCK_MAX ? n - off : OT_POINT_BLOCK_MAX;
+        for (size_t i = 0; i < m; i++) {
+            uint64_t bits;
+            memcpy(&bits, &r->sorted[off + i].v, sizeof bits);
+            put_le64(r->blob + i * OT_POINT_BYTES, (uint64_t)r->sorted[off + i].ts);
+            put_le64(r->blob + i * OT_POINT_BYTES + 8, bits);
+        }
+        int rc = fn(ctx, a, r->sorted[off].seq, r->blob, m * OT_POINT_BYTES);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+void ot_point_block_get(const unsigned char *data, size_t i, int64_t *ts_us, double *v)
+{
+    *ts_us = (int64_t)get_le64(data + i * OT_POINT_BYTES);
+    uint64_t bits = get_le64(data + i * OT_POINT_BYTES + 8);
+    memcpy(v, &bits, sizeof *v);
 }
 
 static int minute_aligned(int64_t t)

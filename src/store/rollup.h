@@ -5,6 +5,13 @@
  * just before COMMIT, write one upsert per (series, minute) into rollup_1m;
  * then they clear the set. Open addressing, grown as needed; the caller
  * owns the struct (zero-initialised) and frees it with ot_rollups_free.
+ *
+ * With keep_points set, the set also keeps every point, so a backend can
+ * store a group's raw points as one block per (series, minute) instead of
+ * one row per point (SQLite's point_blocks). A point block is n points of
+ * OT_POINT_BYTES each, ordered by time: the time in microseconds, then the
+ * value's IEEE 754 bits, both 64-bit little-endian. Clearing keeps the
+ * memory, so a busy writer does not allocate per group.
  */
 #ifndef OT_STORE_ROLLUP_H
 #define OT_STORE_ROLLUP_H
@@ -22,18 +29,46 @@ typedef struct ot_rollup {
     long count;
     double sum, sumsq, min, max;
     int used;                /* slot taken; iterate v[0..cap) and skip the rest */
+    uint32_t first, last;    /* keep_points: its points, 1-based into pts, 0 = none */
 } ot_rollup;
+
+typedef struct ot_rpoint {
+    int64_t ts, seq;
+    double v;
+    uint32_t next;           /* the next point of the same rollup, 1-based, 0 = none */
+} ot_rpoint;
 
 typedef struct ot_rollups {
     ot_rollup *v;
     size_t cap, n;
+    int keep_points;                 /* set by the owner before the first add */
+    ot_rpoint *pts, *sorted;         /* the points; scratch for ot_rollup_blocks */
+    size_t npts, pts_cap, sorted_cap;
+    unsigned char *blob;             /* scratch: one encoded block */
 } ot_rollups;
+
+#define OT_POINT_BYTES 16
+#define OT_POINT_BLOCK_MAX 4096      /* points per block at most */
 
 /* The minute (floor of ts / 60 s, also for negative times) a point is in. */
 int64_t ot_minute_of(int64_t ts_us);
 
-/* Add value v of series at ts_us. 0, or -1 when out of memory. */
-int ot_rollups_add(ot_rollups *r, int64_t series, int64_t ts_us, double v);
+/* Add value v of series at ts_us; seq tells points of one series at the
+ * same time apart (the record's cursor). 0, or -1 when out of memory. */
+int ot_rollups_add(ot_rollups *r, int64_t series, int64_t ts_us, int64_t seq, double v);
+
+/* keep_points: a's points ordered by (ts, seq), encoded as blocks of at
+ * most OT_POINT_BLOCK_MAX points. fn gets each block with the seq of its
+ * first point (unique per series and minute: one point per record and
+ * series); data is valid during the call. Stops at, and returns, the first
+ * nonzero fn result; -1 when out of memory. */
+int ot_rollup_blocks(ot_rollups *r, const ot_rollup *a,
+                     int (*fn)(void *ctx, const ot_rollup *a, int64_t seq,
+                               const unsigned char *data, size_t len),
+                     void *ctx);
+
+/* Point i of an encoded block. */
+void ot_point_block_get(const unsigned char *data, size_t i, int64_t *ts_us, double *v);
 
 void ot_rollups_clear(ot_rollups *r);
 void ot_rollups_free(ot_rollups *r);

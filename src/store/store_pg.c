@@ -694,7 +694,7 @@ static int be_put_tel(void *p, const ot_store_tel *t, int64_t cursor, ot_error *
             snprintf(num, sizeof num, "%.17g", v);
             ot_buf_printf(&be->cp_pts, "%lld\t%lld\t%lld\t%s\n", (long long)e->id,
                           (long long)t->ts_us, (long long)cursor, num);
-            if (ot_rollups_add(&be->acc, e->id, t->ts_us, v))
+            if (ot_rollups_add(&be->acc, e->id, t->ts_us, cursor, v))
                 return ot_error_set(err, OT_ENOMEM, NULL, "out of memory");
         }
         if (t->ts_us >= e->last_ts) {

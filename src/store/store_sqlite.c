@@ -8,7 +8,11 @@
  *   events(cursor PK, type, ts, twin_id, id, json)       index (twin_id, cursor)
  *   telemetry(event_id PK, cursor, twin_id, asset_id, ts, json)  index (twin_id, ts)
  *   series(series_id PK, twin_id, asset_id, metric, last_ts, last_value)
- *   points(series_id, ts, seq, value) PK (series_id, ts, seq), clustered
+ *   point_blocks(series_id, minute, seq, data) PK (series_id, minute, seq): the raw
+ *     points, one block per series, minute and group commit (rollup.h gives
+ *     the encoding), so a group writes a row per series and minute instead
+ *     of a row per point
+ *   rollup_1m(series_id, minute, count, sum, sumsq, min, max) PK (series_id, minute)
  *   docs(type, id, twin_id, status, created, updated, json) PK (type, id)
  */
 #include <pthread.h>
@@ -26,8 +30,16 @@
 #include "store/rollup.h"
 #include "store/sqlite_walbuf.h"
 
-static const char *const migrations[] = {
-    /* 1 */
+static int move_points(sqlite3 *db, ot_error *err);
+
+/* Each migration runs in one transaction: its SQL, then its function (if
+ * any), then its closing SQL. */
+static const struct migration {
+    const char *sql;
+    int (*fn)(sqlite3 *db, ot_error *err);
+    const char *after;
+} migrations[] = {
+    /* 1 */ {.sql =
     "CREATE TABLE events (cursor INTEGER PRIMARY KEY, type INTEGER NOT NULL, ts INTEGER NOT NULL,"
     " twin_id TEXT NOT NULL, id TEXT NOT NULL, ref_type TEXT NOT NULL, extra TEXT);"
     "CREATE INDEX events_twin ON events (twin_id, cursor);"
@@ -43,23 +55,28 @@ static const char *const migrations[] = {
     "CREATE TABLE docs (type TEXT NOT NULL, id TEXT NOT NULL, twin_id TEXT NOT NULL,"
     " status TEXT, created INTEGER NOT NULL, updated INTEGER NOT NULL, json TEXT NOT NULL,"
     " PRIMARY KEY (type, id)) WITHOUT ROWID;"
-    "CREATE INDEX docs_twin ON docs (type, twin_id, updated);",
-    /* 2 */
+    "CREATE INDEX docs_twin ON docs (type, twin_id, updated);"},
+    /* 2 */ {.sql =
     "CREATE TABLE audit (seq INTEGER PRIMARY KEY, ts INTEGER NOT NULL, record TEXT NOT NULL,"
-    " prev_hash TEXT NOT NULL, hash TEXT NOT NULL);",
+    " prev_hash TEXT NOT NULL, hash TEXT NOT NULL);"},
     /* 3: per-minute rollups, kept with every commit, so aggregates over whole
      * minutes read one row per minute instead of every point */
-    "CREATE TABLE rollup_1m (series_id INTEGER NOT NULL, minute INTEGER NOT NULL,"
+    {.sql = "CREATE TABLE rollup_1m (series_id INTEGER NOT NULL, minute INTEGER NOT NULL,"
     " count INTEGER NOT NULL, sum REAL NOT NULL, sumsq REAL NOT NULL, min REAL NOT NULL,"
     " max REAL NOT NULL, PRIMARY KEY (series_id, minute)) WITHOUT ROWID;"
     "INSERT INTO rollup_1m SELECT series_id, (ts - (((ts % 60000000) + 60000000) % 60000000))"
     " / 60000000, count(*), sum(value), sum(value * value), min(value), max(value)"
-    " FROM points GROUP BY 1, 2;",
+    " FROM points GROUP BY 1, 2;"},
+    /* 4: raw points in blocks (one row per series, minute and group) */
+    {.sql = "CREATE TABLE point_blocks (series_id INTEGER NOT NULL, minute INTEGER NOT NULL,"
+            " seq INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (series_id, minute, seq))"
+            " WITHOUT ROWID;",
+     .fn = move_points, .after = "DROP TABLE points;"},
 };
 #define NMIGRATIONS (int)(sizeof migrations / sizeof migrations[0])
 
 enum wstmt { W_BEGIN, W_COMMIT, W_ROLLBACK, W_LOOKUP_TEL, W_INS_TEL, W_INS_EVENT, W_SERIES_GET,
-             W_SERIES_INS, W_SERIES_SET, W_INS_POINT, W_PUT_DOC, W_PUT_AUDIT, W_ROLLUP, W_NSTMT };
+             W_SERIES_INS, W_SERIES_SET, W_INS_BLOCK, W_PUT_DOC, W_PUT_AUDIT, W_ROLLUP, W_NSTMT };
 static const char *const wsql[W_NSTMT] = {
     [W_BEGIN] = "BEGIN IMMEDIATE",
     [W_COMMIT] = "COMMIT",
@@ -73,7 +90,7 @@ static const char *const wsql[W_NSTMT] = {
                      " AND metric = ?3",
     [W_SERIES_INS] = "INSERT INTO series (twin_id, asset_id, metric) VALUES (?1, ?2, ?3)",
     [W_SERIES_SET] = "UPDATE series SET last_ts = ?2, last_value = ?3 WHERE series_id = ?1",
-    [W_INS_POINT] = "INSERT OR IGNORE INTO points (series_id, ts, seq, value) VALUES (?1, ?2, ?3, ?4)",
+    [W_INS_BLOCK] = "INSERT INTO point_blocks (series_id, minute, seq, data) VALUES (?1, ?2, ?3, ?4)",
     [W_PUT_DOC] = "INSERT INTO docs (type, id, twin_id, status, created, updated, json)"
                   " VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6) ON CONFLICT (type, id) DO UPDATE SET"
                   " twin_id = excluded.twin_id, status = excluded.status,"
@@ -102,7 +119,8 @@ static const char *const rsql[R_NSTMT] = {
                     " AND ts >= ?3 AND ts < ?4 ORDER BY ts LIMIT ?5",
     [R_SERIES_FOR] = "SELECT series_id FROM series WHERE twin_id = ?1 AND metric = ?2"
                      " AND (?3 IS NULL OR asset_id = ?3)",
-    [R_POINTS] = "SELECT ts, value FROM points WHERE series_id = ?1 AND ts >= ?2 AND ts < ?3",
+    [R_POINTS] = "SELECT data FROM point_blocks WHERE series_id = ?1 AND minute >= ?2"
+                 " AND minute <= ?3",
     [R_LATEST] = "SELECT twin_id, asset_id, metric, last_value, last_ts FROM series"
                  " WHERE last_ts IS NOT NULL ORDER BY twin_id, asset_id, metric",
     [R_LATEST_TWIN] = "SELECT twin_id, asset_id, metric, last_value, last_ts FROM series"
@@ -119,6 +137,7 @@ struct series_entry {
     int64_t id;
     int64_t last_ts;
     double last_value;
+    int64_t last_seq;   /* the record that last added a point (a metric named twice) */
     int dirty;
 };
 
@@ -195,9 +214,14 @@ static int migrate(sqlite3 *db, ot_error *err)
     for (int v = version; v < NMIGRATIONS; v++) {
         char pragma[64];
         snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d;", v + 1);
+        const struct migration *m = &migrations[v];
         int rc = exec(db, "BEGIN", err);
         if (!rc)
-            rc = exec(db, migrations[v], err);
+            rc = exec(db, m->sql, err);
+        if (!rc && m->fn)
+            rc = m->fn(db, err);
+        if (!rc && m->after)
+            rc = exec(db, m->after, err);
         if (!rc)
             rc = exec(db, pragma, err);
         if (!rc)
@@ -308,6 +332,7 @@ static int be_open(const ot_store_options *opt, void **out, ot_error *err)
     pthread_mutex_init(&be->ckpt_mu, NULL);
     pthread_cond_init(&be->ckpt_cv, NULL);
     snprintf(be->path, sizeof be->path, "%s/opstwin.db", opt->data_dir);
+    be->acc.keep_points = 1;
     pthread_once(&sqlite_config_once, sqlite_config);
     /* the writer's WAL writes are coalesced (sqlite_walbuf.h: needs
      * synchronous=FULL, set right below) */
@@ -453,8 +478,73 @@ static int flush_series(sqlite_be *be, ot_error *err)
 }
 
 
+struct block_ins {
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    ot_error *err;
+};
+
+static int insert_block(void *ctx, const ot_rollup *a, int64_t seq, const unsigned char *data,
+                        size_t len)
+{
+    struct block_ins *b = ctx;
+    sqlite3_reset(b->st);
+    sqlite3_bind_int64(b->st, 1, a->series);
+    sqlite3_bind_int64(b->st, 2, a->minute);
+    sqlite3_bind_int64(b->st, 3, seq);
+    sqlite3_bind_blob(b->st, 4, data, (int)len, SQLITE_STATIC);
+    int rc = sqlite3_step(b->st);
+    sqlite3_reset(b->st);
+    return rc == SQLITE_DONE ? 0 : db_error(b->db, b->err, "insert points");
+}
+
+/* Write the raw points of every (series, minute) in acc as blocks. */
+static int write_blocks(sqlite3 *db, sqlite3_stmt *st, ot_rollups *acc, ot_error *err)
+{
+    struct block_ins b = {db, st, err};
+    for (size_t i = 0; i < acc->cap && acc->n; i++) {
+        if (!acc->v[i].used)
+            continue;
+        int rc = ot_rollup_blocks(acc, &acc->v[i], insert_block, &b);
+        if (rc)
+            return rc < 0 ? ot_error_set(err, OT_ENOMEM, NULL, "out of memory") : rc;
+    }
+    return 0;
+}
+
+/* Migration 4: the rows of points into point_blocks. */
+static int move_points(sqlite3 *db, ot_error *err)
+{
+    sqlite3_stmt *sel = NULL, *ins = NULL;
+    ot_rollups acc = {.keep_points = 1};
+    int rc = 0, step;
+    if (sqlite3_prepare_v2(db, "SELECT series_id, ts, seq, value FROM points", -1, &sel, NULL) ||
+        sqlite3_prepare_v2(db, wsql[W_INS_BLOCK], -1, &ins, NULL))
+        rc = db_error(db, err, "migrating points");
+    while (!rc && (step = sqlite3_step(sel)) == SQLITE_ROW) {
+        if (ot_rollups_add(&acc, sqlite3_column_int64(sel, 0), sqlite3_column_int64(sel, 1),
+                           sqlite3_column_int64(sel, 2), sqlite3_column_double(sel, 3)))
+            rc = ot_error_set(err, OT_ENOMEM, NULL, "out of memory migrating points");
+        else if (acc.npts >= 1000000) {
+            rc = write_blocks(db, ins, &acc, err);
+            ot_rollups_clear(&acc);
+        }
+    }
+    if (!rc && step != SQLITE_DONE)
+        rc = db_error(db, err, "migrating points");
+    if (!rc)
+        rc = write_blocks(db, ins, &acc, err);
+    ot_rollups_free(&acc);
+    sqlite3_finalize(sel);
+    sqlite3_finalize(ins);
+    return rc;
+}
+
 static int flush_rollups(sqlite_be *be, ot_error *err)
 {
+    int brc = write_blocks(be->w, wstmt(be, W_INS_BLOCK), &be->acc, err);
+    if (brc)
+        return brc;
     for (size_t i = 0; i < be->acc.cap && be->acc.n; i++) {
         ot_rollup *a = &be->acc.v[i];
         if (!a->used)
@@ -680,14 +770,12 @@ static int be_put_tel(void *p, const ot_store_tel *t, int64_t cursor, ot_error *
         struct series_entry *e = series_get(be, t->twin_id, t->asset_id, t->metric_names[i], err);
         if (!e)
             return err ? err->code : OT_EIO;
-        st = wstmt(be, W_INS_POINT);
-        sqlite3_bind_int64(st, 1, e->id);
-        sqlite3_bind_int64(st, 2, t->ts_us);
-        sqlite3_bind_int64(st, 3, cursor);
-        sqlite3_bind_double(st, 4, t->metric_values[i]);
-        rc = step_done(be, st, err, "insert point");
-        if (!rc && sqlite3_changes(be->w) > 0 && ot_rollups_add(&be->acc, e->id, t->ts_us, t->metric_values[i]))
+        /* the points are written with the rollups, before COMMIT; a metric
+         * named twice in one record is one point, its first */
+        if (e->last_seq != cursor &&
+            ot_rollups_add(&be->acc, e->id, t->ts_us, cursor, t->metric_values[i]))
             rc = ot_error_set(err, OT_ENOMEM, NULL, "out of memory");
+        e->last_seq = cursor;
         if (!rc && t->ts_us >= e->last_ts) {
             e->last_ts = t->ts_us;
             e->last_value = t->metric_values[i];
@@ -739,11 +827,11 @@ static int be_retention(void *p, int64_t cutoff_us, int64_t *oldest, ot_error *e
              " DELETE FROM events WHERE ts < %lld AND cursor < (SELECT COALESCE(MIN(cursor),"
              " 9000000000000000000) FROM events WHERE ts >= %lld);"
              " DELETE FROM telemetry WHERE ts < %lld;"
-             " DELETE FROM points WHERE ts < %lld;"
+             " DELETE FROM point_blocks WHERE minute < %lld;"
              " DELETE FROM rollup_1m WHERE minute < %lld;"
              " COMMIT;",
              (long long)cutoff_us, (long long)cutoff_us, (long long)cutoff_us,
-             (long long)cutoff_us, (long long)(cutoff_us / OT_MINUTE_US));
+             (long long)ot_minute_of(cutoff_us), (long long)ot_minute_of(cutoff_us));
     int rc = exec(be->w, sql, err);
     if (rc) {
         exec(be->w, "ROLLBACK", NULL);
@@ -954,43 +1042,64 @@ static int bucket_add(struct buckets *bk, int64_t b, long count, double sum, dou
     return 0;
 }
 
-/* Raw points of one series into buckets. */
+/* A run of points in one bucket, added to the buckets when the bucket
+ * changes (points come in time order within a block, mostly across). */
+struct run {
+    int64_t bucket;
+    long n;
+    double sum, sumsq, min, max;
+};
+
+static int run_flush(struct buckets *bk, struct run *r, ot_error *err)
+{
+    int rc = r->n ? bucket_add(bk, r->bucket, r->n, r->sum, r->sumsq, r->min, r->max, err) : 0;
+    r->n = 0;
+    return rc;
+}
+
+static int run_add(struct buckets *bk, struct run *r, int64_t bucket, double v, ot_error *err)
+{
+    if (r->n && bucket != r->bucket) {
+        int rc = run_flush(bk, r, err);
+        if (rc)
+            return rc;
+    }
+    if (!r->n)
+        *r = (struct run){.bucket = bucket, .min = v, .max = v};
+    r->n++;
+    r->sum += v;
+    r->sumsq += v * v;
+    if (v < r->min)
+        r->min = v;
+    if (v > r->max)
+        r->max = v;
+    return 0;
+}
+
+/* Raw points of one series in [start, end) into buckets: the blocks of the
+ * minutes the range touches, each point checked against the range. */
 static int scan_points(struct rconn *c, struct buckets *bk, int64_t series, int64_t start,
                        int64_t end, int64_t window, ot_error *err)
 {
     sqlite3_stmt *st = rstmt(c, R_POINTS);
     sqlite3_bind_int64(st, 1, series);
-    sqlite3_bind_int64(st, 2, start);
-    sqlite3_bind_int64(st, 3, end);
-    int rc, erc = 0;
-    /* points come in time order: accumulate a run for one bucket locally */
-    int64_t cur = 0;
-    long n = 0;
-    double sum = 0, sumsq = 0, mn = 0, mx = 0;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        int64_t ts = sqlite3_column_int64(st, 0);
-        double v = sqlite3_column_double(st, 1);
-        int64_t b = floor_div(ts, window) * window;
-        if (n && b != cur) {
-            if ((erc = bucket_add(bk, cur, n, sum, sumsq, mn, mx, err)))
-                break;
-            n = 0;
+    sqlite3_bind_int64(st, 2, start == INT64_MIN ? INT64_MIN : ot_minute_of(start));
+    sqlite3_bind_int64(st, 3, end == INT64_MAX ? INT64_MAX : ot_minute_of(end - 1));
+    struct run r = {0};
+    int rc = SQLITE_DONE, erc = 0;
+    while (!erc && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const unsigned char *data = sqlite3_column_blob(st, 0);
+        size_t n = (size_t)sqlite3_column_bytes(st, 0) / OT_POINT_BYTES;
+        for (size_t k = 0; k < n && !erc; k++) {
+            int64_t ts;
+            double v;
+            ot_point_block_get(data, k, &ts, &v);
+            if (ts >= start && ts < end)
+                erc = run_add(bk, &r, floor_div(ts, window) * window, v, err);
         }
-        if (!n) {
-            cur = b;
-            sum = sumsq = 0;
-            mn = mx = v;
-        }
-        n++;
-        sum += v;
-        sumsq += v * v;
-        if (v < mn)
-            mn = v;
-        if (v > mx)
-            mx = v;
     }
-    if (!erc && n)
-        erc = bucket_add(bk, cur, n, sum, sumsq, mn, mx, err);
+    if (!erc)
+        erc = run_flush(bk, &r, err);
     sqlite3_reset(st);
     if (erc)
         return erc;

@@ -1,4 +1,5 @@
 #include <criterion/criterion.h>
+#include <math.h>
 
 #include "store/rollup.h"
 
@@ -18,7 +19,7 @@ Test(rollup, accumulates_per_series_and_minute_across_growth)
     for (int s = 0; s < 1000; s++)
         for (int m = 0; m < 3; m++)
             for (int k = 0; k < 2; k++)
-                cr_assert_eq(ot_rollups_add(&r, s, m * OT_MINUTE_US + k, s + m * 10 + k), 0);
+                cr_assert_eq(ot_rollups_add(&r, s, m * OT_MINUTE_US + k, k, s + m * 10 + k), 0);
     cr_assert_eq(r.n, 3000);
     size_t seen = 0;
     for (size_t i = 0; i < r.cap; i++) {
@@ -36,9 +37,99 @@ Test(rollup, accumulates_per_series_and_minute_across_growth)
     cr_assert_eq(seen, 3000);
     ot_rollups_clear(&r);
     cr_assert_eq(r.n, 0);
-    cr_assert_eq(ot_rollups_add(&r, 7, 5, 1.5), 0);
+    cr_assert_eq(ot_rollups_add(&r, 7, 5, 1, 1.5), 0);
     cr_assert_eq(r.n, 1);
     ot_rollups_free(&r);
+}
+
+struct seen_block {
+    int64_t series, minute, seq;
+    size_t n;
+    int64_t ts[OT_POINT_BLOCK_MAX];
+    double v[OT_POINT_BLOCK_MAX];
+};
+
+static int take_block(void *ctx, const ot_rollup *a, int64_t seq, const unsigned char *data,
+                      size_t len)
+{
+    struct seen_block **next = ctx;
+    struct seen_block *b = (*next)++;
+    cr_assert_eq(len % OT_POINT_BYTES, 0);
+    b->series = a->series;
+    b->minute = a->minute;
+    b->seq = seq;
+    b->n = len / OT_POINT_BYTES;
+    for (size_t i = 0; i < b->n; i++)
+        ot_point_block_get(data, i, &b->ts[i], &b->v[i]);
+    return 0;
+}
+
+static struct seen_block blocks[8];
+
+Test(rollup, keeps_points_as_ordered_blocks_per_series_and_minute)
+{
+    ot_rollups r = {.keep_points = 1};
+    /* series 1: 9,000 points in minute 5, added newest first, each record
+     * (seq) its own; series 2: points in minutes -1 and 0, before 1970 too */
+    for (int i = 8999; i >= 0; i--)
+        cr_assert_eq(ot_rollups_add(&r, 1, 5 * OT_MINUTE_US + i * 1000, 100000 + i, i * 0.25), 0);
+    cr_assert_eq(ot_rollups_add(&r, 2, -1, 7, -1e300), 0);
+    cr_assert_eq(ot_rollups_add(&r, 2, 0, 9, 2.5), 0);
+    cr_assert_eq(ot_rollups_add(&r, 2, 0, 8, -0.0), 0);
+    for (int pass = 0; pass < 2; pass++) {
+        size_t nb = 0;
+        for (size_t i = 0; i < r.cap; i++) {
+            if (!r.v[i].used)
+                continue;
+            struct seen_block *next = blocks + nb;
+            cr_assert_eq(ot_rollup_blocks(&r, &r.v[i], take_block, &next), 0);
+            nb = (size_t)(next - blocks);
+        }
+        cr_assert_eq(nb, 5, "9,000 points make three blocks, and two minutes of series 2");
+        size_t total = 0;
+        for (size_t k = 0; k < nb; k++) {
+            struct seen_block *b = &blocks[k];
+            if (b->series == 2) {
+                cr_assert_eq(b->n, b->minute == -1 ? 1 : 2);
+                if (b->minute == 0) {
+                    /* same time: ordered by seq, -0.0 and its sign kept */
+                    cr_assert_eq(b->seq, 8);
+                    cr_assert(b->v[0] == 0.0 && signbit(b->v[0]));
+                    cr_assert_eq(b->v[1], 2.5);
+                } else {
+                    cr_assert_eq(b->ts[0], -1);
+                    cr_assert_eq(b->v[0], -1e300);
+                }
+                continue;
+            }
+            cr_assert_eq(b->minute, 5);
+            cr_assert_leq(b->n, OT_POINT_BLOCK_MAX);
+            cr_assert_eq(b->seq, 100000 + (b->ts[0] - 5 * OT_MINUTE_US) / 1000,
+                         "a block's seq is its first point's");
+            for (size_t i = 0; i < b->n; i++) {
+                int64_t idx = (b->ts[i] - 5 * OT_MINUTE_US) / 1000;
+                cr_assert_eq(b->v[i], (double)idx * 0.25);
+                if (i)
+                    cr_assert_gt(b->ts[i], b->ts[i - 1], "ordered by time");
+            }
+            total += b->n;
+        }
+        cr_assert_eq(total, 9000);
+        /* cleared: the memory stays, nothing is kept */
+        ot_rollups_clear(&r);
+        cr_assert_eq(r.npts, 0);
+        for (int i = 8999; i >= 0; i--)
+            cr_assert_eq(ot_rollups_add(&r, 1, 5 * OT_MINUTE_US + i * 1000, 100000 + i, i * 0.25),
+                         0);
+        cr_assert_eq(ot_rollups_add(&r, 2, -1, 7, -1e300), 0);
+        cr_assert_eq(ot_rollups_add(&r, 2, 0, 9, 2.5), 0);
+        cr_assert_eq(ot_rollups_add(&r, 2, 0, 8, -0.0), 0);
+    }
+    ot_rollups_free(&r);
+    ot_rollups plain = {0};
+    cr_assert_eq(ot_rollups_add(&plain, 1, 0, 1, 1.0), 0);
+    cr_assert_eq(plain.npts, 0, "points are kept only when asked");
+    ot_rollups_free(&plain);
 }
 
 Test(rollup, which_aggregates_read_rollups)

@@ -8,6 +8,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <libpq-fe.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -441,11 +442,15 @@ STORE_TEST(a_second_opener_is_refused)
     }
 }
 
-STORE_TEST(rollups_agree_with_raw_points)
+/* 600 points of metric "m" on twin "tw", assets x and y alternating, 1.5 s
+ * apart from 2026-01-01 on; the point of i has cursor i + 1. */
+static double point_value(int i) { return (double)((i * 37) % 101) / 7.0; }
+
+static void write_600_points(void)
 {
     const char *names[1] = {"m"};
     for (int i = 0; i < 600; i++) {
-        double vals[1] = {(double)((i * 37) % 101) / 7.0};
+        double vals[1] = {point_value(i)};
         char id[16];
         snprintf(id, sizeof id, "p%d", i);
         ot_store_tel t = {.event_id = id, .twin_id = "tw", .asset_id = i % 2 ? "x" : "y",
@@ -454,6 +459,10 @@ STORE_TEST(rollups_agree_with_raw_points)
         ot_store_write w = {.tels = &t, .ntels = 1};
         cr_assert_eq(ot_store_write_sync(st, &w), 0);
     }
+}
+
+static void check_rollups_agree_with_points(void)
+{
     ot_error e;
     enum ot_agg_fn fns[] = {OT_AGG_AVG, OT_AGG_MIN, OT_AGG_MAX, OT_AGG_SUM, OT_AGG_COUNT,
                             OT_AGG_STDDEV};
@@ -478,60 +487,78 @@ STORE_TEST(rollups_agree_with_raw_points)
         json_decref(a);
         json_decref(b);
     }
+    /* 10-second windows inside one minute, from the points only: 1.5 s
+     * apart, so windows hold 6 or 7 points, in time order */
+    json_t *c = ot_store_aggregate(st, "tw", "x", "m", 1767225600000000LL + 10000000LL,
+                                   1767225600000000LL + 30000000LL, 10000000LL, OT_AGG_SUM,
+                                   1000, &e);
+    cr_assert_eq(json_array_size(c), 2);
+    double want = 0;
+    for (int i = 7; i < 20; i += 2)
+        want += point_value(i); /* x: odd i, 10.5 s .. 28.5 s */
+    cr_assert_float_eq(json_number_value(json_object_get(json_array_get(c, 0), "value")) +
+                           json_number_value(json_object_get(json_array_get(c, 1), "value")),
+                       want, 1e-9);
+    json_decref(c);
 }
 
-static int collect_types(void *ctx, const ot_event *ev)
+STORE_TEST(rollups_agree_with_raw_points)
 {
-    json_t *arr = ctx;
-    json_array_append_new(arr, json_stringn(ev->json, ev->json_len));
-    return 0;
+    write_600_points();
+    check_rollups_agree_with_points();
 }
 
-STORE_TEST(docs_events_and_filters)
+static void sql_exec(sqlite3 *db, const char *sql)
 {
-    json_t *extra = json_pack("{s:s}", "severity", "high");
-    ot_store_doc docs[2] = {{.type = "anomaly", .id = "ano_1", .twin_id = "t1", .status = "open",
-                             .json = "{\"id\":\"ano_1\",\"tab\":\"a\\tb\"}"},
-                            {.type = "anomaly", .id = "ano_2", .twin_id = "t2", .status = "closed",
-                             .json = "{\"id\":\"ano_2\"}"}};
-    ot_store_event evs[2] = {{.type = OT_EV_ANOMALY_DETECTED, .twin_id = "t1", .id = "ano_1",
-                              .ref_type = "anomaly", .extra = extra},
-                             {.type = OT_EV_ANOMALY_DETECTED, .twin_id = "t2", .id = "ano_2",
-                              .ref_type = "anomaly"}};
-    ot_store_write w = {.docs = docs, .ndocs = 2, .events = evs, .nevents = 2};
-    cr_assert_eq(ot_store_write_sync(st, &w), 0, "%s", w.err.message);
-    json_decref(extra);
-    cr_assert_eq(evs[0].cursor, 1);
-    cr_assert_eq(evs[1].cursor, 2);
-    ot_error e;
-    char *d = ot_store_get_doc(st, "anomaly", "ano_1", &e);
-    cr_assert_str_eq(d, "{\"id\":\"ano_1\",\"tab\":\"a\\tb\"}");
-    free(d);
-    json_t *l = ot_store_list_docs(st, "anomaly", "t2", NULL, 10, &e);
-    cr_assert_eq(json_array_size(l), 1);
-    json_decref(l);
-    l = ot_store_list_docs(st, "anomaly", NULL, "open", 10, &e);
-    cr_assert_eq(json_array_size(l), 1);
-    json_decref(l);
-    /* replace keeps one row */
-    docs[0].json = "{\"id\":\"ano_1\",\"v\":2}";
-    docs[0].status = "closed";
-    ot_store_write w2 = {.docs = docs, .ndocs = 1};
-    cr_assert_eq(ot_store_write_sync(st, &w2), 0);
-    l = ot_store_list_docs(st, "anomaly", NULL, "closed", 10, &e);
-    cr_assert_eq(json_array_size(l), 2);
-    json_decref(l);
-    json_t *got = json_array();
-    ot_event_filter f = {.twin_id = "t1"};
-    int64_t scanned;
-    cr_assert_eq(ot_store_read_events(st, 0, 10, &f, collect_types, got, &scanned, &e), 1);
-    const char *j = json_string_value(json_array_get(got, 0));
-    cr_assert(strstr(j, "\"cursor\":\"cursor_000001\""), "%s", j);
-    cr_assert(strstr(j, "\"severity\":\"high\""), "%s", j);
-    json_array_clear(got);
-    ot_event_filter f2 = {.types = 1u << OT_EV_TELEMETRY_APPENDED};
-    cr_assert_eq(ot_store_read_events(st, 0, 10, &f2, collect_types, got, &scanned, &e), 0);
-    json_decref(got);
+    char *msg = NULL;
+    cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, &msg), SQLITE_OK, "%s: %s", sql, msg);
+}
+
+/* A database of schema version 3 kept a row per point in `points`;
+ * version 4 moves them into point_blocks when it opens. */
+Test(store, moves_rows_of_points_into_blocks_when_it_migrates)
+{
+    write_600_points();
+    ot_store_close(st);
+    st = NULL;
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/opstwin.db", dir);
+    sqlite3 *db;
+    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+    sql_exec(db, "BEGIN;"
+                 "CREATE TABLE points (series_id INTEGER NOT NULL, ts INTEGER NOT NULL,"
+                 " seq INTEGER NOT NULL, value REAL NOT NULL, PRIMARY KEY (series_id, ts, seq))"
+                 " WITHOUT ROWID;"
+                 "DROP TABLE point_blocks; PRAGMA user_version = 3;");
+    sqlite3_stmt *ins;
+    cr_assert_eq(sqlite3_prepare_v2(db, "INSERT INTO points SELECT series_id, ?1, ?2, ?3 FROM"
+                                        " series WHERE asset_id = ?4", -1, &ins, NULL), SQLITE_OK);
+    for (int i = 0; i < 600; i++) {
+        sqlite3_bind_int64(ins, 1, 1767225600000000LL + (int64_t)i * 1500000);
+        sqlite3_bind_int64(ins, 2, i + 1);
+        sqlite3_bind_double(ins, 3, point_value(i));
+        sqlite3_bind_text(ins, 4, i % 2 ? "x" : "y", -1, SQLITE_STATIC);
+        cr_assert_eq(sqlite3_step(ins), SQLITE_DONE);
+        sqlite3_reset(ins);
+    }
+    sqlite3_finalize(ins);
+    sql_exec(db, "COMMIT");
+    sqlite3_close(db);
+
+    open_store();
+    check_rollups_agree_with_points();
+    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_stmt *q;
+    cr_assert_eq(sqlite3_prepare_v2(db, "SELECT (SELECT count(*) FROM sqlite_master WHERE name ="
+                                        " 'points'), (SELECT sum(length(data)) FROM point_blocks),"
+                                        " (SELECT user_version FROM pragma_user_version)", -1, &q, NULL), SQLITE_OK,
+                 "%s", sqlite3_errmsg(db));
+    cr_assert_eq(sqlite3_step(q), SQLITE_ROW);
+    cr_assert_eq(sqlite3_column_int(q, 0), 0, "points dropped");
+    cr_assert_eq(sqlite3_column_int(q, 1), 600 * 16, "every point moved, once");
+    cr_assert_eq(sqlite3_column_int(q, 2), 4);
+    sqlite3_finalize(q);
+    sqlite3_close(db);
 }
 
 STORE_TEST(a_replay_inside_one_group_is_a_duplicate)
