@@ -103,8 +103,13 @@ static int take_item(direct_sink *d, const json_t *obj, int64_t now, ot_tel *tel
         rc = ot_error_set(&e, OT_ENOMEM, NULL, "out of memory");
     if (!rc)
         rc = ot_registry_check_telemetry(d->registry, canon, "$", &e);
-    if (!rc && !(*json = json_dumps(canon, JSON_COMPACT | JSON_REAL_PRECISION(17))))
+    ot_buf text;
+    ot_buf_init(&text);
+    if (!rc && ot_tel_render(tel, &text))
         rc = ot_error_set(&e, OT_ENOMEM, NULL, "out of memory");
+    if (!rc)
+        *json = ot_buf_steal(&text, NULL);
+    ot_buf_free(&text);
     json_decref(canon);
     if (rc) {
         res->status = OT_IMPORT_REJECTED;

@@ -90,6 +90,32 @@ char *ot_buf_steal(ot_buf *b, size_t *len)
     return d;
 }
 
+void ot_buf_json_real(ot_buf *b, double v)
+{
+    char t[40];
+    int n = snprintf(t, sizeof t - 2, "%.17g", v);
+    if (n <= 0 || (size_t)n >= sizeof t - 2) {
+        b->failed = 1;
+        return;
+    }
+    char *e = memchr(t, 'e', (size_t)n);
+    if (!e && !memchr(t, '.', (size_t)n)) {
+        memcpy(t + n, ".0", 3);
+        n += 2;
+    } else if (e) {
+        char *d = e + 1, *s = d;
+        if (*s == '+')
+            s++;
+        else if (*s == '-')
+            s++, d++;
+        while (*s == '0' && s[1])
+            s++;
+        memmove(d, s, (size_t)(t + n - s) + 1);
+        n -= (int)(s - d);
+    }
+    ot_buf_append(b, t, (size_t)n);
+}
+
 void ot_buf_json_string(ot_buf *b, const char *s)
 {
     static const char hex[] = "0123456789abcdef";

@@ -115,7 +115,7 @@ void ot_profiles_free(ot_profiles *ps)
 
 struct bitem {
     ot_tel tel;
-    char *json;           /* canonical text, stored */
+    size_t json_off;      /* its canonical text, stored: at text.data + json_off */
 };
 
 struct ot_ingest_batch {
@@ -124,6 +124,7 @@ struct ot_ingest_batch {
     void *scope_ctx;
     size_t n, cap;
     struct bitem *items;
+    ot_buf text;          /* the items' canonical texts, each NUL-terminated */
     ot_store_tel *stels;
     const char **names;
     double *values;
@@ -150,10 +151,9 @@ void ot_ingest_batch_free(ot_ingest_batch *b)
 {
     if (!b)
         return;
-    for (size_t i = 0; i < b->n; i++) {
+    for (size_t i = 0; i < b->n; i++)
         ot_tel_clear(&b->items[i].tel);
-        free(b->items[i].json);
-    }
+    ot_buf_free(&b->text);
     for (int i = 0; i < b->nrefs; i++)
         ref_release(b->refs[i].ref);
     free(b->refs);
@@ -213,15 +213,16 @@ static int keep_item(ot_ingest_batch *b, struct bitem *it, const char *prefix, o
                      it->tel.twin_id);
         goto fail;
     }
-    json_t *canon = ot_tel_to_json(&it->tel);
-    if (canon && b->app->check_telemetry &&
-        b->app->check_telemetry(b->app->check_ctx, canon, prefix, err)) {
+    if (b->app->check_telemetry) {
+        json_t *canon = ot_tel_to_json(&it->tel);
+        int rc = canon ? b->app->check_telemetry(b->app->check_ctx, canon, prefix, err)
+                       : ot_error_set(err, OT_ENOMEM, prefix, "out of memory");
         json_decref(canon);
-        goto fail;
+        if (rc)
+            goto fail;
     }
-    it->json = canon ? json_dumps(canon, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
-    json_decref(canon);
-    if (!it->json) {
+    it->json_off = b->text.len;
+    if (ot_tel_render(&it->tel, &b->text) || (ot_buf_append(&b->text, "", 1), b->text.failed)) {
         ot_error_set(err, OT_ENOMEM, prefix, "out of memory");
         goto fail;
     }
@@ -294,7 +295,7 @@ ot_store_write *ot_ingest_batch_write(ot_ingest_batch *b)
             b->names[m] = t->metrics[j].name;
             b->values[m] = t->metrics[j].value;
         }
-        st->json = b->items[i].json;
+        st->json = b->text.data + b->items[i].json_off;
         st->client_id = t->event_id_given;
     }
     ot_store_audit *audit = b->w.audit;

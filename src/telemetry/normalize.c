@@ -429,6 +429,52 @@ out:
 
 /* --- Output ------------------------------------------------------------------- */
 
+static int buf_dump(const char *data, size_t len, void *b)
+{
+    ot_buf_append(b, data, len);
+    return ot_buf_failed(b) ? -1 : 0;
+}
+
+/* ids and metric names are tokens (A-Z a-z 0-9 _ . : -): nothing to escape */
+static void put_key_token(ot_buf *b, const char *key, const char *token)
+{
+    ot_buf_puts(b, key);
+    ot_buf_append(b, "\"", 1);
+    ot_buf_puts(b, token);
+    ot_buf_append(b, "\"", 1);
+}
+
+int ot_tel_render(const ot_tel *t, ot_buf *b)
+{
+    char ts[OT_TS_BUFSZ];
+    put_key_token(b, "{\"event_id\":", t->event_id);
+    put_key_token(b, ",\"twin_id\":", t->twin_id);
+    put_key_token(b, ",\"asset_id\":", t->asset_id);
+    put_key_token(b, ",\"ts\":", ot_ts_format(t->ts_us, ts));
+    ot_buf_puts(b, ",\"metrics\":{");
+    for (size_t i = 0; i < t->nmetrics; i++) {
+        put_key_token(b, i ? "," : "", t->metrics[i].name);
+        ot_buf_append(b, ":", 1);
+        ot_buf_json_real(b, t->metrics[i].value);
+    }
+    ot_buf_append(b, "}", 1);
+    size_t flags = JSON_COMPACT | JSON_REAL_PRECISION(17);
+    if (t->tags) {
+        ot_buf_puts(b, ",\"tags\":");
+        json_dump_callback(t->tags, buf_dump, b, flags);
+    }
+    ot_buf_puts(b, ",\"quality\":{\"data_quality_score\":");
+    ot_buf_json_real(b, t->data_quality_score);
+    ot_buf_puts(b, ",\"missing_rate\":");
+    ot_buf_json_real(b, t->missing_rate);
+    if (t->quality) {
+        ot_buf_puts(b, ",\"client\":");
+        json_dump_callback(t->quality, buf_dump, b, flags | JSON_ENCODE_ANY);
+    }
+    ot_buf_puts(b, "}}");
+    return ot_buf_failed(b) ? -1 : 0;
+}
+
 json_t *ot_tel_to_json(const ot_tel *t)
 {
     char ts[OT_TS_BUFSZ];

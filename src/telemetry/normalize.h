@@ -57,6 +57,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/buf.h"
 #include "core/error.h"
 #include "telemetry/ingest_profile.h"
 #include "telemetry/names.h" /* OT_TEL_ID_MAX, OT_METRIC_NAME_MAX */
@@ -111,6 +112,11 @@ void ot_tel_clear(ot_tel *t);
  * Normalizing it again without a profile gives the same record (except that
  * event_id_given and ts_given become 1). Caller owns; NULL when out of memory. */
 json_t *ot_tel_to_json(const ot_tel *t);
+
+/* The same object as JSON text, appended to b: byte-identical to jansson's
+ * json_dumps(ot_tel_to_json(t), JSON_COMPACT | JSON_REAL_PRECISION(17)),
+ * without building it. 0, or -1 when out of memory (b is then failed). */
+int ot_tel_render(const ot_tel *t, ot_buf *b);
 
 /* --- Timestamps (also used by the CSV/NDJSON importer) ---------------------
  * Accepted forms:

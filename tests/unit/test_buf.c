@@ -1,4 +1,5 @@
 #include <criterion/criterion.h>
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -57,4 +58,23 @@ Test(evtype, names_roundtrip)
     cr_assert_eq(ot_evtype_parse("TelemetryAppendedX", -1), -1);
     cr_assert_eq(ot_evtype_parse("TelemetryAppended,X", 17), 0);
     cr_assert_null(ot_evtype_name(OT_EV_COUNT));
+}
+
+Test(buf, json_real_writes_what_jansson_writes)
+{
+    static const double v[] = {0.0, -0.0, 1.0, -7.0, 0.1, 1e20, 1e21, 1e-5, 1e-7, 2.5e-310,
+                               4.9e-324, 1.7976931348623157e308, 123456789012345678.0, 1e16,
+                               -1.5e-300, 3.0e100, 100.0, 0.000123};
+    ot_buf b;
+    ot_buf_init(&b);
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+        json_t *j = json_real(v[i]);
+        char *want = json_dumps(j, JSON_ENCODE_ANY | JSON_REAL_PRECISION(17));
+        ot_buf_reset(&b);
+        ot_buf_json_real(&b, v[i]);
+        cr_assert_str_eq(b.data, want, "%.17g", v[i]);
+        free(want);
+        json_decref(j);
+    }
+    ot_buf_free(&b);
 }

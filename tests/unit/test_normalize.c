@@ -1,6 +1,8 @@
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "core/ids.h"
@@ -519,6 +521,53 @@ Test(normalize, to_json_shape)
     free(s);
     json_decref(o);
     ot_tel_clear(&t);
+}
+
+/* A random finite double: random bits (every exponent, subnormals, -0.0)
+ * or a short decimal, as sensors send. */
+static double random_double(void)
+{
+    if (rand() % 2) {
+        uint64_t bits = ((uint64_t)rand() << 42) ^ ((uint64_t)rand() << 21) ^ (uint64_t)rand();
+        double v;
+        memcpy(&v, &bits, sizeof v);
+        return isfinite(v) ? v : 0.0;
+    }
+    return (double)(rand() % 2000000 - 1000000) / (double)(1 + rand() % 1000);
+}
+
+Test(normalize, render_is_byte_identical_to_dumping_to_json)
+{
+    srand(4);
+    ot_buf b;
+    ot_buf_init(&b);
+    const char *extras[] = {"", ",\"tags\":{\"site\":\"n\\u00e9\\n\",\"z\":\"\\t\"}",
+                            ",\"quality\":0.25", ",\"quality\":{\"src\":[1,2e-7,\"\\\"\"]}"};
+    static const double special[] = {0.0, -0.0, 5.0, 1e20, 1e-5, 1e16, 1e17, 123456789012345678.0,
+                                     4.9e-324, 1.7976931348623157e308, 0.1, -2.5e-310, 100.0};
+    for (int i = 0; i < 20000; i++) {
+        char in[2048];
+        int n = snprintf(in, sizeof in, "{" BASE ",\"event_id\":\"e:%d\",\"ts\":%d%s,"
+                         "\"metrics\":{", i, 1767530096 + i, extras[i % 4]);
+        int nm = 1 + i % 5;
+        for (int m = 0; m < nm; m++)
+            n += snprintf(in + n, sizeof in - (size_t)n, "%s\"m%d\":0", m ? "," : "", m);
+        snprintf(in + n, sizeof in - (size_t)n, "}}");
+        ot_tel t;
+        accept(in, &t);
+        for (size_t m = 0; m < t.nmetrics; m++)
+            t.metrics[m].value = i < 13 ? special[i] : random_double();
+        t.data_quality_score = i % 3 ? random_double() : 1.0;
+        json_t *o = ot_tel_to_json(&t);
+        char *want = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(17));
+        ot_buf_reset(&b);
+        cr_assert_eq(ot_tel_render(&t, &b), 0);
+        cr_assert_str_eq(b.data, want);
+        free(want);
+        json_decref(o);
+        ot_tel_clear(&t);
+    }
+    ot_buf_free(&b);
 }
 
 /* --- Bare MQTT payloads ------------------------------------------------------- */
