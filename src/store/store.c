@@ -51,6 +51,7 @@
 #include <openssl/evp.h>
 
 #define GROUP_MAX_ITEMS 8192       /* telemetry items per transaction */
+#define GROUP_SPARE_EVENTS 8192    /* a spare group keeps room for this many events at most */
 /* Committed groups waiting for the syncer to take them. Few: groups
  * committed while an fsync runs are all acknowledged by the next one, so
  * past this the writer waits and lets the writes that keep arriving make one
@@ -62,7 +63,9 @@
 /* A committed (or failed) group on its way to the syncer. */
 typedef struct evvec {
     ot_event *v;
+    size_t *off;                   /* where v[i]'s JSON starts in text */
     size_t n, cap;
+    ot_buf text;                   /* every event's JSON, each NUL-terminated */
 } evvec;
 
 struct group {
@@ -114,6 +117,8 @@ struct ot_store {
     int64_t last_retention_us;
     ot_buf scratch, scratch_extra; /* writer thread: event rendering */
     int64_t audit_seq;             /* writer thread: chain head */
+    struct group *spare;           /* groups the syncer is done with, for reuse (smu) */
+    int nspare;
     char audit_hash[OT_AUDIT_HASH_HEX];
 };
 
@@ -187,51 +192,84 @@ static void render_extra(ot_buf *x, const char *asset_id, json_t *extra)
 
 /* --- the writer ---------------------------------------------------------- */
 
-static ot_event *evvec_push(evvec *e)
+/* Append an event whose JSON is json[0..len); its json pointer is set by
+ * evvec_seal, once text stops moving. NULL when out of memory. */
+static ot_event *evvec_push(evvec *e, const char *json, size_t len)
 {
     if (e->n == e->cap) {
         size_t cap = e->cap ? e->cap * 2 : 256;
         ot_event *v = realloc(e->v, cap * sizeof *v);
-        if (!v)
+        if (v)
+            e->v = v;
+        size_t *off = v ? realloc(e->off, cap * sizeof *off) : NULL;
+        if (!off)
             return NULL;
-        e->v = v;
+        e->off = off;
         e->cap = cap;
     }
-    ot_event *ev = &e->v[e->n++];
+    size_t at = e->text.len;
+    ot_buf_append(&e->text, json, len);
+    ot_buf_append(&e->text, "", 1);
+    if (ot_buf_failed(&e->text))
+        return NULL;
+    ot_event *ev = &e->v[e->n];
     memset(ev, 0, sizeof *ev);
+    ev->json_len = len;
+    e->off[e->n++] = at;
     return ev;
+}
+
+/* Point every event at its JSON, before the events are handed on. */
+static void evvec_seal(evvec *e)
+{
+    for (size_t i = 0; i < e->n; i++)
+        e->v[i].json = e->text.data + e->off[i];
 }
 
 /* Drop the events from index keep on (a rolled-back transaction's). */
 static void evvec_truncate(evvec *e, size_t keep)
 {
-    for (size_t i = keep; i < e->n; i++)
-        free(e->v[i].json);
-    if (keep < e->n)
+    if (keep < e->n) {
+        e->text.len = e->off[keep];
         e->n = keep;
+    }
 }
 
-static void evvec_clear(evvec *e) { evvec_truncate(e, 0); }
+static void evvec_clear(evvec *e)
+{
+    e->n = 0;
+    ot_buf_reset(&e->text);
+}
+
+static void evvec_free(evvec *e)
+{
+    free(e->v);
+    free(e->off);
+    ot_buf_free(&e->text);
+    memset(e, 0, sizeof *e);
+}
 
 static int append_event(ot_store *s, evvec *evs, int64_t *next, int type, const char *twin_id,
                         const char *id, const char *ref_type, const char *asset_id,
                         json_t *extra, int64_t ts_us, int64_t *cursor_out, ot_error *err)
 {
-    ot_event *ev = evvec_push(evs);
-    if (!ev)
-        return ot_error_set(err, OT_ENOMEM, NULL, "out of memory rendering events");
-    ev->cursor = (*next)++;
-    ev->type = type;
-    ev->ts_us = ts_us ? ts_us : ot_now_us();
-    snprintf(ev->twin_id, sizeof ev->twin_id, "%s", twin_id ? twin_id : "");
+    int64_t cursor = *next;
+    ts_us = ts_us ? ts_us : ot_now_us();
+    char twin[OT_EVENT_TWIN_MAX];
+    snprintf(twin, sizeof twin, "%s", twin_id ? twin_id : "");
     render_extra(&s->scratch_extra, asset_id, extra);
-    if (ot_event_render(&s->scratch, ev->cursor, type, ev->ts_us, ev->twin_id, id, ref_type,
+    ot_event *ev = NULL;
+    if (ot_event_render(&s->scratch, cursor, type, ts_us, twin, id, ref_type,
                         s->scratch_extra.data, s->scratch_extra.len) ||
-        ot_buf_failed(&s->scratch_extra) || !(ev->json = malloc(s->scratch.len + 1)))
+        ot_buf_failed(&s->scratch_extra) ||
+        !(ev = evvec_push(evs, s->scratch.data, s->scratch.len)))
         return ot_error_set(err, OT_ENOMEM, NULL, "out of memory rendering events");
-    memcpy(ev->json, s->scratch.data, s->scratch.len + 1);
-    ev->json_len = s->scratch.len;
-    *cursor_out = ev->cursor;
+    (*next)++;
+    ev->cursor = cursor;
+    ev->type = type;
+    ev->ts_us = ts_us;
+    memcpy(ev->twin_id, twin, sizeof twin);
+    *cursor_out = cursor;
     return s->ops->put_event(s->be, ev, id, ref_type, s->scratch_extra.data, s->scratch_extra.len,
                              err);
 }
@@ -329,15 +367,13 @@ static void note_failure(ot_store *s, const ot_error *err)
 static int collect_event(void *ctx, const ot_event *ev)
 {
     evvec *e = ctx;
-    ot_event *c = evvec_push(e);
-    if (!c || !(c->json = malloc(ev->json_len + 1)))
+    ot_event *c = evvec_push(e, ev->json, ev->json_len);
+    if (!c)
         return 1;
     c->cursor = ev->cursor;
     c->type = ev->type;
     c->ts_us = ev->ts_us;
     memcpy(c->twin_id, ev->twin_id, sizeof c->twin_id);
-    memcpy(c->json, ev->json, ev->json_len + 1);
-    c->json_len = ev->json_len;
     return 0;
 }
 
@@ -364,16 +400,15 @@ static int resync(ot_store *s, ot_error *err)
             int n = s->ops->read_events(s->be, after, 1000, NULL, collect_event, &evs, &scanned,
                                         err);
             if (n < 0 || evs.n == before) {
-                evvec_clear(&evs);
-                free(evs.v);
+                evvec_free(&evs);
                 return n < 0 ? n : ot_error_set(err, OT_EIO, NULL, "cannot read back events");
             }
             after = evs.v[evs.n - 1].cursor;
         }
+        evvec_seal(&evs);
         if (evs.n && s->opt.on_commit)
             s->opt.on_commit(s->opt.on_commit_ctx, evs.v, evs.n);
-        evvec_clear(&evs);
-        free(evs.v);
+        evvec_free(&evs);
     } else if (last < mine) {
         ot_log(OT_LOG_ERROR, "store: the database's last cursor is %lld, %lld was committed "
                "before: the database lost committed data (restored from a backup?)",
@@ -472,6 +507,44 @@ static void wait_sync_room(ot_store *s)
     pthread_mutex_unlock(&s->smu);
 }
 
+/* A group to fill: a spare one (keeping its memory) or a new one. */
+static struct group *take_group(ot_store *s)
+{
+    pthread_mutex_lock(&s->smu);
+    struct group *g = s->spare;
+    if (g) {
+        s->spare = g->next;
+        s->nspare--;
+    }
+    pthread_mutex_unlock(&s->smu);
+    if (!g)
+        return calloc(1, sizeof *g);
+    evvec ev = g->evs;
+    memset(g, 0, sizeof *g);
+    g->evs = ev;
+    return g;
+}
+
+/* The syncer is done with g: keep it for the writer, so a busy writer does
+ * not allocate an event array and text per group (at most SYNC_MAX_GROUPS
+ * + 1 are ever in use), unless it grew unusually large. */
+static void give_group(ot_store *s, struct group *g)
+{
+    evvec_clear(&g->evs);
+    pthread_mutex_lock(&s->smu);
+    int keep = s->nspare <= SYNC_MAX_GROUPS && g->evs.cap <= GROUP_SPARE_EVENTS;
+    if (keep) {
+        g->next = s->spare;
+        s->spare = g;
+        s->nspare++;
+    }
+    pthread_mutex_unlock(&s->smu);
+    if (!keep) {
+        evvec_free(&g->evs);
+        free(g);
+    }
+}
+
 /* Hand a group to the syncer (the writer waited for room first). */
 static void to_syncer(ot_store *s, struct group *g)
 {
@@ -497,7 +570,7 @@ static void process(ot_store *s, ot_store_write *list)
     }
     ot_error err;
     ot_error_clear(&err);
-    struct group *g = calloc(1, sizeof *g);
+    struct group *g = take_group(s);
     if (!g) {
         ot_error_set(&err, OT_ENOMEM, NULL, "out of memory");
         for (size_t i = 0; i < n; i++) {
@@ -547,6 +620,7 @@ static void process(ot_store *s, ot_store_write *list)
             mark_done(writes[i], r1 == 0 ? 0 : r1 == OT_EINVAL ? r1 : OT_EUNAVAIL, &e1);
         }
     }
+    evvec_seal(&g->evs);
     to_syncer(s, g);
 }
 
@@ -592,9 +666,7 @@ static void publish(ot_store *s, struct group *list)
             wn = w->next; /* done() may free w */
             w->done(w, w->ctx);
         }
-        evvec_clear(&g->evs);
-        free(g->evs.v);
-        free(g);
+        give_group(s, g);
     }
     pthread_mutex_lock(&s->hook_mu);
     if (s->on_completed)
@@ -821,6 +893,11 @@ void ot_store_close(ot_store *s)
     close(s->lock_fd); /* releases the flock */
     ot_buf_free(&s->scratch);
     ot_buf_free(&s->scratch_extra);
+    for (struct group *g = s->spare, *gn; g; g = gn) {
+        gn = g->next;
+        evvec_free(&g->evs);
+        free(g);
+    }
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->err_mu);
