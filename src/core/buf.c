@@ -1,6 +1,7 @@
 /* buf.c - see buf.h. */
 #include "core/buf.h"
 
+#include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -116,9 +117,21 @@ void ot_buf_json_real(ot_buf *b, double v)
     ot_buf_append(b, t, (size_t)n);
 }
 
+static int dump_cb(const char *data, size_t len, void *b)
+{
+    ot_buf_append(b, data, len);
+    return ot_buf_failed(b) ? -1 : 0;
+}
+
+void ot_buf_json(ot_buf *b, const json_t *v, size_t flags)
+{
+    if (json_dump_callback(v, dump_cb, b, flags | JSON_ENCODE_ANY))
+        b->failed = 1;
+}
+
 void ot_buf_json_string(ot_buf *b, const char *s)
 {
-    static const char hex[] = "0123456789abcdef";
+    static const char hex[] = "0123456789ABCDEF";
     if (ot_buf_reserve(b, strlen(s) + 2))
         return;
     ot_buf_append(b, "\"", 1);
@@ -134,6 +147,8 @@ void ot_buf_json_string(ot_buf *b, const char *s)
         size_t n = 2;
         switch (c) {
         case '"': case '\\': break;
+        case '\b': esc[1] = 'b'; break;
+        case '\f': esc[1] = 'f'; break;
         case '\n': esc[1] = 'n'; break;
         case '\r': esc[1] = 'r'; break;
         case '\t': esc[1] = 't'; break;

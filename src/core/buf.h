@@ -24,13 +24,18 @@ void ot_buf_append(ot_buf *b, const void *data, size_t len);
 void ot_buf_puts(ot_buf *b, const char *s);
 void ot_buf_printf(ot_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int ot_buf_failed(const ot_buf *b);
-/* Append s as a JSON string literal (quotes and escapes included). */
+/* Append s as a JSON string literal (quotes and escapes included), escaped
+ * as jansson escapes it: \" \\ \b \f \n \r \t, other control characters
+ * as \u00XX (upper-case hex), everything else as it is. */
 void ot_buf_json_string(ot_buf *b, const char *s);
 /* Append a finite double as jansson writes it with JSON_REAL_PRECISION(17):
  * "%.17g", ".0" added when that looks like an integer, the exponent without
  * '+' or leading zeros ("1e20", "1e-5"). Byte-identical, so text rendered
  * here and text dumped by jansson can be mixed and compared. */
 void ot_buf_json_real(ot_buf *b, double v);
+/* Append jansson's dump of v with flags (JSON_ENCODE_ANY is added). */
+struct json_t;
+void ot_buf_json(ot_buf *b, const struct json_t *v, size_t flags);
 /* Return the NUL-terminated data and reset b; caller frees. */
 char *ot_buf_steal(ot_buf *b, size_t *len);
 

@@ -38,6 +38,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/buf.h"
 #include "core/error.h"
 #include "core/evtype.h"
 
@@ -208,6 +209,14 @@ json_t *ot_store_latest(ot_store *s, const char *twin_id, ot_error *err);
 /* --- the audit chain ----------------------------------------------------------- */
 
 #define OT_AUDIT_HASH_HEX 65
+
+/* The canonical record text into b (reset first): the JSON object
+ * {"action","actor","details","seq","target","ts"}, keys sorted, compact,
+ * byte-identical to jansson's JSON_COMPACT | JSON_SORT_KEYS |
+ * JSON_REAL_PRECISION(17) dump of it. actor NULL = "anonymous", details
+ * NULL = null. 0 or OT_ENOMEM. */
+int ot_audit_render(ot_buf *b, int64_t seq, int64_t ts_us, const char *actor,
+                    const char *action, const char *target, const json_t *details);
 
 /* hash = hex(SHA-256(prev_hex || record)). out >= OT_AUDIT_HASH_HEX. */
 void ot_audit_hash(const char *prev_hex, const char *record, size_t len, char *out);

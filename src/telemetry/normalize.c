@@ -429,12 +429,6 @@ out:
 
 /* --- Output ------------------------------------------------------------------- */
 
-static int buf_dump(const char *data, size_t len, void *b)
-{
-    ot_buf_append(b, data, len);
-    return ot_buf_failed(b) ? -1 : 0;
-}
-
 /* ids and metric names are tokens (A-Z a-z 0-9 _ . : -): nothing to escape */
 static void put_key_token(ot_buf *b, const char *key, const char *token)
 {
@@ -461,7 +455,7 @@ int ot_tel_render(const ot_tel *t, ot_buf *b)
     size_t flags = JSON_COMPACT | JSON_REAL_PRECISION(17);
     if (t->tags) {
         ot_buf_puts(b, ",\"tags\":");
-        json_dump_callback(t->tags, buf_dump, b, flags);
+        ot_buf_json(b, t->tags, flags);
     }
     ot_buf_puts(b, ",\"quality\":{\"data_quality_score\":");
     ot_buf_json_real(b, t->data_quality_score);
@@ -469,7 +463,7 @@ int ot_tel_render(const ot_tel *t, ot_buf *b)
     ot_buf_json_real(b, t->missing_rate);
     if (t->quality) {
         ot_buf_puts(b, ",\"client\":");
-        json_dump_callback(t->quality, buf_dump, b, flags | JSON_ENCODE_ANY);
+        ot_buf_json(b, t->quality, flags);
     }
     ot_buf_puts(b, "}}");
     return ot_buf_failed(b) ? -1 : 0;

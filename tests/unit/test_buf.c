@@ -78,3 +78,28 @@ Test(buf, json_real_writes_what_jansson_writes)
     }
     ot_buf_free(&b);
 }
+
+Test(buf, json_string_escapes_as_jansson_does)
+{
+    static const char *const pieces[] = {"a", "\"", "\\", "\b", "\f", "\n", "\r", "\t", "\x01",
+                                         "\x1f", "/", "\x7f", "\xc3\xa9", "\xe2\x82\xac",
+                                         "\xf0\x9f\x98\x80", " ", "Z"};
+    srand(7);
+    ot_buf b;
+    ot_buf_init(&b);
+    for (int i = 0; i < 20000; i++) {
+        char s[256] = "";
+        int n = rand() % 12;
+        for (int k = 0; k < n; k++)
+            strcat(s, pieces[rand() % (int)(sizeof pieces / sizeof pieces[0])]);
+        json_t *j = json_string(s);
+        cr_assert_not_null(j, "%s", s);
+        char *want = json_dumps(j, JSON_ENCODE_ANY);
+        ot_buf_reset(&b);
+        ot_buf_json_string(&b, s);
+        cr_assert_str_eq(b.data, want);
+        free(want);
+        json_decref(j);
+    }
+    ot_buf_free(&b);
+}

@@ -727,3 +727,38 @@ Test(store_pg, resyncs_cursors_after_a_reconnect)
     cr_assert_eq(commits, 3, "the event committed unseen was passed on");
     cr_assert_eq(ot_store_last_cursor(st), 3);
 }
+
+/* --- audit record text ---------------------------------------------------- */
+
+Test(audit_record, renders_what_jansson_dumps_with_sorted_keys)
+{
+    static const char *const strs[] = {"", "anonymous", "POST /telemetry/ingest", "a\"b\\c",
+                                       "tab\there\nnew\x01\x1f", "caf\xc3\xa9 \xe2\x82\xac",
+                                       "plant-1"};
+    const size_t ns = sizeof strs / sizeof strs[0];
+    json_t *details[] = {NULL, json_pack("{s:s, s:s}", "request_id", "r-1", "target", "t"),
+                         json_pack("{s:f, s:i, s:[s, f], s:{s:n}}", "z", 0.1, "a", 7, "m",
+                                   "x\ny", 1e-300, "k", "q")};
+    ot_buf b;
+    ot_buf_init(&b);
+    srand(11);
+    for (int i = 0; i < 3000; i++) {
+        int64_t seq = i == 0 ? 1 : ((int64_t)rand() << 20) ^ rand();
+        int64_t ts = 1767225600000000LL + (int64_t)rand() * 1000;
+        const char *actor = i % 7 == 0 ? NULL : strs[rand() % ns];
+        const char *action = strs[rand() % ns], *target = strs[rand() % ns];
+        json_t *d = details[i % 3];
+        char tsbuf[OT_TS_BUFSZ];
+        json_t *rec = json_pack("{s:I, s:s, s:s, s:s, s:s, s:O?}", "seq", (json_int_t)seq, "ts",
+                                ot_ts_format(ts, tsbuf), "actor", actor ? actor : "anonymous",
+                                "action", action, "target", target, "details", d);
+        char *want = json_dumps(rec, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(17));
+        cr_assert_eq(ot_audit_render(&b, seq, ts, actor, action, target, d), 0);
+        cr_assert_str_eq(b.data, want);
+        free(want);
+        json_decref(rec);
+    }
+    for (size_t i = 0; i < 3; i++)
+        json_decref(details[i]);
+    ot_buf_free(&b);
+}
