@@ -58,6 +58,7 @@ typedef struct ot_store_tel {
     const char *const *metric_names;
     const double *metric_values;
     const char *json;       /* canonical telemetry.v1 object, as stored and served */
+    size_t json_len;        /* its length, or 0: strlen(json) */
     int client_id;          /* 1: event_id came from the client, check for a replay;
                                0: a fresh ULID, which cannot have been stored before */
     /* results, filled by the writer: */

@@ -770,7 +770,7 @@ static int be_put_tel(void *p, const ot_store_tel *t, int64_t cursor, ot_error *
     sqlite3_bind_text(st, 3, t->twin_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 4, t->asset_id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 5, t->ts_us);
-    sqlite3_bind_text(st, 6, t->json, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, t->json, t->json_len ? (int)t->json_len : -1, SQLITE_STATIC);
     int rc = step_done(be, st, err, "insert telemetry");
     for (size_t i = 0; !rc && i < t->nmetrics; i++) {
         struct series_entry *e = series_get(be, t->twin_id, t->asset_id, t->metric_names[i], err);

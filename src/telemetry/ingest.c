@@ -115,7 +115,7 @@ void ot_profiles_free(ot_profiles *ps)
 
 struct bitem {
     ot_tel tel;
-    size_t json_off;      /* its canonical text, stored: at text.data + json_off */
+    size_t json_off, json_len; /* its canonical text, stored: text.data + json_off */
 };
 
 struct ot_ingest_batch {
@@ -222,7 +222,9 @@ static int keep_item(ot_ingest_batch *b, struct bitem *it, const char *prefix, o
             goto fail;
     }
     it->json_off = b->text.len;
-    if (ot_tel_render(&it->tel, &b->text) || (ot_buf_append(&b->text, "", 1), b->text.failed)) {
+    int rc = ot_tel_render(&it->tel, &b->text);
+    it->json_len = b->text.len - it->json_off;
+    if (rc || (ot_buf_append(&b->text, "", 1), b->text.failed)) {
         ot_error_set(err, OT_ENOMEM, prefix, "out of memory");
         goto fail;
     }
@@ -296,6 +298,7 @@ ot_store_write *ot_ingest_batch_write(ot_ingest_batch *b)
             b->values[m] = t->metrics[j].value;
         }
         st->json = b->text.data + b->items[i].json_off;
+        st->json_len = b->items[i].json_len;
         st->client_id = t->event_id_given;
     }
     ot_store_audit *audit = b->w.audit;
