@@ -2,7 +2,9 @@
 #include "core/buf.h"
 
 #include <jansson.h>
+#include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,10 +93,114 @@ char *ot_buf_steal(ot_buf *b, size_t *len)
     return d;
 }
 
+/* %.17g by hand for 1e-6 <= |v| < 1e17 (every telemetry value a sensor
+ * sends), exactly as glibc rounds it: v = m * 2^e, and the 17 significant
+ * digits are floor(m * 10^k / 2^-e) (or m * 2^e * 10^k), computed in 128
+ * bits (m < 2^53, 10^k <= 10^22: < 2^127), rounded half to even on the
+ * exact remainder. Writes jansson's final form into t; returns its length,
+ * or 0 outside the range (the caller then asks snprintf). */
+static int real17(double v, char *t)
+{
+    static const uint64_t p10[20] = {
+        1ULL, 10ULL, 100ULL, 1000ULL, 10000ULL, 100000ULL, 1000000ULL, 10000000ULL,
+        100000000ULL, 1000000000ULL, 10000000000ULL, 100000000000ULL, 1000000000000ULL,
+        10000000000000ULL, 100000000000000ULL, 1000000000000000ULL, 10000000000000000ULL,
+        100000000000000000ULL, 1000000000000000000ULL, 10000000000000000000ULL};
+    double a = v < 0 ? -v : v;
+    if (!(a >= 1e-6 && a < 1e17))
+        return 0;
+    int e2;
+    double f = frexp(a, &e2); /* a = f * 2^e2, 0.5 <= f < 1 */
+    uint64_t m = (uint64_t)ldexp(f, 53);
+    int e = e2 - 53;          /* a = m * 2^e exactly */
+    int x = (int)floor((e2 - 1) * 0.30102999566398120); /* estimate of floor(log10 a) */
+    unsigned __int128 q = 0;
+    int carry = 0;
+    for (int tries = 0;; tries++) {
+        int k = 16 - x;       /* 17 digits: 10^16 <= a * 10^k < 10^17 */
+        if (k < 0 || k > 22 || tries > 2)
+            return 0;
+        unsigned __int128 p = k <= 19 ? (unsigned __int128)p10[k]
+                                      : (unsigned __int128)p10[19] * p10[k - 19];
+        unsigned __int128 full = (unsigned __int128)m * p;
+        int up = 0;
+        if (e >= 0) {
+            q = full << e;
+        } else {
+            int sh = -e;
+            if (sh >= 127)
+                return 0;
+            q = full >> sh;
+            unsigned __int128 rem = full - (q << sh), half = (unsigned __int128)1 << (sh - 1);
+            up = rem > half || (rem == half && (q & 1));
+        }
+        if (q < p10[16])
+            x--;              /* the estimate of x was one too high */
+        else if (q >= p10[17])
+            x++;              /* one too low */
+        else {
+            q += (unsigned)up;
+            carry = q == p10[17]; /* 99...9.5 rounds up to the next power of ten */
+            break;
+        }
+    }
+    if (carry) {
+        q = p10[16];
+        if (++x > 16)
+            return 0; /* 1e17: %g switches to an exponent */
+    }
+    char d[17];
+    uint64_t r = (uint64_t)q;
+    for (int i = 16; i >= 0; i--, r /= 10)
+        d[i] = (char)('0' + r % 10);
+    int nd = 17;
+    while (nd > 1 && d[nd - 1] == '0')
+        nd--;
+    int n = 0;
+    if (v < 0)
+        t[n++] = '-';
+    if (x < -4) {             /* 1.2345e-5 */
+        t[n++] = d[0];
+        if (nd > 1) {
+            t[n++] = '.';
+            memcpy(t + n, d + 1, (size_t)nd - 1);
+            n += nd - 1;
+        }
+        n += sprintf(t + n, "e-%d", -x);
+        return n;
+    }
+    if (x >= 0) {             /* 123.45, 120.0 */
+        int intd = x + 1;
+        for (int i = 0; i < intd; i++)
+            t[n++] = i < 17 ? d[i] : '0';
+        t[n++] = '.';
+        if (nd > intd) {
+            memcpy(t + n, d + intd, (size_t)(nd - intd));
+            n += nd - intd;
+        } else {
+            t[n++] = '0';
+        }
+    } else {                  /* 0.00012345 */
+        t[n++] = '0';
+        t[n++] = '.';
+        for (int i = 0; i < -x - 1; i++)
+            t[n++] = '0';
+        memcpy(t + n, d, (size_t)nd);
+        n += nd;
+    }
+    t[n] = '\0';
+    return n;
+}
+
 void ot_buf_json_real(ot_buf *b, double v)
 {
     char t[40];
-    int n = snprintf(t, sizeof t - 2, "%.17g", v);
+    int n = real17(v, t);
+    if (n) {
+        ot_buf_append(b, t, (size_t)n);
+        return;
+    }
+    n = snprintf(t, sizeof t - 2, "%.17g", v);
     if (n <= 0 || (size_t)n >= sizeof t - 2) {
         b->failed = 1;
         return;

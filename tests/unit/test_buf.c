@@ -1,5 +1,7 @@
 #include <criterion/criterion.h>
 #include <jansson.h>
+#include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -100,6 +102,62 @@ Test(buf, json_string_escapes_as_jansson_does)
         cr_assert_str_eq(b.data, want);
         free(want);
         json_decref(j);
+    }
+    ot_buf_free(&b);
+}
+
+static void check_real(ot_buf *b, double v)
+{
+    json_t *j = json_real(v);
+    char *want = json_dumps(j, JSON_ENCODE_ANY | JSON_REAL_PRECISION(17));
+    ot_buf_reset(b);
+    ot_buf_json_real(b, v);
+    cr_assert_str_eq(b->data, want, "%a", v);
+    free(want);
+    json_decref(j);
+}
+
+/* The hand-written %.17g (1e-6 <= |v| < 1e17) against jansson's snprintf:
+ * random magnitudes and mantissas, short decimals, dyadic fractions (whose
+ * exact decimal expansions end: some are ties at the 17th digit, counted),
+ * and the edges of the range and of each power of ten. */
+Test(buf, json_real_by_hand_agrees_with_printf)
+{
+    ot_buf b;
+    ot_buf_init(&b);
+    srand(3);
+    for (int i = 0; i < 300000; i++) {
+        double mag = pow(10.0, -7.0 + 25.0 * rand() / (double)RAND_MAX);
+        double frac = 1.0 + (double)(((uint64_t)rand() << 31) ^ (uint64_t)rand()) / 4611686018427387904.0;
+        check_real(&b, (i % 2 ? -1 : 1) * mag * frac);
+    }
+    for (int j = 0; j <= 6; j++)
+        for (int k = 0; k < 20000; k++)
+            check_real(&b, (double)(k * 7919 % 10000000) / pow(10.0, j));
+    int ties = 0;
+    for (int i = 0; i < 200000; i++) {
+        uint64_t m = (((uint64_t)rand() << 31) ^ (uint64_t)rand()) & ((1ULL << 53) - 1);
+        double v = ldexp((double)(m | 1), -(rand() % 64));
+        char s40[64];
+        snprintf(s40, sizeof s40, "%.40e", v); /* d.ddd...: digit 18 at [18] */
+        if (s40[18] == '5' && strspn(s40 + 19, "0") == strcspn(s40 + 19, "e"))
+            ties++;
+        check_real(&b, v);
+    }
+    cr_assert_gt(ties, 10, "ties exercised: %d", ties);
+    static const double edges[] = {1e-6, 1e-5, 1e-4, 1e-3, 0.1, 1, 10, 1e15, 1e16, 1e17,
+                                   9.9999999999999995e16, 9.99999999999999999e16, 0.3, 2.5,
+                                   123456789012345678.0, 5e-324, 1.7976931348623157e308};
+    for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++) {
+        double v = edges[i];
+        for (int k = 0; k < 200; k++) {
+            check_real(&b, v);
+            check_real(&b, -v);
+            v = nextafter(v, 0);
+        }
+        v = edges[i];
+        for (int k = 0; k < 200 && isfinite(v); k++, v = nextafter(v, INFINITY))
+            check_real(&b, v);
     }
     ot_buf_free(&b);
 }
