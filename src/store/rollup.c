@@ -62,18 +62,12 @@ int ot_rollups_add(ot_rollups *r, int64_t series, int64_t ts, int64_t seq, doubl
         j = (j + 1) & (r->cap - 1);
     ot_rollup *a = &r->v[j];
     if (!a->used) {
-        *a = (ot_rollup){series, minute, 0, 0, 0, v, v, 1, 0, 0};
+        *a = (ot_rollup){.series = series, .minute = minute, .used = 1};
         r->n++;
     }
     if (r->keep_points && keep_point(r, a, ts, seq, v))
         return -1;
-    a->count++;
-    a->sum += v;
-    a->sumsq += v * v;
-    if (v < a->min)
-        a->min = v;
-    if (v > a->max)
-        a->max = v;
+    ot_moments_add(&a->m, v);
     return 0;
 }
 
@@ -166,28 +160,27 @@ int ot_agg_use_rollups(int64_t start_us, int64_t end_us, int64_t window_us)
     return window_us % OT_MINUTE_US == 0 && minute_aligned(start_us) && minute_aligned(end_us);
 }
 
-void ot_agg_append(json_t *out, enum ot_agg_fn fn, int64_t start_us, long count, double sum,
-                   double sumsq, double min, double max)
+void ot_agg_append(json_t *out, enum ot_agg_fn fn, int64_t start_us, const ot_moments *m)
 {
-    double mean = sum / (double)count;
+    double mean = m->sum / (double)m->count;
     json_t *v;
     switch (fn) {
     case OT_AGG_AVG: v = json_real(mean); break;
-    case OT_AGG_MIN: v = json_real(min); break;
-    case OT_AGG_MAX: v = json_real(max); break;
-    case OT_AGG_SUM: v = json_real(sum); break;
-    case OT_AGG_COUNT: v = json_integer(count); break;
+    case OT_AGG_MIN: v = json_real(m->min); break;
+    case OT_AGG_MAX: v = json_real(m->max); break;
+    case OT_AGG_SUM: v = json_real(m->sum); break;
+    case OT_AGG_COUNT: v = json_integer(m->count); break;
     default:
-        if (count < 2) {
+        if (m->count < 2) {
             v = json_null(); /* sample stddev needs two points */
         } else {
-            double var = (sumsq - sum * mean) / (double)(count - 1);
+            double var = (m->sumsq - m->sum * mean) / (double)(m->count - 1);
             v = json_real(var > 0 ? sqrt(var) : 0.0);
         }
     }
     char ts[OT_TS_BUFSZ];
     json_array_append_new(out, json_pack("{s:s, s:o, s:I}", "bucket", ot_ts_format(start_us, ts),
-                                         "value", v, "count", (json_int_t)count));
+                                         "value", v, "count", (json_int_t)m->count));
 }
 
 void ot_latest_put(json_t *out, const char *twin, const char *asset, const char *metric,

@@ -24,10 +24,42 @@
 
 #define OT_MINUTE_US 60000000LL
 
-typedef struct ot_rollup {
-    int64_t series, minute;
+/* Count, sum, sum of squares, minimum and maximum of some values: what
+ * every aggregate function is computed from (ot_agg_append). */
+typedef struct ot_moments {
     long count;
     double sum, sumsq, min, max;
+} ot_moments;
+
+/* Add v (the first value sets min and max). */
+static inline void ot_moments_add(ot_moments *m, double v)
+{
+    if (m->count == 0 || v < m->min)
+        m->min = v;
+    if (m->count == 0 || v > m->max)
+        m->max = v;
+    m->count++;
+    m->sum += v;
+    m->sumsq += v * v;
+}
+
+/* Add what other counted. */
+static inline void ot_moments_merge(ot_moments *m, const ot_moments *o)
+{
+    if (!o->count)
+        return;
+    if (m->count == 0 || o->min < m->min)
+        m->min = o->min;
+    if (m->count == 0 || o->max > m->max)
+        m->max = o->max;
+    m->count += o->count;
+    m->sum += o->sum;
+    m->sumsq += o->sumsq;
+}
+
+typedef struct ot_rollup {
+    int64_t series, minute;
+    ot_moments m;
     int used;                /* slot taken; iterate v[0..cap) and skip the rest */
     uint32_t first, last;    /* keep_points: its points, 1-based into pts, 0 = none */
 } ot_rollup;
@@ -80,9 +112,8 @@ void ot_rollups_free(ot_rollups *r);
 int ot_agg_use_rollups(int64_t start_us, int64_t end_us, int64_t window_us);
 
 /* Append one bucket {"bucket","value","count"} to out, its value computed
- * by fn from the bucket's totals (sample stddev: null below two points). */
-void ot_agg_append(json_t *out, enum ot_agg_fn fn, int64_t start_us, long count, double sum,
-                   double sumsq, double min, double max);
+ * by fn from the bucket's moments (sample stddev: null below two points). */
+void ot_agg_append(json_t *out, enum ot_agg_fn fn, int64_t start_us, const ot_moments *m);
 
 /* out[twin][asset][metric] = {"value","ts"}, creating the levels. */
 void ot_latest_put(json_t *out, const char *twin, const char *asset, const char *metric,

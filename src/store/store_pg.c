@@ -528,11 +528,11 @@ static int flush_rollups(pg_be *be, ot_error *err)
             continue;
         arr_add_i64(&be->arr[0], a->series);
         arr_add_i64(&be->arr[1], a->minute);
-        arr_add_i64(&be->arr[2], a->count);
-        arr_add_f(&be->arr[3], a->sum);
-        arr_add_f(&be->arr[4], a->sumsq);
-        arr_add_f(&be->arr[5], a->min);
-        arr_add_f(&be->arr[6], a->max);
+        arr_add_i64(&be->arr[2], a->m.count);
+        arr_add_f(&be->arr[3], a->m.sum);
+        arr_add_f(&be->arr[4], a->m.sumsq);
+        arr_add_f(&be->arr[5], a->m.min);
+        arr_add_f(&be->arr[6], a->m.max);
     }
     return exec_arrays(be, W_ROLLUP, 7, err, "update rollups");
 }

@@ -214,9 +214,10 @@ json_t *pg_aggregate(void *p, const char *twin_id, const char *asset_id,
     }
     json_t *out = json_array();
     for (int i = 0; i < PQntuples(r); i++) {
-        ot_agg_append(out, fn, atoll(PQgetvalue(r, i, 0)), atol(PQgetvalue(r, i, 1)),
-                      strtod(PQgetvalue(r, i, 2), NULL), strtod(PQgetvalue(r, i, 3), NULL),
-                      strtod(PQgetvalue(r, i, 4), NULL), strtod(PQgetvalue(r, i, 5), NULL));
+        ot_moments m = {atol(PQgetvalue(r, i, 1)), strtod(PQgetvalue(r, i, 2), NULL),
+                        strtod(PQgetvalue(r, i, 3), NULL), strtod(PQgetvalue(r, i, 4), NULL),
+                        strtod(PQgetvalue(r, i, 5), NULL)};
+        ot_agg_append(out, fn, atoll(PQgetvalue(r, i, 0)), &m);
     }
     PQclear(r);
     return out;

@@ -558,11 +558,11 @@ static int flush_rollups(sqlite_be *be, ot_error *err)
         sqlite3_stmt *st = wstmt(be, W_ROLLUP);
         sqlite3_bind_int64(st, 1, a->series);
         sqlite3_bind_int64(st, 2, a->minute);
-        sqlite3_bind_int64(st, 3, a->count);
-        sqlite3_bind_double(st, 4, a->sum);
-        sqlite3_bind_double(st, 5, a->sumsq);
-        sqlite3_bind_double(st, 6, a->min);
-        sqlite3_bind_double(st, 7, a->max);
+        sqlite3_bind_int64(st, 3, a->m.count);
+        sqlite3_bind_double(st, 4, a->m.sum);
+        sqlite3_bind_double(st, 5, a->m.sumsq);
+        sqlite3_bind_double(st, 6, a->m.min);
+        sqlite3_bind_double(st, 7, a->m.max);
         int rc = step_done(be, st, err, "update rollups");
         if (rc)
             return rc;
@@ -975,8 +975,7 @@ static json_t *be_query_telemetry(void *p, const char *twin_id, const char *asse
 
 struct bucket {
     int64_t start;
-    long count;
-    double sum, sumsq, min, max;
+    ot_moments m;
     int used;
 };
 
@@ -1004,10 +1003,8 @@ static size_t bucket_slot(int64_t start, size_t cap)
     return (size_t)(ot_hash_bytes((const char *)&start, 8) & (cap - 1));
 }
 
-/* Add count values (with their sum, sum of squares, min, max) to the
- * bucket starting at b. */
-static int bucket_add(struct buckets *bk, int64_t b, long count, double sum, double sumsq,
-                      double mn, double mx, ot_error *err)
+/* Add the moments m of some values to the bucket starting at b. */
+static int bucket_add(struct buckets *bk, int64_t b, const ot_moments *m, ot_error *err)
 {
     if ((bk->used + 1) * 2 > bk->cap) {
         size_t ncap = bk->cap ? bk->cap * 2 : 1024;
@@ -1035,16 +1032,10 @@ static int bucket_add(struct buckets *bk, int64_t b, long count, double sum, dou
             return ot_error_set(err, OT_EINVAL, "$.window",
                                 "more than %d buckets; narrow the time range or widen the window",
                                 bk->max);
-        *k = (struct bucket){.start = b, .min = mn, .max = mx, .used = 1};
+        *k = (struct bucket){.start = b, .used = 1};
         bk->used++;
     }
-    k->count += count;
-    k->sum += sum;
-    k->sumsq += sumsq;
-    if (mn < k->min)
-        k->min = mn;
-    if (mx > k->max)
-        k->max = mx;
+    ot_moments_merge(&k->m, m);
     return 0;
 }
 
@@ -1052,33 +1043,25 @@ static int bucket_add(struct buckets *bk, int64_t b, long count, double sum, dou
  * changes (points come in time order within a block, mostly across). */
 struct run {
     int64_t bucket;
-    long n;
-    double sum, sumsq, min, max;
+    ot_moments m;
 };
 
 static int run_flush(struct buckets *bk, struct run *r, ot_error *err)
 {
-    int rc = r->n ? bucket_add(bk, r->bucket, r->n, r->sum, r->sumsq, r->min, r->max, err) : 0;
-    r->n = 0;
+    int rc = r->m.count ? bucket_add(bk, r->bucket, &r->m, err) : 0;
+    r->m = (ot_moments){0};
     return rc;
 }
 
 static int run_add(struct buckets *bk, struct run *r, int64_t bucket, double v, ot_error *err)
 {
-    if (r->n && bucket != r->bucket) {
+    if (r->m.count && bucket != r->bucket) {
         int rc = run_flush(bk, r, err);
         if (rc)
             return rc;
     }
-    if (!r->n)
-        *r = (struct run){.bucket = bucket, .min = v, .max = v};
-    r->n++;
-    r->sum += v;
-    r->sumsq += v * v;
-    if (v < r->min)
-        r->min = v;
-    if (v > r->max)
-        r->max = v;
+    r->bucket = bucket;
+    ot_moments_add(&r->m, v);
     return 0;
 }
 
@@ -1124,9 +1107,10 @@ static int scan_rollups(struct rconn *c, struct buckets *bk, int64_t series, int
     int rc, erc = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         int64_t ts = sqlite3_column_int64(st, 0) * OT_MINUTE_US;
-        erc = bucket_add(bk, floor_div(ts, window) * window, (long)sqlite3_column_int64(st, 1),
-                         sqlite3_column_double(st, 2), sqlite3_column_double(st, 3),
-                         sqlite3_column_double(st, 4), sqlite3_column_double(st, 5), err);
+        ot_moments m = {(long)sqlite3_column_int64(st, 1), sqlite3_column_double(st, 2),
+                        sqlite3_column_double(st, 3), sqlite3_column_double(st, 4),
+                        sqlite3_column_double(st, 5)};
+        erc = bucket_add(bk, floor_div(ts, window) * window, &m, err);
         if (erc)
             break;
     }
@@ -1174,7 +1158,7 @@ static json_t *be_aggregate(void *p, const char *twin_id, const char *asset_id,
     out = json_array();
     for (size_t j = 0; j < n; j++) {
         struct bucket *k = &bk.tab[j];
-        ot_agg_append(out, fn, k->start, k->count, k->sum, k->sumsq, k->min, k->max);
+        ot_agg_append(out, fn, k->start, &k->m);
     }
 out:
     free(bk.tab);

@@ -28,11 +28,11 @@ Test(rollup, accumulates_per_series_and_minute_across_growth)
             continue;
         seen++;
         double lo = (double)(a->series + a->minute * 10);
-        cr_assert_eq(a->count, 2);
-        cr_assert_float_eq(a->min, lo, 1e-9);
-        cr_assert_float_eq(a->max, lo + 1, 1e-9);
-        cr_assert_float_eq(a->sum, 2 * lo + 1, 1e-9);
-        cr_assert_float_eq(a->sumsq, lo * lo + (lo + 1) * (lo + 1), 1e-6);
+        cr_assert_eq(a->m.count, 2);
+        cr_assert_float_eq(a->m.min, lo, 1e-9);
+        cr_assert_float_eq(a->m.max, lo + 1, 1e-9);
+        cr_assert_float_eq(a->m.sum, 2 * lo + 1, 1e-9);
+        cr_assert_float_eq(a->m.sumsq, lo * lo + (lo + 1) * (lo + 1), 1e-6);
     }
     cr_assert_eq(seen, 3000);
     ot_rollups_clear(&r);
@@ -143,10 +143,11 @@ Test(rollup, which_aggregates_read_rollups)
 Test(rollup, bucket_values_by_function)
 {
     json_t *out = json_array();
-    ot_agg_append(out, OT_AGG_AVG, 0, 4, 10, 30, 1, 4);
-    ot_agg_append(out, OT_AGG_STDDEV, 0, 4, 10, 30, 1, 4);
-    ot_agg_append(out, OT_AGG_STDDEV, 0, 1, 3, 9, 3, 3);
-    ot_agg_append(out, OT_AGG_COUNT, OT_MINUTE_US, 4, 10, 30, 1, 4);
+    const ot_moments four = {4, 10, 30, 1, 4}, one = {1, 3, 9, 3, 3};
+    ot_agg_append(out, OT_AGG_AVG, 0, &four);
+    ot_agg_append(out, OT_AGG_STDDEV, 0, &four);
+    ot_agg_append(out, OT_AGG_STDDEV, 0, &one);
+    ot_agg_append(out, OT_AGG_COUNT, OT_MINUTE_US, &four);
     cr_assert_float_eq(json_real_value(json_object_get(json_array_get(out, 0), "value")), 2.5,
                        1e-12);
     /* 1,2,3,4: sample variance 5/3 */
@@ -163,4 +164,33 @@ Test(rollup, bucket_values_by_function)
     ot_latest_put(latest, "t", "a", "n", 2.5, 0);
     cr_assert_eq(json_object_size(json_object_get(json_object_get(latest, "t"), "a")), 2);
     json_decref(latest);
+}
+
+Test(rollup, moments_add_and_merge_agree)
+{
+    srand(9);
+    for (int round = 0; round < 200; round++) {
+        ot_moments all = {0}, a = {0}, b = {0}, empty = {0};
+        int n = 1 + rand() % 50, cut = rand() % (n + 1);
+        double lo = INFINITY, hi = -INFINITY, sum = 0;
+        for (int i = 0; i < n; i++) {
+            double v = (double)(rand() % 2001 - 1000) / 8.0; /* exact sums */
+            ot_moments_add(&all, v);
+            ot_moments_add(i < cut ? &a : &b, v);
+            lo = fmin(lo, v);
+            hi = fmax(hi, v);
+            sum += v;
+        }
+        ot_moments_merge(&a, &b);
+        ot_moments_merge(&a, &empty);
+        ot_moments_merge(&empty, &a);
+        const ot_moments *ms[] = {&all, &a, &empty};
+        for (int k = 0; k < 3; k++) {
+            cr_assert_eq(ms[k]->count, n);
+            cr_assert_eq(ms[k]->min, lo, "round %d: %g != %g", round, ms[k]->min, lo);
+            cr_assert_eq(ms[k]->max, hi);
+            cr_assert_eq(ms[k]->sum, sum);
+            cr_assert_eq(ms[k]->sumsq, all.sumsq);
+        }
+    }
 }
