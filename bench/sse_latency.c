@@ -18,6 +18,11 @@
  *       subscriber) p50/p99/max, deliveries lost, and the POST
  *       acknowledgement latency of the same batches (ack_*: from the
  *       scheduled time, like delivery; rtt_*: from the write).
+ *       An event's arrival is the kernel's receive timestamp of its bytes
+ *       (SO_TIMESTAMPNS; for a read of several segments, that of the last
+ *       one, so never early): when it reached the subscriber's socket, not
+ *       when this single thread got round to reading it. The time of the
+ *       read is printed too (recv_p50_ms, recv_p99_ms).
  *
  *   sse_latency idle PORT [-s subs=10000] [-t wait_s=25] [-P server_pid] [-f]
  *       Opens `subs` streams (with -f, stream i filtered on twin "idle<i>",
@@ -96,7 +101,9 @@ static unsigned run_id;
 /* latency mode */
 static int64_t *send_ns; /* per seq: scheduled send time, 0 = not sent */
 static long nseq, warm_seq;
-static uint32_t *lat_us;
+static uint32_t *lat_us, *recv_us; /* kernel arrival stamp / this tool's read */
+static int64_t t_read;             /* when conn_read got the bytes being parsed */
+static int64_t mono_minus_real;    /* CLOCK_MONOTONIC - CLOCK_REALTIME, ns */
 static size_t nlat, caplat;
 static long delivered_counted, delivered_all;
 static uint32_t ack_us[100000], svc_us[100000]; /* from scheduled / actual send */
@@ -146,6 +153,7 @@ static int tcp_connect(void)
     }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one);
     return fd;
 }
 
@@ -217,22 +225,37 @@ static void sse_line(conn *c, const char *l, size_t n, int64_t t)
     delivered_counted++;
     if (nlat == caplat) {
         caplat = caplat ? caplat * 2 : 1 << 20;
-        if (!(lat_us = realloc(lat_us, caplat * sizeof *lat_us)))
+        if (!(lat_us = realloc(lat_us, caplat * sizeof *lat_us)) ||
+            !(recv_us = realloc(recv_us, caplat * sizeof *recv_us)))
             die("realloc");
     }
-    int64_t d = (t - send_ns[seq]) / 1000;
+    int64_t d = (t - send_ns[seq]) / 1000, dr = (t_read - send_ns[seq]) / 1000;
+    recv_us[nlat] = dr < 0 ? 0 : (uint32_t)dr;
     lat_us[nlat++] = d < 0 ? 0 : (uint32_t)d;
 }
 
+/* Whole lines go to sse_line in place; only a line split across reads is
+ * copied (its first LINE_MAX_B - 1 bytes). */
 static void sse_bytes(conn *c, const char *p, size_t n, int64_t t)
 {
-    for (size_t i = 0; i < n; i++) {
-        if (p[i] == '\n') {
-            sse_line(c, c->line, c->llen, t);
-            c->llen = 0;
-        } else if (c->llen < LINE_MAX_B - 1) {
-            c->line[c->llen++] = p[i];
+    while (n > 0) {
+        const char *nl = memchr(p, '\n', n);
+        size_t k = nl ? (size_t)(nl - p) : n;
+        if (nl && c->llen == 0) {
+            sse_line(c, p, k, t);
+        } else {
+            size_t room = LINE_MAX_B - 1 - c->llen, m = k < room ? k : room;
+            memcpy(c->line + c->llen, p, m);
+            c->llen += m;
+            if (nl) {
+                sse_line(c, c->line, c->llen, t);
+                c->llen = 0;
+            }
         }
+        if (!nl)
+            return;
+        p += k + 1;
+        n -= k + 1;
     }
 }
 
@@ -357,14 +380,32 @@ static void http_feed(conn *c, const char *p, size_t n, int64_t t)
     }
 }
 
-/* Read what is available; returns -1 when the peer closed. */
+/* Read what is available; returns -1 when the peer closed. The bytes are
+ * stamped with the kernel's receive time (see mode latency above), or with
+ * the time of the read when the kernel gave none. */
 static int conn_read(conn *c)
 {
     static char buf[1 << 16];
     for (;;) {
-        ssize_t r = recv(c->fd, buf, sizeof buf, MSG_DONTWAIT);
+        union {
+            char b[CMSG_SPACE(sizeof(struct timespec))];
+            struct cmsghdr align;
+        } ctl;
+        struct iovec iov = {.iov_base = buf, .iov_len = sizeof buf};
+        struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.b,
+                           .msg_controllen = sizeof ctl.b};
+        ssize_t r = recvmsg(c->fd, &m, MSG_DONTWAIT);
         if (r > 0) {
-            http_feed(c, buf, (size_t)r, now_ns());
+            int64_t t = t_read = now_ns();
+            for (struct cmsghdr *h = CMSG_FIRSTHDR(&m); h; h = CMSG_NXTHDR(&m, h))
+                if (h->cmsg_level == SOL_SOCKET && h->cmsg_type == SCM_TIMESTAMPNS) {
+                    struct timespec ts;
+                    memcpy(&ts, CMSG_DATA(h), sizeof ts);
+                    int64_t k = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec + mono_minus_real;
+                    if (k < t)
+                        t = k;
+                }
+            http_feed(c, buf, (size_t)r, t);
             if (c->dead)
                 return -1;
             if ((size_t)r < sizeof buf)
@@ -590,6 +631,10 @@ static void on_response(conn *c, int64_t t)
 static int mode_latency(int nsubs, int rate, int seconds, int warmup)
 {
     tick_ns = (int64_t)batch * 1000000000 / rate;
+    struct timespec rt, mt;
+    clock_gettime(CLOCK_REALTIME, &rt);
+    clock_gettime(CLOCK_MONOTONIC, &mt);
+    mono_minus_real = ((int64_t)mt.tv_sec - rt.tv_sec) * 1000000000 + (mt.tv_nsec - rt.tv_nsec);
     nseq = (long)rate * (seconds + 1) + batch;
     warm_seq = (long)rate * warmup;
     if (!(send_ns = calloc((size_t)nseq, sizeof *send_ns)))
@@ -633,20 +678,22 @@ static int mode_latency(int nsubs, int rate, int seconds, int warmup)
         closed += subs[i]->dead;
     }
     qsort(lat_us, nlat, sizeof *lat_us, cmp_u32);
+    qsort(recv_us, nlat, sizeof *recv_us, cmp_u32);
     qsort(ack_us, nack, sizeof *ack_us, cmp_u32);
     qsort(svc_us, nack, sizeof *svc_us, cmp_u32);
     long expect = (sent - warm_seq) * connected;
     printf("subs=%d connected=%d rate=%d batch=%d posters=%d seconds=%.1f events_sent=%ld "
            "counted_events=%ld deliveries=%ld lost=%ld p50_ms=%.3f p99_ms=%.3f max_ms=%.3f "
            "ack_n=%zu ack_p50_ms=%.3f ack_p99_ms=%.3f ack_max_ms=%.3f rtt_p50_ms=%.3f rtt_p99_ms=%.3f "
-           "late_ticks=%llu non2xx=%ld "
+           "recv_p50_ms=%.3f recv_p99_ms=%.3f late_ticks=%llu non2xx=%ld "
            "lagged=%d closed=%d\n",
            nsubs, connected, rate, batch, nposters, el, sent, sent - warm_seq, delivered_counted,
            expect - delivered_counted, quant(lat_us, nlat, 0.5) / 1e3,
            quant(lat_us, nlat, 0.99) / 1e3, nlat ? lat_us[nlat - 1] / 1e3 : -1, nack,
            quant(ack_us, nack, 0.5) / 1e3, quant(ack_us, nack, 0.99) / 1e3,
            nack ? ack_us[nack - 1] / 1e3 : -1, quant(svc_us, nack, 0.5) / 1e3,
-           quant(svc_us, nack, 0.99) / 1e3, (unsigned long long)late_ticks, non2xx, lagged,
+           quant(svc_us, nack, 0.99) / 1e3, quant(recv_us, nlat, 0.5) / 1e3,
+           quant(recv_us, nlat, 0.99) / 1e3, (unsigned long long)late_ticks, non2xx, lagged,
            closed);
     return connected == nsubs && expect == delivered_counted && non2xx == 0 ? 0 : 3;
 }
