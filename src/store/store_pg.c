@@ -19,11 +19,14 @@
  * format and sent with three COPYs just before COMMIT, inside the group's
  * transaction; series' latest values and per-minute rollups follow as one
  * unnest() statement each. The writer session runs synchronous_commit=on,
- * so COMMIT returning means durable. A failed COMMIT fails the group; the
- * writer connection is then re-established and store.c re-reads the last
- * cursor and audit head from the database (be_reconnected), so a COMMIT
- * whose outcome was lost on the wire can neither leave a gap nor hand out a
- * cursor twice. The writer holds a session advisory lock: one opstwin
+ * so COMMIT returning means durable. A COMMIT whose reply is lost with the
+ * connection is settled on a new one with txid_status() of the
+ * transaction's id (taken at BEGIN): committed means durable, and the group
+ * is acknowledged, so a client does not retry a write that is stored (a
+ * retry without event_id would store it twice). Any other failed COMMIT
+ * fails the group. Either way store.c then re-reads the last cursor and
+ * audit head from the database (be_reconnected), so numbering can neither
+ * leave a gap nor hand out a cursor twice. The writer holds a session advisory lock: one opstwin
  * process writes a database at a time.
  *
  * Time layout, chosen when the schema is created and kept in store_meta:
@@ -53,6 +56,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/clock.h"
 #include "core/log.h"
@@ -416,9 +420,12 @@ static int be_begin(void *p, ot_error *err)
         int rc = pg_conn_ensure(be, &be->w, 1, 1, err);
         if (rc)
             return rc;
-        PGresult *r = PQexec(be->w.c, "BEGIN");
-        int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+        /* the id, so that a lost COMMIT reply can be settled (commit_outcome);
+         * every group writes, so asking for it now assigns nothing extra */
+        PGresult *r = PQexec(be->w.c, "BEGIN; SELECT txid_current()");
+        int ok = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
         rc = ok ? 0 : pg_fail(be, be->w.c, r, err, "begin");
+        snprintf(be->txid, sizeof be->txid, "%s", ok ? PQgetvalue(r, 0, 0) : "");
         int dead = !ok && PQstatus(be->w.c) != CONNECTION_OK;
         PQclear(r);
         be->in_tx = ok;
@@ -537,6 +544,41 @@ static int flush_rollups(pg_be *be, ot_error *err)
     return exec_arrays(be, W_ROLLUP, 7, err, "update rollups");
 }
 
+#define OUTCOME_WAIT_US (3 * 1000000LL)
+
+/* The connection died under COMMIT: did the transaction commit? On a new
+ * writer connection, txid_status(): 1 committed, 0 not, -1 unknown (no
+ * connection within OUTCOME_WAIT_US, or still in progress by then). The
+ * server ends the old session when it reads the closed socket, which also
+ * frees the writer lock the new connection must take: retried until then. */
+static int commit_outcome(pg_be *be)
+{
+    int64_t deadline = ot_now_us() + OUTCOME_WAIT_US;
+    for (;;) {
+        ot_error e;
+        be->w.next_try_us = 0;
+        if (pg_conn_ensure(be, &be->w, 1, 1, &e) == 0) {
+            const char *v[1] = {be->txid};
+            PGresult *r = PQexecParams(be->w.c, "SELECT txid_status($1::bigint)", 1, NULL, v,
+                                       NULL, NULL, 0);
+            const char *st = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
+                                     !PQgetisnull(r, 0, 0)
+                                 ? PQgetvalue(r, 0, 0)
+                                 : NULL;
+            int out = !st                              ? -1
+                      : strcmp(st, "committed") == 0   ? 1
+                      : strcmp(st, "in progress") == 0 ? 2
+                                                       : 0;
+            PQclear(r);
+            if (out != 2)
+                return out;
+        }
+        if (ot_now_us() >= deadline)
+            return -1;
+        usleep(20000);
+    }
+}
+
 /* COMMIT returns once the server has flushed its WAL: durable here, so
  * nothing is left for the caller to sync (*sync_fd = -1). */
 static int be_commit(void *p, int *sync_fd, ot_error *err)
@@ -556,8 +598,19 @@ static int be_commit(void *p, int *sync_fd, ot_error *err)
         rc = flush_rollups(be, err);
     if (!rc && PQtransactionStatus(be->w.c) != PQTRANS_INTRANS)
         rc = pg_fail(be, be->w.c, NULL, err, "commit");
-    if (!rc)
+    if (!rc) {
         rc = pg_exec_ok(be, be->w.c, "COMMIT", err, "commit");
+        if (rc && be->txid[0] && PQstatus(be->w.c) != CONNECTION_OK) {
+            int out = commit_outcome(be);
+            ot_log(OT_LOG_WARNING, "store: the reply to COMMIT of transaction %s was lost; %s",
+                   be->txid,
+                   out == 1   ? "it committed: the group is acknowledged"
+                   : out == 0 ? "it did not commit: the group failed"
+                              : "its outcome is unknown: the group failed");
+            if (out == 1)
+                rc = 0;
+        }
+    }
     if (!rc) {
         be->in_tx = 0;
         writer_reset(be);

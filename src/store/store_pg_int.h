@@ -56,6 +56,7 @@ typedef struct pg_be {
     /* writer thread */
     pg_conn w;
     int in_tx;              /* a transaction is open on w: never reconnect under it */
+    char txid[24];          /* the open transaction's txid_current(), "" when unknown */
     int reconnected;        /* the writer connection was re-established */
     ot_buf cp_tel, cp_pts, cp_ev;
     ot_strmap pending;      /* event_id -> cursor, telemetry of the open transaction */

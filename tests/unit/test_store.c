@@ -18,6 +18,7 @@
 #include "core/evtype.h"
 #include "store/store.h"
 #include "../test_env.h"
+#include "pg_proxy.h"
 
 static char dir[] = "/tmp/ot-store-XXXXXX";
 static char pg_url[512];     /* "" = SQLite */
@@ -726,6 +727,43 @@ Test(store_pg, resyncs_cursors_after_a_reconnect)
     cr_assert_eq(c, 3, "the cursor after the database's last one");
     cr_assert_eq(commits, 3, "the event committed unseen was passed on");
     cr_assert_eq(ot_store_last_cursor(st), 3);
+}
+
+/* The reply to a COMMIT lost with its connection (tests/unit/pg_proxy.h
+ * closes both sides instead of forwarding the server's "COMMIT" answer): the
+ * transaction did commit, so the write is acknowledged with its cursor, its
+ * events are published once, and numbering goes on after it. Before, the
+ * write failed although it was stored, and a client retry without event_id
+ * stored it twice. */
+Test(store_pg, a_commit_whose_reply_was_lost_is_acknowledged_when_it_committed)
+{
+    ot_store_close(st);
+    st = NULL;
+    char direct[512];
+    snprintf(direct, sizeof direct, "%s", pg_url);
+    cr_assert_eq(pg_proxy_start(direct, pg_url, sizeof pg_url), 0, "proxy for %s", direct);
+    open_store();
+    int64_t c;
+    int dup;
+    cr_assert_eq(write_tel("p1", 1, 1, &c, &dup), 0);
+    cr_assert_eq(c, 1);
+    pg_proxy_arm();
+    cr_assert_eq(write_tel("p2", 1, 2, &c, &dup), 0, "the committed write is acknowledged");
+    cr_assert_eq(pg_proxy_cuts(), 1, "the reply to COMMIT was lost");
+    cr_assert_eq(c, 2);
+    cr_assert_eq(write_tel("p3", 1, 3, &c, &dup), 0);
+    cr_assert_eq(c, 3, "numbering goes on after it");
+    cr_assert_eq(commits, 3, "each event was published once");
+    ot_store_close(st);
+    st = NULL;
+    pg_proxy_stop();
+    PGconn *pc = PQconnectdb(direct);
+    PGresult *r = PQexec(pc, "SELECT count(*), max(cursor) FROM telemetry");
+    cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s", PQerrorMessage(pc));
+    cr_assert_str_eq(PQgetvalue(r, 0, 0), "3");
+    cr_assert_str_eq(PQgetvalue(r, 0, 1), "3");
+    PQclear(r);
+    PQfinish(pc);
 }
 
 /* --- audit record text ---------------------------------------------------- */
