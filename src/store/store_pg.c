@@ -26,8 +26,8 @@
  * retry without event_id would store it twice). Any other failed COMMIT
  * fails the group. Either way store.c then re-reads the last cursor and
  * audit head from the database (be_reconnected), so numbering can neither
- * leave a gap nor hand out a cursor twice. The writer holds a session advisory lock: one opstwin
- * process writes a database at a time.
+ * leave a gap nor hand out a cursor twice. The writer holds a session
+ * advisory lock: one opstwin process writes a database at a time.
  *
  * Time layout, chosen when the schema is created and kept in store_meta:
  *   timescaledb           the extension is available: telemetry and points
@@ -548,9 +548,10 @@ static int flush_rollups(pg_be *be, ot_error *err)
 
 /* The connection died under COMMIT: did the transaction commit? On a new
  * writer connection, txid_status(): 1 committed, 0 not, -1 unknown (no
- * connection within OUTCOME_WAIT_US, or still in progress by then). The
- * server ends the old session when it reads the closed socket, which also
- * frees the writer lock the new connection must take: retried until then. */
+ * answer within OUTCOME_WAIT_US, still in progress by then, or an id too old
+ * to know). The server ends the old session when it reads the closed socket,
+ * which also frees the writer lock the new connection must take: connecting
+ * and asking are retried until then. */
 static int commit_outcome(pg_be *be)
 {
     int64_t deadline = ot_now_us() + OUTCOME_WAIT_US;
@@ -561,14 +562,14 @@ static int commit_outcome(pg_be *be)
             const char *v[1] = {be->txid};
             PGresult *r = PQexecParams(be->w.c, "SELECT txid_status($1::bigint)", 1, NULL, v,
                                        NULL, NULL, 0);
-            const char *st = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
-                                     !PQgetisnull(r, 0, 0)
-                                 ? PQgetvalue(r, 0, 0)
-                                 : NULL;
-            int out = !st                              ? -1
+            int out = 2; /* ask again */
+            if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
+                const char *st = PQgetisnull(r, 0, 0) ? NULL : PQgetvalue(r, 0, 0);
+                out = !st                              ? -1
                       : strcmp(st, "committed") == 0   ? 1
                       : strcmp(st, "in progress") == 0 ? 2
                                                        : 0;
+            }
             PQclear(r);
             if (out != 2)
                 return out;
