@@ -20,6 +20,7 @@
  * Contract: see jsonschema.h.  Everything here lives on the caller's stack
  * or heap; the compiled schema is only read.
  */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -260,18 +261,21 @@ static const char *format_name(int f)
     return f > 0 && f < JS_F_UNKNOWN ? names[f] : "?";
 }
 
-static int v_string(struct vctx *x, const js_node *n, const json_t *v)
+/* The string keywords on s[0..len). Lengths count code points: at least a
+ * quarter of the bytes and at most all of them, so most strings need no
+ * counting. */
+static int v_string_text(struct vctx *x, const js_node *n, const char *s, size_t len)
 {
-    const char *s = json_string_value(v);
-    size_t len = json_string_length(v);
     int valid = 1;
-    if (n->has & (K_MAXLEN | K_MINLEN)) {
+    bool need_max = (n->has & K_MAXLEN) && len > n->max_len;
+    bool need_min = (n->has & K_MINLEN) && (len + 3) / 4 < n->min_len;
+    if (need_max || need_min) {
         size_t cp = js_utf8_length(s, len);
-        if ((n->has & K_MAXLEN) && cp > n->max_len) {
+        if (need_max && cp > n->max_len) {
             report(x, n, "maxLength", "string is %zu characters long, more than the maximum %zu", cp, n->max_len);
             valid = 0;
         }
-        if ((n->has & K_MINLEN) && cp < n->min_len) {
+        if (need_min && cp < n->min_len) {
             report(x, n, "minLength", "string is %zu characters long, fewer than the minimum %zu", cp, n->min_len);
             valid = 0;
         }
@@ -291,6 +295,11 @@ static int v_string(struct vctx *x, const js_node *n, const json_t *v)
         valid = 0;
     }
     return valid;
+}
+
+static int v_string(struct vctx *x, const js_node *n, const json_t *v)
+{
+    return v_string_text(x, n, json_string_value(v), json_string_length(v));
 }
 
 #define FAIL()                                                                                                 \
@@ -397,15 +406,19 @@ out:
     return valid;
 }
 
+/* Property names are short and mostly differ early: compared inline, which
+ * costs less than a call to memcmp. The order is memcmp's (bytes unsigned,
+ * then length), the one the compiler sorted props by. */
 static const struct js_named *find_named(const struct js_named *v, size_t n, const char *k, size_t kl)
 {
     size_t lo = 0, hi = n;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        size_t m = v[mid].len < kl ? v[mid].len : kl;
-        int c = memcmp(v[mid].name, k, m);
-        if (!c)
-            c = (v[mid].len > kl) - (v[mid].len < kl);
+        size_t m = v[mid].len < kl ? v[mid].len : kl, i = 0;
+        const unsigned char *a = (const unsigned char *)v[mid].name, *b = (const unsigned char *)k;
+        while (i < m && a[i] == b[i])
+            i++;
+        int c = i < m ? (int)a[i] - (int)b[i] : (v[mid].len > kl) - (v[mid].len < kl);
         if (!c)
             return &v[mid];
         if (c < 0)
@@ -436,15 +449,47 @@ static int v_required(struct vctx *x, const js_node *n, const json_t *obj, const
     return valid;
 }
 
+/* Whether a string meets n as v_node would decide, with no json_t: n is a
+ * chain of nodes linked by $ref (at most OT_JSONSCHEMA_MAX_DEPTH) whose
+ * other keywords only apply to strings (type, the string keywords, and
+ * keywords for other types, which a string ignores). 1 or 0, < 0 abort, or
+ * 2 when n is not such a chain (evaluate it on a json_t then). Quiet. */
+static int v_plain_string(struct vctx *x, const js_node *n, const char *s, size_t len)
+{
+    int depth = 0;
+    for (const js_node *c = n; c && c->kind == JS_NODE_OBJECT; c = c->ref)
+        if (++depth > OT_JSONSCHEMA_MAX_DEPTH || (c->has & (K_ENUM | K_CONST)) || c->dynref ||
+            c->nall_of || c->nany_of || c->none_of || c->not_ || c->if_)
+            return 2;
+    for (; n; n = n->ref) {
+        if (n->kind != JS_NODE_OBJECT)
+            return n->kind == JS_NODE_TRUE;
+        if ((n->has & K_TYPE) && !(n->types & JS_T_STRING))
+            return 0;
+        if (n->any_string) {
+            int r = v_string_text(x, n, s, len);
+            if (r <= 0)
+                return r;
+        }
+    }
+    return 1;
+}
+
 static int v_property_name(struct vctx *x, const js_node *n, const char *k, size_t kl)
 {
-    json_t *name = json_stringn_nocheck(k, kl);
-    if (!name) {
-        x->oom = true;
-        return OT_ENOMEM;
+    json_t *saved = x->errors;
+    x->errors = NULL;
+    int r = v_plain_string(x, n->property_names, k, kl);
+    x->errors = saved;
+    if (r == 2) {
+        json_t *name = json_stringn_nocheck(k, kl);
+        if (!name) {
+            x->oom = true;
+            return OT_ENOMEM;
+        }
+        r = v_quiet(x, n->property_names, name, NULL);
+        json_decref(name);
     }
-    int r = v_quiet(x, n->property_names, name, NULL);
-    json_decref(name);
     if (r == 0)
         report(x, n, "propertyNames", "property name '%s' does not match the 'propertyNames' schema", k);
     return r;
@@ -768,6 +813,15 @@ static int v_node(struct vctx *x, const js_node *n, const json_t *inst, struct b
     return r;
 }
 
+/* One match data per thread, kept between validations (a pattern match
+ * needs one; creating it was a malloc and a free per validation). */
+static pthread_key_t md_key;
+static pthread_once_t md_once = PTHREAD_ONCE_INIT;
+static int md_key_ok;
+
+static void md_free(void *md) { pcre2_match_data_free(md); }
+static void md_key_init(void) { md_key_ok = pthread_key_create(&md_key, md_free) == 0; }
+
 int ot_jsonschema_validate(const ot_jsonschema *s, const json_t *instance, json_t **errors_out)
 {
     struct vctx x;
@@ -779,7 +833,9 @@ int ot_jsonschema_validate(const ot_jsonschema *s, const json_t *instance, json_
     x.path = NULL;
     x.plen = x.pcap = 0;
     x.depth = x.nscope = 0;
-    x.md = NULL;
+    pthread_once(&md_once, md_key_init);
+    pcre2_match_data *kept = md_key_ok ? pthread_getspecific(md_key) : NULL;
+    x.md = kept;
     x.abort_msg = x.abort_loc = NULL;
     x.abort_path = NULL;
     if (!s || !instance)
@@ -808,7 +864,8 @@ int ot_jsonschema_validate(const ot_jsonschema *s, const json_t *instance, json_
     }
     if (x.oom)
         r = OT_ENOMEM;
-    pcre2_match_data_free(x.md);
+    if (x.md != kept && !(md_key_ok && pthread_setspecific(md_key, x.md) == 0))
+        pcre2_match_data_free(x.md);
     free(x.path);
     free(x.abort_path);
     if (errors_out) {

@@ -157,6 +157,57 @@ Test(jsonschema, objects)
     cr_assert_not(check("{\"minProperties\":1}", "{}"));
 }
 
+/* Property names are checked without a json_t when the propertyNames schema
+ * (through its $refs) only holds string and type keywords; otherwise on a
+ * string value. Either way the verdict must be the one the same subschema
+ * gives the name as a string instance: compared here over schemas of both
+ * kinds and names of 0 to 9 code points, ASCII and multi-byte. */
+Test(jsonschema, property_names_agree_with_the_name_as_a_string)
+{
+    static const char *const subs[] = {
+        "{\"type\":\"string\",\"pattern\":\"^[a-z_][a-z0-9_]*$\",\"maxLength\":4}",
+        "{\"minLength\":3}",
+        "{\"minLength\":2,\"maxLength\":3}",
+        "{\"maxLength\":0}",
+        "{\"type\":\"integer\"}",
+        "{\"type\":[\"string\",\"null\"],\"pattern\":\"\\\\d\"}",
+        "{\"$ref\":\"#/$defs/n\"}",
+        "{\"$ref\":\"#/$defs/r\",\"maxLength\":5}",
+        "{\"enum\":[\"ab\",\"\\u00e9\\u00e9\"]}",
+        "{\"not\":{\"pattern\":\"x\"}}",
+        "{\"anyOf\":[{\"maxLength\":1},{\"minLength\":4}]}",
+        "{\"format\":\"date\"}",
+        "false",
+        "true",
+    };
+    static const char *const names[] = {
+        "", "a", "ab", "abc", "abcd", "abcde", "a1_", "1ab", "x", "axb", "\\u00e9", "\\u00e9\\u00e9",
+        "\\u00e9\\u00e9\\u00e9", "\\ud83d\\udca9\\ud83d\\udca9\\ud83d\\udca9", "\\u4e2d\\u6587", "2026-01-04",
+        "2026-13-04", "a b c d e", "12345678",
+    };
+    const char *defs = "\"$defs\":{\"n\":{\"$ref\":\"#/$defs/m\"},"
+                       "\"m\":{\"type\":\"string\",\"minLength\":2,\"pattern\":\"b\"},"
+                       "\"r\":{\"$ref\":\"#/$defs/r2\"},\"r2\":{\"minLength\":2}}";
+    char schema[1024], as_string[1024], inst[256], str[256];
+    int seen[2] = {0, 0};
+    for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++) {
+        snprintf(schema, sizeof schema, "{%s,\"propertyNames\":%s}", defs, subs[i]);
+        if (subs[i][0] == '{')
+            snprintf(as_string, sizeof as_string, "{%s,%s", defs, subs[i] + 1);
+        else
+            snprintf(as_string, sizeof as_string, "{%s,\"allOf\":[%s]}", defs, subs[i]);
+        for (size_t j = 0; j < sizeof names / sizeof names[0]; j++) {
+            snprintf(inst, sizeof inst, "{\"%s\":1}", names[j]);
+            snprintf(str, sizeof str, "\"%s\"", names[j]);
+            int want = check_flags(as_string, str, OT_JSONSCHEMA_FORMAT_ASSERT);
+            cr_assert_eq(check_flags(schema, inst, OT_JSONSCHEMA_FORMAT_ASSERT), want,
+                         "propertyNames %s on name \"%s\"", subs[i], names[j]);
+            seen[want]++;
+        }
+    }
+    cr_assert(seen[0] > 50 && seen[1] > 50, "both verdicts are exercised (%d, %d)", seen[0], seen[1]);
+}
+
 Test(jsonschema, combinators)
 {
     cr_assert(check("{\"anyOf\":[{\"type\":\"string\"},{\"minimum\":2}]}", "3"));
