@@ -17,8 +17,13 @@
  * as such (anyOf branches, not, if, contains, propertyNames) evaluate their
  * subschemas quietly and report one error of their own.
  *
+ * Property names: checked as text when the propertyNames schema allows it
+ * (v_plain_string), else as a string instance.
+ *
  * Contract: see jsonschema.h.  Everything here lives on the caller's stack
- * or heap; the compiled schema is only read.
+ * or heap, except one pcre2 match data per thread, kept between
+ * validations and freed when the thread exits; the compiled schema is only
+ * read.
  */
 #include <pthread.h>
 #include <stdarg.h>
@@ -450,13 +455,14 @@ static int v_required(struct vctx *x, const js_node *n, const json_t *obj, const
 }
 
 /* Whether a string meets n as v_node would decide, with no json_t: n is a
- * chain of nodes linked by $ref (at most OT_JSONSCHEMA_MAX_DEPTH) whose
- * other keywords only apply to strings (type, the string keywords, and
- * keywords for other types, which a string ignores). 1 or 0, < 0 abort, or
- * 2 when n is not such a chain (evaluate it on a json_t then). Quiet. */
+ * chain of nodes linked by $ref, short enough that v_node would not cut it
+ * off at this depth, whose other keywords only apply to strings (type, the
+ * string keywords, and keywords for other types, which a string ignores).
+ * 1 or 0, < 0 abort, or 2 when n is not such a chain (evaluate it on a
+ * json_t then). Quiet. */
 static int v_plain_string(struct vctx *x, const js_node *n, const char *s, size_t len)
 {
-    int depth = 0;
+    int depth = x->depth;
     for (const js_node *c = n; c && c->kind == JS_NODE_OBJECT; c = c->ref)
         if (++depth > OT_JSONSCHEMA_MAX_DEPTH || (c->has & (K_ENUM | K_CONST)) || c->dynref ||
             c->nall_of || c->nany_of || c->none_of || c->not_ || c->if_)
