@@ -93,8 +93,9 @@ char *ot_buf_steal(ot_buf *b, size_t *len)
     return d;
 }
 
-/* %.17g by hand for 1e-6 <= |v| < 1e17 (every telemetry value a sensor
- * sends), exactly as glibc rounds it: v = m * 2^e, and the 17 significant
+/* %.17g by hand for zero and 1e-6 <= |v| < 1e17 (every telemetry value a
+ * sensor sends, and the 0 of a missing_rate), exactly as glibc rounds it:
+ * v = m * 2^e, and the 17 significant
  * digits are floor(m * 10^k / 2^-e) (or m * 2^e * 10^k), computed in 128
  * bits (m < 2^53, 10^k <= 10^22: < 2^127), rounded half to even on the
  * exact remainder. Writes jansson's final form into t; returns its length,
@@ -107,6 +108,8 @@ static int real17(double v, char *t)
         10000000000000ULL, 100000000000000ULL, 1000000000000000ULL, 10000000000000000ULL,
         100000000000000000ULL, 1000000000000000000ULL, 10000000000000000000ULL};
     double a = v < 0 ? -v : v;
+    if (a == 0) /* "0" or "-0", then jansson's ".0" */
+        return (int)strlen(strcpy(t, signbit(v) ? "-0.0" : "0.0"));
     if (!(a >= 1e-6 && a < 1e17))
         return 0;
     int e2;
