@@ -13,7 +13,9 @@
  *       "L<run>-<seq>", which the server echoes as "id" in the SSE data, so
  *       the tool looks up the batch's send time by seq. Send time is the
  *       SCHEDULED time of the tick (a batch that waits for a free poster
- *       counts the wait: no coordinated omission). Events sent during the
+ *       counts the wait: no coordinated omission). The posters and the
+ *       timer have a thread of their own, so reading the subscribers'
+ *       bytes never delays a tick. Events sent during the
  *       warm-up are not counted. Prints delivery latency per (event,
  *       subscriber) p50/p99/max, deliveries lost, and the POST
  *       acknowledgement latency of the same batches (ack_*: from the
@@ -45,6 +47,7 @@
  * Build: make -f Makefile -f bench/bench.mk build/bench/sse_latency
  */
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -95,14 +98,15 @@ typedef struct conn {
 } conn;
 
 static int port;
-static int ep;
+static __thread int ep; /* each thread polls its own connections */
 static unsigned run_id;
 
 /* latency mode */
-static int64_t *send_ns; /* per seq: scheduled send time, 0 = not sent */
+static int64_t *send_ns; /* per seq: scheduled send time, 0 = not sent (set by the poster
+                          * thread before the write, read by the main thread) */
 static long nseq, warm_seq;
 static uint32_t *lat_us, *recv_us; /* kernel arrival stamp / this tool's read */
-static int64_t t_read;             /* when conn_read got the bytes being parsed */
+static __thread int64_t t_read;    /* when conn_read got the bytes being parsed */
 static int64_t mono_minus_real;    /* CLOCK_MONOTONIC - CLOCK_REALTIME, ns */
 static size_t nlat, caplat;
 static long delivered_counted, delivered_all;
@@ -217,7 +221,8 @@ static void sse_line(conn *c, const char *l, size_t n, int64_t t)
     if (r != run_id || *e != '-')
         return;
     long seq = strtol(e + 1, NULL, 10);
-    if (seq < 0 || seq >= nseq || !send_ns[seq])
+    int64_t sched = seq >= 0 && seq < nseq ? __atomic_load_n(&send_ns[seq], __ATOMIC_ACQUIRE) : 0;
+    if (!sched)
         return;
     delivered_all++;
     if (seq < warm_seq)
@@ -229,7 +234,7 @@ static void sse_line(conn *c, const char *l, size_t n, int64_t t)
             !(recv_us = realloc(recv_us, caplat * sizeof *recv_us)))
             die("realloc");
     }
-    int64_t d = (t - send_ns[seq]) / 1000, dr = (t_read - send_ns[seq]) / 1000;
+    int64_t d = (t - sched) / 1000, dr = (t_read - sched) / 1000;
     recv_us[nlat] = dr < 0 ? 0 : (uint32_t)dr;
     lat_us[nlat++] = d < 0 ? 0 : (uint32_t)d;
 }
@@ -385,7 +390,7 @@ static void http_feed(conn *c, const char *p, size_t n, int64_t t)
  * the time of the read when the kernel gave none. */
 static int conn_read(conn *c)
 {
-    static char buf[1 << 16];
+    static __thread char buf[1 << 16];
     for (;;) {
         union {
             char b[CMSG_SPACE(sizeof(struct timespec))];
@@ -516,7 +521,7 @@ static void post_batch(conn *c, int64_t sched)
     body[len++] = '[';
     c->batch_first = next_seq;
     for (int i = 0; i < batch; i++, next_seq++) {
-        send_ns[next_seq] = sched;
+        __atomic_store_n(&send_ns[next_seq], sched, __ATOMIC_RELEASE);
         len += (size_t)snprintf(body + len, cap - len,
                                 "%s{\"twin_id\":\"lat\",\"asset_id\":\"a%d\",\"event_id\":\"L%u-%ld\","
                                 "\"metrics\":{\"temp_c\":%d.5}}",
@@ -605,7 +610,7 @@ static void on_response(conn *c, int64_t t)
 {
     c->busy = 0;
     if (c->status != 200)
-        non2xx++;
+        __atomic_fetch_add(&non2xx, 1, __ATOMIC_RELAXED);
     if (c->kind == K_POST && send_ns) {
         if (c->batch_first >= warm_seq && nack < sizeof ack_us / sizeof ack_us[0]) {
             svc_us[nack] = (uint32_t)((t - c->t_sent) / 1000);
@@ -628,6 +633,44 @@ static void on_response(conn *c, int64_t t)
 
 /* --- modes --------------------------------------------------------------- */
 
+static long lat_max_seq, lat_sent;
+static int lat_posting_done; /* atomic: the poster thread sent and drained */
+
+/* The poster thread of mode latency: its own epoll with the posters and
+ * the timer; sends on schedule, reads the acknowledgements, and drains them
+ * for at most 3 s after the last send. */
+static void *poster_main(void *arg)
+{
+    (void)arg;
+    if ((ep = epoll_create1(0)) < 0)
+        die("epoll_create1");
+    posters = calloc((size_t)nposters, sizeof *posters);
+    if (!posters)
+        die("calloc");
+    for (int i = 0; i < nposters; i++)
+        posters[i] = conn_open(K_POST);
+    int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK);
+    if (tfd < 0)
+        die("timerfd_create");
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+    epoll_ctl(ep, EPOLL_CTL_ADD, tfd, &ev);
+    t_start = now_ns();
+    struct itimerspec its = {.it_interval = {.tv_nsec = tick_ns % 1000000000,
+                                             .tv_sec = tick_ns / 1000000000}};
+    its.it_value = its.it_interval;
+    timerfd_settime(tfd, 0, &its, NULL);
+    while (next_seq + batch <= lat_max_seq) {
+        pump(50, tfd, &ticks_due);
+        send_due(lat_max_seq);
+    }
+    lat_sent = next_seq;
+    int64_t dl = now_ns() + 3000000000LL;
+    while (now_ns() < dl && nack < (size_t)((lat_sent - warm_seq) / batch))
+        pump(50, tfd, &ticks_due);
+    __atomic_store_n(&lat_posting_done, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
 static int mode_latency(int nsubs, int rate, int seconds, int warmup)
 {
     tick_ns = (int64_t)batch * 1000000000 / rate;
@@ -646,31 +689,22 @@ static int mode_latency(int nsubs, int rate, int seconds, int warmup)
     int connected = count_connected(subs, nsubs);
     if (connected < nsubs)
         fprintf(stderr, "sse_latency: only %d of %d subscribers connected\n", connected, nsubs);
-    posters = calloc((size_t)nposters, sizeof *posters);
-    for (int i = 0; i < nposters; i++)
-        posters[i] = conn_open(K_POST);
-
-    int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK);
-    if (tfd < 0)
-        die("timerfd_create");
-    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
-    epoll_ctl(ep, EPOLL_CTL_ADD, tfd, &ev);
-    t_start = now_ns();
-    struct itimerspec its = {.it_interval = {.tv_nsec = tick_ns % 1000000000,
-                                             .tv_sec = tick_ns / 1000000000}};
-    its.it_value = its.it_interval;
-    timerfd_settime(tfd, 0, &its, NULL);
-    long max_seq = (long)rate * seconds;
-    while (next_seq + batch <= max_seq) {
-        pump(50, tfd, &ticks_due);
-        send_due(max_seq);
+    lat_max_seq = (long)rate * seconds;
+    pthread_t pt;
+    if (pthread_create(&pt, NULL, poster_main, NULL))
+        die("pthread_create");
+    /* this thread reads the subscribers until the posting is over and
+     * every delivery arrived, or 3 s after the posting */
+    dl = 0;
+    for (;;) {
+        if (!dl && __atomic_load_n(&lat_posting_done, __ATOMIC_ACQUIRE))
+            dl = now_ns() + 3000000000LL;
+        if (dl && (delivered_all >= lat_sent * connected || now_ns() >= dl))
+            break;
+        pump(50, -1, NULL);
     }
-    long sent = next_seq;
-    /* drain: wait until every delivery arrived or 3 s passed */
-    long expect_all = sent * connected;
-    dl = now_ns() + 3000000000LL;
-    while (now_ns() < dl && (delivered_all < expect_all || nack < (size_t)((sent - warm_seq) / batch)))
-        pump(50, tfd, &ticks_due);
+    pthread_join(pt, NULL);
+    long sent = lat_sent;
     double el = (double)(now_ns() - t_start) / 1e9;
     int lagged = 0, closed = 0;
     for (int i = 0; i < nsubs; i++) {
