@@ -15,16 +15,16 @@
  *       SCHEDULED time of the tick (a batch that waits for a free poster
  *       counts the wait: no coordinated omission). The posters and the
  *       timer have a thread of their own, so reading the subscribers'
- *       bytes never delays a tick. Events sent during the
- *       warm-up are not counted. Prints delivery latency per (event,
+ *       bytes never delays a tick. Events sent during the warm-up are not
+ *       counted. Prints delivery latency per (event,
  *       subscriber) p50/p99/max, deliveries lost, and the POST
  *       acknowledgement latency of the same batches (ack_*: from the
  *       scheduled time, like delivery; rtt_*: from the write).
  *       An event's arrival is the kernel's receive timestamp of its bytes
  *       (SO_TIMESTAMPNS; for a read of several segments, that of the last
  *       one, so never early): when it reached the subscriber's socket, not
- *       when this single thread got round to reading it. The time of the
- *       read is printed too (recv_p50_ms, recv_p99_ms).
+ *       when the one thread that reads 100 subscribers got round to it. The
+ *       time of the read is printed too (recv_p50_ms, recv_p99_ms).
  *
  *   sse_latency idle PORT [-s subs=10000] [-t wait_s=25] [-P server_pid] [-f]
  *       Opens `subs` streams (with -f, stream i filtered on twin "idle<i>",
@@ -47,10 +47,10 @@
  * Build: make -f Makefile -f bench/bench.mk build/bench/sse_latency
  */
 #include <arpa/inet.h>
-#include <pthread.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
