@@ -220,6 +220,27 @@ Test(sse, heartbeat_on_an_idle_stream, .timeout = 40)
     bb_sse_close(&c);
 }
 
+/* Other streams ending (each signals the hub) must not put the heartbeat
+ * off: before its ticks kept a schedule, a stream ending every second meant
+ * an idle stream never got a heartbeat. Here a stream is opened, dropped and
+ * then ended by the next event about every second, for up to 20 s. */
+Test(sse, heartbeats_keep_coming_while_other_streams_end, .timeout = 60)
+{
+    bb_sse c;
+    cr_assert_eq(bb_sse_open(&c, &srv, "/subscribe?twin_id=quiet", NULL, 10), 200);
+    long hb = -1;
+    for (int i = 0; i < 25 && hb < 0; i++) {
+        bb_sse d;
+        cr_assert_eq(bb_sse_open(&d, &srv, "/subscribe", NULL, 10), 200);
+        cr_assert(bb_sse_wait_count(&d, 1, 10));
+        bb_sse_close(&d);
+        ingest(&srv, "churn", i); /* the dropped stream's write fails: it ends */
+        hb = bb_sse_wait_type(&c, "heartbeat", 0, 0.8);
+    }
+    cr_assert_geq(hb, 0, "no heartbeat on the idle stream while others ended");
+    bb_sse_close(&c);
+}
+
 Test(sse_shutdown, sigterm_with_open_streams_exits_0, .timeout = 60)
 {
     bb_server s;
