@@ -162,7 +162,7 @@ static void *heartbeat_main(void *arg)
             next = now + tick; /* more streams than when this wait began */
         if (now < next) {
             struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
+            clock_gettime(CLOCK_MONOTONIC, &ts);
             int64_t at = (int64_t)ts.tv_nsec + (next - now);
             ts.tv_sec += (time_t)(at / 1000000000);
             ts.tv_nsec = (long)(at % 1000000000);
@@ -182,7 +182,13 @@ ot_streams *ot_streams_new(int heartbeat_interval_ms)
     if (!h)
         return NULL;
     pthread_mutex_init(&h->lock, NULL);
-    pthread_cond_init(&h->cond, NULL);
+    /* waits on the monotonic clock: setting the wall clock back must not
+     * hold up the heartbeat */
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&h->cond, &ca);
+    pthread_condattr_destroy(&ca);
     h->head.next = h->head.prev = &h->head;
     h->hb.cursor = 1;
     list_insert_after(&h->head, &h->hb);
@@ -402,7 +408,7 @@ void ot_streams_close_all(ot_streams *h, int timeout_ms)
     }
     while (h->count > 0 && ot_mono_ns() < deadline) {
         struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
+        clock_gettime(CLOCK_MONOTONIC, &ts);
         ts.tv_nsec += 20 * 1000000L;
         if (ts.tv_nsec >= 1000000000L) {
             ts.tv_sec++;
