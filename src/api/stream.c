@@ -59,36 +59,39 @@ static void list_insert_after(ot_stream *at, ot_stream *s)
     at->next = s;
 }
 
-/* fn(s, arg) for every stream in the hub, with the hub lock held, but never
- * for more than WALK_SLICE streams per hold: with ten thousand streams a
- * walk takes tens of milliseconds (a system call or two per stream), and
- * the syncer waking subscribers after each commit must not wait for it. A
- * cursor node keeps the walk's place while the lock is released: streams
- * removed meanwhile are simply not reached, streams added meanwhile (at the
- * head) are not visited by this walk. */
-static void walk_sliced(ot_streams *h, void (*fn)(ot_stream *s, void *arg), void *arg)
+/* fn(s, arg) for up to quota streams (quota < 0: all) after the cursor node
+ * cur, in list order, moving cur along; with wrap, going round from the head
+ * when the end is reached (quota <= the number of streams, so each once).
+ * The caller holds the hub lock; it is released after every WALK_SLICE
+ * streams: with ten thousand streams a walk takes tens of milliseconds (a
+ * system call or two per stream), and the syncer waking subscribers after
+ * each commit must not wait for it. The cursor keeps the walk's place while
+ * the lock is released: streams removed meanwhile are simply not reached,
+ * streams added meanwhile (at the head) wait for the next round. */
+static void walk_from(ot_streams *h, ot_stream *cur, long quota, int wrap,
+                      void (*fn)(ot_stream *s, void *arg), void *arg)
 {
-    ot_stream cur = {.cursor = 1};
-    pthread_mutex_lock(&h->lock);
-    list_insert_after(&h->head, &cur);
-    for (;;) {
-        for (int n = 0; n < WALK_SLICE && cur.next != &h->head;) {
-            ot_stream *s = cur.next;
-            list_unlink(&cur);
-            list_insert_after(s, &cur);
-            if (!s->cursor) {
-                fn(s, arg);
-                n++;
-            }
+    int wrapped = 0;
+    for (long n = 0; quota < 0 || n < quota;) {
+        ot_stream *s = cur->next;
+        if (s == &h->head) {
+            if (!wrap || wrapped++)
+                break;
+            list_unlink(cur);
+            list_insert_after(&h->head, cur);
+            continue;
         }
-        if (cur.next == &h->head)
-            break;
-        pthread_mutex_unlock(&h->lock);
-        sched_yield(); /* let a waiting committer take the lock */
-        pthread_mutex_lock(&h->lock);
+        list_unlink(cur);
+        list_insert_after(s, cur);
+        if (s->cursor)
+            continue; /* another walk's place */
+        fn(s, arg);
+        if (++n % WALK_SLICE == 0) {
+            pthread_mutex_unlock(&h->lock);
+            sched_yield(); /* let a waiting committer take the lock */
+            pthread_mutex_lock(&h->lock);
+        }
     }
-    list_unlink(&cur);
-    pthread_mutex_unlock(&h->lock);
 }
 
 static void wake_locked(ot_stream *s);
@@ -98,8 +101,9 @@ static void wake_locked(ot_stream *s);
  * is peeked, and end-of-file ends the stream now instead of holding its slot
  * until a write fails. Then the stream is woken, so that its pull can send a
  * heartbeat when one is due (or end). Hub lock held. */
-static void visit_one(ot_stream *s)
+static void visit_one(ot_stream *s, void *arg)
 {
+    (void)arg;
     pthread_mutex_lock(&s->lock);
     if (s->suspended && s->conn && !s->closing) {
         const union MHD_ConnectionInfo *ci =
@@ -113,34 +117,6 @@ static void visit_one(ot_stream *s)
 }
 
 #define HB_TICKS_MAX 500 /* an interval is cut into at most this many ticks */
-
-/* Visit quota streams from the heartbeat's cursor on, going round the list
- * (each stream once at most). Hub lock held; released between slices. */
-static void visit_next(ot_streams *h, long quota)
-{
-    ot_stream *cur = &h->hb;
-    int wrapped = 0;
-    for (long n = 0; n < quota;) {
-        ot_stream *s = cur->next;
-        if (s == &h->head) {
-            if (wrapped++) /* a whole round: fewer streams than the quota */
-                break;
-            list_unlink(cur);
-            list_insert_after(&h->head, cur);
-            continue;
-        }
-        list_unlink(cur);
-        list_insert_after(s, cur);
-        if (s->cursor)
-            continue;
-        visit_one(s);
-        if (++n % WALK_SLICE == 0 && n < quota) {
-            pthread_mutex_unlock(&h->lock);
-            sched_yield();
-            pthread_mutex_lock(&h->lock);
-        }
-    }
-}
 
 /* Every stream is visited once per interval, but not all at once: the
  * interval is cut into one tick per stream (at most HB_TICKS_MAX) and each
@@ -170,7 +146,7 @@ static void *heartbeat_main(void *arg)
             continue;
         }
         next = next + tick > now ? next + tick : now + tick; /* no burst after a stall */
-        visit_next(h, (h->count + ticks - 1) / ticks);
+        walk_from(h, &h->hb, (h->count + ticks - 1) / ticks, 1, visit_one, NULL);
     }
     pthread_mutex_unlock(&h->lock);
     return NULL;
@@ -349,7 +325,12 @@ static void wake_if_one(ot_stream *s, void *arg)
 void ot_streams_wake_if(ot_streams *h, int (*pred)(void *ctx, void *arg), void *arg)
 {
     struct wake_if_arg w = {pred, arg};
-    walk_sliced(h, wake_if_one, &w);
+    ot_stream cur = {.cursor = 1};
+    pthread_mutex_lock(&h->lock);
+    list_insert_after(&h->head, &cur);
+    walk_from(h, &cur, -1, 0, wake_if_one, &w);
+    list_unlink(&cur);
+    pthread_mutex_unlock(&h->lock);
 }
 
 /* pred and wake one stream, once per round. hub lock held. */
