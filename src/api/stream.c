@@ -1,7 +1,6 @@
 /* stream.c - see stream.h. */
 #include "api/stream.h"
 
-#include <errno.h>
 #include <microhttpd.h>
 #include <pthread.h>
 #include <sched.h>
@@ -375,18 +374,27 @@ long ot_streams_count(ot_streams *h)
     return n;
 }
 
-void ot_streams_close_all(ot_streams *h, int timeout_ms)
+/* Ask every stream not yet closing to end (a stream is woken whenever its
+ * closing is set, here or by the heartbeat). Hub lock held. */
+static void close_open_streams(ot_streams *h)
 {
-    int64_t deadline = ot_mono_ns() + (int64_t)timeout_ms * 1000000;
-    pthread_mutex_lock(&h->lock);
     for (ot_stream *s = h->head.next; s != &h->head; s = s->next) {
         if (s->cursor)
             continue;
         pthread_mutex_lock(&s->lock);
-        s->closing = 1;
-        wake_locked(s);
+        if (!s->closing) {
+            s->closing = 1;
+            wake_locked(s);
+        }
         pthread_mutex_unlock(&s->lock);
     }
+}
+
+void ot_streams_close_all(ot_streams *h, int timeout_ms)
+{
+    int64_t deadline = ot_mono_ns() + (int64_t)timeout_ms * 1000000;
+    pthread_mutex_lock(&h->lock);
+    close_open_streams(h);
     while (h->count > 0 && ot_mono_ns() < deadline) {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -396,17 +404,7 @@ void ot_streams_close_all(ot_streams *h, int timeout_ms)
             ts.tv_nsec -= 1000000000L;
         }
         pthread_cond_timedwait(&h->cond, &h->lock, &ts);
-        /* a stream attached after the first pass gets closed too */
-        for (ot_stream *s = h->head.next; s != &h->head; s = s->next) {
-            if (s->cursor)
-                continue;
-            pthread_mutex_lock(&s->lock);
-            if (!s->closing) {
-                s->closing = 1;
-                wake_locked(s);
-            }
-            pthread_mutex_unlock(&s->lock);
-        }
+        close_open_streams(h); /* a stream attached after the first pass too */
     }
     pthread_mutex_unlock(&h->lock);
 }
