@@ -1,6 +1,6 @@
 /* sse.c - GET /subscribe: the resumable Server-Sent Events stream.
  *
- * Each subscriber is an ot_stream (api/stream.h) whose pull() renders the
+ * Each subscriber is an ot_stream (api/stream.h) whose peek() renders the
  * next events after its cursor from the ring (or the store, while it
  * catches up) into a small pending buffer. A subscriber holds no thread and
  * no copy of the log: when it has nothing to send it is suspended, and the
@@ -37,7 +37,7 @@ typedef struct sse_sub {
     int64_t cursor;           /* last event delivered (or skipped) */
     ot_event_filter f;
     char twin[OT_EVENT_TWIN_MAX];
-    ot_buf pending;           /* rendered bytes not yet handed to MHD */
+    ot_buf pending;           /* rendered bytes not yet sent */
     size_t sent;              /* of pending */
     int64_t last_write_ns;
     int live;                 /* caught up at least once */
@@ -108,7 +108,7 @@ static void produce(sse_sub *s, int closing)
                       ot_ts_format(ot_now_us(), ts), ot_cursor_format(s->cursor, c));
 }
 
-static ssize_t sse_pull(void *ctx, char *buf, size_t cap, int closing)
+static ssize_t sse_peek(void *ctx, const char **data, int closing)
 {
     sse_sub *s = ctx;
     if (s->sent == s->pending.len) {
@@ -120,13 +120,15 @@ static ssize_t sse_pull(void *ctx, char *buf, size_t cap, int closing)
         if (s->pending.len == 0)
             return s->ending ? -1 : 0;
     }
-    size_t n = s->pending.len - s->sent;
-    if (n > cap)
-        n = cap;
-    memcpy(buf, s->pending.data + s->sent, n);
+    *data = s->pending.data + s->sent;
+    return (ssize_t)(s->pending.len - s->sent);
+}
+
+static void sse_consume(void *ctx, size_t n)
+{
+    sse_sub *s = ctx;
     s->sent += n;
     s->last_write_ns = ot_mono_ns();
-    return (ssize_t)n;
 }
 
 static void sse_free(void *ctx)
@@ -173,7 +175,8 @@ void ot_h_subscribe(ot_req *req)
                   ot_cursor_format(s->cursor, c), ot_ts_format(ot_now_us(), ts));
     s->last_write_ns = ot_mono_ns();
     /* keyed by its twin filter: only commits with that twin's events wake it */
-    ot_stream *st = ot_stream_new(app->streams, s->f.twin_id, sse_pull, sse_free, s);
+    static const ot_stream_ops ops = {sse_peek, sse_consume, sse_free};
+    ot_stream *st = ot_stream_new(app->streams, s->f.twin_id, &ops, s);
     if (!st) {
         ot_reply_errorf(req, OT_ENOMEM, NULL, "out of memory");
         return; /* sse_free ran */

@@ -58,6 +58,24 @@ static const char *store_health(void *ctx, json_t *detail)
 
 static void store_metrics(void *ctx, ot_buf *out) { ot_store_metrics(ctx, out); }
 
+static void stream_metrics(void *ctx, ot_buf *out)
+{
+    ot_streams_stats st;
+    ot_streams_get_stats(ctx, &st);
+    ot_buf_printf(out,
+                  "# HELP opstwin_sse_streams Open /subscribe streams.\n"
+                  "# TYPE opstwin_sse_streams gauge\n"
+                  "opstwin_sse_streams %ld\n"
+                  "# HELP opstwin_sse_sent_bytes_total Bytes sent to subscribers.\n"
+                  "# TYPE opstwin_sse_sent_bytes_total counter\n"
+                  "opstwin_sse_sent_bytes_total %lu\n"
+                  "# HELP opstwin_sse_socket_full_total Times a subscriber's socket was full "
+                  "(the client reads more slowly than events come).\n"
+                  "# TYPE opstwin_sse_socket_full_total counter\n"
+                  "opstwin_sse_socket_full_total %lu\n",
+                  st.streams, st.sent_bytes, st.socket_full);
+}
+
 /* The Kafka event sink, when KAFKA_BOOTSTRAP_SERVERS is set: it sees every
  * committed event through a commit listener. */
 static int start_kafka(ot_app *app, ot_error *err)
@@ -156,6 +174,7 @@ ot_app *ot_app_start(const ot_config *cfg, ot_error *err)
         ot_error_set(err, OT_ENOMEM, NULL, "out of memory");
         goto fail;
     }
+    ot_metrics_add_source(app->metrics, stream_metrics, app->streams);
     app->ring = ot_ring_new((size_t)cfg->event_ring);
     if (!app->ring) {
         ot_error_set(err, OT_ENOMEM, NULL, "out of memory for the event ring");

@@ -288,16 +288,21 @@ void ot_reply_errorf(ot_req *req, int code, const char *path, const char *fmt, .
 
 void ot_reply_stream(ot_req *req, ot_stream *stream, const char *content_type)
 {
-    /* The block is the response's own buffer (zeroed by libmicrohttpd), read
-     * into and sent from only for an HTTP/1.0 client. An HTTP/1.1 response
-     * is chunked and read straight into the connection's pool, so there it
-     * would be 2 KiB per stream for nothing (20 MB at 10,000 streams). */
+    /* Not chunked: the hub's sender writes most of the body straight to the
+     * socket (stream.h), so the body must be plain bytes up to the close.
+     * The block is the response's own buffer (zeroed by libmicrohttpd): it
+     * carries only the pieces libmicrohttpd sends while a client reads
+     * slowly, so it is small (10,000 streams hold 10,000 of them). */
     struct MHD_Response *r = MHD_create_response_from_callback(
-        MHD_SIZE_UNKNOWN, req->http11 ? 64 : 2 * 1024, ot_stream_reader, stream,
-        ot_stream_release);
+        MHD_SIZE_UNKNOWN, 256, ot_stream_reader, stream, ot_stream_release);
     if (!r) {
         ot_stream_release(stream);
         ot_reply_errorf(req, OT_ENOMEM, NULL, "could not create the stream");
+        return;
+    }
+    if (MHD_set_response_options(r, MHD_RF_HTTP_1_0_COMPATIBLE_STRICT, MHD_RO_END) != MHD_YES) {
+        MHD_destroy_response(r); /* releases the stream */
+        ot_reply_errorf(req, OT_EINTERNAL, NULL, "could not set up the stream");
         return;
     }
     ot_stream_attach(stream, req->conn);
@@ -542,7 +547,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         req->conn = conn;
         req->method = method;
         req->url = url;
-        req->http11 = strcmp(version, MHD_HTTP_VERSION_1_1) == 0;
         req->start_ns = ot_mono_ns();
         req->path_copy = strdup(url);
         pthread_mutex_init(&req->defer_mu, NULL);

@@ -42,7 +42,6 @@ typedef struct ot_req {
     const struct ot_route *route; /* NULL when no route matched */
     const char *method;
     const char *url;              /* path, already percent-decoded by MHD */
-    int http11;                   /* HTTP/1.1 (streams are sent chunked), else 1.0 */
     char *path_copy;              /* segments for path params point in here */
     int nparams;
     const char *param_names[OT_MAX_PATH_PARAMS];

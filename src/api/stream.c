@@ -1,9 +1,11 @@
 /* stream.c - see stream.h. */
 #include "api/stream.h"
 
+#include <errno.h>
 #include <microhttpd.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -16,14 +18,18 @@ struct ot_stream {
     ot_streams *hub;
     ot_stream *prev, *next;      /* hub list, under hub->lock */
     ot_stream *kprev, *knext;    /* its key's list (or the unkeyed one), under hub->lock */
+    ot_stream *qnext;            /* the send queue, under hub->qlock */
+    int queued;                  /* on the send queue, under hub->qlock */
     char *key;                   /* NULL: woken by every keyed wake */
     unsigned long round;         /* last ot_streams_wake_keyed round that saw it */
-    pthread_mutex_t lock;        /* suspended, pending, closing */
-    struct MHD_Connection *conn;
+    pthread_mutex_t lock;        /* everything below */
+    struct MHD_Connection *conn; /* NULL once released */
+    int fd;                      /* its socket: -1 when unknown (libmicrohttpd sends all) */
     int suspended, pending, closing, ended;
+    int blocked;                 /* the socket was full: libmicrohttpd sends the next piece */
+    int refs;                    /* libmicrohttpd's, and one per place on the send queue */
     int cursor;                  /* a walk's place holder in the hub list, not a stream */
-    ot_stream_pull_fn pull;
-    ot_stream_free_fn free_ctx;
+    ot_stream_ops ops;
     void *ctx;
 };
 
@@ -40,6 +46,14 @@ struct ot_streams {
     ot_stream hb;                /* the heartbeat's place in the list (a cursor) */
     pthread_t heartbeat;
     int has_thread;
+    /* the sender: streams woken while suspended, in order */
+    pthread_mutex_t qlock;
+    pthread_cond_t qcond;
+    ot_stream *qhead, *qtail;
+    int qstop;
+    int has_sender;              /* 0: libmicrohttpd sends everything */
+    pthread_t sender;
+    atomic_ulong sent_bytes, socket_full;
 };
 
 #define WALK_SLICE 64 /* streams visited per hold of the hub lock */
@@ -93,24 +107,149 @@ static void walk_from(ot_streams *h, ot_stream *cur, long quota, int wrap,
     }
 }
 
-static void wake_locked(ot_stream *s);
+static void stream_free(ot_stream *s)
+{
+    if (s->ops.free_ctx)
+        s->ops.free_ctx(s->ctx);
+    pthread_mutex_destroy(&s->lock);
+    free(s->key);
+    free(s);
+}
+
+/* Drop one reference; the last one frees the stream. Stream lock held; it
+ * is released here. */
+static void unref_unlock(ot_stream *s)
+{
+    int last = --s->refs == 0;
+    pthread_mutex_unlock(&s->lock);
+    if (last)
+        stream_free(s);
+}
+
+/* Put a suspended stream on the sender's queue (once). Stream lock held. */
+static void enqueue_locked(ot_stream *s)
+{
+    ot_streams *h = s->hub;
+    pthread_mutex_lock(&h->qlock);
+    if (!s->queued) {
+        s->queued = 1;
+        s->refs++;
+        s->qnext = NULL;
+        if (h->qtail)
+            h->qtail->qnext = s;
+        else
+            h->qhead = s;
+        h->qtail = s;
+        pthread_cond_signal(&h->qcond);
+    }
+    pthread_mutex_unlock(&h->qlock);
+}
+
+static void resume_locked(ot_stream *s)
+{
+    s->suspended = 0;
+    MHD_resume_connection(s->conn);
+}
+
+/* 1 when the sender writes this stream's bytes while it is suspended. */
+static int direct(const ot_stream *s)
+{
+    return s->fd >= 0 && s->hub->has_sender && !s->closing && !s->ended;
+}
+
+/* Resume if suspended (or, when the sender does its writing, queue it for
+ * the sender), else remember that a wake arrived. Stream lock held. */
+static void wake_locked(ot_stream *s)
+{
+    if (!s->suspended)
+        s->pending = 1;
+    else if (direct(s))
+        enqueue_locked(s);
+    else
+        resume_locked(s);
+}
+
+#define SEND_TURN (256 * 1024) /* bytes one stream may send before the next one's turn */
+
+/* Write what the stream has to its socket. Suspended, stream lock held.
+ * Anything but "sent it all, nothing more due" hands the stream back to
+ * libmicrohttpd: to wait for room in the socket, or to end it. */
+static void send_direct(ot_stream *s)
+{
+    ot_streams *h = s->hub;
+    size_t turn = 0;
+    while (direct(s)) {
+        const char *data;
+        ssize_t n = s->ops.peek(s->ctx, &data, 0);
+        if (n == 0)
+            return; /* stays suspended until the next wake */
+        if (n < 0) {
+            s->ended = 1;
+            break;
+        }
+        ssize_t w;
+        do
+            w = send(s->fd, data, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
+        while (w < 0 && errno == EINTR);
+        if (w > 0) {
+            s->ops.consume(s->ctx, (size_t)w);
+            atomic_fetch_add_explicit(&h->sent_bytes, (unsigned long)w, memory_order_relaxed);
+        }
+        if (w == n) {
+            if ((turn += (size_t)n) >= SEND_TURN) {
+                enqueue_locked(s); /* more to send: after the others */
+                return;
+            }
+            continue;
+        }
+        if (w >= 0 || errno == EAGAIN || errno == EWOULDBLOCK) {
+            s->blocked = 1;
+            atomic_fetch_add_explicit(&h->socket_full, 1, memory_order_relaxed);
+        } else {
+            s->closing = 1; /* the client is gone */
+        }
+        break;
+    }
+    resume_locked(s);
+}
+
+static void *sender_main(void *arg)
+{
+    ot_streams *h = arg;
+    pthread_mutex_lock(&h->qlock);
+    for (;;) {
+        while (!h->qhead && !h->qstop)
+            pthread_cond_wait(&h->qcond, &h->qlock);
+        ot_stream *s = h->qhead;
+        if (!s)
+            break; /* stopping, and every queued stream has been dropped */
+        if (!(h->qhead = s->qnext))
+            h->qtail = NULL;
+        s->queued = 0;
+        pthread_mutex_unlock(&h->qlock);
+        pthread_mutex_lock(&s->lock);
+        if (s->suspended && s->conn)
+            send_direct(s);
+        unref_unlock(s); /* the queue's reference */
+        pthread_mutex_lock(&h->qlock);
+    }
+    pthread_mutex_unlock(&h->qlock);
+    return NULL;
+}
 
 /* The heartbeat's visit. A suspended connection does not notice its client
  * leaving, and the first write after the drop may still succeed: its socket
  * is peeked, and end-of-file ends the stream now instead of holding its slot
- * until a write fails. Then the stream is woken, so that its pull can send a
+ * until a write fails. Then the stream is woken, so that its peek can show a
  * heartbeat when one is due (or end). Hub lock held. */
 static void visit_one(ot_stream *s, void *arg)
 {
     (void)arg;
     pthread_mutex_lock(&s->lock);
-    if (s->suspended && s->conn && !s->closing) {
-        const union MHD_ConnectionInfo *ci =
-            MHD_get_connection_info(s->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-        char c;
-        if (ci && recv(ci->connect_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0)
-            s->closing = 1; /* the wake lets the reader end it */
-    }
+    char c;
+    if (s->suspended && s->fd >= 0 && !s->closing &&
+        recv(s->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0)
+        s->closing = 1; /* the wake lets the reader end it */
     wake_locked(s);
     pthread_mutex_unlock(&s->lock);
 }
@@ -169,8 +308,12 @@ ot_streams *ot_streams_new(int heartbeat_interval_ms)
     list_insert_after(&h->head, &h->hb);
     h->unkeyed.knext = h->unkeyed.kprev = &h->unkeyed;
     h->interval_ms = heartbeat_interval_ms > 0 ? heartbeat_interval_ms : 1000;
+    pthread_mutex_init(&h->qlock, NULL);
+    pthread_cond_init(&h->qcond, NULL);
     if (pthread_create(&h->heartbeat, NULL, heartbeat_main, h) == 0)
         h->has_thread = 1;
+    if (pthread_create(&h->sender, NULL, sender_main, h) == 0)
+        h->has_sender = 1;
     return h;
 }
 
@@ -184,6 +327,14 @@ void ot_streams_free(ot_streams *h)
     pthread_mutex_unlock(&h->lock);
     if (h->has_thread)
         pthread_join(h->heartbeat, NULL);
+    pthread_mutex_lock(&h->qlock);
+    h->qstop = 1;
+    pthread_cond_signal(&h->qcond);
+    pthread_mutex_unlock(&h->qlock);
+    if (h->has_sender)
+        pthread_join(h->sender, NULL); /* it drops what is still queued first */
+    pthread_cond_destroy(&h->qcond);
+    pthread_mutex_destroy(&h->qlock);
     ot_strmap_clear(&h->keyed, free); /* empty sentinels left by nobody: streams are gone */
     pthread_cond_destroy(&h->cond);
     pthread_mutex_destroy(&h->lock);
@@ -206,8 +357,7 @@ static ot_stream *key_list(ot_streams *h, const char *key)
     return l;
 }
 
-ot_stream *ot_stream_new(ot_streams *h, const char *key, ot_stream_pull_fn pull,
-                         ot_stream_free_fn free_ctx, void *ctx)
+ot_stream *ot_stream_new(ot_streams *h, const char *key, const ot_stream_ops *ops, void *ctx)
 {
     ot_stream *s = calloc(1, sizeof *s);
     if (s && key && !(s->key = strdup(key))) {
@@ -215,24 +365,21 @@ ot_stream *ot_stream_new(ot_streams *h, const char *key, ot_stream_pull_fn pull,
         s = NULL;
     }
     if (!s) {
-        if (free_ctx)
-            free_ctx(ctx);
+        if (ops->free_ctx)
+            ops->free_ctx(ctx);
         return NULL;
     }
     s->hub = h;
-    s->pull = pull;
-    s->free_ctx = free_ctx;
+    s->ops = *ops;
     s->ctx = ctx;
+    s->fd = -1;
+    s->refs = 1; /* libmicrohttpd's, dropped by ot_stream_release */
     pthread_mutex_init(&s->lock, NULL);
     pthread_mutex_lock(&h->lock);
     ot_stream *l = s->key ? key_list(h, s->key) : &h->unkeyed;
     if (!l) {
         pthread_mutex_unlock(&h->lock);
-        pthread_mutex_destroy(&s->lock);
-        free(s->key);
-        free(s);
-        if (free_ctx)
-            free_ctx(ctx);
+        stream_free(s);
         return NULL;
     }
     s->knext = l->knext;
@@ -247,8 +394,11 @@ ot_stream *ot_stream_new(ot_streams *h, const char *key, ot_stream_pull_fn pull,
 
 void ot_stream_attach(ot_stream *s, struct MHD_Connection *conn)
 {
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     pthread_mutex_lock(&s->lock);
     s->conn = conn;
+    s->fd = ci ? ci->connect_fd : -1;
     pthread_mutex_unlock(&s->lock);
 }
 
@@ -257,7 +407,19 @@ ssize_t ot_stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
     ot_stream *s = cls;
     (void)pos;
     pthread_mutex_lock(&s->lock);
-    ssize_t n = s->ended ? -1 : s->pull(s->ctx, buf, max, s->closing);
+    if (!s->blocked && s->conn && direct(s)) {
+        /* libmicrohttpd has sent everything it was given (it calls the
+         * reader only then): the sender writes from here on */
+        s->suspended = 1;
+        s->pending = 0;
+        MHD_suspend_connection(s->conn);
+        enqueue_locked(s);
+        pthread_mutex_unlock(&s->lock);
+        return 0;
+    }
+    s->blocked = 0; /* this piece waits for room; the next turn is the sender's */
+    const char *data = NULL;
+    ssize_t n = s->ended ? -1 : s->ops.peek(s->ctx, &data, s->closing);
     if (n < 0) {
         s->ended = 1;
         pthread_mutex_unlock(&s->lock);
@@ -265,25 +427,20 @@ ssize_t ot_stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
     }
     if (n == 0) {
         if (s->pending) {
-            s->pending = 0; /* data arrived between pull and here: try again */
+            s->pending = 0; /* data arrived between peek and here: try again */
         } else if (s->conn) {
             s->suspended = 1;
             MHD_suspend_connection(s->conn);
         }
+    } else {
+        if ((size_t)n > max)
+            n = (ssize_t)max;
+        memcpy(buf, data, (size_t)n);
+        s->ops.consume(s->ctx, (size_t)n);
+        atomic_fetch_add_explicit(&s->hub->sent_bytes, (unsigned long)n, memory_order_relaxed);
     }
     pthread_mutex_unlock(&s->lock);
     return n;
-}
-
-/* Resume if suspended, else remember that a wake arrived. stream lock held. */
-static void wake_locked(ot_stream *s)
-{
-    if (s->suspended) {
-        s->suspended = 0;
-        MHD_resume_connection(s->conn);
-    } else {
-        s->pending = 1;
-    }
 }
 
 void ot_stream_release(void *cls)
@@ -299,11 +456,11 @@ void ot_stream_release(void *cls)
     h->count--;
     pthread_cond_broadcast(&h->cond);
     pthread_mutex_unlock(&h->lock);
-    if (s->free_ctx)
-        s->free_ctx(s->ctx);
-    pthread_mutex_destroy(&s->lock);
-    free(s->key);
-    free(s);
+    pthread_mutex_lock(&s->lock);
+    s->conn = NULL; /* the sender, if it still holds it, leaves it alone */
+    s->fd = -1;
+    s->suspended = 0;
+    unref_unlock(s);
 }
 
 struct wake_if_arg {
@@ -372,6 +529,13 @@ long ot_streams_count(ot_streams *h)
     long n = h->count;
     pthread_mutex_unlock(&h->lock);
     return n;
+}
+
+void ot_streams_get_stats(ot_streams *h, ot_streams_stats *out)
+{
+    out->streams = ot_streams_count(h);
+    out->sent_bytes = atomic_load(&h->sent_bytes);
+    out->socket_full = atomic_load(&h->socket_full);
 }
 
 /* Ask every stream not yet closing to end (a stream is woken whenever its

@@ -1,11 +1,15 @@
 /* Black-box tests of GET /subscribe (Server-Sent Events): the connected
  * event, backlog then live events, Last-Event-ID resume without loss or
- * repeats, filters, the connection limit, heartbeats, and shutdown with
- * open streams. */
+ * repeats, filters, the connection limit, heartbeats, a client that stops
+ * reading, HTTP/1.1 framing, and shutdown with open streams. */
+#include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -239,6 +243,95 @@ Test(sse, heartbeats_keep_coming_while_other_streams_end, .timeout = 60)
     }
     cr_assert_geq(hb, 0, "no heartbeat on the idle stream while others ended");
     bb_sse_close(&c);
+}
+
+/* The value of a counter in GET /metrics. */
+static double metric(const bb_server *s, const char *name)
+{
+    bb_resp r;
+    cr_assert_eq(bb_http(s, "GET", "/metrics", NULL, NULL, &r), 200);
+    char key[128];
+    snprintf(key, sizeof key, "\n%s ", name);
+    const char *at = strstr(r.body, key);
+    cr_assert_not_null(at, "no %s in /metrics", name);
+    double v = strtod(at + strlen(key), NULL);
+    bb_resp_free(&r);
+    return v;
+}
+
+/* A client that stops reading while events pile up: the server's writes
+ * find its socket full and libmicrohttpd waits for room, then the direct
+ * writes take over again. Nothing may be lost, repeated or reordered on the
+ * way, and the stream must stay usable. */
+Test(sse, a_client_that_stops_reading_loses_nothing, .timeout = 120)
+{
+    enum { N = 20000, BATCH = 1000 };
+    double full0 = metric(&srv, "opstwin_sse_socket_full_total");
+    bb_sse c;
+    cr_assert_eq(bb_sse_open(&c, &srv, "/subscribe?twin_id=stall", NULL, 10), 200);
+    cr_assert(bb_sse_wait_count(&c, 1, 10));
+    json_t *d = json_loads(c.ev[0].data, 0, NULL);
+    long start = idnum(json_string_value(json_object_get(d, "cursor")));
+    json_decref(d);
+    /* not read while N events arrive (about 5 MB of frames) */
+    char *body = malloc((size_t)BATCH * 96 + 2);
+    for (int b = 0; b < N / BATCH; b++) {
+        size_t k = 0;
+        body[k++] = '[';
+        for (int i = 0; i < BATCH; i++)
+            k += (size_t)sprintf(body + k, "%s{\"twin_id\":\"stall\",\"asset_id\":\"a\","
+                                 "\"metrics\":{\"v\":%d}}", i ? "," : "", b * BATCH + i);
+        body[k++] = ']';
+        body[k] = 0;
+        json_decref(bb_req(&srv, "POST", "/telemetry/ingest", body, 200));
+    }
+    free(body);
+    cr_assert_gt(metric(&srv, "opstwin_sse_socket_full_total"), full0,
+                 "the client's socket never filled: the test did not test the slow path");
+    cr_assert(bb_sse_wait_count(&c, 1 + N, 60), "%zu of %d events", c.nev - 1, N);
+    for (size_t i = 1; i <= N; i += 997)
+        check_event(&c, i, start + (long)i);
+    for (size_t i = 1; i <= N; i++)
+        cr_assert_eq(idnum(c.ev[i].id), start + (long)i, "event %zu is %s", i, c.ev[i].id);
+    /* still live afterwards */
+    ingest(&srv, "stall", -1);
+    cr_assert(bb_sse_wait_count(&c, 2 + N, 10));
+    check_event(&c, 1 + N, start + N + 1);
+    bb_sse_close(&c);
+}
+
+/* An HTTP/1.1 client gets the stream as plain bytes up to the close (not
+ * chunked): what the sender writes straight to the socket and what
+ * libmicrohttpd sends are one byte stream. */
+Test(sse, an_http11_stream_is_not_chunked)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)srv.port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    cr_assert_eq(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    char req[2600];
+    int k = snprintf(req, sizeof req, "GET /subscribe HTTP/1.1\r\nHost: x\r\n"
+                     "Authorization: Bearer %s\r\n\r\n", srv.token);
+    cr_assert_eq(send(fd, req, (size_t)k, MSG_NOSIGNAL), k);
+    char buf[8192];
+    size_t len = 0;
+    struct timeval tv = {.tv_sec = 10};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    while (len < sizeof buf - 1) {
+        ssize_t n = recv(fd, buf + len, sizeof buf - 1 - len, 0);
+        cr_assert_gt(n, 0, "stream ended before the connected event");
+        len += (size_t)n;
+        buf[len] = 0;
+        char *h = strstr(buf, "\r\n\r\n");
+        if (h && strstr(h, "event: connected\n"))
+            break;
+    }
+    cr_assert(strncmp(buf, "HTTP/1.1 200", 12) == 0, "%s", buf);
+    cr_assert_null(strcasestr(buf, "Transfer-Encoding"), "%s", buf);
+    cr_assert_not_null(strcasestr(buf, "Connection: close"), "%s", buf);
+    cr_assert(strncmp(strstr(buf, "\r\n\r\n") + 4, "retry: 2000\nevent: connected\n", 29) == 0,
+              "%s", buf);
+    close(fd);
 }
 
 Test(sse_shutdown, sigterm_with_open_streams_exits_0, .timeout = 60)

@@ -14,13 +14,17 @@ struct sub {
     int freed;
 };
 
-static ssize_t no_pull(void *ctx, char *buf, size_t cap, int closing)
+static ssize_t no_peek(void *ctx, const char **data, int closing)
 {
-    (void)ctx, (void)buf, (void)cap, (void)closing;
+    (void)ctx, (void)data, (void)closing;
     return 0;
 }
 
+static void no_consume(void *ctx, size_t n) { (void)ctx, (void)n; }
+
 static void mark_freed(void *ctx) { ((struct sub *)ctx)->freed++; }
+
+static const ot_stream_ops ops = {no_peek, no_consume, mark_freed};
 
 static int count_pred(void *ctx, void *arg)
 {
@@ -36,10 +40,10 @@ Test(stream, keyed_wakes_consider_only_matching_and_unkeyed_streams_once)
     ot_streams *h = ot_streams_new(60000);
     cr_assert_not_null(h);
     struct sub all = {.name = "all"}, a1 = {.name = "a1"}, a2 = {.name = "a2"}, b = {.name = "b"};
-    ot_stream *s_all = ot_stream_new(h, NULL, no_pull, mark_freed, &all);
-    ot_stream *s_a1 = ot_stream_new(h, "twin-a", no_pull, mark_freed, &a1);
-    ot_stream *s_a2 = ot_stream_new(h, "twin-a", no_pull, mark_freed, &a2);
-    ot_stream *s_b = ot_stream_new(h, "twin-b", no_pull, mark_freed, &b);
+    ot_stream *s_all = ot_stream_new(h, NULL, &ops, &all);
+    ot_stream *s_a1 = ot_stream_new(h, "twin-a", &ops, &a1);
+    ot_stream *s_a2 = ot_stream_new(h, "twin-a", &ops, &a2);
+    ot_stream *s_b = ot_stream_new(h, "twin-b", &ops, &b);
     cr_assert(s_all && s_a1 && s_a2 && s_b);
     cr_assert_eq(ot_streams_count(h), 4);
 
@@ -77,7 +81,7 @@ Test(stream, keyed_wakes_consider_only_matching_and_unkeyed_streams_once)
     ot_streams_wake_keyed(h, 1, key_of, count_pred, keys1);
     cr_assert_eq(a2.asked, 3);
     struct sub a3 = {.name = "a3"};
-    ot_stream *s_a3 = ot_stream_new(h, "twin-a", no_pull, mark_freed, &a3);
+    ot_stream *s_a3 = ot_stream_new(h, "twin-a", &ops, &a3);
     ot_streams_wake_keyed(h, 1, key_of, count_pred, keys1);
     cr_assert_eq(a3.asked, 1);
 
@@ -132,7 +136,7 @@ static void *meddle(void *arg)
         if (seen > 0 && seen < WALK_N)
             walk_midway++;
         if (n < 50) {
-            made[n] = ot_stream_new(walk_hub, NULL, no_pull, mark_freed, &extra[n]);
+            made[n] = ot_stream_new(walk_hub, NULL, &ops, &extra[n]);
             n++;
         }
         usleep(200);
@@ -148,7 +152,7 @@ Test(stream, walks_over_all_streams_let_commits_in_and_survive_changes)
     cr_assert_not_null(walk_hub);
     ot_stream *st[WALK_N];
     for (int i = 0; i < WALK_N; i++)
-        cr_assert_not_null(st[i] = ot_stream_new(walk_hub, NULL, no_pull, mark_freed, &walk_subs[i]));
+        cr_assert_not_null(st[i] = ot_stream_new(walk_hub, NULL, &ops, &walk_subs[i]));
     pthread_t t;
     cr_assert_eq(pthread_create(&t, NULL, meddle, NULL), 0);
     ot_streams_wake_if(walk_hub, slow_pred, NULL);
