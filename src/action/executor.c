@@ -450,6 +450,7 @@ int ot_executor_start(ot_app *app, ot_actions **out, ot_error *err)
         free(x);
         return ot_error_set(err, OT_EIO, NULL, "cannot start the action executor");
     }
+    pthread_setname_np(x->thread, "action-exec");
     x->started = 1;
     *out = x;
     return 0;

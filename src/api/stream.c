@@ -310,10 +310,14 @@ ot_streams *ot_streams_new(int heartbeat_interval_ms)
     h->interval_ms = heartbeat_interval_ms > 0 ? heartbeat_interval_ms : 1000;
     pthread_mutex_init(&h->qlock, NULL);
     pthread_cond_init(&h->qcond, NULL);
-    if (pthread_create(&h->heartbeat, NULL, heartbeat_main, h) == 0)
+    if (pthread_create(&h->heartbeat, NULL, heartbeat_main, h) == 0) {
         h->has_thread = 1;
-    if (pthread_create(&h->sender, NULL, sender_main, h) == 0)
+        pthread_setname_np(h->heartbeat, "sse-heartbeat");
+    }
+    if (pthread_create(&h->sender, NULL, sender_main, h) == 0) {
         h->has_sender = 1;
+        pthread_setname_np(h->sender, "sse-sender");
+    }
     return h;
 }
 

@@ -715,8 +715,10 @@ int ot_engine_start(ot_app *app, ot_engine **out, ot_error *err)
     pthread_mutex_init(&e->mu, NULL);
     pthread_mutex_init(&e->stop_mu, NULL);
     pthread_cond_init(&e->stop_cv, NULL);
-    if (pthread_create(&e->expiry, NULL, expiry_main, e) == 0)
+    if (pthread_create(&e->expiry, NULL, expiry_main, e) == 0) {
         e->started = 1;
+        pthread_setname_np(e->expiry, "policy-expiry");
+    }
     *out = e;
     return 0;
 }

@@ -329,6 +329,7 @@ int ot_sim_service_start(ot_app *app, ot_sim_service **out, ot_error *err)
         free(s);
         return ot_error_set(err, OT_EIO, NULL, "cannot start the simulation worker");
     }
+    pthread_setname_np(s->thread, "sim-worker");
     s->started = 1;
     *out = s;
     return 0;

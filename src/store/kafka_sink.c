@@ -574,6 +574,7 @@ int ot_kafka_sink_start(const ot_kafka_options *opt, ot_kafka_sink **out, ot_err
         ot_error_set(err, OT_EINTERNAL, NULL, "cannot start the Kafka sink thread");
         goto fail;
     }
+    pthread_setname_np(s->thread, "kafka-sink");
     s->thread_started = 1;
     ot_info("kafka: producing events to topic %s at %s", s->topic, opt->bootstrap);
     *out = s;

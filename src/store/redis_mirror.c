@@ -438,6 +438,7 @@ int ot_redis_mirror_start(ot_redis *r, ot_error *err)
     r->target = ot_store_last_cursor(r->store);
     if (pthread_create(&r->thread, NULL, mirror_main, r))
         return ot_error_set(err, OT_EIO, NULL, "cannot start the Redis mirror thread");
+    pthread_setname_np(r->thread, "redis-mirror");
     r->started = 1;
     return 0;
 }

@@ -882,11 +882,13 @@ int ot_store_open(const ot_store_options *opt, ot_store **out, ot_error *err)
         rc = ot_error_set(err, OT_EIO, NULL, "cannot start the store syncer thread");
         goto fail;
     }
+    pthread_setname_np(s->syncer, "store-syncer");
     s->syncer_started = 1;
     if (pthread_create(&s->writer, NULL, writer_main, s)) {
         rc = ot_error_set(err, OT_EIO, NULL, "cannot start the store writer thread");
         goto fail;
     }
+    pthread_setname_np(s->writer, "store-writer");
     s->writer_started = 1;
     *out = s;
     return 0;

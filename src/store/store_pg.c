@@ -365,8 +365,10 @@ static int be_open(const ot_store_options *opt, void **out, ot_error *err)
     /* one reader now, so a bad URL or schema fails the start, not a request */
     if (!rc)
         rc = pg_conn_ensure(be, be->free_list, 0, 1, err);
-    if (!rc && pthread_create(&be->mt, NULL, pg_maint_main, be) == 0)
+    if (!rc && pthread_create(&be->mt, NULL, pg_maint_main, be) == 0) {
         be->mt_started = 1;
+        pthread_setname_np(be->mt, "pg-maint");
+    }
     if (rc) {
         if (!be->pool)
             be->npool = 0;

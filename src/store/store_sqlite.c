@@ -355,8 +355,10 @@ static int be_open(const ot_store_options *opt, void **out, ot_error *err)
         sqlite3_wal_hook(be->w, wal_hook, be);
     if (!rc)
         rc = open_conn(be->path, 0, NULL, &be->ckpt, err);
-    if (!rc && pthread_create(&be->ckpt_thread, NULL, ckpt_main, be) == 0)
+    if (!rc && pthread_create(&be->ckpt_thread, NULL, ckpt_main, be) == 0) {
         be->ckpt_started = 1;
+        pthread_setname_np(be->ckpt_thread, "sqlite-ckpt");
+    }
     if (!rc)
         rc = migrate(be->w, err);
     /* a connection checkpoints only once it has opened the WAL, which it

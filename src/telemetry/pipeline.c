@@ -505,8 +505,10 @@ int ot_pipeline_start(ot_app *app, int nshards, ot_pipeline **out, ot_error *err
         pthread_mutex_init(&sh->mu, NULL);
         pthread_cond_init(&sh->cv, NULL);
         pthread_cond_init(&sh->idle_cv, NULL);
-        if (pthread_create(&sh->thread, NULL, shard_main, sh) == 0)
+        if (pthread_create(&sh->thread, NULL, shard_main, sh) == 0) {
             sh->started = 1;
+            pthread_setname_np(sh->thread, "detect-shard");
+        }
     }
     *out = p;
     return 0;
