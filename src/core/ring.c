@@ -7,11 +7,20 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "core/strmap.h"
+
 struct ot_ring {
     pthread_rwlock_t lock;
     ot_event *slots;
     size_t cap;
     int64_t oldest, last;  /* cursors held; oldest = last + 1 when empty */
+    /* twin -> cursor of its last event appended (as a pointer-sized
+     * integer): a read filtered on a twin with nothing after `after`
+     * answers at once instead of examining every later event (a quiet
+     * twin's subscriber, visited for its heartbeat, examined the whole
+     * ring). Entries whose event left the ring are dropped now and then. */
+    ot_strmap twins;
+    int twins_lost;        /* out of memory once: the map is not trusted */
 };
 
 ot_ring *ot_ring_new(size_t capacity)
@@ -42,6 +51,7 @@ void ot_ring_free(ot_ring *r)
         return;
     for (size_t i = 0; i < r->cap; i++)
         free((char *)r->slots[i].frame);
+    ot_strmap_clear(&r->twins, NULL);
     munmap(r->slots, r->cap * sizeof *r->slots);
     pthread_rwlock_destroy(&r->lock);
     free(r);
@@ -75,6 +85,47 @@ static char *frame_of(const ot_event *e, size_t *len, size_t *json_off)
     return f;
 }
 
+struct stale {
+    char **keys;
+    size_t n;
+    int64_t oldest;
+};
+
+static void collect_stale(void *ctx, const char *key, void *val)
+{
+    struct stale *st = ctx;
+    if ((int64_t)(intptr_t)val < st->oldest)
+        st->keys[st->n++] = (char *)key;
+}
+
+/* Remember that twin's last event is cursor; when the map holds more twins
+ * than the ring holds events, drop those whose last event left the ring.
+ * Out of memory: the map is no longer trusted and reads scan as before.
+ * Write lock held. */
+static void twin_seen(ot_ring *r, const char *twin, int64_t cursor)
+{
+    if (r->twins_lost || ot_strmap_put(&r->twins, twin, (void *)(intptr_t)cursor, NULL)) {
+        r->twins_lost = 1;
+        return;
+    }
+    if (r->twins.n <= r->cap + 64)
+        return;
+    struct stale st = {malloc(r->twins.n * sizeof *st.keys), 0, r->oldest};
+    if (!st.keys)
+        return;
+    ot_strmap_each(&r->twins, collect_stale, &st);
+    for (size_t i = 0; i < st.n; i++)
+        ot_strmap_del(&r->twins, st.keys[i]); /* frees only that key */
+    free(st.keys);
+}
+
+/* The cursor of twin's last event appended (0: none in the ring), or -1
+ * when not known. Lock held. */
+static int64_t twin_last(const ot_ring *r, const char *twin)
+{
+    return r->twins_lost ? -1 : (int64_t)(intptr_t)ot_strmap_get(&r->twins, twin);
+}
+
 void ot_ring_append(ot_ring *r, const ot_event *evs, size_t n)
 {
     /* render outside the lock; only the pointer swap happens inside */
@@ -101,6 +152,8 @@ void ot_ring_append(ot_ring *r, const ot_event *evs, size_t n)
             }
             r->oldest = e->cursor + 1;
             r->last = e->cursor;
+            ot_strmap_clear(&r->twins, NULL);
+            r->twins_lost = 0;
             free(copies[i]);
             continue;
         }
@@ -115,6 +168,8 @@ void ot_ring_append(ot_ring *r, const ot_event *evs, size_t n)
         r->last = e->cursor;
         if (r->last - r->oldest + 1 > (int64_t)r->cap)
             r->oldest = r->last - (int64_t)r->cap + 1;
+        if (i + 1 == n || strcmp(evs[i + 1].twin_id, e->twin_id) != 0)
+            twin_seen(r, e->twin_id, e->cursor); /* once per run of one twin */
     }
     pthread_rwlock_unlock(&r->lock);
     free(copies);
@@ -140,7 +195,12 @@ int ot_ring_read(ot_ring *r, int64_t after, int limit, const ot_event_filter *f,
         pthread_rwlock_unlock(&r->lock);
         return -1;
     }
-    for (int64_t c = after + 1; c <= r->last && n < limit; c++) {
+    /* a twin's events end at its last one: nothing later can match */
+    int64_t end = r->last, tl = f && f->twin_id ? twin_last(r, f->twin_id) : -1;
+    if (tl >= 0 && tl < end)
+        end = tl;
+    int64_t c = after + 1;
+    for (; c <= end && n < limit; c++) {
         const ot_event *e = &r->slots[(size_t)c % r->cap];
         *scanned_to = c;
         if (!ot_event_match(f, e->type, e->twin_id))
@@ -149,6 +209,8 @@ int ot_ring_read(ot_ring *r, int64_t after, int limit, const ot_event_filter *f,
         if (fn(ctx, e))
             break;
     }
+    if (c > end && n < limit && r->last > *scanned_to)
+        *scanned_to = r->last; /* the rest holds nothing for this filter */
     pthread_rwlock_unlock(&r->lock);
     return n;
 }

@@ -30,7 +30,9 @@ void ot_ring_range(ot_ring *r, int64_t *oldest, int64_t *last);
  * back into the ring). fn returns nonzero to stop; at most limit events.
  * Returns the number delivered, or -1 when cursor after+1 is no longer (or
  * not yet) in the ring and the caller must read the store. *scanned_to is
- * the last cursor examined (>= after). */
+ * the last cursor examined (>= after). A read filtered on a twin costs the
+ * events up to that twin's last one, not the whole ring (the ring keeps
+ * each twin's last cursor), so a quiet twin's reader finds out at once. */
 int ot_ring_read(ot_ring *r, int64_t after, int limit, const ot_event_filter *f,
                  int (*fn)(void *ctx, const ot_event *ev), void *ctx, int64_t *scanned_to);
 

@@ -86,3 +86,72 @@ Test(ring, a_gap_empties_the_ring)
     cr_assert_eq(ot_ring_read(r, 0, 10, NULL, collect, &g, &scanned), -1);
     ot_ring_free(r);
 }
+
+/* Reads filtered on a twin stop at that twin's last event (the ring keeps a
+ * twin -> last cursor map, pruned once it holds more twins than events).
+ * Checked against a plain scan of the same events: random twins (more than
+ * the ring holds, so the map is pruned), wrap-around, limits and types. */
+static int ref_read(const ot_event *all, int64_t last, int64_t oldest, int64_t after, int limit,
+                    const ot_event_filter *f, struct got *g, int64_t *scanned)
+{
+    *scanned = after;
+    for (int64_t c = after + 1; c <= last && g->n < limit; c++) {
+        if (c < oldest)
+            continue;
+        *scanned = c;
+        if (ot_event_match(f, all[c].type, all[c].twin_id))
+            g->cursors[g->n++] = c;
+    }
+    return g->n;
+}
+
+Test(ring, twin_filtered_reads_agree_with_a_full_scan)
+{
+    enum { CAP = 16, N = 900 };
+    static ot_event all[N + 8];
+    ot_ring *r = ot_ring_new(CAP);
+    unsigned seed = 7;
+    int64_t c = 0;
+    while (c < N) {
+        /* groups of 1-5 events, runs of one twin included; a few busy twins
+         * and often a new one (more twins than slots: the map is pruned) */
+        seed = seed * 1103515245u + 12345u;
+        int k = 1 + (int)((seed >> 16) % 5);
+        ot_event grp[5];
+        for (int i = 0; i < k; i++) {
+            seed = seed * 1103515245u + 12345u;
+            char twin[32];
+            if (i > 0 && (seed >> 12) % 2 == 0)
+                snprintf(twin, sizeof twin, "%s", grp[i - 1].twin_id);
+            else if ((seed >> 16) % 3 == 0)
+                snprintf(twin, sizeof twin, "new%lld", (long long)c + 1);
+            else
+                snprintf(twin, sizeof twin, "t%u", (seed >> 20) % 3);
+            c++;
+            grp[i] = all[c] = ev(c, (int)((seed >> 8) % 2), twin);
+        }
+        ot_ring_append(r, grp, (size_t)k);
+        int64_t oldest = c - CAP + 1 > 1 ? c - CAP + 1 : 1;
+        /* every twin in the ring, one that left it, and one never seen */
+        for (int64_t q = oldest - 1; q <= c; q++) {
+            const char *ask = q < oldest ? (q > 0 ? all[q].twin_id : "never") : all[q].twin_id;
+            for (int64_t after = oldest - 1; after <= c; after += 2) {
+                for (int limit = 1; limit <= 17; limit += 8) {
+                    ot_event_filter f = {.twin_id = ask, .types = (q & 1) ? 1u << 1 : 0};
+                    struct got g = {0}, want = {0};
+                    int64_t s1, s2;
+                    int n = ot_ring_read(r, after, limit, &f, collect, &g, &s1);
+                    ref_read(all, c, oldest, after, limit, &f, &want, &s2);
+                    cr_assert_eq(n, want.n, "c=%lld twin=%s after=%lld limit=%d", (long long)c,
+                                 ask, (long long)after, limit);
+                    for (int i = 0; i < n; i++)
+                        cr_assert_eq(g.cursors[i], want.cursors[i]);
+                    /* a read that ran out examined everything; a full one
+                     * stops at its last event, as a plain scan does */
+                    cr_assert_eq(s1, n < limit ? c : s2, "c=%lld", (long long)c);
+                }
+            }
+        }
+    }
+    ot_ring_free(r);
+}
