@@ -44,8 +44,15 @@ run_criterion() { # name binary [args]
   p=$(sed -n 's/.*Passing: \([0-9]*\).*/\1/p' <<<"$line")
   f=$(sed -n 's/.*Failing: \([0-9]*\).*/\1/p' <<<"$line")
   c=$(sed -n 's/.*Crashing: \([0-9]*\).*/\1/p' <<<"$line")
-  passed=$((passed + p))
-  failed=$((failed + f + c))
+  # a failed fixture (the server did not exit 0 when the suite's .fini
+  # stopped it) leaves the test counted as passing: count it as failed
+  local fx
+  fx=$(grep -a -c '^BB-FIXTURE-FAILED ' "$log_dir/$name.log")
+  if [ "$fx" -gt 0 ]; then
+    echo "test.sh: $name: $fx test(s) whose server did not exit 0 (lines BB-FIXTURE-FAILED above)"
+  fi
+  passed=$((passed + p - fx))
+  failed=$((failed + f + c + fx))
   : "$t"
 }
 

@@ -504,16 +504,36 @@ int bb_stop(bb_server *s, int keep_dir)
     return rc;
 }
 
-void bb_stop_checked(bb_server *s)
+/* Stop and remove the folder; the exit status, and the log's tail when it
+ * is not 0. */
+static int stop_with_tail(bb_server *s, char *tail, size_t cap)
 {
     int rc = bb_stop(s, 1);
     char *log = rc ? bb_server_log(s) : NULL;
     rm_rf(s->dir);
-    static char tail[12001];
     size_t n = log ? strlen(log) : 0;
-    snprintf(tail, sizeof tail, "%s", log ? log + (n > 12000 ? n - 12000 : 0) : "");
+    snprintf(tail, cap, "%s", log ? log + (n > cap - 1 ? n - (cap - 1) : 0) : "");
     free(log);
+    return rc;
+}
+
+void bb_stop_checked(bb_server *s)
+{
+    static char tail[12001];
+    int rc = stop_with_tail(s, tail, sizeof tail);
     cr_assert_eq(rc, 0, "server did not exit 0 on SIGTERM (%d); log tail:\n%s", rc, tail);
+}
+
+void bb_stop_fixture(bb_server *s)
+{
+    static char tail[12001];
+    int rc = stop_with_tail(s, tail, sizeof tail);
+    if (rc) {
+        const struct criterion_test *t = criterion_current_test;
+        fprintf(stderr, "BB-FIXTURE-FAILED %s::%s: server did not exit 0 on SIGTERM (%d)\n",
+                t && t->category ? t->category : "?", t && t->name ? t->name : "?", rc);
+        cr_assert_fail("server did not exit 0 on SIGTERM (%d); log tail:\n%s", rc, tail);
+    }
 }
 
 void bb_kill9(bb_server *s)

@@ -12,7 +12,7 @@
 
 static bb_server srv;
 static void up(void) { bb_start(&srv, NULL, NULL, NULL); }
-static void down(void) { bb_stop_checked(&srv); }
+static void down(void) { bb_stop_fixture(&srv); }
 
 TestSuite(audit, .init = up, .fini = down, .timeout = 90);
 

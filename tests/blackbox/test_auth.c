@@ -14,7 +14,7 @@
 
 static bb_server srv;
 
-static void down_srv(void) { bb_stop_checked(&srv); }
+static void down_srv(void) { bb_stop_fixture(&srv); }
 
 /* A server with a known secret; s.token is an admin token minted with it. */
 static void up_secret(void)

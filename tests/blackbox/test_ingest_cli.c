@@ -11,7 +11,7 @@
 
 static bb_server srv;
 static void up(void) { bb_start(&srv, NULL, NULL, NULL); }
-static void down(void) { bb_stop(&srv, 0); }
+static void down(void) { bb_stop_fixture(&srv); }
 
 /* 60 s, no more: Criterion 2.4's parallel runner leaks (and exits 1 under
  * ASan) when a test's deadline falls before a still-running one's, as the

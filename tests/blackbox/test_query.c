@@ -33,7 +33,7 @@ static void up(void)
         "{\"twin_id\":\"other\",\"asset_id\":\"a\",\"metrics\":{\"v\":1000},\"ts\":\"2026-01-04T12:00:20Z\",\"event_id\":\"q9\"}]",
         200));
 }
-static void down(void) { cr_assert_eq(bb_stop(&srv, 0), 0, "server did not exit 0 on SIGTERM"); }
+static void down(void) { bb_stop_fixture(&srv); }
 
 TestSuite(query, .init = up, .fini = down, .timeout = 120);
 
