@@ -259,6 +259,33 @@ static double metric(const bb_server *s, const char *name)
     return v;
 }
 
+/* Open a live stream; returns the cursor its connected event names. */
+static long open_live(bb_sse *c, const char *path)
+{
+    cr_assert_eq(bb_sse_open(c, &srv, path, NULL, 10), 200);
+    cr_assert(bb_sse_wait_count(c, 1, 10));
+    json_t *d = json_loads(c->ev[0].data, 0, NULL);
+    long at = idnum(json_string_value(json_object_get(d, "cursor")));
+    json_decref(d);
+    return at;
+}
+
+/* POST n events of twin in one batch, metric v = first, first + 1, ... */
+static void post_batch(const char *twin, int first, int n)
+{
+    char *body = malloc((size_t)n * 96 + 2);
+    cr_assert_not_null(body);
+    size_t k = 0;
+    body[k++] = '[';
+    for (int i = 0; i < n; i++)
+        k += (size_t)sprintf(body + k, "%s{\"twin_id\":\"%s\",\"asset_id\":\"a\","
+                             "\"metrics\":{\"v\":%d}}", i ? "," : "", twin, first + i);
+    body[k++] = ']';
+    body[k] = 0;
+    json_decref(bb_req(&srv, "POST", "/telemetry/ingest", body, 200));
+    free(body);
+}
+
 /* A client that stops reading while events pile up: the server's writes
  * find its socket full and libmicrohttpd waits for room, then the direct
  * writes take over again. Nothing may be lost, repeated or reordered on the
@@ -268,24 +295,10 @@ Test(sse, a_client_that_stops_reading_loses_nothing, .timeout = 120)
     enum { N = 20000, BATCH = 1000 };
     double full0 = metric(&srv, "opstwin_sse_socket_full_total");
     bb_sse c;
-    cr_assert_eq(bb_sse_open(&c, &srv, "/subscribe?twin_id=stall", NULL, 10), 200);
-    cr_assert(bb_sse_wait_count(&c, 1, 10));
-    json_t *d = json_loads(c.ev[0].data, 0, NULL);
-    long start = idnum(json_string_value(json_object_get(d, "cursor")));
-    json_decref(d);
+    long start = open_live(&c, "/subscribe?twin_id=stall");
     /* not read while N events arrive (about 5 MB of frames) */
-    char *body = malloc((size_t)BATCH * 96 + 2);
-    for (int b = 0; b < N / BATCH; b++) {
-        size_t k = 0;
-        body[k++] = '[';
-        for (int i = 0; i < BATCH; i++)
-            k += (size_t)sprintf(body + k, "%s{\"twin_id\":\"stall\",\"asset_id\":\"a\","
-                                 "\"metrics\":{\"v\":%d}}", i ? "," : "", b * BATCH + i);
-        body[k++] = ']';
-        body[k] = 0;
-        json_decref(bb_req(&srv, "POST", "/telemetry/ingest", body, 200));
-    }
-    free(body);
+    for (int b = 0; b < N / BATCH; b++)
+        post_batch("stall", b * BATCH, BATCH);
     cr_assert_gt(metric(&srv, "opstwin_sse_socket_full_total"), full0,
                  "the client's socket never filled: the test did not test the slow path");
     cr_assert(bb_sse_wait_count(&c, 1 + N, 60), "%zu of %d events", c.nev - 1, N);
@@ -308,27 +321,16 @@ Test(sse, a_client_that_stops_reading_loses_nothing, .timeout = 120)
 Test(sse, streams_dropped_while_events_flow_are_released, .timeout = 120)
 {
     bb_sse w;
-    cr_assert_eq(bb_sse_open(&w, &srv, "/subscribe?twin_id=churn2", NULL, 10), 200);
-    cr_assert(bb_sse_wait_count(&w, 1, 10));
-    json_t *d = json_loads(w.ev[0].data, 0, NULL);
-    long start = idnum(json_string_value(json_object_get(d, "cursor")));
-    json_decref(d);
+    long start = open_live(&w, "/subscribe?twin_id=churn2");
     enum { ROUNDS = 20, OPEN = 8, BATCH = 25 };
-    char body[BATCH * 96 + 8];
     int sent = 0;
     for (int r = 0; r < ROUNDS; r++) {
         bb_sse c[OPEN];
         for (int i = 0; i < OPEN; i++)
             cr_assert_eq(bb_sse_open(&c[i], &srv, i % 2 ? "/subscribe?twin_id=churn2" : "/subscribe",
                                      NULL, 10), 200);
-        size_t k = 0;
-        body[k++] = '[';
-        for (int i = 0; i < BATCH; i++, sent++)
-            k += (size_t)sprintf(body + k, "%s{\"twin_id\":\"churn2\",\"asset_id\":\"a\","
-                                 "\"metrics\":{\"v\":%d}}", i ? "," : "", sent);
-        body[k++] = ']';
-        body[k] = 0;
-        json_decref(bb_req(&srv, "POST", "/telemetry/ingest", body, 200));
+        post_batch("churn2", sent, BATCH);
+        sent += BATCH;
         /* half read what came, half never read; all are dropped */
         for (int i = 0; i < OPEN; i += 2)
             bb_sse_wait_count(&c[i], 2, 0.2);
