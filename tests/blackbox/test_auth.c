@@ -434,7 +434,7 @@ Test(auth_routes, scope_limits_twins)
 /* PUBLIC_READ lets reads through without a token, never writes. */
 Test(auth_routes, public_read_allows_reads_only)
 {
-    bb_stop(&srv, 0);
+    cr_assert_eq(bb_stop(&srv, 0), 0, "the suite's server did not exit 0 on SIGTERM");
     const char *args[] = {"--public-read", NULL};
     bb_start(&srv, args, NULL, NULL);
     pu_ingest_series(&srv, "pr", "a", "temp_c", 3, 0);

@@ -689,7 +689,7 @@ Test(policy_proposals, bad_proposals_are_400_and_store_nothing)
 /* A server with a 2 s proposal lifetime. */
 Test(policy_proposals, pending_proposals_expire)
 {
-    bb_stop(&srv, 0);
+    cr_assert_eq(bb_stop(&srv, 0), 0, "the suite's server did not exit 0 on SIGTERM");
     const char *args[] = {"--proposal-ttl", "2", NULL};
     bb_start(&srv, args, NULL, NULL);
     char *ann = pu_mint(&srv, "ann", "agent", NULL);
