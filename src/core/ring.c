@@ -98,8 +98,10 @@ static void collect_stale(void *ctx, const char *key, void *val)
         st->keys[st->n++] = (char *)key;
 }
 
-/* Remember that twin's last event is cursor; when the map holds more twins
- * than the ring holds events, drop those whose last event left the ring.
+/* Remember that twin's last event is cursor; when the map holds twice as
+ * many twins as the ring holds events, drop those whose last event left the
+ * ring (at most `cap` remain, so a scan of the map comes once per `cap` new
+ * twins at most: constant work per event, however many twins come and go).
  * Out of memory: the map is no longer trusted and reads scan as before.
  * Write lock held. */
 static void twin_seen(ot_ring *r, const char *twin, int64_t cursor)
@@ -108,7 +110,7 @@ static void twin_seen(ot_ring *r, const char *twin, int64_t cursor)
         r->twins_lost = 1;
         return;
     }
-    if (r->twins.n <= r->cap + 64)
+    if (r->twins.n <= 2 * r->cap)
         return;
     struct stale st = {malloc(r->twins.n * sizeof *st.keys), 0, r->oldest};
     if (!st.keys)
