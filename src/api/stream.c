@@ -135,12 +135,13 @@ static void enqueue_locked(ot_stream *s)
         s->queued = 1;
         s->refs++;
         s->qnext = NULL;
-        if (h->qtail)
+        if (h->qtail) {
             h->qtail->qnext = s;
-        else
+        } else {
             h->qhead = s;
+            pthread_cond_signal(&h->qcond); /* the sender waits only on an empty queue */
+        }
         h->qtail = s;
-        pthread_cond_signal(&h->qcond);
     }
     pthread_mutex_unlock(&h->qlock);
 }
