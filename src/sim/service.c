@@ -61,7 +61,7 @@ static int lookup_telemetry(void *ctx, const char *twin, const char *asset, cons
 {
     ot_app *app = ctx;
     ot_error err;
-    json_t *latest = ot_store_latest(app->store, twin, &err);
+    json_t *latest = ot_store_latest(app->store, ot_store_last_cursor(app->store), twin, &err);
     if (!latest)
         return err.code;
     json_t *v = json_object_get(

@@ -37,8 +37,14 @@ typedef struct ot_backend_ops {
     int (*last_audit)(void *be, int64_t *seq, char *hash_hex, ot_error *err);
     int (*put_audit)(void *be, int64_t seq, int64_t ts_us, const char *record,
                      const char *prev_hash, const char *hash, ot_error *err);
+    /* Optional, for a backend that writes derived data in bulk (store.h):
+     * write it at this transaction's commit. */
+    void (*derived_flush)(void *be);
 
     /* any thread */
+    /* Optional (with derived_flush): the lowest cursor whose derived data
+     * is not committed yet, 0 when none. */
+    int64_t (*derived_pending)(void *be);
     int (*read_events)(void *be, int64_t after, int limit, const ot_event_filter *f,
                        int (*fn)(void *ctx, const ot_event *ev), void *ctx,
                        int64_t *scanned_to, ot_error *err);

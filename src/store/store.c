@@ -52,6 +52,9 @@
 
 #define GROUP_MAX_ITEMS 8192       /* telemetry items per transaction */
 #define GROUP_SPARE_EVENTS 8192    /* a spare group keeps room for this many events at most */
+/* An idle writer writes the backend's waiting derived data (store.h) after
+ * this long without writes (unless ot_store_options.derived_delay_ms). */
+#define DERIVED_IDLE_MS 20
 /* Committed groups waiting for the syncer to take them. Few: groups
  * committed while an fsync runs are all acknowledged by the next one, so
  * past this the writer waits and lets the writes that keep arriving make one
@@ -92,6 +95,7 @@ struct ot_store {
     ot_store_write *head, *tail;
     long pending;                  /* queued telemetry items */
     int closing;
+    int derived_idle_ms;           /* see DERIVED_IDLE_MS */
 
     pthread_t syncer;
     int syncer_started;
@@ -339,6 +343,8 @@ static int append_audit(ot_store *s, ot_store_audit *a, ot_error *err)
 static int apply_write(ot_store *s, ot_store_write *w, evvec *evs, int64_t *next, ot_error *err)
 {
     int rc;
+    if (w->flush_derived && s->ops->derived_flush)
+        s->ops->derived_flush(s->be);
     if (w->audit && (rc = append_audit(s, w->audit, err)))
         return rc;
     for (size_t i = 0; i < w->ntels; i++) {
@@ -375,6 +381,15 @@ static int apply_write(ot_store *s, ot_store_write *w, evvec *evs, int64_t *next
             return rc;
     }
     return 0;
+}
+
+/* What a write counts as in the queue's limit and the commit metrics: its
+ * telemetry records, 0 for a bare flush of derived data, else 1. */
+static long write_items(const ot_store_write *w)
+{
+    if (w->ntels)
+        return (long)w->ntels;
+    return w->flush_derived && !w->ndocs && !w->nevents && !w->audit ? 0 : 1;
 }
 
 static void note_failure(ot_store *s, const ot_error *err)
@@ -588,7 +603,7 @@ static void process(ot_store *s, ot_store_write *list)
     long items = 0;
     for (ot_store_write *w = list; w && n < GROUP_MAX_ITEMS; w = w->next) {
         writes[n++] = w;
-        items += w->ntels ? (long)w->ntels : 1;
+        items += write_items(w);
     }
     ot_error err;
     ot_error_clear(&err);
@@ -635,7 +650,7 @@ static void process(ot_store *s, ot_store_write *list)
                 ot_log(OT_LOG_ERROR, "store: write failed: %s", e1.message);
             } else {
                 g->commits++;
-                g->items += writes[i]->ntels ? writes[i]->ntels : 1;
+                g->items += (unsigned long)write_items(writes[i]);
                 if (fd >= 0)
                     g->sync_fd = fd;
             }
@@ -746,18 +761,45 @@ static void maybe_retention(ot_store *s)
     }
 }
 
+static void free_write(ot_store_write *w, void *ctx)
+{
+    (void)ctx;
+    free(w);
+}
+
+/* Idle with derived data waiting: write it now, so reads need not wait for
+ * it. Writer thread. */
+static void flush_when_idle(ot_store *s)
+{
+    ot_store_write *w = calloc(1, sizeof *w);
+    if (!w)
+        return; /* the next commit or reader writes it */
+    w->flush_derived = 1;
+    w->done = free_write;
+    process(s, w);
+}
+
 static void *writer_main(void *arg)
 {
     ot_store *s = arg;
     pthread_mutex_lock(&s->mu);
     for (;;) {
         while (!s->head && !s->closing) {
+            int waiting = s->ops->derived_pending && s->ops->derived_pending(s->be);
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_sec += 1;
+            long ms = waiting ? s->derived_idle_ms : 1000;
+            ts.tv_sec += ms / 1000;
+            ts.tv_nsec += (ms % 1000) * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
             pthread_cond_timedwait(&s->cv, &s->mu, &ts);
             if (!s->head) {
                 pthread_mutex_unlock(&s->mu);
+                if (waiting)
+                    flush_when_idle(s);
                 maybe_retention(s);
                 pthread_mutex_lock(&s->mu);
             }
@@ -769,12 +811,12 @@ static void *writer_main(void *arg)
         pthread_mutex_lock(&s->mu);
         /* take up to a group's worth */
         ot_store_write *list = s->head, *last = list;
-        long items = list->ntels ? (long)list->ntels : 1;
+        long items = write_items(list);
         size_t n = 1;
         while (last->next && n < GROUP_MAX_ITEMS &&
-               items + (long)(last->next->ntels ? last->next->ntels : 1) <= GROUP_MAX_ITEMS) {
+               items + write_items(last->next) <= GROUP_MAX_ITEMS) {
             last = last->next;
-            items += last->ntels ? (long)last->ntels : 1;
+            items += write_items(last);
             n++;
         }
         s->head = last->next;
@@ -835,6 +877,7 @@ int ot_store_open(const ot_store_options *opt, ot_store **out, ot_error *err)
     if (!s)
         return ot_error_set(err, OT_ENOMEM, NULL, "out of memory");
     s->opt = *opt;
+    s->derived_idle_ms = opt->derived_delay_ms > 0 ? opt->derived_delay_ms : DERIVED_IDLE_MS;
     s->lock_fd = -1;
     snprintf(s->data_dir, sizeof s->data_dir, "%s", opt->data_dir ? opt->data_dir : ".");
     snprintf(s->database_url, sizeof s->database_url, "%s",
@@ -934,7 +977,7 @@ void ot_store_close(ot_store *s)
 
 int ot_store_submit(ot_store *s, ot_store_write *w)
 {
-    long items = w->ntels ? (long)w->ntels : 1;
+    long items = write_items(w);
     pthread_mutex_lock(&s->mu);
     if (s->closing) {
         pthread_mutex_unlock(&s->mu);
@@ -1058,10 +1101,30 @@ json_t *ot_store_query_telemetry(ot_store *s, const char *twin_id, const char *a
     return s->ops->query_telemetry(s->be, twin_id, asset_id, start_us, end_us, limit, err);
 }
 
-json_t *ot_store_aggregate(ot_store *s, const char *twin_id, const char *asset_id,
+int ot_store_derived_ready(ot_store *s, int64_t upto)
+{
+    int64_t lo = s->ops->derived_pending ? s->ops->derived_pending(s->be) : 0;
+    return lo == 0 || lo > upto;
+}
+
+/* Wait (blocking) until the derived data holds every record up to upto. */
+static int derived_wait(ot_store *s, int64_t upto, ot_error *err)
+{
+    if (ot_store_derived_ready(s, upto))
+        return 0;
+    ot_store_write w = {.flush_derived = 1};
+    int rc = ot_store_write_sync(s, &w);
+    if (rc && err)
+        *err = w.err;
+    return rc;
+}
+
+json_t *ot_store_aggregate(ot_store *s, int64_t upto, const char *twin_id, const char *asset_id,
                            const char *metric, int64_t start_us, int64_t end_us,
                            int64_t window_us, enum ot_agg_fn fn, int max_buckets, ot_error *err)
 {
+    if (derived_wait(s, upto, err))
+        return NULL;
     return s->ops->aggregate(s->be, twin_id, asset_id, metric, start_us, end_us, window_us, fn,
                              max_buckets, err);
 }
@@ -1072,8 +1135,10 @@ int ot_store_read_audit(ot_store *s, int64_t after, int limit,
     return s->ops->read_audit(s->be, after, limit, fn, ctx, err);
 }
 
-json_t *ot_store_latest(ot_store *s, const char *twin_id, ot_error *err)
+json_t *ot_store_latest(ot_store *s, int64_t upto, const char *twin_id, ot_error *err)
 {
+    if (derived_wait(s, upto, err))
+        return NULL;
     return s->ops->latest(s->be, twin_id, err);
 }
 

@@ -116,6 +116,7 @@ struct ot_store_write {
     ot_store_event *events;
     size_t nevents;
     ot_store_audit *audit;  /* optional */
+    int flush_derived;      /* also write the derived data waiting in memory (below) */
     ot_store_done_fn done;
     void *ctx;
     int rc;
@@ -134,6 +135,10 @@ typedef struct ot_store_options {
     int queue_limit;            /* pending telemetry items before OT_EBUSY */
     int read_connections;       /* read pool size */
     long retention_days;        /* 0 = keep */
+    /* Derived data (below) waits in memory at most this long, also when
+     * the writer is idle (0: 200 ms, and 20 ms idle; tests set a long one
+     * to keep it in memory) */
+    int derived_delay_ms;
     ot_store_commit_fn on_commit;
     void *on_commit_ctx;
 } ot_store_options;
@@ -195,17 +200,29 @@ json_t *ot_store_query_telemetry(ot_store *s, const char *twin_id, const char *a
 
 enum ot_agg_fn { OT_AGG_AVG, OT_AGG_MIN, OT_AGG_MAX, OT_AGG_SUM, OT_AGG_COUNT, OT_AGG_STDDEV };
 
+/* Derived data: the points, per-minute rollups and latest values that
+ * aggregates and latest values are read from. A backend may keep it in
+ * memory for a while and write it in bulk (SQLite does: store_sqlite.c).
+ * So a read of it names the cursor it must include (usually
+ * ot_store_last_cursor: every acknowledged write) and waits until the
+ * derived data holds everything up to it. On an HTTP thread, wait without
+ * blocking first: ot_store_derived_ready, and when it says no, submit a
+ * write with only flush_derived set and read once it is done. */
+int ot_store_derived_ready(ot_store *s, int64_t upto);
+
 /* Time-bucketed aggregate of one metric of a twin (asset optional) over
  * [start, end): JSON array of {"bucket": RFC3339, "value", "count"}, oldest
- * first, at most max_buckets. */
-json_t *ot_store_aggregate(ot_store *s, const char *twin_id, const char *asset_id,
+ * first, at most max_buckets. Includes every record up to cursor upto
+ * (waits for it; see ot_store_derived_ready). */
+json_t *ot_store_aggregate(ot_store *s, int64_t upto, const char *twin_id, const char *asset_id,
                            const char *metric, int64_t start_us, int64_t end_us,
                            int64_t window_us, enum ot_agg_fn fn, int max_buckets,
                            ot_error *err);
 
 /* Latest value per (asset, metric) of a twin, or of every twin when twin_id
- * is NULL: JSON object {twin_id: {asset_id: {metric: {"value","ts"}}}}. */
-json_t *ot_store_latest(ot_store *s, const char *twin_id, ot_error *err);
+ * is NULL: JSON object {twin_id: {asset_id: {metric: {"value","ts"}}}}.
+ * Includes every record up to cursor upto, as ot_store_aggregate. */
+json_t *ot_store_latest(ot_store *s, int64_t upto, const char *twin_id, ot_error *err);
 
 /* --- the audit chain ----------------------------------------------------------- */
 

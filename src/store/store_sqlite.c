@@ -14,13 +14,29 @@
  *     of a row per point
  *   rollup_1m(series_id, minute, count, sum, sumsq, min, max) PK (series_id, minute)
  *   docs(type, id, twin_id, status, created, updated, json) PK (type, id)
+ *   meta(key PK, value): 'derived_cursor', see below
+ *
+ * Derived data - point blocks, rollups, each series' latest value - is kept
+ * in the writer's memory across commits and written in bulk: when a commit
+ * finds DERIVED_MAX_POINTS points or DERIVED_MAX_AGE_US of them waiting,
+ * when store.c asks (a reader that must see every acknowledged write, an
+ * idle writer), before retention and at close. Written per group, a busy
+ * single-event load paid a row per series touched in every commit of ~15
+ * events. The same transaction sets meta.derived_cursor: the derived data
+ * holds every telemetry record up to that cursor. Opening the database (and
+ * a rolled-back transaction) rebuilds what lies beyond it from the stored
+ * telemetry, so a crash loses none of it.
  */
+#include <jansson.h>
 #include <pthread.h>
 #include <sqlite3.h>
+#include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/buf.h"
 #include "core/clock.h"
@@ -72,11 +88,22 @@ static const struct migration {
             " seq INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (series_id, minute, seq))"
             " WITHOUT ROWID;",
      .fn = move_points, .after = "DROP TABLE points;"},
+    /* 5: derived data written in bulk; what exists now is complete */
+    {.sql = "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;"
+            "INSERT INTO meta (key, value) SELECT 'derived_cursor', COALESCE(MAX(cursor), 0)"
+            " FROM events;"},
 };
 #define NMIGRATIONS (int)(sizeof migrations / sizeof migrations[0])
 
+/* Derived data waits in memory for at most this many points, or as long
+ * as ot_store_options.derived_delay_ms says (file comment); a flush is one
+ * row per series and minute touched. */
+#define DERIVED_MAX_POINTS 65536
+#define DERIVED_DELAY_MS 200
+
 enum wstmt { W_BEGIN, W_COMMIT, W_ROLLBACK, W_LOOKUP_TEL, W_INS_TEL, W_INS_EVENT, W_SERIES_GET,
-             W_SERIES_INS, W_SERIES_SET, W_INS_BLOCK, W_PUT_DOC, W_PUT_AUDIT, W_ROLLUP, W_NSTMT };
+             W_SERIES_INS, W_SERIES_SET, W_INS_BLOCK, W_PUT_DOC, W_PUT_AUDIT, W_ROLLUP,
+             W_DERIVED_GET, W_DERIVED_SET, W_REPLAY, W_NSTMT };
 static const char *const wsql[W_NSTMT] = {
     [W_BEGIN] = "BEGIN IMMEDIATE",
     [W_COMMIT] = "COMMIT",
@@ -101,6 +128,13 @@ static const char *const wsql[W_NSTMT] = {
                  " count = count + excluded.count, sum = sum + excluded.sum,"
                  " sumsq = sumsq + excluded.sumsq, min = min(min, excluded.min),"
                  " max = max(max, excluded.max)",
+    [W_DERIVED_GET] = "SELECT value FROM meta WHERE key = 'derived_cursor'",
+    [W_DERIVED_SET] = "UPDATE meta SET value = ?1 WHERE key = 'derived_cursor'",
+    /* the telemetry beyond derived_cursor, in cursor order (the event's
+     * type is OT_EV_TELEMETRY_APPENDED, 0) */
+    [W_REPLAY] = "SELECT e.cursor, t.twin_id, t.asset_id, t.ts, t.json FROM events e"
+                 " JOIN telemetry t ON t.event_id = e.id WHERE e.cursor > ?1 AND e.type = 0"
+                 " ORDER BY e.cursor",
 };
 
 enum rstmt { R_EVENTS, R_EVENTS_TWIN, R_TEL_GET, R_DOC_GET, R_DOCS, R_TEL_QUERY, R_SERIES_FOR,
@@ -156,7 +190,13 @@ typedef struct sqlite_be {
     size_t series_cap, series_n;
     size_t *dirty;      /* indexes into series */
     size_t ndirty, dirty_cap;
-    ot_rollups acc;         /* this transaction's rollup_1m additions */
+    ot_rollups acc;         /* rollups and points not written yet */
+    /* derived data in memory (file comment): the last telemetry cursor it
+     * holds (0: nothing waits), since when it waits, the lowest cursor it
+     * holds for other threads (0: none), and whether it must be rebuilt */
+    int64_t derived_hi, derived_since_us, derived_delay_us;
+    atomic_llong derived_lo;
+    int derived_force, derived_rebuild;
 
     /* checkpoints run on their own connection and thread, so the writer
      * never copies WAL pages into the database inside a commit */
@@ -175,6 +215,10 @@ typedef struct sqlite_be {
 } sqlite_be;
 
 static int wal_hook(void *ctx, sqlite3 *db, const char *name, int frames);
+static int be_begin(void *p, ot_error *err);
+static int be_commit(void *p, int *sync_fd, ot_error *err);
+static void be_rollback(void *p);
+static int rebuild_derived(sqlite_be *be, ot_error *err);
 
 static int db_error(sqlite3 *db, ot_error *err, const char *what)
 {
@@ -283,11 +327,34 @@ static void *ckpt_main(void *arg)
     return NULL;
 }
 
+/* Write the derived data that is missing, in a transaction of its own,
+ * durably: at open (rebuilt first) and at close. Writer connection. */
+static int derived_settle(sqlite_be *be, ot_error *err)
+{
+    int fd = -1;
+    int rc = be_begin(be, err);
+    if (rc)
+        return rc;
+    be->derived_force = 1;
+    if ((rc = be_commit(be, &fd, err))) {
+        be_rollback(be);
+        return rc;
+    }
+    if (fd >= 0 && fdatasync(fd) != 0)
+        return ot_error_set(err, OT_EIO, NULL, "fsync of the write-ahead log: %s",
+                            strerror(errno));
+    return 0;
+}
+
 static void be_close(void *p)
 {
     sqlite_be *be = p;
     if (!be)
         return;
+    ot_error err;
+    if (be->ws[W_NSTMT - 1] && (be->derived_hi || be->derived_rebuild) &&
+        derived_settle(be, &err))
+        ot_log(OT_LOG_WARNING, "store: %s; the next start rebuilds it", err.message);
     if (be->ckpt_started) {
         pthread_mutex_lock(&be->ckpt_mu);
         be->ckpt_stop = 1;
@@ -333,6 +400,8 @@ static int be_open(const ot_store_options *opt, void **out, ot_error *err)
     pthread_cond_init(&be->ckpt_cv, NULL);
     snprintf(be->path, sizeof be->path, "%s/opstwin.db", opt->data_dir);
     be->acc.keep_points = 1;
+    be->derived_delay_us =
+        (opt->derived_delay_ms > 0 ? opt->derived_delay_ms : DERIVED_DELAY_MS) * 1000LL;
     pthread_once(&sqlite_config_once, sqlite_config);
     /* the writer's WAL writes are coalesced (sqlite_walbuf.h: needs
      * synchronous=FULL, set right below). Its cache (32 MiB) holds what
@@ -368,6 +437,9 @@ static int be_open(const ot_store_options *opt, void **out, ot_error *err)
     for (int i = 0; !rc && i < W_NSTMT; i++)
         if (sqlite3_prepare_v3(be->w, wsql[i], -1, SQLITE_PREPARE_PERSISTENT, &be->ws[i], NULL))
             rc = db_error(be->w, err, "prepare");
+    be->derived_rebuild = 1;
+    if (!rc)
+        rc = derived_settle(be, err);
     int n = opt->read_connections > 0 ? opt->read_connections : 4;
     for (int i = 0; !rc && i < n; i++) {
         struct rconn *c = calloc(1, sizeof *c);
@@ -391,6 +463,8 @@ static int be_open(const ot_store_options *opt, void **out, ot_error *err)
         be->nconn++;
     }
     if (rc) {
+        be->derived_rebuild = 0; /* nothing to settle at this close */
+        be->derived_hi = 0;
         be_close(be);
         return rc;
     }
@@ -455,7 +529,10 @@ static int step_done(sqlite_be *be, sqlite3_stmt *st, ot_error *err, const char 
 static int be_begin(void *p, ot_error *err)
 {
     sqlite_be *be = p;
-    return step_done(be, wstmt(be, W_BEGIN), err, "begin");
+    int rc = step_done(be, wstmt(be, W_BEGIN), err, "begin");
+    if (!rc && be->derived_rebuild && (rc = rebuild_derived(be, err)))
+        be_rollback(be);
+    return rc;
 }
 
 static void series_reset(sqlite_be *be)
@@ -573,6 +650,29 @@ static int flush_rollups(sqlite_be *be, ot_error *err)
     return 0;
 }
 
+/* Write the derived data in memory and advance derived_cursor with it, in
+ * the writer's open transaction. */
+static int flush_derived(sqlite_be *be, ot_error *err)
+{
+    int rc = flush_series(be, err);
+    if (!rc)
+        rc = flush_rollups(be, err);
+    if (!rc && be->derived_hi) {
+        sqlite3_stmt *st = wstmt(be, W_DERIVED_SET);
+        sqlite3_bind_int64(st, 1, be->derived_hi);
+        rc = step_done(be, st, err, "advance derived_cursor");
+    }
+    return rc;
+}
+
+/* The transaction that carried flush_derived committed. */
+static void derived_written(sqlite_be *be)
+{
+    be->derived_hi = 0;
+    be->derived_force = 0;
+    atomic_store(&be->derived_lo, 0);
+}
+
 /* Under steady load the checkpointer never finds the WAL fully copied at
  * the moment a transaction starts, so SQLite never starts the WAL over and
  * the file grows without end. Past this many frames (~64 MiB of 4 KiB pages)
@@ -596,9 +696,9 @@ static int be_commit(void *p, int *sync_fd, ot_error *err)
 {
     sqlite_be *be = p;
     *sync_fd = -1;
-    int rc = flush_series(be, err);
-    if (!rc)
-        rc = flush_rollups(be, err);
+    int flush = be->derived_force || be->acc.npts >= DERIVED_MAX_POINTS ||
+                (be->derived_hi && ot_now_us() - be->derived_since_us >= be->derived_delay_us);
+    int rc = flush ? flush_derived(be, err) : 0;
     if (!rc) {
         int fd = ot_walbuf_defer_sync(be->w, 1);
         rc = step_done(be, wstmt(be, W_COMMIT), err, "commit");
@@ -607,6 +707,8 @@ static int be_commit(void *p, int *sync_fd, ot_error *err)
         if (!rc)
             *sync_fd = fd;
     }
+    if (!rc && flush)
+        derived_written(be);
     if (!rc && be->wal_frames > WAL_RESTART_FRAMES) {
         be->wal_frames = 0;
         int log = 0, done = 0;
@@ -626,9 +728,13 @@ static void be_rollback(void *p)
         sqlite3_step(st);
         sqlite3_reset(st);
     }
-    /* ids handed out inside the failed transaction no longer exist */
+    /* ids handed out inside the failed transaction no longer exist, and
+     * the derived data in memory held its records: rebuilt at the next
+     * begin (derived_lo stays, so readers keep waiting for it) */
     series_reset(be);
     ot_rollups_clear(&be->acc);
+    be->derived_hi = 0;
+    be->derived_rebuild = 1;
 }
 
 static int be_last_cursor(void *p, int64_t *last, int64_t *oldest, ot_error *err)
@@ -741,6 +847,7 @@ static struct series_entry *series_get(sqlite_be *be, const char *twin, const ch
     }
     e->id = id;
     e->last_ts = last_ts;
+    e->last_seq = 0; /* the slot may hold a series of a rolled-back transaction */
     e->dirty = 0;
     be->series_n++;
     return e;
@@ -763,6 +870,36 @@ static int mark_dirty(sqlite_be *be, struct series_entry *e)
     return 0;
 }
 
+/* A record's points into the derived data in memory (file comment). */
+static int add_derived(sqlite_be *be, const char *twin, const char *asset, int64_t ts_us,
+                       int64_t cursor, const char *const *names, const double *values, size_t n,
+                       ot_error *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct series_entry *e = series_get(be, twin, asset, names[i], err);
+        if (!e)
+            return err && err->code ? err->code : OT_EIO;
+        /* a metric named twice in one record is one point, its first */
+        if (e->last_seq != cursor && ot_rollups_add(&be->acc, e->id, ts_us, cursor, values[i]))
+            return ot_error_set(err, OT_ENOMEM, NULL, "out of memory");
+        e->last_seq = cursor;
+        if (ts_us >= e->last_ts) {
+            e->last_ts = ts_us;
+            e->last_value = values[i];
+            if (mark_dirty(be, e))
+                return ot_error_set(err, OT_ENOMEM, NULL, "out of memory");
+        }
+    }
+    if (!be->derived_hi) {
+        be->derived_since_us = ot_now_us();
+        /* set before the record commits, so no reader can have been told
+         * of it and still find this 0 */
+        atomic_store(&be->derived_lo, cursor);
+    }
+    be->derived_hi = cursor;
+    return 0;
+}
+
 static int be_put_tel(void *p, const ot_store_tel *t, int64_t cursor, ot_error *err)
 {
     sqlite_be *be = p;
@@ -774,24 +911,82 @@ static int be_put_tel(void *p, const ot_store_tel *t, int64_t cursor, ot_error *
     sqlite3_bind_int64(st, 5, t->ts_us);
     sqlite3_bind_text(st, 6, t->json, t->json_len ? (int)t->json_len : -1, SQLITE_STATIC);
     int rc = step_done(be, st, err, "insert telemetry");
-    for (size_t i = 0; !rc && i < t->nmetrics; i++) {
-        struct series_entry *e = series_get(be, t->twin_id, t->asset_id, t->metric_names[i], err);
-        if (!e)
-            return err ? err->code : OT_EIO;
-        /* the points are written with the rollups, before COMMIT; a metric
-         * named twice in one record is one point, its first */
-        if (e->last_seq != cursor &&
-            ot_rollups_add(&be->acc, e->id, t->ts_us, cursor, t->metric_values[i]))
-            rc = ot_error_set(err, OT_ENOMEM, NULL, "out of memory");
-        e->last_seq = cursor;
-        if (!rc && t->ts_us >= e->last_ts) {
-            e->last_ts = t->ts_us;
-            e->last_value = t->metric_values[i];
-            if (mark_dirty(be, e))
-                rc = ot_error_set(err, OT_ENOMEM, NULL, "out of memory");
-        }
+    return rc ? rc
+              : add_derived(be, t->twin_id, t->asset_id, t->ts_us, cursor, t->metric_names,
+                            t->metric_values, t->nmetrics, err);
+}
+
+/* One stored record's points into the derived data (rebuild_derived); its
+ * canonical JSON holds them. */
+static int replay_record(sqlite_be *be, sqlite3_stmt *st, ot_error *err)
+{
+    json_error_t jerr;
+    json_t *doc = json_loadb((const char *)sqlite3_column_text(st, 4),
+                             (size_t)sqlite3_column_bytes(st, 4), 0, &jerr);
+    json_t *metrics = json_object_get(doc, "metrics");
+    if (!json_is_object(metrics)) { /* kept as stored; it adds no points */
+        ot_log(OT_LOG_WARNING, "store: telemetry at cursor %lld has no readable metrics",
+               (long long)sqlite3_column_int64(st, 0));
+        json_decref(doc);
+        return 0;
     }
+    size_t n = json_object_size(metrics), i = 0;
+    const char **names = calloc(n ? n : 1, sizeof *names);
+    double *values = calloc(n ? n : 1, sizeof *values);
+    const char *k;
+    json_t *v;
+    json_object_foreach(metrics, k, v) {
+        names[i] = k;
+        values[i++] = json_number_value(v);
+    }
+    int rc = names && values
+                 ? add_derived(be, (const char *)sqlite3_column_text(st, 1),
+                               (const char *)sqlite3_column_text(st, 2),
+                               sqlite3_column_int64(st, 3), sqlite3_column_int64(st, 0), names,
+                               values, n, err)
+                 : ot_error_set(err, OT_ENOMEM, NULL, "out of memory");
+    free(names);
+    free(values);
+    json_decref(doc);
     return rc;
+}
+
+/* Rebuild the derived data in memory from the telemetry stored beyond
+ * derived_cursor: at open (after a crash, what the last bulk write had not
+ * reached) and after a rolled-back transaction (which took the memory's
+ * view with it). Writer, inside a transaction. */
+static int rebuild_derived(sqlite_be *be, ot_error *err)
+{
+    series_reset(be);
+    ot_rollups_clear(&be->acc);
+    be->derived_hi = 0;
+    atomic_store(&be->derived_lo, 0);
+    sqlite3_stmt *st = wstmt(be, W_DERIVED_GET);
+    int64_t from = 0;
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW)
+        from = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    if (step != SQLITE_ROW)
+        return db_error(be->w, err, "read derived_cursor");
+    st = wstmt(be, W_REPLAY);
+    sqlite3_bind_int64(st, 1, from);
+    long n = 0;
+    int rc = 0;
+    while (!rc && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        rc = replay_record(be, st, err);
+        n++;
+    }
+    if (!rc && step != SQLITE_DONE)
+        rc = db_error(be->w, err, "read telemetry to rebuild");
+    sqlite3_reset(st);
+    if (rc)
+        return rc;
+    be->derived_rebuild = 0;
+    if (n)
+        ot_log(OT_LOG_INFO, "store: rebuilt the points, rollups and latest values of %ld "
+               "telemetry records after cursor %lld", n, (long long)from);
+    return 0;
 }
 
 static int be_put_event(void *p, const ot_event *ev, const char *id, const char *ref_type,
@@ -831,20 +1026,27 @@ static int be_retention(void *p, int64_t cutoff_us, int64_t *oldest, ot_error *e
     char sql[1024];
     /* events: only a prefix of the log, so cursors stay contiguous */
     snprintf(sql, sizeof sql,
-             "BEGIN IMMEDIATE;"
              " DELETE FROM events WHERE ts < %lld AND cursor < (SELECT COALESCE(MIN(cursor),"
              " 9000000000000000000) FROM events WHERE ts >= %lld);"
              " DELETE FROM telemetry WHERE ts < %lld;"
              " DELETE FROM point_blocks WHERE minute < %lld;"
-             " DELETE FROM rollup_1m WHERE minute < %lld;"
-             " COMMIT;",
+             " DELETE FROM rollup_1m WHERE minute < %lld;",
              (long long)cutoff_us, (long long)cutoff_us, (long long)cutoff_us,
              (long long)ot_minute_of(cutoff_us), (long long)ot_minute_of(cutoff_us));
-    int rc = exec(be->w, sql, err);
+    /* the derived data in memory first, or it would come back after */
+    int rc = be_begin(be, err);
+    if (rc)
+        return rc;
+    rc = flush_derived(be, err);
+    if (!rc)
+        rc = exec(be->w, sql, err);
+    if (!rc)
+        rc = step_done(be, wstmt(be, W_COMMIT), err, "commit");
     if (rc) {
-        exec(be->w, "ROLLBACK", NULL);
+        be_rollback(be);
         return rc;
     }
+    derived_written(be);
     int64_t last = 0;
     return be_last_cursor(be, &last, oldest, err);
 }
@@ -1251,6 +1453,10 @@ static int be_read_audit(void *p, int64_t after, int limit,
     return n;
 }
 
+static void be_derived_flush(void *p) { ((sqlite_be *)p)->derived_force = 1; }
+
+static int64_t be_derived_pending(void *p) { return atomic_load(&((sqlite_be *)p)->derived_lo); }
+
 const ot_backend_ops ot_sqlite_backend = {
     .name = "sqlite",
     .open = be_open,
@@ -1272,5 +1478,7 @@ const ot_backend_ops ot_sqlite_backend = {
     .latest = be_latest,
     .last_audit = be_last_audit,
     .put_audit = be_put_audit,
+    .derived_flush = be_derived_flush,
+    .derived_pending = be_derived_pending,
     .read_audit = be_read_audit,
 };

@@ -139,7 +139,69 @@ void ot_h_telemetry_query(ot_req *req)
     ot_reply_json(req, 200, json_pack("{s:o, s:I}", "rows", rows, "count", (json_int_t)n));
 }
 
-void ot_h_telemetry_aggregate(ot_req *req)
+/* --- reads of derived data --------------------------------------------------
+ * Aggregates and latest values come from the store's derived data, which
+ * may wait in memory for a while (store.h). A request reads it once it holds
+ * every record acknowledged before the request came, and waits for that
+ * without holding its HTTP thread. */
+
+typedef void (*derived_handler)(ot_req *req, int64_t upto);
+
+struct derived_wait {
+    ot_store_write w;     /* flush_derived only */
+    ot_req *req;
+    int64_t upto;
+    derived_handler h;
+};
+
+static void derived_written(ot_store_write *w, void *ctx)
+{
+    (void)w;
+    ot_req_complete(((struct derived_wait *)ctx)->req);
+}
+
+static void derived_resume(ot_req *req)
+{
+    struct derived_wait *dw = req->defer_ctx;
+    derived_handler h = dw->h;
+    int64_t upto = dw->upto;
+    free(dw);
+    h(req, upto); /* the store finds it ready, or answers the failed write's error */
+}
+
+static void with_derived(ot_req *req, derived_handler h)
+{
+    ot_store *st = req->app->store;
+    int64_t upto = ot_store_last_cursor(st);
+    if (ot_store_derived_ready(st, upto)) {
+        h(req, upto);
+        return;
+    }
+    struct derived_wait *dw = calloc(1, sizeof *dw);
+    if (!dw) {
+        ot_reply_errorf(req, OT_ENOMEM, NULL, "out of memory");
+        return;
+    }
+    *dw = (struct derived_wait){.w = {.flush_derived = 1, .done = derived_written, .ctx = dw},
+                                .req = req, .upto = upto, .h = h};
+    ot_req_defer(req, derived_resume, dw);
+    int rc = ot_store_submit(st, &dw->w);
+    if (rc) {
+        ot_req_undefer(req);
+        free(dw);
+        ot_reply_errorf(req, rc, NULL, "the store cannot take the request now; retry");
+    }
+}
+
+static void aggregate_read(ot_req *req, int64_t upto);
+static void twins_read(ot_req *req, int64_t upto);
+static void twin_read(ot_req *req, int64_t upto);
+
+void ot_h_telemetry_aggregate(ot_req *req) { with_derived(req, aggregate_read); }
+void ot_h_twins(ot_req *req) { with_derived(req, twins_read); }
+void ot_h_twin(ot_req *req) { with_derived(req, twin_read); }
+
+static void aggregate_read(ot_req *req, int64_t upto)
 {
     static const struct { const char *name; enum ot_agg_fn fn; } fns[] = {
         {"avg", OT_AGG_AVG}, {"min", OT_AGG_MIN}, {"max", OT_AGG_MAX},
@@ -184,8 +246,8 @@ void ot_h_telemetry_aggregate(ot_req *req)
         return;
     ot_error err;
     ot_error_clear(&err);
-    json_t *b = ot_store_aggregate(req->app->store, twin, asset, metric, start, end, window, fn,
-                                   AGG_MAX_BUCKETS, &err);
+    json_t *b = ot_store_aggregate(req->app->store, upto, twin, asset, metric, start, end,
+                                   window, fn, AGG_MAX_BUCKETS, &err);
     if (!b) {
         ot_reply_error(req, &err);
         return;
@@ -196,11 +258,11 @@ void ot_h_telemetry_aggregate(ot_req *req)
                             (json_int_t)(window / 1000000), "buckets", b));
 }
 
-void ot_h_twins(ot_req *req)
+static void twins_read(ot_req *req, int64_t upto)
 {
     ot_error err;
     ot_error_clear(&err);
-    json_t *latest = ot_store_latest(req->app->store, NULL, &err);
+    json_t *latest = ot_store_latest(req->app->store, upto, NULL, &err);
     if (!latest) {
         ot_reply_error(req, &err);
         return;
@@ -240,7 +302,7 @@ static json_t *parameters_of(json_t *doc)
     return v ? v : json_object();
 }
 
-void ot_h_twin(ot_req *req)
+static void twin_read(ot_req *req, int64_t upto)
 {
     const char *twin = ot_req_param(req, "twin_id");
     if (!ot_name_valid(twin, 128)) {
@@ -250,7 +312,7 @@ void ot_h_twin(ot_req *req)
     ot_store *st = req->app->store;
     ot_error err;
     ot_error_clear(&err);
-    json_t *latest = ot_store_latest(st, twin, &err);
+    json_t *latest = ot_store_latest(st, upto, twin, &err);
     if (!latest) {
         ot_reply_error(req, &err);
         return;

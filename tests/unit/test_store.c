@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "core/clock.h"
@@ -55,6 +56,19 @@ static int open_store_opts(long retention_days, ot_error *e)
                           .read_connections = 2, .on_commit = on_commit,
                           .retention_days = retention_days};
     return ot_store_open(&o, &st, e);
+}
+
+/* Reads of derived data (aggregates, latest values) include every
+ * acknowledged write. */
+#define ACKED ot_store_last_cursor(st)
+
+static void open_store_delayed(int derived_delay_ms)
+{
+    ot_store_options o = {.data_dir = dir, .database_url = pg_url, .queue_limit = 1000,
+                          .read_connections = 2, .on_commit = on_commit,
+                          .derived_delay_ms = derived_delay_ms};
+    ot_error e;
+    cr_assert_eq(ot_store_open(&o, &st, &e), 0, "%s", e.message);
 }
 
 static void open_store(void)
@@ -367,7 +381,7 @@ STORE_TEST(survives_a_reopen_and_keeps_numbering)
     ot_error e;
     cr_assert_eq(ot_store_read_events(st, 0, 100, NULL, count, &n, &scanned, &e), 6);
     cr_assert_eq(n, 6);
-    json_t *latest = ot_store_latest(st, "tw", &e);
+    json_t *latest = ot_store_latest(st, ACKED, "tw", &e);
     cr_assert_eq(json_number_value(json_object_get(json_object_get(json_object_get(
                      json_object_get(latest, "tw"), "as"), "temp_c"), "value")), 1.0);
     json_decref(latest);
@@ -388,7 +402,7 @@ STORE_TEST(aggregates_by_window)
         cr_assert_eq(ot_store_write_sync(st, &w), 0);
     }
     ot_error e;
-    json_t *b = ot_store_aggregate(st, "tw", NULL, "m", INT64_MIN, INT64_MAX, 60000000LL,
+    json_t *b = ot_store_aggregate(st, ACKED, "tw", NULL, "m", INT64_MIN, INT64_MAX, 60000000LL,
                                    OT_AGG_AVG, 1000, &e);
     cr_assert_eq(json_array_size(b), 2);
     cr_assert_float_eq(json_number_value(json_object_get(json_array_get(b, 0), "value")), 1.0,
@@ -447,18 +461,58 @@ STORE_TEST(a_second_opener_is_refused)
  * apart from 2026-01-01 on; the point of i has cursor i + 1. */
 static double point_value(int i) { return (double)((i * 37) % 101) / 7.0; }
 
-static void write_600_points(void)
+/* Point i as a record (its JSON holds the metric, as the canonical text of
+ * a stored record does: the SQLite backend rebuilds points from it). */
+static int write_point(int i, const char *event_id)
 {
     const char *names[1] = {"m"};
+    double vals[1] = {point_value(i)};
+    char json[96];
+    snprintf(json, sizeof json, "{\"metrics\":{\"m\":%.17g}}", vals[0]);
+    ot_store_tel t = {.event_id = event_id, .twin_id = "tw", .asset_id = i % 2 ? "x" : "y",
+                      .ts_us = 1767225600000000LL + (int64_t)i * 1500000, .nmetrics = 1,
+                      .metric_names = names, .metric_values = vals, .json = json};
+    ot_store_write w = {.tels = &t, .ntels = 1};
+    return ot_store_write_sync(st, &w);
+}
+
+static void write_600_points(void)
+{
     for (int i = 0; i < 600; i++) {
-        double vals[1] = {point_value(i)};
         char id[16];
         snprintf(id, sizeof id, "p%d", i);
-        ot_store_tel t = {.event_id = id, .twin_id = "tw", .asset_id = i % 2 ? "x" : "y",
-                          .ts_us = 1767225600000000LL + (int64_t)i * 1500000, .nmetrics = 1,
-                          .metric_names = names, .metric_values = vals, .json = "{}"};
-        ot_store_write w = {.tels = &t, .ntels = 1};
-        cr_assert_eq(ot_store_write_sync(st, &w), 0);
+        cr_assert_eq(write_point(i, id), 0);
+    }
+}
+
+/* The count and sum over all points of "m" as an aggregate returns them,
+ * from the rollups (a minute-aligned range) or from the points. */
+static void aggregate_totals(int from_points, double *count, double *sum)
+{
+    int64_t start = 1767225600000000LL - 86400000000LL + (from_points ? 1 : 0);
+    for (int k = 0; k < 2; k++) {
+        ot_error e;
+        json_t *b = ot_store_aggregate(st, ACKED, "tw", NULL, "m", start,
+                                       INT64_MAX, 2 * 86400000000LL,
+                                       k ? OT_AGG_SUM : OT_AGG_COUNT, 10, &e);
+        cr_assert_not_null(b, "%s", e.message);
+        cr_assert_eq(json_array_size(b), 1);
+        *(k ? sum : count) = json_number_value(json_object_get(json_array_get(b, 0), "value"));
+        json_decref(b);
+    }
+}
+
+/* Rollups and points hold exactly points first..last-1 of "m" once each. */
+static void check_totals(int first, int last)
+{
+    double want = 0;
+    for (int i = first; i < last; i++)
+        want += point_value(i);
+    for (int p = 0; p < 2; p++) {
+        double count, sum;
+        aggregate_totals(p, &count, &sum);
+        cr_assert_float_eq(count, last - first, 1e-9, "%s", p ? "points" : "rollups");
+        cr_assert_float_eq(sum, want, 1e-6, "%s", p ? "points" : "rollups");
     }
 }
 
@@ -471,10 +525,11 @@ static void check_rollups_agree_with_points(void)
         /* a minute-aligned range reads the rollups; starting 1 us later reads
          * the points (the first point is on a minute boundary, so both see
          * the same data) */
-        json_t *a = ot_store_aggregate(st, "tw", NULL, "m", 1767225600000000LL - 60000000LL,
+        json_t *a = ot_store_aggregate(st, ACKED, "tw", NULL, "m", 1767225600000000LL - 60000000LL,
                                        INT64_MAX, 120000000LL, fns[f], 1000, &e);
-        json_t *b = ot_store_aggregate(st, "tw", NULL, "m", 1767225600000000LL - 60000000LL + 1,
-                                       INT64_MAX, 120000000LL, fns[f], 1000, &e);
+        json_t *b = ot_store_aggregate(st, ACKED, "tw", NULL, "m",
+                                       1767225600000000LL - 60000000LL + 1, INT64_MAX,
+                                       120000000LL, fns[f], 1000, &e);
         cr_assert_eq(json_array_size(a), json_array_size(b));
         cr_assert_gt(json_array_size(a), 5);
         for (size_t i = 0; i < json_array_size(a); i++) {
@@ -490,7 +545,7 @@ static void check_rollups_agree_with_points(void)
     }
     /* 10-second windows inside one minute, from the points only: 1.5 s
      * apart, so windows hold 6 or 7 points, in time order */
-    json_t *c = ot_store_aggregate(st, "tw", "x", "m", 1767225600000000LL + 10000000LL,
+    json_t *c = ot_store_aggregate(st, ACKED, "tw", "x", "m", 1767225600000000LL + 10000000LL,
                                    1767225600000000LL + 30000000LL, 10000000LL, OT_AGG_SUM,
                                    1000, &e);
     cr_assert_eq(json_array_size(c), 2);
@@ -515,6 +570,134 @@ static void sql_exec(sqlite3 *db, const char *sql)
     cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, &msg), SQLITE_OK, "%s: %s", sql, msg);
 }
 
+/* meta.derived_cursor and the rows of point_blocks, read straight from the
+ * database file. */
+static void derived_on_disk(int64_t *cursor, int *blocks)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/opstwin.db", dir);
+    sqlite3 *db;
+    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_stmt *q;
+    cr_assert_eq(sqlite3_prepare_v2(db, "SELECT (SELECT value FROM meta WHERE key ="
+                                        " 'derived_cursor'), (SELECT count(*) FROM point_blocks)",
+                                    -1, &q, NULL),
+                 SQLITE_OK, "%s", sqlite3_errmsg(db));
+    cr_assert_eq(sqlite3_step(q), SQLITE_ROW);
+    *cursor = sqlite3_column_int64(q, 0);
+    *blocks = sqlite3_column_int(q, 1);
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+}
+
+/* SQLite keeps derived data in memory across commits; a read that must see
+ * every acknowledged record has it written first. */
+Test(store, a_read_writes_the_derived_data_waiting_in_memory)
+{
+    ot_store_close(st);
+    open_store_delayed(600000);
+    write_600_points();
+    cr_assert_not(ot_store_derived_ready(st, ot_store_last_cursor(st)));
+    cr_assert(ot_store_derived_ready(st, 0), "nothing is owed up to cursor 0");
+    int64_t cursor;
+    int blocks;
+    derived_on_disk(&cursor, &blocks);
+    cr_assert_eq(cursor, 0, "the points wait in memory");
+    cr_assert_eq(blocks, 0);
+    check_totals(0, 600);
+    cr_assert(ot_store_derived_ready(st, ot_store_last_cursor(st)));
+    derived_on_disk(&cursor, &blocks);
+    cr_assert_eq(cursor, 600);
+    cr_assert_gt(blocks, 0);
+    ot_error e;
+    json_t *latest = ot_store_latest(st, ACKED, "tw", &e);
+    cr_assert_float_eq(json_number_value(json_object_get(
+                           json_object_get(json_object_get(json_object_get(latest, "tw"), "x"),
+                                           "m"),
+                           "value")),
+                       point_value(599), 1e-12);
+    json_decref(latest);
+}
+
+/* A crash loses the derived data in memory; the next open rebuilds it from
+ * the stored records, once. */
+Test(store, derived_data_lost_in_a_crash_is_rebuilt_at_open)
+{
+    ot_store_close(st);
+    st = NULL;
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        /* the crash: acknowledged records, then _exit without closing */
+        ot_store_options o = {.data_dir = dir, .queue_limit = 1000, .read_connections = 1,
+                              .derived_delay_ms = 600000};
+        ot_error e;
+        if (ot_store_open(&o, &st, &e))
+            _exit(2);
+        for (int i = 0; i < 400; i++) {
+            char id[16];
+            snprintf(id, sizeof id, "p%d", i);
+            if (write_point(i, id))
+                _exit(3);
+        }
+        _exit(ot_store_derived_ready(st, ot_store_last_cursor(st)) ? 4 : 0);
+    }
+    int status = 0;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %d", status);
+    int64_t cursor;
+    int blocks;
+    derived_on_disk(&cursor, &blocks);
+    cr_assert_eq(cursor, 0, "the crash left the derived data unwritten");
+    cr_assert_eq(blocks, 0);
+
+    open_store();
+    derived_on_disk(&cursor, &blocks);
+    cr_assert_eq(cursor, 400, "rebuilt and written at open");
+    check_totals(0, 400);
+    for (int i = 400; i < 600; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "p%d", i);
+        cr_assert_eq(write_point(i, id), 0);
+    }
+    ot_store_close(st);
+    open_store(); /* nothing left to rebuild: no point twice */
+    check_totals(0, 600);
+    check_rollups_agree_with_points();
+}
+
+/* A failed transaction takes the derived data in memory with it (it held
+ * that transaction's records too); it is rebuilt from what is stored. */
+Test(store, a_failed_write_leaves_the_derived_data_of_the_others_intact)
+{
+    ot_store_close(st);
+    open_store_delayed(600000);
+    for (int i = 0; i < 300; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "p%d", i);
+        cr_assert_eq(write_point(i, id), 0);
+    }
+    /* a write of two records whose second has an event_id stored before
+     * (not marked as the client's, so the insert fails): the first record's
+     * points were added in memory when the transaction rolled back */
+    const char *names[1] = {"m"};
+    double vals[2] = {point_value(300), point_value(301)};
+    ot_store_tel t[2] = {
+        {.event_id = "p300", .twin_id = "tw", .asset_id = "y", .ts_us = 1767225600000000LL,
+         .nmetrics = 1, .metric_names = names, .metric_values = &vals[0], .json = "{}"},
+        {.event_id = "p7", .twin_id = "tw", .asset_id = "x", .ts_us = 1767225600000000LL,
+         .nmetrics = 1, .metric_names = names, .metric_values = &vals[1], .json = "{}"}};
+    ot_store_write w = {.tels = t, .ntels = 2};
+    cr_assert_neq(ot_store_write_sync(st, &w), 0);
+    for (int i = 300; i < 600; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "p%d", i);
+        cr_assert_eq(write_point(i, id), 0);
+    }
+    check_totals(0, 600);
+    check_rollups_agree_with_points();
+}
+
 /* A database of schema version 3 kept a row per point in `points`;
  * version 4 moves them into point_blocks when it opens. */
 Test(store, moves_rows_of_points_into_blocks_when_it_migrates)
@@ -530,7 +713,7 @@ Test(store, moves_rows_of_points_into_blocks_when_it_migrates)
                  "CREATE TABLE points (series_id INTEGER NOT NULL, ts INTEGER NOT NULL,"
                  " seq INTEGER NOT NULL, value REAL NOT NULL, PRIMARY KEY (series_id, ts, seq))"
                  " WITHOUT ROWID;"
-                 "DROP TABLE point_blocks; PRAGMA user_version = 3;");
+                 "DROP TABLE point_blocks; DROP TABLE meta; PRAGMA user_version = 3;");
     sqlite3_stmt *ins;
     cr_assert_eq(sqlite3_prepare_v2(db, "INSERT INTO points SELECT series_id, ?1, ?2, ?3 FROM"
                                         " series WHERE asset_id = ?4", -1, &ins, NULL), SQLITE_OK);
@@ -557,7 +740,7 @@ Test(store, moves_rows_of_points_into_blocks_when_it_migrates)
     cr_assert_eq(sqlite3_step(q), SQLITE_ROW);
     cr_assert_eq(sqlite3_column_int(q, 0), 0, "points dropped");
     cr_assert_eq(sqlite3_column_int(q, 1), 600 * 16, "every point moved, once");
-    cr_assert_eq(sqlite3_column_int(q, 2), 4);
+    cr_assert_eq(sqlite3_column_int(q, 2), 5);
     sqlite3_finalize(q);
     sqlite3_close(db);
 }
@@ -581,7 +764,7 @@ STORE_TEST(a_replay_inside_one_group_is_a_duplicate)
     cr_assert_eq(t[1].duplicate, 1);
     cr_assert_eq(t[2].cursor, 2);
     ot_error e;
-    json_t *b = ot_store_aggregate(st, "tw", NULL, "m", INT64_MIN, INT64_MAX, 60000000LL,
+    json_t *b = ot_store_aggregate(st, ACKED, "tw", NULL, "m", INT64_MIN, INT64_MAX, 60000000LL,
                                    OT_AGG_COUNT, 100, &e);
     cr_assert_eq(json_integer_value(json_object_get(json_array_get(b, 0), "count")), 2,
                  "a metric named twice in one record is one point");
@@ -627,7 +810,7 @@ STORE_TEST(retention_drops_old_rows_and_a_prefix_of_the_log)
     json_t *rows = ot_store_query_telemetry(st, "tw", NULL, INT64_MIN, INT64_MAX, 10, &e);
     cr_assert_eq(json_array_size(rows), 1);
     json_decref(rows);
-    rows = ot_store_aggregate(st, "tw", NULL, "m", INT64_MIN, INT64_MAX, 60000000LL,
+    rows = ot_store_aggregate(st, ACKED, "tw", NULL, "m", INT64_MIN, INT64_MAX, 60000000LL,
                               OT_AGG_COUNT, 100, &e);
     cr_assert_eq(json_array_size(rows), 1, "old points and rollups dropped");
     json_decref(rows);
