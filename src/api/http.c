@@ -643,6 +643,15 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     }
     if ((status == 401 || status == 403) && h->app->store)
         audit_refusal(req, status);
+    /* A deferred reply whose client left first: the work was done (it had
+     * to be, for the connection to be resumed and closed), but the reply
+     * function never ran. It runs now, so it releases what the work holds;
+     * the reply it builds is dropped with req->response below. */
+    if (req->resume_fn) {
+        void (*fn)(ot_req *) = req->resume_fn;
+        req->resume_fn = NULL;
+        fn(req);
+    }
     if (req->audit) {
         json_decref(req->audit->details);
         free(req->audit);
