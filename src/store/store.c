@@ -96,6 +96,7 @@ struct ot_store {
     long pending;                  /* queued telemetry items */
     int closing;
     int derived_idle_ms;           /* see DERIVED_IDLE_MS */
+    atomic_int idle_flush_failed;  /* the writer's last idle flush failed */
 
     pthread_t syncer;
     int syncer_started;
@@ -761,9 +762,9 @@ static void maybe_retention(ot_store *s)
     }
 }
 
-static void free_write(ot_store_write *w, void *ctx)
+static void idle_flush_done(ot_store_write *w, void *ctx)
 {
-    (void)ctx;
+    atomic_store(&((ot_store *)ctx)->idle_flush_failed, w->rc != 0);
     free(w);
 }
 
@@ -775,7 +776,8 @@ static void flush_when_idle(ot_store *s)
     if (!w)
         return; /* the next commit or reader writes it */
     w->flush_derived = 1;
-    w->done = free_write;
+    w->done = idle_flush_done;
+    w->ctx = s;
     process(s, w);
 }
 
@@ -785,10 +787,13 @@ static void *writer_main(void *arg)
     pthread_mutex_lock(&s->mu);
     for (;;) {
         while (!s->head && !s->closing) {
-            int waiting = s->ops->derived_pending && s->ops->derived_pending(s->be);
+            /* after a failed flush (a full disk, say) it tries once a second,
+             * and not at all once the WAL's fsync has failed */
+            int waiting = s->ops->derived_pending && !atomic_load(&s->wal_failed) &&
+                          s->ops->derived_pending(s->be);
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
-            long ms = waiting ? s->derived_idle_ms : 1000;
+            long ms = waiting && !atomic_load(&s->idle_flush_failed) ? s->derived_idle_ms : 1000;
             ts.tv_sec += ms / 1000;
             ts.tv_nsec += (ms % 1000) * 1000000L;
             if (ts.tv_nsec >= 1000000000L) {
