@@ -778,6 +778,7 @@ static void flush_when_idle(ot_store *s)
     w->flush_derived = 1;
     w->done = idle_flush_done;
     w->ctx = s;
+    wait_sync_room(s);
     process(s, w);
 }
 
