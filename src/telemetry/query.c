@@ -165,8 +165,15 @@ static void derived_resume(ot_req *req)
     struct derived_wait *dw = req->defer_ctx;
     derived_handler h = dw->h;
     int64_t upto = dw->upto;
+    ot_error e = dw->w.err;
+    int failed = dw->w.rc != 0;
     free(dw);
-    h(req, upto); /* the store finds it ready, or answers the failed write's error */
+    if (failed) { /* the database failed: nothing to read yet, retry */
+        e.code = OT_EUNAVAIL;
+        ot_reply_error(req, &e);
+        return;
+    }
+    h(req, upto);
 }
 
 static void with_derived(ot_req *req, derived_handler h)
