@@ -18,8 +18,8 @@
  *
  * Derived data - point blocks, rollups, each series' latest value - is kept
  * in the writer's memory across commits and written in bulk: when a commit
- * finds DERIVED_MAX_POINTS points or DERIVED_MAX_AGE_US of them waiting,
- * when store.c asks (a reader that must see every acknowledged write, an
+ * finds DERIVED_MAX_POINTS points waiting, or some waiting for
+ * ot_store_options.derived_delay_ms (DERIVED_DELAY_MS), when store.c asks (a reader that must see every acknowledged write, an
  * idle writer), before retention and at close. Written per group, a busy
  * single-event load paid a row per series touched in every commit of ~15
  * events. The same transaction sets meta.derived_cursor: the derived data
@@ -27,10 +27,10 @@
  * a rolled-back transaction) rebuilds what lies beyond it from the stored
  * telemetry, so a crash loses none of it.
  */
+#include <errno.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <sqlite3.h>
-#include <errno.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
