@@ -6,10 +6,10 @@ set -eu
 
 BUILD="gcc make pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev
 libpcre2-dev libcurl4-openssl-dev libjwt-dev libssl-dev libpq-dev
-libhiredis-dev libmosquitto-dev librdkafka-dev"
+libhiredis-dev libmosquitto-dev librdkafka-dev libmimalloc-dev"
 TEST="libcriterion-dev curl postgresql redis-server mosquitto mosquitto-clients
 clang libclang-rt-14-dev python3 python3-yaml"
-BENCH="wrk nginx-light python3-jsonschema python3-numpy sqlite3"
+BENCH="wrk nginx-light python3-jsonschema python3-numpy sqlite3 valgrind"
 
 want="$BUILD"
 case "${1:-}" in
