@@ -77,22 +77,42 @@ const char *ot_req_actor(const ot_req *req)
     return req->authed ? req->principal.sub : "anonymous";
 }
 
+/* A request's audit record: its strings live in text, back to back:
+ * "METHOD /route", the details {"request_id","target"} as canonical JSON
+ * (what jansson's sorted compact dump gives), and the target. */
+struct req_audit {
+    ot_store_audit a;
+    ot_buf text;
+};
+
 void ot_req_audit(ot_req *req, ot_store_write *w, const char *target)
 {
-    if (!req->audit) {
-        req->audit = calloc(1, sizeof *req->audit);
-        if (!req->audit)
-            return; /* the write still happens; the audit entry is lost: logged below */
+    struct req_audit *r = req->audit;
+    if (!r) {
+        if (!(r = req->audit = calloc(1, sizeof *r)))
+            return; /* the write still happens without its audit entry */
+        ot_buf_init(&r->text);
     }
-    snprintf(req->audit_action, sizeof req->audit_action, "%s %s", req->method,
-             req->route ? req->route->pattern : req->url);
-    req->audit->actor = ot_req_actor(req);
-    req->audit->action = req->audit_action;
-    json_decref(req->audit->details);
-    req->audit->details = json_pack("{s:s, s:s}", "request_id", req->request_id, "target",
-                                    target ? target : "");
-    req->audit->target = json_string_value(json_object_get(req->audit->details, "target"));
-    w->audit = req->audit;
+    if (!target)
+        target = "";
+    ot_buf *t = &r->text;
+    ot_buf_reset(t);
+    ot_buf_puts(t, req->method);
+    ot_buf_puts(t, " ");
+    ot_buf_puts(t, req->route ? req->route->pattern : req->url);
+    size_t details = t->len + 1;
+    ot_buf_append(t, "\0{\"request_id\":", 15);
+    ot_buf_json_string(t, req->request_id);
+    ot_buf_puts(t, ",\"target\":");
+    ot_buf_json_string(t, target);
+    size_t tgt = t->len + 2;
+    ot_buf_append(t, "}\0", 2);
+    ot_buf_append(t, target, strlen(target) + 1);
+    if (ot_buf_failed(t))
+        return; /* as above */
+    r->a = (ot_store_audit){.actor = ot_req_actor(req), .action = t->data,
+                            .details_json = t->data + details, .target = t->data + tgt};
+    w->audit = &r->a;
 }
 
 struct refusal {
@@ -653,7 +673,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         fn(req);
     }
     if (req->audit) {
-        json_decref(req->audit->details);
+        ot_buf_free(&req->audit->text);
         free(req->audit);
     }
     if (req->response)

@@ -55,8 +55,7 @@ typedef struct ot_req {
     int early_status;             /* 413/404/405 decided before the body */
     struct MHD_Response *response;/* built by ot_reply_*, queued by http.c */
     int authed;                   /* principal is set (a valid token came) */
-    char audit_action[128];       /* ot_req_audit */
-    struct ot_store_audit *audit;
+    struct req_audit *audit;      /* ot_req_audit (http.c) */
     ot_principal principal;
     /* deferred replies (ot_req_defer): guarded by defer_mu */
     pthread_mutex_t defer_mu;

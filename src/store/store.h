@@ -97,6 +97,8 @@ typedef struct ot_store_audit {
     const char *action;     /* "POST /telemetry/ingest", "decision", ... */
     const char *target;     /* twin id, resource id, or "" */
     json_t *details;        /* borrowed, may be NULL */
+    const char *details_json; /* or the details as canonical JSON text (compact, keys
+                                 sorted), borrowed; used when details is NULL */
     int64_t seq;            /* result */
 } ot_store_audit;
 
@@ -231,10 +233,12 @@ json_t *ot_store_latest(ot_store *s, int64_t upto, const char *twin_id, ot_error
 /* The canonical record text into b (reset first): the JSON object
  * {"action","actor","details","seq","target","ts"}, keys sorted, compact,
  * byte-identical to jansson's JSON_COMPACT | JSON_SORT_KEYS |
- * JSON_REAL_PRECISION(17) dump of it. actor NULL = "anonymous", details
- * NULL = null. 0 or OT_ENOMEM. */
+ * JSON_REAL_PRECISION(17) dump of it. actor NULL = "anonymous"; details
+ * NULL = details_json copied as it is (the caller's canonical text), or
+ * null when that is NULL too. 0 or OT_ENOMEM. */
 int ot_audit_render(ot_buf *b, int64_t seq, int64_t ts_us, const char *actor,
-                    const char *action, const char *target, const json_t *details);
+                    const char *action, const char *target, const json_t *details,
+                    const char *details_json);
 
 /* hash = hex(SHA-256(prev_hex || record)). out >= OT_AUDIT_HASH_HEX. */
 void ot_audit_hash(const char *prev_hex, const char *record, size_t len, char *out);

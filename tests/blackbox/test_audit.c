@@ -114,7 +114,24 @@ Test(audit, chain_records_writes_decisions_and_refusals)
     json_decref(recs);
     recs = wait_record("refused POST /telemetry/ingest", "vic", 10);
 
-    cr_assert(find(recs, "POST /telemetry/ingest", "admin"), "the ingest is not audited");
+    /* the ingests: the batch (target "5 telemetry items") and the single
+     * event, each with its request id */
+    int ingests = 0, single = 0;
+    size_t k;
+    json_t *x;
+    json_array_foreach(recs, k, x) {
+        json_t *rec = json_object_get(x, "record"), *d = json_object_get(rec, "details");
+        if (strcmp(pu_str(rec, "action") ?: "", "POST /telemetry/ingest") ||
+            strcmp(pu_str(rec, "actor") ?: "", "admin"))
+            continue;
+        ingests++;
+        single += !strcmp(pu_str(rec, "target") ?: "", "1 telemetry items");
+        cr_assert_str_eq(pu_str(d, "target") ?: "", pu_str(rec, "target") ?: "-");
+        cr_assert_gt(strlen(pu_str(d, "request_id") ?: ""), 0, "no request_id in the details");
+        cr_assert_eq(json_object_size(d), 2);
+    }
+    cr_assert_geq(ingests, 2, "the ingests are not audited");
+    cr_assert_geq(single, 1, "the single-event ingest is not audited");
     json_t *pol = find(recs, "policy.update", "admin");
     cr_assert(pol, "the policy PUT is not audited");
     cr_assert_str_eq(pu_str(json_object_get(pol, "record"), "target"), "plant1");

@@ -974,8 +974,14 @@ Test(audit_record, renders_what_jansson_dumps_with_sorted_keys)
                                 ot_ts_format(ts, tsbuf), "actor", actor ? actor : "anonymous",
                                 "action", action, "target", target, "details", d);
         char *want = json_dumps(rec, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(17));
-        cr_assert_eq(ot_audit_render(&b, seq, ts, actor, action, target, d), 0);
+        cr_assert_eq(ot_audit_render(&b, seq, ts, actor, action, target, d, NULL), 0);
         cr_assert_str_eq(b.data, want);
+        /* the same details given as their canonical text */
+        char *text = d ? json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(17))
+                       : NULL;
+        cr_assert_eq(ot_audit_render(&b, seq, ts, actor, action, target, NULL, text), 0);
+        cr_assert_str_eq(b.data, want);
+        free(text);
         free(want);
         json_decref(rec);
     }
