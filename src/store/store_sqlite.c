@@ -5,8 +5,10 @@
  * writer writes. Every statement is prepared once per connection.
  *
  * Schema (see `migrations` below; PRAGMA user_version is the version):
- *   events(cursor PK, type, ts, twin_id, id, json)       index (twin_id, cursor)
- *   telemetry(event_id PK, cursor, twin_id, asset_id, ts, json)  index (twin_id, ts)
+ *   events(cursor PK, type, ts, twin_id, id, json)
+ *   telemetry(event_id PK, cursor, twin_id, asset_id, ts, json)
+ *   twin_events(twin_id, cursor) PK both, twin_telemetry(twin_id, ts, event_id) PK
+ *     all: the per-twin indexes of the two, kept as derived data (below)
  *   series(series_id PK, twin_id, asset_id, metric, last_ts, last_value)
  *   point_blocks(series_id, minute, seq, data) PK (series_id, minute, seq): the raw
  *     points, one block per series, minute and group commit (rollup.h gives
@@ -16,16 +18,22 @@
  *   docs(type, id, twin_id, status, created, updated, json) PK (type, id)
  *   meta(key PK, value): 'derived_cursor', see below
  *
- * Derived data - point blocks, rollups, each series' latest value - is kept
- * in the writer's memory across commits and written in bulk: when a commit
- * finds DERIVED_MAX_POINTS points waiting, or some waiting for
+ * Derived data - point blocks, rollups, each series' latest value, the
+ * per-twin index rows - is kept in the writer's memory across commits and
+ * written in bulk: when a commit finds DERIVED_MAX_POINTS points (or index
+ * rows) waiting, or some waiting for
  * ot_store_options.derived_delay_ms (DERIVED_DELAY_MS), when store.c asks (a reader that must see every acknowledged write, an
  * idle writer), before retention and at close. Written per group, a busy
  * single-event load paid a row per series touched in every commit of ~15
- * events. The same transaction sets meta.derived_cursor: the derived data
- * holds every telemetry record up to that cursor. Opening the database (and
- * a rolled-back transaction) rebuilds what lies beyond it from the stored
- * telemetry, so a crash loses none of it.
+ * events, and, while the per-twin indexes were SQL indexes, a page of each
+ * per twin in the commit: ~230 KB of WAL per commit of ~14 events on 16
+ * twins, ~60 KB now. The same transaction sets meta.derived_cursor: the
+ * derived data holds every event and telemetry record up to that cursor.
+ * Opening the database (and a rolled-back transaction) rebuilds what lies
+ * beyond it from the stored events and telemetry, so a crash loses none of
+ * it. Reads by twin do not wait for a bulk write: they read the index rows
+ * on disk and, in the same statement, the events beyond derived_cursor (at
+ * most a bulk write's worth) from the log itself.
  */
 #include <errno.h>
 #include <jansson.h>
@@ -92,6 +100,17 @@ static const struct migration {
     {.sql = "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;"
             "INSERT INTO meta (key, value) SELECT 'derived_cursor', COALESCE(MAX(cursor), 0)"
             " FROM events;"},
+    /* 6: the per-twin indexes become derived data (tables written in bulk):
+     * as SQL indexes they dirtied a page per twin in every commit */
+    {.sql = "CREATE TABLE twin_events (twin_id TEXT NOT NULL, cursor INTEGER NOT NULL,"
+            " PRIMARY KEY (twin_id, cursor)) WITHOUT ROWID;"
+            "CREATE TABLE twin_telemetry (twin_id TEXT NOT NULL, ts INTEGER NOT NULL,"
+            " event_id TEXT NOT NULL, PRIMARY KEY (twin_id, ts, event_id)) WITHOUT ROWID;"
+            "INSERT INTO twin_events SELECT twin_id, cursor FROM events WHERE cursor <="
+            " (SELECT value FROM meta WHERE key = 'derived_cursor') ORDER BY 1, 2;"
+            "INSERT INTO twin_telemetry SELECT twin_id, ts, event_id FROM telemetry WHERE cursor <="
+            " (SELECT value FROM meta WHERE key = 'derived_cursor') ORDER BY 1, 2, 3;"
+            "DROP INDEX events_twin; DROP INDEX telemetry_twin_ts;"},
 };
 #define NMIGRATIONS (int)(sizeof migrations / sizeof migrations[0])
 
@@ -103,7 +122,8 @@ static const struct migration {
 
 enum wstmt { W_BEGIN, W_COMMIT, W_ROLLBACK, W_LOOKUP_TEL, W_INS_TEL, W_INS_EVENT, W_SERIES_GET,
              W_SERIES_INS, W_SERIES_SET, W_INS_BLOCK, W_PUT_DOC, W_PUT_AUDIT, W_ROLLUP,
-             W_DERIVED_GET, W_DERIVED_SET, W_REPLAY, W_NSTMT };
+             W_DERIVED_GET, W_DERIVED_SET, W_REPLAY, W_REPLAY_EVENTS, W_INS_TWIN_EVENT,
+             W_INS_TWIN_TEL, W_NSTMT };
 static const char *const wsql[W_NSTMT] = {
     [W_BEGIN] = "BEGIN IMMEDIATE",
     [W_COMMIT] = "COMMIT",
@@ -132,9 +152,12 @@ static const char *const wsql[W_NSTMT] = {
     [W_DERIVED_SET] = "UPDATE meta SET value = ?1 WHERE key = 'derived_cursor'",
     /* the telemetry beyond derived_cursor, in cursor order (the event's
      * type is OT_EV_TELEMETRY_APPENDED, 0) */
-    [W_REPLAY] = "SELECT e.cursor, t.twin_id, t.asset_id, t.ts, t.json FROM events e"
+    [W_REPLAY] = "SELECT e.cursor, t.twin_id, t.asset_id, t.ts, t.json, t.event_id FROM events e"
                  " JOIN telemetry t ON t.event_id = e.id WHERE e.cursor > ?1 AND e.type = 0"
                  " ORDER BY e.cursor",
+    [W_REPLAY_EVENTS] = "SELECT cursor, twin_id FROM events WHERE cursor > ?1 ORDER BY cursor",
+    [W_INS_TWIN_EVENT] = "INSERT INTO twin_events (twin_id, cursor) VALUES (?1, ?2)",
+    [W_INS_TWIN_TEL] = "INSERT INTO twin_telemetry (twin_id, ts, event_id) VALUES (?1, ?2, ?3)",
 };
 
 enum rstmt { R_EVENTS, R_EVENTS_TWIN, R_TEL_GET, R_DOC_GET, R_DOCS, R_TEL_QUERY, R_SERIES_FOR,
@@ -142,15 +165,32 @@ enum rstmt { R_EVENTS, R_EVENTS_TWIN, R_TEL_GET, R_DOC_GET, R_DOCS, R_TEL_QUERY,
 static const char *const rsql[R_NSTMT] = {
     [R_EVENTS] = "SELECT cursor, type, ts, twin_id, id, ref_type, extra FROM events WHERE cursor > ?1"
                  " AND (?2 = 0 OR ((1 << type) & ?2) != 0) ORDER BY cursor LIMIT ?3",
-    [R_EVENTS_TWIN] = "SELECT cursor, type, ts, twin_id, id, ref_type, extra FROM events WHERE twin_id = ?4"
-                      " AND cursor > ?1 AND (?2 = 0 OR ((1 << type) & ?2) != 0)"
-                      " ORDER BY cursor LIMIT ?3",
+    /* twin_events holds the events up to derived_cursor; those beyond it
+     * (the writer's memory) are found in the log itself. One statement, so
+     * one snapshot: a bulk write between two would show rows twice. Each
+     * arm comes in order (the first by x's key: hence x.cursor), so the
+     * merge stops at the limit without sorting either. */
+    [R_EVENTS_TWIN] = "SELECT x.cursor, e.type, e.ts, e.twin_id, e.id, e.ref_type, e.extra"
+                      " FROM twin_events x JOIN events e ON e.cursor = x.cursor"
+                      " WHERE x.twin_id = ?4 AND x.cursor > ?1"
+                      " AND (?2 = 0 OR ((1 << e.type) & ?2) != 0)"
+                      " UNION ALL SELECT cursor, type, ts, twin_id, id, ref_type, extra FROM events"
+                      " WHERE cursor > max(?1, (SELECT value FROM meta WHERE key = 'derived_cursor'))"
+                      " AND twin_id = ?4 AND (?2 = 0 OR ((1 << type) & ?2) != 0)"
+                      " ORDER BY 1 LIMIT ?3",
     [R_TEL_GET] = "SELECT json FROM telemetry WHERE event_id = ?1",
     [R_DOC_GET] = "SELECT json FROM docs WHERE type = ?1 AND id = ?2",
     [R_DOCS] = "SELECT json FROM docs WHERE type = ?1 AND (?2 IS NULL OR twin_id = ?2)"
                " AND (?3 IS NULL OR status = ?3) ORDER BY updated DESC LIMIT ?4",
-    [R_TEL_QUERY] = "SELECT json FROM telemetry WHERE twin_id = ?1 AND (?2 IS NULL OR asset_id = ?2)"
-                    " AND ts >= ?3 AND ts < ?4 ORDER BY ts LIMIT ?5",
+    /* as R_EVENTS_TWIN: twin_telemetry, then the records beyond it */
+    [R_TEL_QUERY] = "SELECT t.json, x.ts, x.event_id FROM twin_telemetry x"
+                    " JOIN telemetry t ON t.event_id = x.event_id WHERE x.twin_id = ?1"
+                    " AND x.ts >= ?3 AND x.ts < ?4 AND (?2 IS NULL OR t.asset_id = ?2)"
+                    " UNION ALL SELECT t.json, t.ts, t.event_id FROM events e"
+                    " JOIN telemetry t ON t.event_id = e.id"
+                    " WHERE e.cursor > (SELECT value FROM meta WHERE key = 'derived_cursor')"
+                    " AND e.type = 0 AND e.twin_id = ?1 AND t.ts >= ?3 AND t.ts < ?4"
+                    " AND (?2 IS NULL OR t.asset_id = ?2) ORDER BY 2, 3 LIMIT ?5",
     [R_SERIES_FOR] = "SELECT series_id FROM series WHERE twin_id = ?1 AND metric = ?2"
                      " AND (?3 IS NULL OR asset_id = ?3)",
     [R_POINTS] = "SELECT data FROM point_blocks WHERE series_id = ?1 AND minute >= ?2"
@@ -175,6 +215,19 @@ struct series_entry {
     int dirty;
 };
 
+/* A per-twin index row waiting in memory: twin_events (twin, cursor) or
+ * twin_telemetry (twin, ts, event_id); the strings are offsets into
+ * sqlite_be.twin_text. */
+struct twin_row {
+    size_t twin, id;
+    int64_t key; /* cursor, or ts */
+};
+
+struct twin_rows {
+    struct twin_row *v;
+    size_t n, cap;
+};
+
 struct rconn {
     sqlite3 *db;
     sqlite3_stmt *st[R_NSTMT];
@@ -191,6 +244,8 @@ typedef struct sqlite_be {
     size_t *dirty;      /* indexes into series */
     size_t ndirty, dirty_cap;
     ot_rollups acc;         /* rollups and points not written yet */
+    struct twin_rows twin_events, twin_tel; /* per-twin index rows not written yet */
+    ot_buf twin_text;
     /* derived data in memory (file comment): the last telemetry cursor it
      * holds (0: nothing waits), since when it waits, the lowest cursor it
      * holds for other threads (0: none), and whether it must be rebuilt */
@@ -382,6 +437,9 @@ static void be_close(void *p)
     free(be->series);
     free(be->dirty);
     ot_rollups_free(&be->acc);
+    free(be->twin_events.v);
+    free(be->twin_tel.v);
+    ot_buf_free(&be->twin_text);
     pthread_mutex_destroy(&be->pool_mu);
     pthread_cond_destroy(&be->pool_cv);
     pthread_mutex_destroy(&be->ckpt_mu);
@@ -400,6 +458,7 @@ static int be_open(const ot_store_options *opt, void **out, ot_error *err)
     pthread_cond_init(&be->ckpt_cv, NULL);
     snprintf(be->path, sizeof be->path, "%s/opstwin.db", opt->data_dir);
     be->acc.keep_points = 1;
+    ot_buf_init(&be->twin_text);
     be->derived_delay_us =
         (opt->derived_delay_ms > 0 ? opt->derived_delay_ms : DERIVED_DELAY_MS) * 1000LL;
     pthread_once(&sqlite_config_once, sqlite_config);
@@ -650,6 +709,73 @@ static int flush_rollups(sqlite_be *be, ot_error *err)
     return 0;
 }
 
+static void twins_clear(sqlite_be *be)
+{
+    be->twin_events.n = be->twin_tel.n = 0;
+    ot_buf_reset(&be->twin_text);
+}
+
+/* A per-twin index row into memory; id NULL for twin_events. */
+static int twin_add(sqlite_be *be, struct twin_rows *r, const char *twin, int64_t key,
+                    const char *id, ot_error *err)
+{
+    if (r->n == r->cap) {
+        size_t cap = r->cap ? r->cap * 2 : 1024;
+        struct twin_row *v = realloc(r->v, cap * sizeof *v);
+        if (!v)
+            return ot_error_set(err, OT_ENOMEM, NULL, "out of memory");
+        r->v = v;
+        r->cap = cap;
+    }
+    ot_buf *t = &be->twin_text;
+    struct twin_row row = {.twin = t->len, .key = key};
+    ot_buf_append(t, twin, strlen(twin) + 1);
+    if (id) {
+        row.id = t->len;
+        ot_buf_append(t, id, strlen(id) + 1);
+    }
+    if (ot_buf_failed(t))
+        return ot_error_set(err, OT_ENOMEM, NULL, "out of memory");
+    r->v[r->n++] = row;
+    return 0;
+}
+
+static int cmp_twin_row(const void *pa, const void *pb, void *text)
+{
+    const struct twin_row *a = pa, *b = pb;
+    int c = strcmp((const char *)text + a->twin, (const char *)text + b->twin);
+    if (c)
+        return c;
+    if (a->key != b->key)
+        return a->key < b->key ? -1 : 1;
+    return a->id && b->id ? strcmp((const char *)text + a->id, (const char *)text + b->id) : 0;
+}
+
+/* The per-twin index rows, sorted, so each twin's run goes into its part of
+ * the B-tree in order: a page is touched once per flush, not once per row. */
+static int flush_twins(sqlite_be *be, ot_error *err)
+{
+    char *text = be->twin_text.data;
+    struct twin_rows *rows[2] = {&be->twin_events, &be->twin_tel};
+    for (int k = 0; k < 2; k++) {
+        struct twin_rows *r = rows[k];
+        if (r->n)
+            qsort_r(r->v, r->n, sizeof *r->v, cmp_twin_row, text);
+        sqlite3_stmt *st = wstmt(be, k ? W_INS_TWIN_TEL : W_INS_TWIN_EVENT);
+        for (size_t i = 0; i < r->n; i++) {
+            sqlite3_bind_text(st, 1, text + r->v[i].twin, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(st, 2, r->v[i].key);
+            if (k)
+                sqlite3_bind_text(st, 3, text + r->v[i].id, -1, SQLITE_STATIC);
+            int rc = step_done(be, st, err, k ? "index telemetry by twin" : "index events by twin");
+            if (rc)
+                return rc;
+        }
+    }
+    twins_clear(be);
+    return 0;
+}
+
 /* Write the derived data in memory and advance derived_cursor with it, in
  * the writer's open transaction. */
 static int flush_derived(sqlite_be *be, ot_error *err)
@@ -657,6 +783,8 @@ static int flush_derived(sqlite_be *be, ot_error *err)
     int rc = flush_series(be, err);
     if (!rc)
         rc = flush_rollups(be, err);
+    if (!rc)
+        rc = flush_twins(be, err);
     if (!rc && be->derived_hi) {
         sqlite3_stmt *st = wstmt(be, W_DERIVED_SET);
         sqlite3_bind_int64(st, 1, be->derived_hi);
@@ -697,6 +825,7 @@ static int be_commit(void *p, int *sync_fd, ot_error *err)
     sqlite_be *be = p;
     *sync_fd = -1;
     int flush = be->derived_force || be->acc.npts >= DERIVED_MAX_POINTS ||
+                be->twin_events.n + be->twin_tel.n >= DERIVED_MAX_POINTS ||
                 (be->derived_hi && ot_now_us() - be->derived_since_us >= be->derived_delay_us);
     int rc = flush ? flush_derived(be, err) : 0;
     if (!rc) {
@@ -733,6 +862,7 @@ static void be_rollback(void *p)
      * begin (derived_lo stays, so readers keep waiting for it) */
     series_reset(be);
     ot_rollups_clear(&be->acc);
+    twins_clear(be);
     be->derived_hi = 0;
     be->derived_rebuild = 1;
 }
@@ -870,6 +1000,20 @@ static int mark_dirty(sqlite_be *be, struct series_entry *e)
     return 0;
 }
 
+/* Derived data for cursor waits in memory (file comment). */
+static int derived_note(sqlite_be *be, int64_t cursor)
+{
+    if (!be->derived_hi) {
+        be->derived_since_us = ot_now_us();
+        /* set before the record commits, so no reader can have been told
+         * of it and still find this 0 */
+        atomic_store(&be->derived_lo, cursor);
+    }
+    if (cursor > be->derived_hi)
+        be->derived_hi = cursor;
+    return 0;
+}
+
 /* A record's points into the derived data in memory (file comment). */
 static int add_derived(sqlite_be *be, const char *twin, const char *asset, int64_t ts_us,
                        int64_t cursor, const char *const *names, const double *values, size_t n,
@@ -890,14 +1034,7 @@ static int add_derived(sqlite_be *be, const char *twin, const char *asset, int64
                 return ot_error_set(err, OT_ENOMEM, NULL, "out of memory");
         }
     }
-    if (!be->derived_hi) {
-        be->derived_since_us = ot_now_us();
-        /* set before the record commits, so no reader can have been told
-         * of it and still find this 0 */
-        atomic_store(&be->derived_lo, cursor);
-    }
-    be->derived_hi = cursor;
-    return 0;
+    return derived_note(be, cursor);
 }
 
 static int be_put_tel(void *p, const ot_store_tel *t, int64_t cursor, ot_error *err)
@@ -911,6 +1048,8 @@ static int be_put_tel(void *p, const ot_store_tel *t, int64_t cursor, ot_error *
     sqlite3_bind_int64(st, 5, t->ts_us);
     sqlite3_bind_text(st, 6, t->json, t->json_len ? (int)t->json_len : -1, SQLITE_STATIC);
     int rc = step_done(be, st, err, "insert telemetry");
+    if (!rc)
+        rc = twin_add(be, &be->twin_tel, t->twin_id, t->ts_us, t->event_id, err);
     return rc ? rc
               : add_derived(be, t->twin_id, t->asset_id, t->ts_us, cursor, t->metric_names,
                             t->metric_values, t->nmetrics, err);
@@ -920,6 +1059,9 @@ static int be_put_tel(void *p, const ot_store_tel *t, int64_t cursor, ot_error *
  * canonical JSON holds them. */
 static int replay_record(sqlite_be *be, sqlite3_stmt *st, ot_error *err)
 {
+    if (twin_add(be, &be->twin_tel, (const char *)sqlite3_column_text(st, 1),
+                 sqlite3_column_int64(st, 3), (const char *)sqlite3_column_text(st, 5), err))
+        return err->code;
     json_error_t jerr;
     json_t *doc = json_loadb((const char *)sqlite3_column_text(st, 4),
                              (size_t)sqlite3_column_bytes(st, 4), 0, &jerr);
@@ -959,6 +1101,7 @@ static int rebuild_derived(sqlite_be *be, ot_error *err)
 {
     series_reset(be);
     ot_rollups_clear(&be->acc);
+    twins_clear(be);
     be->derived_hi = 0;
     atomic_store(&be->derived_lo, 0);
     sqlite3_stmt *st = wstmt(be, W_DERIVED_GET);
@@ -969,10 +1112,24 @@ static int rebuild_derived(sqlite_be *be, ot_error *err)
     sqlite3_reset(st);
     if (step != SQLITE_ROW)
         return db_error(be->w, err, "read derived_cursor");
+    /* every event's twin_events row, then the telemetry's rows and points */
+    int rc = 0;
+    st = wstmt(be, W_REPLAY_EVENTS);
+    sqlite3_bind_int64(st, 1, from);
+    while (!rc && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t cursor = sqlite3_column_int64(st, 0);
+        if (!(rc = twin_add(be, &be->twin_events, (const char *)sqlite3_column_text(st, 1),
+                            cursor, NULL, err)))
+            rc = derived_note(be, cursor);
+    }
+    if (!rc && step != SQLITE_DONE)
+        rc = db_error(be->w, err, "read events to rebuild");
+    sqlite3_reset(st);
+    if (rc)
+        return rc;
     st = wstmt(be, W_REPLAY);
     sqlite3_bind_int64(st, 1, from);
     long n = 0;
-    int rc = 0;
     while (!rc && (step = sqlite3_step(st)) == SQLITE_ROW) {
         rc = replay_record(be, st, err);
         n++;
@@ -1004,7 +1161,10 @@ static int be_put_event(void *p, const ot_event *ev, const char *id, const char 
         sqlite3_bind_text(st, 7, extra, (int)extra_len, SQLITE_STATIC);
     else
         sqlite3_bind_null(st, 7);
-    return step_done(be, st, err, "insert event");
+    int rc = step_done(be, st, err, "insert event");
+    if (!rc)
+        rc = twin_add(be, &be->twin_events, ev->twin_id, ev->cursor, NULL, err);
+    return rc ? rc : derived_note(be, ev->cursor);
 }
 
 static int be_put_doc(void *p, const ot_store_doc *d, int64_t now_us, ot_error *err)
@@ -1028,11 +1188,15 @@ static int be_retention(void *p, int64_t cutoff_us, int64_t *oldest, ot_error *e
     snprintf(sql, sizeof sql,
              " DELETE FROM events WHERE ts < %lld AND cursor < (SELECT COALESCE(MIN(cursor),"
              " 9000000000000000000) FROM events WHERE ts >= %lld);"
+             " DELETE FROM twin_events WHERE cursor < (SELECT COALESCE(MIN(cursor),"
+             " 9000000000000000000) FROM events);"
              " DELETE FROM telemetry WHERE ts < %lld;"
+             " DELETE FROM twin_telemetry WHERE ts < %lld;"
              " DELETE FROM point_blocks WHERE minute < %lld;"
              " DELETE FROM rollup_1m WHERE minute < %lld;",
              (long long)cutoff_us, (long long)cutoff_us, (long long)cutoff_us,
-             (long long)ot_minute_of(cutoff_us), (long long)ot_minute_of(cutoff_us));
+             (long long)cutoff_us, (long long)ot_minute_of(cutoff_us),
+             (long long)ot_minute_of(cutoff_us));
     /* the derived data in memory first, or it would come back after */
     int rc = be_begin(be, err);
     if (rc)

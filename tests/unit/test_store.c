@@ -619,6 +619,105 @@ Test(store, a_read_writes_the_derived_data_waiting_in_memory)
     json_decref(latest);
 }
 
+/* Record i on twin "t<i % 3>", event_id "r<i>", ts ascending with i. */
+static void write_on_twin(int i)
+{
+    const char *names[1] = {"m"};
+    double vals[1] = {i};
+    char id[16], twin[8], json[64];
+    snprintf(id, sizeof id, "r%d", i);
+    snprintf(twin, sizeof twin, "t%d", i % 3);
+    snprintf(json, sizeof json, "{\"event_id\":\"%s\"}", id);
+    ot_store_tel t = {.event_id = id, .twin_id = twin, .asset_id = "a",
+                      .ts_us = 1767225600000000LL + (int64_t)i * 1000000, .nmetrics = 1,
+                      .metric_names = names, .metric_values = vals, .json = json};
+    ot_store_write w = {.tels = &t, .ntels = 1};
+    cr_assert_eq(ot_store_write_sync(st, &w), 0);
+}
+
+struct twin_read {
+    const char *twin;
+    int64_t last;
+    int n;
+};
+
+static int check_twin_event(void *ctx, const ot_event *ev)
+{
+    struct twin_read *r = ctx;
+    cr_assert_str_eq(ev->twin_id, r->twin);
+    cr_assert_gt(ev->cursor, r->last, "cursor %lld after %lld", (long long)ev->cursor,
+                 (long long)r->last);
+    r->last = ev->cursor;
+    r->n++;
+    return 0;
+}
+
+/* The events of a twin, read in pages of 7: each once, in cursor order. */
+static int read_twin_events(const char *twin)
+{
+    struct twin_read r = {twin, 0, 0};
+    ot_event_filter f = {.twin_id = twin};
+    ot_error e;
+    for (int64_t after = 0;;) {
+        int64_t to;
+        int got = ot_store_read_events(st, after, 7, &f, check_twin_event, &r, &to, &e);
+        cr_assert_geq(got, 0, "%s", e.message);
+        if (!got)
+            return r.n;
+        after = to;
+    }
+}
+
+/* Twin "t<k>" among records 0..n-1 written by write_on_twin: its events,
+ * and its records by time in pages of 4. */
+static void check_twin_reads(int k, int n)
+{
+    char twin[8];
+    snprintf(twin, sizeof twin, "t%d", k);
+    int want = n / 3 + (k < n % 3);
+    int events = read_twin_events(twin);
+    cr_assert_eq(events, want, "twin %s: %d events, want %d", twin, events, want);
+    ot_error e;
+    int seen = 0;
+    for (int64_t start = 0;;) {
+        json_t *a = ot_store_query_telemetry(st, twin, NULL, start, INT64_MAX, 4, &e);
+        cr_assert_not_null(a, "%s", e.message);
+        size_t i;
+        json_t *d;
+        json_array_foreach(a, i, d) {
+            char id[16];
+            snprintf(id, sizeof id, "r%d", k + 3 * seen++);
+            cr_assert_str_eq(json_string_value(json_object_get(d, "event_id")), id);
+            start = 1767225600000000LL + (int64_t)(k + 3 * (seen - 1)) * 1000000 + 1;
+        }
+        size_t got = json_array_size(a);
+        json_decref(a);
+        if (!got)
+            break;
+    }
+    cr_assert_eq(seen, want, "twin %s: %d records, want %d", twin, seen, want);
+}
+
+/* Reads by twin find every record once, whether its index rows are on disk
+ * or still in the writer's memory, and on either side of a bulk write. */
+STORE_TEST(reads_by_twin_see_rows_on_disk_and_in_memory)
+{
+    ot_store_close(st);
+    open_store_delayed(600000);
+    for (int i = 0; i < 40; i++)
+        write_on_twin(i);
+    ot_store_write flush = {.flush_derived = 1};
+    cr_assert_eq(ot_store_write_sync(st, &flush), 0);
+    for (int i = 40; i < 100; i++)
+        write_on_twin(i);
+    for (int k = 0; k < 3; k++)
+        check_twin_reads(k, 100);
+    ot_store_close(st);
+    open_store_delayed(600000);
+    for (int k = 0; k < 3; k++)
+        check_twin_reads(k, 100);
+}
+
 /* A crash loses the derived data in memory; the next open rebuilds it from
  * the stored records, once. */
 Test(store, derived_data_lost_in_a_crash_is_rebuilt_at_open)
@@ -655,6 +754,7 @@ Test(store, derived_data_lost_in_a_crash_is_rebuilt_at_open)
     derived_on_disk(&cursor, &blocks);
     cr_assert_eq(cursor, 400, "rebuilt and written at open");
     check_totals(0, 400);
+    cr_assert_eq(read_twin_events("tw"), 400);
     for (int i = 400; i < 600; i++) {
         char id[16];
         snprintf(id, sizeof id, "p%d", i);
@@ -664,6 +764,7 @@ Test(store, derived_data_lost_in_a_crash_is_rebuilt_at_open)
     open_store(); /* nothing left to rebuild: no point twice */
     check_totals(0, 600);
     check_rollups_agree_with_points();
+    cr_assert_eq(read_twin_events("tw"), 600);
 }
 
 /* A failed transaction takes the derived data in memory with it (it held
@@ -696,10 +797,12 @@ Test(store, a_failed_write_leaves_the_derived_data_of_the_others_intact)
     }
     check_totals(0, 600);
     check_rollups_agree_with_points();
+    cr_assert_eq(read_twin_events("tw"), 600, "the failed write's rows are gone, no others");
 }
 
 /* A database of schema version 3 kept a row per point in `points`;
- * version 4 moves them into point_blocks when it opens. */
+ * version 4 moves them into point_blocks when it opens. Its per-twin
+ * indexes were SQL indexes; version 6 copies them into tables. */
 Test(store, moves_rows_of_points_into_blocks_when_it_migrates)
 {
     write_600_points();
@@ -713,7 +816,10 @@ Test(store, moves_rows_of_points_into_blocks_when_it_migrates)
                  "CREATE TABLE points (series_id INTEGER NOT NULL, ts INTEGER NOT NULL,"
                  " seq INTEGER NOT NULL, value REAL NOT NULL, PRIMARY KEY (series_id, ts, seq))"
                  " WITHOUT ROWID;"
-                 "DROP TABLE point_blocks; DROP TABLE meta; PRAGMA user_version = 3;");
+                 "DROP TABLE point_blocks; DROP TABLE meta; DROP TABLE twin_events;"
+                 "DROP TABLE twin_telemetry; CREATE INDEX events_twin ON events (twin_id, cursor);"
+                 "CREATE INDEX telemetry_twin_ts ON telemetry (twin_id, ts);"
+                 "PRAGMA user_version = 3;");
     sqlite3_stmt *ins;
     cr_assert_eq(sqlite3_prepare_v2(db, "INSERT INTO points SELECT series_id, ?1, ?2, ?3 FROM"
                                         " series WHERE asset_id = ?4", -1, &ins, NULL), SQLITE_OK);
@@ -733,14 +839,22 @@ Test(store, moves_rows_of_points_into_blocks_when_it_migrates)
     check_rollups_agree_with_points();
     cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
     sqlite3_stmt *q;
-    cr_assert_eq(sqlite3_prepare_v2(db, "SELECT (SELECT count(*) FROM sqlite_master WHERE name ="
-                                        " 'points'), (SELECT sum(length(data)) FROM point_blocks),"
-                                        " (SELECT user_version FROM pragma_user_version)", -1, &q, NULL), SQLITE_OK,
+    cr_assert_eq(sqlite3_prepare_v2(db, "SELECT (SELECT count(*) FROM sqlite_master WHERE name IN"
+                                        " ('points', 'events_twin', 'telemetry_twin_ts')),"
+                                        " (SELECT sum(length(data)) FROM point_blocks),"
+                                        " (SELECT user_version FROM pragma_user_version),"
+                                        " (SELECT count(*) FROM twin_events x JOIN events e ON"
+                                        " e.cursor = x.cursor AND e.twin_id = x.twin_id),"
+                                        " (SELECT count(*) FROM twin_telemetry x JOIN telemetry t"
+                                        " ON t.event_id = x.event_id AND t.twin_id = x.twin_id"
+                                        " AND t.ts = x.ts)", -1, &q, NULL), SQLITE_OK,
                  "%s", sqlite3_errmsg(db));
     cr_assert_eq(sqlite3_step(q), SQLITE_ROW);
-    cr_assert_eq(sqlite3_column_int(q, 0), 0, "points dropped");
+    cr_assert_eq(sqlite3_column_int(q, 0), 0, "points and the SQL indexes dropped");
     cr_assert_eq(sqlite3_column_int(q, 1), 600 * 16, "every point moved, once");
-    cr_assert_eq(sqlite3_column_int(q, 2), 5);
+    cr_assert_eq(sqlite3_column_int(q, 2), 6);
+    cr_assert_eq(sqlite3_column_int(q, 3), 600, "every event indexed by twin, once");
+    cr_assert_eq(sqlite3_column_int(q, 4), 600, "every record indexed by twin, once");
     sqlite3_finalize(q);
     sqlite3_close(db);
 }
