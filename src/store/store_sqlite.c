@@ -16,24 +16,27 @@
  *     of a row per point
  *   rollup_1m(series_id, minute, count, sum, sumsq, min, max) PK (series_id, minute)
  *   docs(type, id, twin_id, status, created, updated, json) PK (type, id)
- *   meta(key PK, value): 'derived_cursor', see below
+ *   meta(key PK, value): 'derived_cursor' and 'twin_cursor', see below
  *
- * Derived data - point blocks, rollups, each series' latest value, the
- * per-twin index rows - is kept in the writer's memory across commits and
- * written in bulk: when a commit finds DERIVED_MAX_POINTS points (or index
- * rows) waiting, or some waiting for
- * ot_store_options.derived_delay_ms (DERIVED_DELAY_MS), when store.c asks (a reader that must see every acknowledged write, an
- * idle writer), before retention and at close. Written per group, a busy
- * single-event load paid a row per series touched in every commit of ~15
- * events, and, while the per-twin indexes were SQL indexes, a page of each
- * per twin in the commit: ~230 KB of WAL per commit of ~14 events on 16
- * twins, ~60 KB now. The same transaction sets meta.derived_cursor: the
- * derived data holds every event and telemetry record up to that cursor.
- * Opening the database (and a rolled-back transaction) rebuilds what lies
- * beyond it from the stored events and telemetry, so a crash loses none of
- * it. Reads by twin do not wait for a bulk write: they read the index rows
- * on disk and, in the same statement, the events beyond derived_cursor (at
- * most a bulk write's worth) from the log itself.
+ * Derived data - point blocks, rollups, each series' latest value - is kept
+ * in the writer's memory across commits and written in bulk: when a commit
+ * finds DERIVED_MAX_POINTS points waiting, or some waiting for
+ * ot_store_options.derived_delay_ms (DERIVED_DELAY_MS), when store.c asks
+ * (a reader that must see every acknowledged write, an idle writer), before
+ * retention and at close. Written per group, a busy single-event load paid
+ * a row per series touched in every commit of ~15 events. The same
+ * transaction sets meta.derived_cursor: the derived data holds every
+ * telemetry record up to that cursor. Opening the database (and a
+ * rolled-back transaction) rebuilds what lies beyond it from the stored
+ * telemetry, so a crash loses none of it.
+ *
+ * The per-twin index rows of events and telemetry are derived data too,
+ * with their own watermark, twin_cursor, and their own rule (TWIN_ROWS_PER_TWIN
+ * and below). As SQL indexes they dirtied a page of each index per twin in
+ * every commit: single-event ingest on 16 twins wrote ~215 KB of WAL per
+ * commit of ~14 events, ~95 KB with the rows written in bulk. Reads by twin
+ * do not wait for a bulk write: they read the rows on disk and, in the same
+ * statement, the log beyond twin_cursor (at most TWIN_MAX_ROWS rows' worth).
  */
 #include <errno.h>
 #include <jansson.h>
@@ -111,6 +114,10 @@ static const struct migration {
             "INSERT INTO twin_telemetry SELECT twin_id, ts, event_id FROM telemetry WHERE cursor <="
             " (SELECT value FROM meta WHERE key = 'derived_cursor') ORDER BY 1, 2, 3;"
             "DROP INDEX events_twin; DROP INDEX telemetry_twin_ts;"},
+    /* 7: the per-twin index rows get a watermark of their own: they are
+     * written when enough wait per twin, not with the points */
+    {.sql = "INSERT INTO meta (key, value) SELECT 'twin_cursor', value FROM meta"
+            " WHERE key = 'derived_cursor';"},
 };
 #define NMIGRATIONS (int)(sizeof migrations / sizeof migrations[0])
 
@@ -120,10 +127,19 @@ static const struct migration {
 #define DERIVED_MAX_POINTS 65536
 #define DERIVED_DELAY_MS 200
 
+/* The per-twin index rows are written when this many wait per twin they
+ * name, when TWIN_MAX_ROWS wait, or after the delay above: enough to fill
+ * part of a page of each twin's run, while the write stays small, since its
+ * cost lands on one commit's latency (held for 200 ms, a load of 5,000
+ * events/s on one twin wrote 2,000 rows in one commit, ~4 ms, and row 04's
+ * p99 rose by 1-2 ms). A load of one twin writes them with every commit. */
+#define TWIN_ROWS_PER_TWIN 32
+#define TWIN_MAX_ROWS 4096
+
 enum wstmt { W_BEGIN, W_COMMIT, W_ROLLBACK, W_LOOKUP_TEL, W_INS_TEL, W_INS_EVENT, W_SERIES_GET,
              W_SERIES_INS, W_SERIES_SET, W_INS_BLOCK, W_PUT_DOC, W_PUT_AUDIT, W_ROLLUP,
-             W_DERIVED_GET, W_DERIVED_SET, W_REPLAY, W_REPLAY_EVENTS, W_INS_TWIN_EVENT,
-             W_INS_TWIN_TEL, W_NSTMT };
+             W_DERIVED_GET, W_DERIVED_SET, W_REPLAY, W_TWIN_GET, W_TWIN_SET, W_REPLAY_EVENTS,
+             W_REPLAY_TWIN_TEL, W_INS_TWIN_EVENT, W_INS_TWIN_TEL, W_NSTMT };
 static const char *const wsql[W_NSTMT] = {
     [W_BEGIN] = "BEGIN IMMEDIATE",
     [W_COMMIT] = "COMMIT",
@@ -152,10 +168,16 @@ static const char *const wsql[W_NSTMT] = {
     [W_DERIVED_SET] = "UPDATE meta SET value = ?1 WHERE key = 'derived_cursor'",
     /* the telemetry beyond derived_cursor, in cursor order (the event's
      * type is OT_EV_TELEMETRY_APPENDED, 0) */
-    [W_REPLAY] = "SELECT e.cursor, t.twin_id, t.asset_id, t.ts, t.json, t.event_id FROM events e"
+    [W_REPLAY] = "SELECT e.cursor, t.twin_id, t.asset_id, t.ts, t.json FROM events e"
                  " JOIN telemetry t ON t.event_id = e.id WHERE e.cursor > ?1 AND e.type = 0"
                  " ORDER BY e.cursor",
+    [W_TWIN_GET] = "SELECT value FROM meta WHERE key = 'twin_cursor'",
+    [W_TWIN_SET] = "UPDATE meta SET value = ?1 WHERE key = 'twin_cursor'",
+    /* the events and telemetry beyond twin_cursor, for their index rows */
     [W_REPLAY_EVENTS] = "SELECT cursor, twin_id FROM events WHERE cursor > ?1 ORDER BY cursor",
+    [W_REPLAY_TWIN_TEL] = "SELECT e.cursor, t.twin_id, t.ts, t.event_id FROM events e"
+                          " JOIN telemetry t ON t.event_id = e.id WHERE e.cursor > ?1"
+                          " AND e.type = 0 ORDER BY e.cursor",
     [W_INS_TWIN_EVENT] = "INSERT INTO twin_events (twin_id, cursor) VALUES (?1, ?2)",
     [W_INS_TWIN_TEL] = "INSERT INTO twin_telemetry (twin_id, ts, event_id) VALUES (?1, ?2, ?3)",
 };
@@ -165,8 +187,8 @@ enum rstmt { R_EVENTS, R_EVENTS_TWIN, R_TEL_GET, R_DOC_GET, R_DOCS, R_TEL_QUERY,
 static const char *const rsql[R_NSTMT] = {
     [R_EVENTS] = "SELECT cursor, type, ts, twin_id, id, ref_type, extra FROM events WHERE cursor > ?1"
                  " AND (?2 = 0 OR ((1 << type) & ?2) != 0) ORDER BY cursor LIMIT ?3",
-    /* twin_events holds the events up to derived_cursor; those beyond it
-     * (the writer's memory) are found in the log itself. One statement, so
+    /* twin_events holds the events up to twin_cursor; those beyond it (the
+     * writer's memory) are found in the log itself. One statement, so
      * one snapshot: a bulk write between two would show rows twice. Each
      * arm comes in order (the first by x's key: hence x.cursor), so the
      * merge stops at the limit without sorting either. */
@@ -175,7 +197,7 @@ static const char *const rsql[R_NSTMT] = {
                       " WHERE x.twin_id = ?4 AND x.cursor > ?1"
                       " AND (?2 = 0 OR ((1 << e.type) & ?2) != 0)"
                       " UNION ALL SELECT cursor, type, ts, twin_id, id, ref_type, extra FROM events"
-                      " WHERE cursor > max(?1, (SELECT value FROM meta WHERE key = 'derived_cursor'))"
+                      " WHERE cursor > max(?1, (SELECT value FROM meta WHERE key = 'twin_cursor'))"
                       " AND twin_id = ?4 AND (?2 = 0 OR ((1 << type) & ?2) != 0)"
                       " ORDER BY 1 LIMIT ?3",
     [R_TEL_GET] = "SELECT json FROM telemetry WHERE event_id = ?1",
@@ -188,7 +210,7 @@ static const char *const rsql[R_NSTMT] = {
                     " AND x.ts >= ?3 AND x.ts < ?4 AND (?2 IS NULL OR t.asset_id = ?2)"
                     " UNION ALL SELECT t.json, t.ts, t.event_id FROM events e"
                     " JOIN telemetry t ON t.event_id = e.id"
-                    " WHERE e.cursor > (SELECT value FROM meta WHERE key = 'derived_cursor')"
+                    " WHERE e.cursor > (SELECT value FROM meta WHERE key = 'twin_cursor')"
                     " AND e.type = 0 AND e.twin_id = ?1 AND t.ts >= ?3 AND t.ts < ?4"
                     " AND (?2 IS NULL OR t.asset_id = ?2) ORDER BY 2, 3 LIMIT ?5",
     [R_SERIES_FOR] = "SELECT series_id FROM series WHERE twin_id = ?1 AND metric = ?2"
@@ -246,6 +268,9 @@ typedef struct sqlite_be {
     ot_rollups acc;         /* rollups and points not written yet */
     struct twin_rows twin_events, twin_tel; /* per-twin index rows not written yet */
     ot_buf twin_text;
+    uint64_t *twin_seen;    /* hashes of the twins they name (open addressing, 0 = free) */
+    size_t twin_seen_cap, twin_distinct;
+    int64_t twin_hi, twin_since_us; /* the last cursor they hold (0: none), since when */
     /* derived data in memory (file comment): the last telemetry cursor it
      * holds (0: nothing waits), since when it waits, the lowest cursor it
      * holds for other threads (0: none), and whether it must be rebuilt */
@@ -407,7 +432,7 @@ static void be_close(void *p)
     if (!be)
         return;
     ot_error err;
-    if (be->ws[W_NSTMT - 1] && (be->derived_hi || be->derived_rebuild) &&
+    if (be->ws[W_NSTMT - 1] && (be->derived_hi || be->twin_hi || be->derived_rebuild) &&
         derived_settle(be, &err))
         ot_log(OT_LOG_WARNING, "store: %s; the next start rebuilds it", err.message);
     if (be->ckpt_started) {
@@ -439,6 +464,7 @@ static void be_close(void *p)
     ot_rollups_free(&be->acc);
     free(be->twin_events.v);
     free(be->twin_tel.v);
+    free(be->twin_seen);
     ot_buf_free(&be->twin_text);
     pthread_mutex_destroy(&be->pool_mu);
     pthread_cond_destroy(&be->pool_cv);
@@ -523,7 +549,7 @@ static int be_open(const ot_store_options *opt, void **out, ot_error *err)
     }
     if (rc) {
         be->derived_rebuild = 0; /* nothing to settle at this close */
-        be->derived_hi = 0;
+        be->derived_hi = be->twin_hi = 0;
         be_close(be);
         return rc;
     }
@@ -713,12 +739,53 @@ static void twins_clear(sqlite_be *be)
 {
     be->twin_events.n = be->twin_tel.n = 0;
     ot_buf_reset(&be->twin_text);
+    if (be->twin_distinct)
+        memset(be->twin_seen, 0, be->twin_seen_cap * sizeof *be->twin_seen);
+    be->twin_distinct = 0;
+    be->twin_hi = 0;
 }
 
-/* A per-twin index row into memory; id NULL for twin_events. */
-static int twin_add(sqlite_be *be, struct twin_rows *r, const char *twin, int64_t key,
-                    const char *id, ot_error *err)
+/* Count the twin among those the waiting rows name. */
+static int twin_seen(sqlite_be *be, const char *twin)
 {
+    if (2 * (be->twin_distinct + 1) > be->twin_seen_cap) {
+        size_t cap = be->twin_seen_cap ? be->twin_seen_cap * 2 : 64;
+        uint64_t *t = calloc(cap, sizeof *t);
+        if (!t)
+            return -1;
+        for (size_t i = 0; i < be->twin_seen_cap; i++) {
+            uint64_t h = be->twin_seen[i];
+            size_t j = h & (cap - 1);
+            while (h && t[j])
+                j = (j + 1) & (cap - 1);
+            t[j] = h;
+        }
+        free(be->twin_seen);
+        be->twin_seen = t;
+        be->twin_seen_cap = cap;
+    }
+    uint64_t h = ot_hash_str(twin) | 1;
+    size_t j = h & (be->twin_seen_cap - 1);
+    while (be->twin_seen[j] && be->twin_seen[j] != h)
+        j = (j + 1) & (be->twin_seen_cap - 1);
+    if (!be->twin_seen[j]) {
+        be->twin_seen[j] = h;
+        be->twin_distinct++;
+    }
+    return 0;
+}
+
+/* A per-twin index row into memory, for the event at cursor; id NULL for
+ * twin_events. */
+static int twin_add(sqlite_be *be, struct twin_rows *r, const char *twin, int64_t key,
+                    const char *id, int64_t cursor, ot_error *err)
+{
+    if (twin_seen(be, twin))
+        return ot_error_set(err, OT_ENOMEM, NULL, "out of memory");
+    if (!be->twin_hi)
+        be->twin_since_us = ot_now_us();
+    if (cursor > be->twin_hi)
+        be->twin_hi = cursor;
     if (r->n == r->cap) {
         size_t cap = r->cap ? r->cap * 2 : 1024;
         struct twin_row *v = realloc(r->v, cap * sizeof *v);
@@ -772,6 +839,13 @@ static int flush_twins(sqlite_be *be, ot_error *err)
                 return rc;
         }
     }
+    if (be->twin_hi) {
+        sqlite3_stmt *st = wstmt(be, W_TWIN_SET);
+        sqlite3_bind_int64(st, 1, be->twin_hi);
+        int rc = step_done(be, st, err, "advance twin_cursor");
+        if (rc)
+            return rc;
+    }
     twins_clear(be);
     return 0;
 }
@@ -783,8 +857,6 @@ static int flush_derived(sqlite_be *be, ot_error *err)
     int rc = flush_series(be, err);
     if (!rc)
         rc = flush_rollups(be, err);
-    if (!rc)
-        rc = flush_twins(be, err);
     if (!rc && be->derived_hi) {
         sqlite3_stmt *st = wstmt(be, W_DERIVED_SET);
         sqlite3_bind_int64(st, 1, be->derived_hi);
@@ -824,10 +896,15 @@ static int be_commit(void *p, int *sync_fd, ot_error *err)
 {
     sqlite_be *be = p;
     *sync_fd = -1;
+    int64_t now = ot_now_us();
     int flush = be->derived_force || be->acc.npts >= DERIVED_MAX_POINTS ||
-                be->twin_events.n + be->twin_tel.n >= DERIVED_MAX_POINTS ||
-                (be->derived_hi && ot_now_us() - be->derived_since_us >= be->derived_delay_us);
+                (be->derived_hi && now - be->derived_since_us >= be->derived_delay_us);
+    size_t twin_rows = be->twin_events.n + be->twin_tel.n;
     int rc = flush ? flush_derived(be, err) : 0;
+    if (!rc && be->twin_hi &&
+        (be->derived_force || twin_rows >= TWIN_ROWS_PER_TWIN * be->twin_distinct ||
+         twin_rows >= TWIN_MAX_ROWS || now - be->twin_since_us >= be->derived_delay_us))
+        rc = flush_twins(be, err);
     if (!rc) {
         int fd = ot_walbuf_defer_sync(be->w, 1);
         rc = step_done(be, wstmt(be, W_COMMIT), err, "commit");
@@ -1000,20 +1077,6 @@ static int mark_dirty(sqlite_be *be, struct series_entry *e)
     return 0;
 }
 
-/* Derived data for cursor waits in memory (file comment). */
-static int derived_note(sqlite_be *be, int64_t cursor)
-{
-    if (!be->derived_hi) {
-        be->derived_since_us = ot_now_us();
-        /* set before the record commits, so no reader can have been told
-         * of it and still find this 0 */
-        atomic_store(&be->derived_lo, cursor);
-    }
-    if (cursor > be->derived_hi)
-        be->derived_hi = cursor;
-    return 0;
-}
-
 /* A record's points into the derived data in memory (file comment). */
 static int add_derived(sqlite_be *be, const char *twin, const char *asset, int64_t ts_us,
                        int64_t cursor, const char *const *names, const double *values, size_t n,
@@ -1034,7 +1097,14 @@ static int add_derived(sqlite_be *be, const char *twin, const char *asset, int64
                 return ot_error_set(err, OT_ENOMEM, NULL, "out of memory");
         }
     }
-    return derived_note(be, cursor);
+    if (!be->derived_hi) {
+        be->derived_since_us = ot_now_us();
+        /* set before the record commits, so no reader can have been told
+         * of it and still find this 0 */
+        atomic_store(&be->derived_lo, cursor);
+    }
+    be->derived_hi = cursor;
+    return 0;
 }
 
 static int be_put_tel(void *p, const ot_store_tel *t, int64_t cursor, ot_error *err)
@@ -1049,7 +1119,7 @@ static int be_put_tel(void *p, const ot_store_tel *t, int64_t cursor, ot_error *
     sqlite3_bind_text(st, 6, t->json, t->json_len ? (int)t->json_len : -1, SQLITE_STATIC);
     int rc = step_done(be, st, err, "insert telemetry");
     if (!rc)
-        rc = twin_add(be, &be->twin_tel, t->twin_id, t->ts_us, t->event_id, err);
+        rc = twin_add(be, &be->twin_tel, t->twin_id, t->ts_us, t->event_id, cursor, err);
     return rc ? rc
               : add_derived(be, t->twin_id, t->asset_id, t->ts_us, cursor, t->metric_names,
                             t->metric_values, t->nmetrics, err);
@@ -1059,9 +1129,6 @@ static int be_put_tel(void *p, const ot_store_tel *t, int64_t cursor, ot_error *
  * canonical JSON holds them. */
 static int replay_record(sqlite_be *be, sqlite3_stmt *st, ot_error *err)
 {
-    if (twin_add(be, &be->twin_tel, (const char *)sqlite3_column_text(st, 1),
-                 sqlite3_column_int64(st, 3), (const char *)sqlite3_column_text(st, 5), err))
-        return err->code;
     json_error_t jerr;
     json_t *doc = json_loadb((const char *)sqlite3_column_text(st, 4),
                              (size_t)sqlite3_column_bytes(st, 4), 0, &jerr);
@@ -1093,8 +1160,18 @@ static int replay_record(sqlite_be *be, sqlite3_stmt *st, ot_error *err)
     return rc;
 }
 
-/* Rebuild the derived data in memory from the telemetry stored beyond
- * derived_cursor: at open (after a crash, what the last bulk write had not
+static int meta_get(sqlite_be *be, enum wstmt k, int64_t *value, ot_error *err)
+{
+    sqlite3_stmt *st = wstmt(be, k);
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW)
+        *value = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    return step == SQLITE_ROW ? 0 : db_error(be->w, err, "read the derived data's cursor");
+}
+
+/* Rebuild the derived data in memory from the events and telemetry stored
+ * beyond derived_cursor (and twin_cursor, for the index rows): at open (after a crash, what the last bulk write had not
  * reached) and after a rolled-back transaction (which took the memory's
  * view with it). Writer, inside a transaction. */
 static int rebuild_derived(sqlite_be *be, ot_error *err)
@@ -1104,29 +1181,32 @@ static int rebuild_derived(sqlite_be *be, ot_error *err)
     twins_clear(be);
     be->derived_hi = 0;
     atomic_store(&be->derived_lo, 0);
-    sqlite3_stmt *st = wstmt(be, W_DERIVED_GET);
-    int64_t from = 0;
-    int step = sqlite3_step(st);
-    if (step == SQLITE_ROW)
-        from = sqlite3_column_int64(st, 0);
-    sqlite3_reset(st);
-    if (step != SQLITE_ROW)
-        return db_error(be->w, err, "read derived_cursor");
-    /* every event's twin_events row, then the telemetry's rows and points */
-    int rc = 0;
-    st = wstmt(be, W_REPLAY_EVENTS);
-    sqlite3_bind_int64(st, 1, from);
-    while (!rc && (step = sqlite3_step(st)) == SQLITE_ROW) {
-        int64_t cursor = sqlite3_column_int64(st, 0);
-        if (!(rc = twin_add(be, &be->twin_events, (const char *)sqlite3_column_text(st, 1),
-                            cursor, NULL, err)))
-            rc = derived_note(be, cursor);
-    }
+    int64_t from, twin_from;
+    int rc = meta_get(be, W_DERIVED_GET, &from, err);
+    if (!rc)
+        rc = meta_get(be, W_TWIN_GET, &twin_from, err);
+    /* the index rows of every event, then of every telemetry record */
+    sqlite3_stmt *st = wstmt(be, W_REPLAY_EVENTS);
+    sqlite3_bind_int64(st, 1, twin_from);
+    int step = SQLITE_DONE;
+    while (!rc && (step = sqlite3_step(st)) == SQLITE_ROW)
+        rc = twin_add(be, &be->twin_events, (const char *)sqlite3_column_text(st, 1),
+                      sqlite3_column_int64(st, 0), NULL, sqlite3_column_int64(st, 0), err);
     if (!rc && step != SQLITE_DONE)
         rc = db_error(be->w, err, "read events to rebuild");
     sqlite3_reset(st);
+    st = wstmt(be, W_REPLAY_TWIN_TEL);
+    sqlite3_bind_int64(st, 1, twin_from);
+    while (!rc && (step = sqlite3_step(st)) == SQLITE_ROW)
+        rc = twin_add(be, &be->twin_tel, (const char *)sqlite3_column_text(st, 1),
+                      sqlite3_column_int64(st, 2), (const char *)sqlite3_column_text(st, 3),
+                      sqlite3_column_int64(st, 0), err);
+    if (!rc && step != SQLITE_DONE)
+        rc = db_error(be->w, err, "read telemetry to rebuild");
+    sqlite3_reset(st);
     if (rc)
         return rc;
+    /* the points, rollups and latest values of the telemetry */
     st = wstmt(be, W_REPLAY);
     sqlite3_bind_int64(st, 1, from);
     long n = 0;
@@ -1162,9 +1242,7 @@ static int be_put_event(void *p, const ot_event *ev, const char *id, const char 
     else
         sqlite3_bind_null(st, 7);
     int rc = step_done(be, st, err, "insert event");
-    if (!rc)
-        rc = twin_add(be, &be->twin_events, ev->twin_id, ev->cursor, NULL, err);
-    return rc ? rc : derived_note(be, ev->cursor);
+    return rc ? rc : twin_add(be, &be->twin_events, ev->twin_id, ev->cursor, NULL, ev->cursor, err);
 }
 
 static int be_put_doc(void *p, const ot_store_doc *d, int64_t now_us, ot_error *err)
@@ -1202,6 +1280,8 @@ static int be_retention(void *p, int64_t cutoff_us, int64_t *oldest, ot_error *e
     if (rc)
         return rc;
     rc = flush_derived(be, err);
+    if (!rc)
+        rc = flush_twins(be, err);
     if (!rc)
         rc = exec(be->w, sql, err);
     if (!rc)
