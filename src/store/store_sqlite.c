@@ -5,10 +5,8 @@
  * writer writes. Every statement is prepared once per connection.
  *
  * Schema (see `migrations` below; PRAGMA user_version is the version):
- *   events(cursor PK, type, ts, twin_id, id, json)
- *   telemetry(event_id PK, cursor, twin_id, asset_id, ts, json)
- *   twin_events(twin_id, cursor) PK both, twin_telemetry(twin_id, ts, event_id) PK
- *     all: the per-twin indexes of the two, kept as derived data (below)
+ *   events(cursor PK, type, ts, twin_id, id, json)       index (twin_id, cursor)
+ *   telemetry(event_id PK, cursor, twin_id, asset_id, ts, json)  index (twin_id, ts)
  *   series(series_id PK, twin_id, asset_id, metric, last_ts, last_value)
  *   point_blocks(series_id, minute, seq, data) PK (series_id, minute, seq): the raw
  *     points, one block per series, minute and group commit (rollup.h gives
@@ -16,27 +14,18 @@
  *     of a row per point
  *   rollup_1m(series_id, minute, count, sum, sumsq, min, max) PK (series_id, minute)
  *   docs(type, id, twin_id, status, created, updated, json) PK (type, id)
- *   meta(key PK, value): 'derived_cursor' and 'twin_cursor', see below
+ *   meta(key PK, value): 'derived_cursor', see below
  *
  * Derived data - point blocks, rollups, each series' latest value - is kept
  * in the writer's memory across commits and written in bulk: when a commit
  * finds DERIVED_MAX_POINTS points waiting, or some waiting for
- * ot_store_options.derived_delay_ms (DERIVED_DELAY_MS), when store.c asks
- * (a reader that must see every acknowledged write, an idle writer), before
- * retention and at close. Written per group, a busy single-event load paid
- * a row per series touched in every commit of ~15 events. The same
- * transaction sets meta.derived_cursor: the derived data holds every
- * telemetry record up to that cursor. Opening the database (and a
- * rolled-back transaction) rebuilds what lies beyond it from the stored
+ * ot_store_options.derived_delay_ms (DERIVED_DELAY_MS), when store.c asks (a reader that must see every acknowledged write, an
+ * idle writer), before retention and at close. Written per group, a busy
+ * single-event load paid a row per series touched in every commit of ~15
+ * events. The same transaction sets meta.derived_cursor: the derived data
+ * holds every telemetry record up to that cursor. Opening the database (and
+ * a rolled-back transaction) rebuilds what lies beyond it from the stored
  * telemetry, so a crash loses none of it.
- *
- * The per-twin index rows of events and telemetry are derived data too,
- * with their own watermark, twin_cursor, and their own rule (TWIN_ROWS_PER_TWIN
- * and below). As SQL indexes they dirtied a page of each index per twin in
- * every commit: single-event ingest on 16 twins wrote ~215 KB of WAL per
- * commit of ~14 events, ~95 KB with the rows written in bulk. Reads by twin
- * do not wait for a bulk write: they read the rows on disk and, in the same
- * statement, the log beyond twin_cursor (at most TWIN_MAX_ROWS rows' worth).
  */
 #include <errno.h>
 #include <jansson.h>
@@ -103,21 +92,19 @@ static const struct migration {
     {.sql = "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;"
             "INSERT INTO meta (key, value) SELECT 'derived_cursor', COALESCE(MAX(cursor), 0)"
             " FROM events;"},
-    /* 6: the per-twin indexes become derived data (tables written in bulk):
-     * as SQL indexes they dirtied a page per twin in every commit */
-    {.sql = "CREATE TABLE twin_events (twin_id TEXT NOT NULL, cursor INTEGER NOT NULL,"
-            " PRIMARY KEY (twin_id, cursor)) WITHOUT ROWID;"
-            "CREATE TABLE twin_telemetry (twin_id TEXT NOT NULL, ts INTEGER NOT NULL,"
-            " event_id TEXT NOT NULL, PRIMARY KEY (twin_id, ts, event_id)) WITHOUT ROWID;"
-            "INSERT INTO twin_events SELECT twin_id, cursor FROM events WHERE cursor <="
-            " (SELECT value FROM meta WHERE key = 'derived_cursor') ORDER BY 1, 2;"
-            "INSERT INTO twin_telemetry SELECT twin_id, ts, event_id FROM telemetry WHERE cursor <="
-            " (SELECT value FROM meta WHERE key = 'derived_cursor') ORDER BY 1, 2, 3;"
-            "DROP INDEX events_twin; DROP INDEX telemetry_twin_ts;"},
-    /* 7: the per-twin index rows get a watermark of their own: they are
-     * written when enough wait per twin, not with the points */
-    {.sql = "INSERT INTO meta (key, value) SELECT 'twin_cursor', value FROM meta"
-            " WHERE key = 'derived_cursor';"},
+    /* 6, 7: for an hour of 2026-11-27 (7e490eb, e010aed) the per-twin
+     * indexes were tables written in bulk (twin_events, twin_telemetry,
+     * meta.twin_cursor). It cost row 04 ~1.3 ms of p99 and gained single
+     * events little once bounded (bench/RESULTS.md, session 9), so version 8
+     * puts the SQL indexes back. A database of version 5 passes 6 and 7
+     * without work. */
+    {.sql = "SELECT 1;"},
+    {.sql = "SELECT 1;"},
+    /* 8 */
+    {.sql = "DROP TABLE IF EXISTS twin_events; DROP TABLE IF EXISTS twin_telemetry;"
+            "DELETE FROM meta WHERE key = 'twin_cursor';"
+            "CREATE INDEX IF NOT EXISTS events_twin ON events (twin_id, cursor);"
+            "CREATE INDEX IF NOT EXISTS telemetry_twin_ts ON telemetry (twin_id, ts);"},
 };
 #define NMIGRATIONS (int)(sizeof migrations / sizeof migrations[0])
 
@@ -127,19 +114,9 @@ static const struct migration {
 #define DERIVED_MAX_POINTS 65536
 #define DERIVED_DELAY_MS 200
 
-/* The per-twin index rows are written when this many wait per twin they
- * name, when TWIN_MAX_ROWS wait, or after the delay above: enough to fill
- * part of a page of each twin's run, while the write stays small, since its
- * cost lands on one commit's latency (held for 200 ms, a load of 5,000
- * events/s on one twin wrote 2,000 rows in one commit, ~4 ms, and row 04's
- * p99 rose by 1-2 ms). A load of one twin writes them with every commit. */
-#define TWIN_ROWS_PER_TWIN 32
-#define TWIN_MAX_ROWS 4096
-
 enum wstmt { W_BEGIN, W_COMMIT, W_ROLLBACK, W_LOOKUP_TEL, W_INS_TEL, W_INS_EVENT, W_SERIES_GET,
              W_SERIES_INS, W_SERIES_SET, W_INS_BLOCK, W_PUT_DOC, W_PUT_AUDIT, W_ROLLUP,
-             W_DERIVED_GET, W_DERIVED_SET, W_REPLAY, W_TWIN_GET, W_TWIN_SET, W_REPLAY_EVENTS,
-             W_REPLAY_TWIN_TEL, W_INS_TWIN_EVENT, W_INS_TWIN_TEL, W_NSTMT };
+             W_DERIVED_GET, W_DERIVED_SET, W_REPLAY, W_NSTMT };
 static const char *const wsql[W_NSTMT] = {
     [W_BEGIN] = "BEGIN IMMEDIATE",
     [W_COMMIT] = "COMMIT",
@@ -171,15 +148,6 @@ static const char *const wsql[W_NSTMT] = {
     [W_REPLAY] = "SELECT e.cursor, t.twin_id, t.asset_id, t.ts, t.json FROM events e"
                  " JOIN telemetry t ON t.event_id = e.id WHERE e.cursor > ?1 AND e.type = 0"
                  " ORDER BY e.cursor",
-    [W_TWIN_GET] = "SELECT value FROM meta WHERE key = 'twin_cursor'",
-    [W_TWIN_SET] = "UPDATE meta SET value = ?1 WHERE key = 'twin_cursor'",
-    /* the events and telemetry beyond twin_cursor, for their index rows */
-    [W_REPLAY_EVENTS] = "SELECT cursor, twin_id FROM events WHERE cursor > ?1 ORDER BY cursor",
-    [W_REPLAY_TWIN_TEL] = "SELECT e.cursor, t.twin_id, t.ts, t.event_id FROM events e"
-                          " JOIN telemetry t ON t.event_id = e.id WHERE e.cursor > ?1"
-                          " AND e.type = 0 ORDER BY e.cursor",
-    [W_INS_TWIN_EVENT] = "INSERT INTO twin_events (twin_id, cursor) VALUES (?1, ?2)",
-    [W_INS_TWIN_TEL] = "INSERT INTO twin_telemetry (twin_id, ts, event_id) VALUES (?1, ?2, ?3)",
 };
 
 enum rstmt { R_EVENTS, R_EVENTS_TWIN, R_TEL_GET, R_DOC_GET, R_DOCS, R_TEL_QUERY, R_SERIES_FOR,
@@ -187,32 +155,15 @@ enum rstmt { R_EVENTS, R_EVENTS_TWIN, R_TEL_GET, R_DOC_GET, R_DOCS, R_TEL_QUERY,
 static const char *const rsql[R_NSTMT] = {
     [R_EVENTS] = "SELECT cursor, type, ts, twin_id, id, ref_type, extra FROM events WHERE cursor > ?1"
                  " AND (?2 = 0 OR ((1 << type) & ?2) != 0) ORDER BY cursor LIMIT ?3",
-    /* twin_events holds the events up to twin_cursor; those beyond it (the
-     * writer's memory) are found in the log itself. One statement, so
-     * one snapshot: a bulk write between two would show rows twice. Each
-     * arm comes in order (the first by x's key: hence x.cursor), so the
-     * merge stops at the limit without sorting either. */
-    [R_EVENTS_TWIN] = "SELECT x.cursor, e.type, e.ts, e.twin_id, e.id, e.ref_type, e.extra"
-                      " FROM twin_events x JOIN events e ON e.cursor = x.cursor"
-                      " WHERE x.twin_id = ?4 AND x.cursor > ?1"
-                      " AND (?2 = 0 OR ((1 << e.type) & ?2) != 0)"
-                      " UNION ALL SELECT cursor, type, ts, twin_id, id, ref_type, extra FROM events"
-                      " WHERE cursor > max(?1, (SELECT value FROM meta WHERE key = 'twin_cursor'))"
-                      " AND twin_id = ?4 AND (?2 = 0 OR ((1 << type) & ?2) != 0)"
-                      " ORDER BY 1 LIMIT ?3",
+    [R_EVENTS_TWIN] = "SELECT cursor, type, ts, twin_id, id, ref_type, extra FROM events WHERE twin_id = ?4"
+                      " AND cursor > ?1 AND (?2 = 0 OR ((1 << type) & ?2) != 0)"
+                      " ORDER BY cursor LIMIT ?3",
     [R_TEL_GET] = "SELECT json FROM telemetry WHERE event_id = ?1",
     [R_DOC_GET] = "SELECT json FROM docs WHERE type = ?1 AND id = ?2",
     [R_DOCS] = "SELECT json FROM docs WHERE type = ?1 AND (?2 IS NULL OR twin_id = ?2)"
                " AND (?3 IS NULL OR status = ?3) ORDER BY updated DESC LIMIT ?4",
-    /* as R_EVENTS_TWIN: twin_telemetry, then the records beyond it */
-    [R_TEL_QUERY] = "SELECT t.json, x.ts, x.event_id FROM twin_telemetry x"
-                    " JOIN telemetry t ON t.event_id = x.event_id WHERE x.twin_id = ?1"
-                    " AND x.ts >= ?3 AND x.ts < ?4 AND (?2 IS NULL OR t.asset_id = ?2)"
-                    " UNION ALL SELECT t.json, t.ts, t.event_id FROM events e"
-                    " JOIN telemetry t ON t.event_id = e.id"
-                    " WHERE e.cursor > (SELECT value FROM meta WHERE key = 'twin_cursor')"
-                    " AND e.type = 0 AND e.twin_id = ?1 AND t.ts >= ?3 AND t.ts < ?4"
-                    " AND (?2 IS NULL OR t.asset_id = ?2) ORDER BY 2, 3 LIMIT ?5",
+    [R_TEL_QUERY] = "SELECT json FROM telemetry WHERE twin_id = ?1 AND (?2 IS NULL OR asset_id = ?2)"
+                    " AND ts >= ?3 AND ts < ?4 ORDER BY ts LIMIT ?5",
     [R_SERIES_FOR] = "SELECT series_id FROM series WHERE twin_id = ?1 AND metric = ?2"
                      " AND (?3 IS NULL OR asset_id = ?3)",
     [R_POINTS] = "SELECT data FROM point_blocks WHERE series_id = ?1 AND minute >= ?2"
@@ -237,19 +188,6 @@ struct series_entry {
     int dirty;
 };
 
-/* A per-twin index row waiting in memory: twin_events (twin, cursor) or
- * twin_telemetry (twin, ts, event_id); the strings are offsets into
- * sqlite_be.twin_text. */
-struct twin_row {
-    size_t twin, id;
-    int64_t key; /* cursor, or ts */
-};
-
-struct twin_rows {
-    struct twin_row *v;
-    size_t n, cap;
-};
-
 struct rconn {
     sqlite3 *db;
     sqlite3_stmt *st[R_NSTMT];
@@ -266,11 +204,6 @@ typedef struct sqlite_be {
     size_t *dirty;      /* indexes into series */
     size_t ndirty, dirty_cap;
     ot_rollups acc;         /* rollups and points not written yet */
-    struct twin_rows twin_events, twin_tel; /* per-twin index rows not written yet */
-    ot_buf twin_text;
-    uint64_t *twin_seen;    /* hashes of the twins they name (open addressing, 0 = free) */
-    size_t twin_seen_cap, twin_distinct;
-    int64_t twin_hi, twin_since_us; /* the last cursor they hold (0: none), since when */
     /* derived data in memory (file comment): the last telemetry cursor it
      * holds (0: nothing waits), since when it waits, the lowest cursor it
      * holds for other threads (0: none), and whether it must be rebuilt */
@@ -432,7 +365,7 @@ static void be_close(void *p)
     if (!be)
         return;
     ot_error err;
-    if (be->ws[W_NSTMT - 1] && (be->derived_hi || be->twin_hi || be->derived_rebuild) &&
+    if (be->ws[W_NSTMT - 1] && (be->derived_hi || be->derived_rebuild) &&
         derived_settle(be, &err))
         ot_log(OT_LOG_WARNING, "store: %s; the next start rebuilds it", err.message);
     if (be->ckpt_started) {
@@ -462,10 +395,6 @@ static void be_close(void *p)
     free(be->series);
     free(be->dirty);
     ot_rollups_free(&be->acc);
-    free(be->twin_events.v);
-    free(be->twin_tel.v);
-    free(be->twin_seen);
-    ot_buf_free(&be->twin_text);
     pthread_mutex_destroy(&be->pool_mu);
     pthread_cond_destroy(&be->pool_cv);
     pthread_mutex_destroy(&be->ckpt_mu);
@@ -484,7 +413,6 @@ static int be_open(const ot_store_options *opt, void **out, ot_error *err)
     pthread_cond_init(&be->ckpt_cv, NULL);
     snprintf(be->path, sizeof be->path, "%s/opstwin.db", opt->data_dir);
     be->acc.keep_points = 1;
-    ot_buf_init(&be->twin_text);
     be->derived_delay_us =
         (opt->derived_delay_ms > 0 ? opt->derived_delay_ms : DERIVED_DELAY_MS) * 1000LL;
     pthread_once(&sqlite_config_once, sqlite_config);
@@ -549,7 +477,7 @@ static int be_open(const ot_store_options *opt, void **out, ot_error *err)
     }
     if (rc) {
         be->derived_rebuild = 0; /* nothing to settle at this close */
-        be->derived_hi = be->twin_hi = 0;
+        be->derived_hi = 0;
         be_close(be);
         return rc;
     }
@@ -735,121 +663,6 @@ static int flush_rollups(sqlite_be *be, ot_error *err)
     return 0;
 }
 
-static void twins_clear(sqlite_be *be)
-{
-    be->twin_events.n = be->twin_tel.n = 0;
-    ot_buf_reset(&be->twin_text);
-    if (be->twin_distinct)
-        memset(be->twin_seen, 0, be->twin_seen_cap * sizeof *be->twin_seen);
-    be->twin_distinct = 0;
-    be->twin_hi = 0;
-}
-
-/* Count the twin among those the waiting rows name. */
-static int twin_seen(sqlite_be *be, const char *twin)
-{
-    if (2 * (be->twin_distinct + 1) > be->twin_seen_cap) {
-        size_t cap = be->twin_seen_cap ? be->twin_seen_cap * 2 : 64;
-        uint64_t *t = calloc(cap, sizeof *t);
-        if (!t)
-            return -1;
-        for (size_t i = 0; i < be->twin_seen_cap; i++) {
-            uint64_t h = be->twin_seen[i];
-            size_t j = h & (cap - 1);
-            while (h && t[j])
-                j = (j + 1) & (cap - 1);
-            t[j] = h;
-        }
-        free(be->twin_seen);
-        be->twin_seen = t;
-        be->twin_seen_cap = cap;
-    }
-    uint64_t h = ot_hash_str(twin) | 1;
-    size_t j = h & (be->twin_seen_cap - 1);
-    while (be->twin_seen[j] && be->twin_seen[j] != h)
-        j = (j + 1) & (be->twin_seen_cap - 1);
-    if (!be->twin_seen[j]) {
-        be->twin_seen[j] = h;
-        be->twin_distinct++;
-    }
-    return 0;
-}
-
-/* A per-twin index row into memory, for the event at cursor; id NULL for
- * twin_events. */
-static int twin_add(sqlite_be *be, struct twin_rows *r, const char *twin, int64_t key,
-                    const char *id, int64_t cursor, ot_error *err)
-{
-    if (twin_seen(be, twin))
-        return ot_error_set(err, OT_ENOMEM, NULL, "out of memory");
-    if (!be->twin_hi)
-        be->twin_since_us = ot_now_us();
-    if (cursor > be->twin_hi)
-        be->twin_hi = cursor;
-    if (r->n == r->cap) {
-        size_t cap = r->cap ? r->cap * 2 : 1024;
-        struct twin_row *v = realloc(r->v, cap * sizeof *v);
-        if (!v)
-            return ot_error_set(err, OT_ENOMEM, NULL, "out of memory");
-        r->v = v;
-        r->cap = cap;
-    }
-    ot_buf *t = &be->twin_text;
-    struct twin_row row = {.twin = t->len, .key = key};
-    ot_buf_append(t, twin, strlen(twin) + 1);
-    if (id) {
-        row.id = t->len;
-        ot_buf_append(t, id, strlen(id) + 1);
-    }
-    if (ot_buf_failed(t))
-        return ot_error_set(err, OT_ENOMEM, NULL, "out of memory");
-    r->v[r->n++] = row;
-    return 0;
-}
-
-static int cmp_twin_row(const void *pa, const void *pb, void *text)
-{
-    const struct twin_row *a = pa, *b = pb;
-    int c = strcmp((const char *)text + a->twin, (const char *)text + b->twin);
-    if (c)
-        return c;
-    if (a->key != b->key)
-        return a->key < b->key ? -1 : 1;
-    return a->id && b->id ? strcmp((const char *)text + a->id, (const char *)text + b->id) : 0;
-}
-
-/* The per-twin index rows, sorted, so each twin's run goes into its part of
- * the B-tree in order: a page is touched once per flush, not once per row. */
-static int flush_twins(sqlite_be *be, ot_error *err)
-{
-    char *text = be->twin_text.data;
-    struct twin_rows *rows[2] = {&be->twin_events, &be->twin_tel};
-    for (int k = 0; k < 2; k++) {
-        struct twin_rows *r = rows[k];
-        if (r->n)
-            qsort_r(r->v, r->n, sizeof *r->v, cmp_twin_row, text);
-        sqlite3_stmt *st = wstmt(be, k ? W_INS_TWIN_TEL : W_INS_TWIN_EVENT);
-        for (size_t i = 0; i < r->n; i++) {
-            sqlite3_bind_text(st, 1, text + r->v[i].twin, -1, SQLITE_STATIC);
-            sqlite3_bind_int64(st, 2, r->v[i].key);
-            if (k)
-                sqlite3_bind_text(st, 3, text + r->v[i].id, -1, SQLITE_STATIC);
-            int rc = step_done(be, st, err, k ? "index telemetry by twin" : "index events by twin");
-            if (rc)
-                return rc;
-        }
-    }
-    if (be->twin_hi) {
-        sqlite3_stmt *st = wstmt(be, W_TWIN_SET);
-        sqlite3_bind_int64(st, 1, be->twin_hi);
-        int rc = step_done(be, st, err, "advance twin_cursor");
-        if (rc)
-            return rc;
-    }
-    twins_clear(be);
-    return 0;
-}
-
 /* Write the derived data in memory and advance derived_cursor with it, in
  * the writer's open transaction. */
 static int flush_derived(sqlite_be *be, ot_error *err)
@@ -896,15 +709,9 @@ static int be_commit(void *p, int *sync_fd, ot_error *err)
 {
     sqlite_be *be = p;
     *sync_fd = -1;
-    int64_t now = ot_now_us();
     int flush = be->derived_force || be->acc.npts >= DERIVED_MAX_POINTS ||
-                (be->derived_hi && now - be->derived_since_us >= be->derived_delay_us);
-    size_t twin_rows = be->twin_events.n + be->twin_tel.n;
+                (be->derived_hi && ot_now_us() - be->derived_since_us >= be->derived_delay_us);
     int rc = flush ? flush_derived(be, err) : 0;
-    if (!rc && be->twin_hi &&
-        (be->derived_force || twin_rows >= TWIN_ROWS_PER_TWIN * be->twin_distinct ||
-         twin_rows >= TWIN_MAX_ROWS || now - be->twin_since_us >= be->derived_delay_us))
-        rc = flush_twins(be, err);
     if (!rc) {
         int fd = ot_walbuf_defer_sync(be->w, 1);
         rc = step_done(be, wstmt(be, W_COMMIT), err, "commit");
@@ -939,7 +746,6 @@ static void be_rollback(void *p)
      * begin (derived_lo stays, so readers keep waiting for it) */
     series_reset(be);
     ot_rollups_clear(&be->acc);
-    twins_clear(be);
     be->derived_hi = 0;
     be->derived_rebuild = 1;
 }
@@ -1118,8 +924,6 @@ static int be_put_tel(void *p, const ot_store_tel *t, int64_t cursor, ot_error *
     sqlite3_bind_int64(st, 5, t->ts_us);
     sqlite3_bind_text(st, 6, t->json, t->json_len ? (int)t->json_len : -1, SQLITE_STATIC);
     int rc = step_done(be, st, err, "insert telemetry");
-    if (!rc)
-        rc = twin_add(be, &be->twin_tel, t->twin_id, t->ts_us, t->event_id, cursor, err);
     return rc ? rc
               : add_derived(be, t->twin_id, t->asset_id, t->ts_us, cursor, t->metric_names,
                             t->metric_values, t->nmetrics, err);
@@ -1160,56 +964,28 @@ static int replay_record(sqlite_be *be, sqlite3_stmt *st, ot_error *err)
     return rc;
 }
 
-static int meta_get(sqlite_be *be, enum wstmt k, int64_t *value, ot_error *err)
-{
-    sqlite3_stmt *st = wstmt(be, k);
-    int step = sqlite3_step(st);
-    if (step == SQLITE_ROW)
-        *value = sqlite3_column_int64(st, 0);
-    sqlite3_reset(st);
-    return step == SQLITE_ROW ? 0 : db_error(be->w, err, "read the derived data's cursor");
-}
-
-/* Rebuild the derived data in memory from the events and telemetry stored
- * beyond derived_cursor (and twin_cursor, for the index rows): at open (after a crash, what the last bulk write had not
+/* Rebuild the derived data in memory from the telemetry stored beyond
+ * derived_cursor: at open (after a crash, what the last bulk write had not
  * reached) and after a rolled-back transaction (which took the memory's
  * view with it). Writer, inside a transaction. */
 static int rebuild_derived(sqlite_be *be, ot_error *err)
 {
     series_reset(be);
     ot_rollups_clear(&be->acc);
-    twins_clear(be);
     be->derived_hi = 0;
     atomic_store(&be->derived_lo, 0);
-    int64_t from, twin_from;
-    int rc = meta_get(be, W_DERIVED_GET, &from, err);
-    if (!rc)
-        rc = meta_get(be, W_TWIN_GET, &twin_from, err);
-    /* the index rows of every event, then of every telemetry record */
-    sqlite3_stmt *st = wstmt(be, W_REPLAY_EVENTS);
-    sqlite3_bind_int64(st, 1, twin_from);
-    int step = SQLITE_DONE;
-    while (!rc && (step = sqlite3_step(st)) == SQLITE_ROW)
-        rc = twin_add(be, &be->twin_events, (const char *)sqlite3_column_text(st, 1),
-                      sqlite3_column_int64(st, 0), NULL, sqlite3_column_int64(st, 0), err);
-    if (!rc && step != SQLITE_DONE)
-        rc = db_error(be->w, err, "read events to rebuild");
+    sqlite3_stmt *st = wstmt(be, W_DERIVED_GET);
+    int64_t from = 0;
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW)
+        from = sqlite3_column_int64(st, 0);
     sqlite3_reset(st);
-    st = wstmt(be, W_REPLAY_TWIN_TEL);
-    sqlite3_bind_int64(st, 1, twin_from);
-    while (!rc && (step = sqlite3_step(st)) == SQLITE_ROW)
-        rc = twin_add(be, &be->twin_tel, (const char *)sqlite3_column_text(st, 1),
-                      sqlite3_column_int64(st, 2), (const char *)sqlite3_column_text(st, 3),
-                      sqlite3_column_int64(st, 0), err);
-    if (!rc && step != SQLITE_DONE)
-        rc = db_error(be->w, err, "read telemetry to rebuild");
-    sqlite3_reset(st);
-    if (rc)
-        return rc;
-    /* the points, rollups and latest values of the telemetry */
+    if (step != SQLITE_ROW)
+        return db_error(be->w, err, "read derived_cursor");
     st = wstmt(be, W_REPLAY);
     sqlite3_bind_int64(st, 1, from);
     long n = 0;
+    int rc = 0;
     while (!rc && (step = sqlite3_step(st)) == SQLITE_ROW) {
         rc = replay_record(be, st, err);
         n++;
@@ -1241,8 +1017,7 @@ static int be_put_event(void *p, const ot_event *ev, const char *id, const char 
         sqlite3_bind_text(st, 7, extra, (int)extra_len, SQLITE_STATIC);
     else
         sqlite3_bind_null(st, 7);
-    int rc = step_done(be, st, err, "insert event");
-    return rc ? rc : twin_add(be, &be->twin_events, ev->twin_id, ev->cursor, NULL, ev->cursor, err);
+    return step_done(be, st, err, "insert event");
 }
 
 static int be_put_doc(void *p, const ot_store_doc *d, int64_t now_us, ot_error *err)
@@ -1266,22 +1041,16 @@ static int be_retention(void *p, int64_t cutoff_us, int64_t *oldest, ot_error *e
     snprintf(sql, sizeof sql,
              " DELETE FROM events WHERE ts < %lld AND cursor < (SELECT COALESCE(MIN(cursor),"
              " 9000000000000000000) FROM events WHERE ts >= %lld);"
-             " DELETE FROM twin_events WHERE cursor < (SELECT COALESCE(MIN(cursor),"
-             " 9000000000000000000) FROM events);"
              " DELETE FROM telemetry WHERE ts < %lld;"
-             " DELETE FROM twin_telemetry WHERE ts < %lld;"
              " DELETE FROM point_blocks WHERE minute < %lld;"
              " DELETE FROM rollup_1m WHERE minute < %lld;",
              (long long)cutoff_us, (long long)cutoff_us, (long long)cutoff_us,
-             (long long)cutoff_us, (long long)ot_minute_of(cutoff_us),
-             (long long)ot_minute_of(cutoff_us));
+             (long long)ot_minute_of(cutoff_us), (long long)ot_minute_of(cutoff_us));
     /* the derived data in memory first, or it would come back after */
     int rc = be_begin(be, err);
     if (rc)
         return rc;
     rc = flush_derived(be, err);
-    if (!rc)
-        rc = flush_twins(be, err);
     if (!rc)
         rc = exec(be->w, sql, err);
     if (!rc)

@@ -801,8 +801,7 @@ Test(store, a_failed_write_leaves_the_derived_data_of_the_others_intact)
 }
 
 /* A database of schema version 3 kept a row per point in `points`;
- * version 4 moves them into point_blocks when it opens. Its per-twin
- * indexes were SQL indexes; version 6 copies them into tables. */
+ * version 4 moves them into point_blocks when it opens. */
 Test(store, moves_rows_of_points_into_blocks_when_it_migrates)
 {
     write_600_points();
@@ -816,10 +815,7 @@ Test(store, moves_rows_of_points_into_blocks_when_it_migrates)
                  "CREATE TABLE points (series_id INTEGER NOT NULL, ts INTEGER NOT NULL,"
                  " seq INTEGER NOT NULL, value REAL NOT NULL, PRIMARY KEY (series_id, ts, seq))"
                  " WITHOUT ROWID;"
-                 "DROP TABLE point_blocks; DROP TABLE meta; DROP TABLE twin_events;"
-                 "DROP TABLE twin_telemetry; CREATE INDEX events_twin ON events (twin_id, cursor);"
-                 "CREATE INDEX telemetry_twin_ts ON telemetry (twin_id, ts);"
-                 "PRAGMA user_version = 3;");
+                 "DROP TABLE point_blocks; DROP TABLE meta; PRAGMA user_version = 3;");
     sqlite3_stmt *ins;
     cr_assert_eq(sqlite3_prepare_v2(db, "INSERT INTO points SELECT series_id, ?1, ?2, ?3 FROM"
                                         " series WHERE asset_id = ?4", -1, &ins, NULL), SQLITE_OK);
@@ -839,22 +835,53 @@ Test(store, moves_rows_of_points_into_blocks_when_it_migrates)
     check_rollups_agree_with_points();
     cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
     sqlite3_stmt *q;
-    cr_assert_eq(sqlite3_prepare_v2(db, "SELECT (SELECT count(*) FROM sqlite_master WHERE name IN"
-                                        " ('points', 'events_twin', 'telemetry_twin_ts')),"
-                                        " (SELECT sum(length(data)) FROM point_blocks),"
-                                        " (SELECT user_version FROM pragma_user_version),"
-                                        " (SELECT count(*) FROM twin_events x JOIN events e ON"
-                                        " e.cursor = x.cursor AND e.twin_id = x.twin_id),"
-                                        " (SELECT count(*) FROM twin_telemetry x JOIN telemetry t"
-                                        " ON t.event_id = x.event_id AND t.twin_id = x.twin_id"
-                                        " AND t.ts = x.ts)", -1, &q, NULL), SQLITE_OK,
+    cr_assert_eq(sqlite3_prepare_v2(db, "SELECT (SELECT count(*) FROM sqlite_master WHERE name ="
+                                        " 'points'), (SELECT sum(length(data)) FROM point_blocks),"
+                                        " (SELECT user_version FROM pragma_user_version)", -1, &q, NULL), SQLITE_OK,
                  "%s", sqlite3_errmsg(db));
     cr_assert_eq(sqlite3_step(q), SQLITE_ROW);
-    cr_assert_eq(sqlite3_column_int(q, 0), 0, "points and the SQL indexes dropped");
+    cr_assert_eq(sqlite3_column_int(q, 0), 0, "points dropped");
     cr_assert_eq(sqlite3_column_int(q, 1), 600 * 16, "every point moved, once");
-    cr_assert_eq(sqlite3_column_int(q, 2), 7);
-    cr_assert_eq(sqlite3_column_int(q, 3), 600, "every event indexed by twin, once");
-    cr_assert_eq(sqlite3_column_int(q, 4), 600, "every record indexed by twin, once");
+    cr_assert_eq(sqlite3_column_int(q, 2), 8);
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+}
+
+/* A database of version 7 (the per-twin indexes as tables, for an hour)
+ * gets its SQL indexes back at version 8, and reads by twin use them. */
+Test(store, puts_the_twin_indexes_back_when_it_migrates_from_version_7)
+{
+    for (int i = 0; i < 30; i++)
+        write_on_twin(i);
+    ot_store_close(st);
+    st = NULL;
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/opstwin.db", dir);
+    sqlite3 *db;
+    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+    sql_exec(db, "BEGIN; DROP INDEX events_twin; DROP INDEX telemetry_twin_ts;"
+                 "CREATE TABLE twin_events (twin_id TEXT NOT NULL, cursor INTEGER NOT NULL,"
+                 " PRIMARY KEY (twin_id, cursor)) WITHOUT ROWID;"
+                 "CREATE TABLE twin_telemetry (twin_id TEXT NOT NULL, ts INTEGER NOT NULL,"
+                 " event_id TEXT NOT NULL, PRIMARY KEY (twin_id, ts, event_id)) WITHOUT ROWID;"
+                 "INSERT INTO meta VALUES ('twin_cursor', 30); PRAGMA user_version = 7; COMMIT;");
+    sqlite3_close(db);
+    open_store();
+    for (int k = 0; k < 3; k++)
+        check_twin_reads(k, 30);
+    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_stmt *q;
+    cr_assert_eq(sqlite3_prepare_v2(db, "SELECT (SELECT group_concat(name) FROM (SELECT name FROM"
+                                        " sqlite_master WHERE name IN ('events_twin',"
+                                        " 'telemetry_twin_ts', 'twin_events', 'twin_telemetry')"
+                                        " ORDER BY name)), (SELECT count(*) FROM meta),"
+                                        " (SELECT user_version FROM pragma_user_version)",
+                                    -1, &q, NULL),
+                 SQLITE_OK, "%s", sqlite3_errmsg(db));
+    cr_assert_eq(sqlite3_step(q), SQLITE_ROW);
+    cr_assert_str_eq((const char *)sqlite3_column_text(q, 0), "events_twin,telemetry_twin_ts");
+    cr_assert_eq(sqlite3_column_int(q, 1), 1, "twin_cursor deleted");
+    cr_assert_eq(sqlite3_column_int(q, 2), 8);
     sqlite3_finalize(q);
     sqlite3_close(db);
 }
