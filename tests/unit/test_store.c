@@ -800,17 +800,24 @@ Test(store, a_failed_write_leaves_the_derived_data_of_the_others_intact)
     cr_assert_eq(read_twin_events("tw"), 600, "the failed write's rows are gone, no others");
 }
 
+/* Close the store and open its database file (path: its name). */
+static sqlite3 *close_and_open_file(char path[PATH_MAX])
+{
+    ot_store_close(st);
+    st = NULL;
+    snprintf(path, PATH_MAX, "%s/opstwin.db", dir);
+    sqlite3 *db;
+    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+    return db;
+}
+
 /* A database of schema version 3 kept a row per point in `points`;
  * version 4 moves them into point_blocks when it opens. */
 Test(store, moves_rows_of_points_into_blocks_when_it_migrates)
 {
     write_600_points();
-    ot_store_close(st);
-    st = NULL;
     char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/opstwin.db", dir);
-    sqlite3 *db;
-    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3 *db = close_and_open_file(path);
     sql_exec(db, "BEGIN;"
                  "CREATE TABLE points (series_id INTEGER NOT NULL, ts INTEGER NOT NULL,"
                  " seq INTEGER NOT NULL, value REAL NOT NULL, PRIMARY KEY (series_id, ts, seq))"
@@ -853,12 +860,8 @@ Test(store, puts_the_twin_indexes_back_when_it_migrates_from_version_7)
 {
     for (int i = 0; i < 30; i++)
         write_on_twin(i);
-    ot_store_close(st);
-    st = NULL;
     char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/opstwin.db", dir);
-    sqlite3 *db;
-    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3 *db = close_and_open_file(path);
     sql_exec(db, "BEGIN; DROP INDEX events_twin; DROP INDEX telemetry_twin_ts;"
                  "CREATE TABLE twin_events (twin_id TEXT NOT NULL, cursor INTEGER NOT NULL,"
                  " PRIMARY KEY (twin_id, cursor)) WITHOUT ROWID;"
