@@ -55,6 +55,16 @@ void ot_buf_append(ot_buf *b, const void *data, size_t len)
 
 void ot_buf_puts(ot_buf *b, const char *s) { ot_buf_append(b, s, strlen(s)); }
 
+size_t ot_strlcpy(char *dst, const char *src, size_t n)
+{
+    if (!src)
+        src = "";
+    size_t len = strlen(src), k = len < n ? len : n - 1;
+    memcpy(dst, src, k);
+    dst[k] = '\0';
+    return len;
+}
+
 void ot_buf_printf(ot_buf *b, const char *fmt, ...)
 {
     va_list ap;

@@ -39,4 +39,9 @@ void ot_buf_json(ot_buf *b, const struct json_t *v, size_t flags);
 /* Return the NUL-terminated data and reset b; caller frees. */
 char *ot_buf_steal(ot_buf *b, size_t *len);
 
+/* Copy src (NULL = "") into dst of n > 0 bytes, truncated to n - 1 bytes
+ * and NUL-terminated, as snprintf(dst, n, "%s", src) does without the
+ * format machinery (per-event paths). Returns strlen(src). */
+size_t ot_strlcpy(char *dst, const char *src, size_t n);
+
 #endif

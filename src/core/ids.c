@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "core/buf.h"
 #include "core/clock.h"
 
 static const char b32[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
@@ -36,7 +37,9 @@ char *ot_id_new(const char *prefix, char *buf)
     memcpy(b + 6, last_rand, 10);
     pthread_mutex_unlock(&lock);
 
-    size_t n = (size_t)snprintf(buf, OT_ID_BUFSZ, "%s_", prefix);
+    size_t n = ot_strlcpy(buf, prefix, 17); /* <= 16 chars (ids.h) */
+    n = n < 16 ? n : 16;
+    buf[n++] = '_';
     /* 128 bits -> 26 base32 chars; the first char carries the top 3 bits. */
     unsigned __int128 v = 0;
     for (int i = 0; i < 16; i++)

@@ -261,7 +261,7 @@ static int append_event(ot_store *s, evvec *evs, int64_t *next, int type, const 
     int64_t cursor = *next;
     ts_us = ts_us ? ts_us : ot_now_us();
     char twin[OT_EVENT_TWIN_MAX];
-    snprintf(twin, sizeof twin, "%s", twin_id ? twin_id : "");
+    ot_strlcpy(twin, twin_id, sizeof twin);
     render_extra(&s->scratch_extra, asset_id, extra);
     ot_event *ev = NULL;
     if (ot_event_render(&s->scratch, cursor, type, ts_us, twin, id, ref_type,

@@ -182,7 +182,7 @@ static const ot_ingest_profile *profile_for(ot_ingest_batch *b, const char *twin
         b->caprefs = cap;
     }
     prof_ref *r = profile_acquire(b->app->profiles, twin);
-    snprintf(b->refs[b->nrefs].twin, OT_TEL_ID_MAX, "%s", twin);
+    ot_strlcpy(b->refs[b->nrefs].twin, twin, OT_TEL_ID_MAX);
     b->refs[b->nrefs++].ref = r;
     return r ? r->p : NULL;
 }

@@ -128,13 +128,17 @@ static struct series *series_get(shard *sh, const char *twin, const char *asset,
                                  const char *metric)
 {
     char key[512];
-    int kl = snprintf(key, sizeof key, "%s\x1f%s\x1f%s", twin, asset, metric);
-    if (kl < 0 || (size_t)kl >= sizeof key)
+    size_t lt = strlen(twin), la = strlen(asset), lm = strlen(metric);
+    if (lt + la + lm + 2 >= sizeof key)
         return NULL;
+    memcpy(key, twin, lt);
+    key[lt] = '\x1f';
+    memcpy(key + lt + 1, asset, la);
+    key[lt + 1 + la] = '\x1f';
+    memcpy(key + lt + la + 2, metric, lm + 1);
     struct series *s = ot_strmap_get(&sh->series, key);
     if (s)
         return s;
-    size_t lt = strlen(twin), la = strlen(asset), lm = strlen(metric);
     s = calloc(1, sizeof *s + lt + la + lm + 3);
     if (!s)
         return NULL;

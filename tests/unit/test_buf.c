@@ -161,3 +161,19 @@ Test(buf, json_real_by_hand_agrees_with_printf)
     }
     ot_buf_free(&b);
 }
+
+/* ot_strlcpy copies as snprintf(dst, n, "%s", src) does. */
+Test(buf, strlcpy_copies_and_truncates_as_snprintf)
+{
+    static const char *const srcs[] = {"", "a", "twin-1", "exactly8", "longer than eight", NULL};
+    for (size_t i = 0; i < sizeof srcs / sizeof srcs[0]; i++)
+        for (size_t n = 1; n <= 12; n++) {
+            char got[12], want[12];
+            memset(got, 'x', sizeof got);
+            memset(want, 'x', sizeof want);
+            size_t len = ot_strlcpy(got, srcs[i], n);
+            int wl = snprintf(want, n, "%s", srcs[i] ? srcs[i] : "");
+            cr_assert_eq(len, (size_t)wl);
+            cr_assert_eq(memcmp(got, want, sizeof got), 0, "src %zu, n %zu", i, n);
+        }
+}
