@@ -222,6 +222,11 @@ static void pointer_to_path(const char *prefix, const char *ptr, char *out, size
 
 int ot_registry_check_telemetry(void *ctx, const json_t *tel, const char *prefix, ot_error *err)
 {
+    /* valid records, the usual case, skip the error paths' bookkeeping
+     * (each value's JSON pointer, the error list); an invalid one is
+     * checked again for its first error */
+    if (ot_registry_validate(ctx, "telemetry.v1", tel, NULL) == 1)
+        return 0;
     json_t *errors = NULL;
     int rc = ot_registry_validate(ctx, "telemetry.v1", tel, &errors);
     if (rc == 1) {

@@ -2,9 +2,12 @@
  * copy, by $id) and accepts the documents of DESIGN.md section 6 while
  * rejecting broken ones. */
 #include <criterion/criterion.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "aiw/jsonschema.h"
+#include "aiw/registry.h"
+#include "store/store.h"
 
 static const char *const names[] = {"telemetry.v1", "anomaly.v1", "policy.v1", "proposal.v1", "action.v1",
                                     "sim.v1", "decision.v1", "event.v1", "twin_model.v1"};
@@ -120,4 +123,34 @@ Test(builtin_schemas, sim_and_twin_model)
     cr_assert(valid("twin_model.v1", model));
     cr_assert_not(valid("twin_model.v1", "{\"parameters\":{\"t\":{\"dist\":\"normal\",\"mean\":1}},\"kpis\":{\"k\":\"t\"}}"));
     cr_assert_not(valid("twin_model.v1", "{\"parameters\":{\"t\":{\"dist\":\"cauchy\"}},\"kpis\":{\"k\":\"t\"}}"));
+}
+
+/* The ingest check against the registry's telemetry.v1: a valid record
+ * passes; an invalid one fails with its first error's path under the
+ * item's prefix (checked twice: once fast, once for the error). */
+Test(builtin_schemas, the_registry_checks_telemetry_and_names_the_field)
+{
+    char dir[] = "/tmp/opstwin-reg-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    ot_store_options o = {.data_dir = dir, .queue_limit = 16, .read_connections = 1};
+    ot_store *st;
+    ot_registry *r;
+    ot_error err;
+    cr_assert_eq(ot_store_open(&o, &st, &err), 0, "%s", err.message);
+    cr_assert_eq(ot_registry_open(st, &r, &err), 0, "%s", err.message);
+    json_t *ok = json_loads("{\"twin_id\":\"plant1\",\"asset_id\":\"a\",\"ts\":\"2026-01-01T00:00:00Z\","
+                            "\"metrics\":{\"t\":1.5}}", 0, NULL);
+    json_t *bad = json_loads("{\"twin_id\":\"plant1\",\"asset_id\":\"a\",\"ts\":\"2026-01-01T00:00:00Z\","
+                             "\"metrics\":{\"t\":\"warm\"}}", 0, NULL);
+    cr_assert_eq(ot_registry_check_telemetry(r, ok, "$[0]", &err), 0, "%s", err.message);
+    cr_assert_eq(ot_registry_check_telemetry(r, bad, "$[3]", &err), OT_EINVAL);
+    cr_assert_str_eq(err.path, "$[3].metrics.t");
+    cr_assert(strstr(err.message, "telemetry.v1"), "%s", err.message);
+    json_decref(ok);
+    json_decref(bad);
+    ot_registry_free(r);
+    ot_store_close(st);
+    char cmd[64];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    cr_assert_eq(system(cmd), 0);
 }
