@@ -698,9 +698,10 @@ static void check_twin_reads(int k, int n)
     cr_assert_eq(seen, want, "twin %s: %d records, want %d", twin, seen, want);
 }
 
-/* Reads by twin find every record once, whether its index rows are on disk
- * or still in the writer's memory, and on either side of a bulk write. */
-STORE_TEST(reads_by_twin_see_rows_on_disk_and_in_memory)
+/* Reads by twin, paged by cursor and by time, find every record of the
+ * twin once and in order: before and after a bulk write of the derived
+ * data, and after a reopen. */
+STORE_TEST(reads_by_twin_page_through_every_record_once)
 {
     ot_store_close(st);
     open_store_delayed(600000);
