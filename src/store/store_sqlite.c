@@ -5,7 +5,7 @@
  * writer writes. Every statement is prepared once per connection.
  *
  * Schema (see `migrations` below; PRAGMA user_version is the version):
- *   events(cursor PK, type, ts, twin_id, id, json)       index (twin_id, cursor)
+ *   events(cursor PK, type, ts, twin_id, id, ref_type, extra)  index (twin_id, cursor)
  *   telemetry(event_id PK, cursor, twin_id, asset_id, ts, json)  index (twin_id, ts)
  *   series(series_id PK, twin_id, asset_id, metric, last_ts, last_value)
  *   point_blocks(series_id, minute, seq, data) PK (series_id, minute, seq): the raw
@@ -15,6 +15,10 @@
  *   rollup_1m(series_id, minute, count, sum, sumsq, min, max) PK (series_id, minute)
  *   docs(type, id, twin_id, status, created, updated, json) PK (type, id)
  *   meta(key PK, value): 'derived_cursor', see below
+ *
+ * A group's telemetry records and events are inserted many rows per
+ * statement (sqlite_rows.h), flushed before COMMIT and before the writer
+ * reads those tables in the same transaction (the idempotency lookup).
  *
  * Derived data - point blocks, rollups, each series' latest value - is kept
  * in the writer's memory across commits and written in bulk: when a commit
@@ -44,6 +48,7 @@
 #include "core/log.h"
 #include "store/backend.h"
 #include "store/rollup.h"
+#include "store/sqlite_rows.h"
 #include "store/sqlite_walbuf.h"
 
 static int move_points(sqlite3 *db, ot_error *err);
@@ -114,7 +119,7 @@ static const struct migration {
 #define DERIVED_MAX_POINTS 65536
 #define DERIVED_DELAY_MS 200
 
-enum wstmt { W_BEGIN, W_COMMIT, W_ROLLBACK, W_LOOKUP_TEL, W_INS_TEL, W_INS_EVENT, W_SERIES_GET,
+enum wstmt { W_BEGIN, W_COMMIT, W_ROLLBACK, W_LOOKUP_TEL, W_SERIES_GET,
              W_SERIES_INS, W_SERIES_SET, W_INS_BLOCK, W_PUT_DOC, W_PUT_AUDIT, W_ROLLUP,
              W_DERIVED_GET, W_DERIVED_SET, W_REPLAY, W_NSTMT };
 static const char *const wsql[W_NSTMT] = {
@@ -122,10 +127,6 @@ static const char *const wsql[W_NSTMT] = {
     [W_COMMIT] = "COMMIT",
     [W_ROLLBACK] = "ROLLBACK",
     [W_LOOKUP_TEL] = "SELECT cursor FROM telemetry WHERE event_id = ?1",
-    [W_INS_TEL] = "INSERT INTO telemetry (event_id, cursor, twin_id, asset_id, ts, json)"
-                  " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    [W_INS_EVENT] = "INSERT INTO events (cursor, type, ts, twin_id, id, ref_type, extra)"
-                    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     [W_SERIES_GET] = "SELECT series_id, last_ts FROM series WHERE twin_id = ?1 AND asset_id = ?2"
                      " AND metric = ?3",
     [W_SERIES_INS] = "INSERT INTO series (twin_id, asset_id, metric) VALUES (?1, ?2, ?3)",
@@ -199,6 +200,10 @@ typedef struct sqlite_be {
     char path[1024];
     sqlite3 *w;
     sqlite3_stmt *ws[W_NSTMT];
+    /* a group's telemetry records and events, inserted many per statement
+     * (sqlite_rows.h); flushed before COMMIT and before the writer reads
+     * either table */
+    ot_sqlite_rows tel_rows, ev_rows;
     struct series_entry *series;
     size_t series_cap, series_n;
     size_t *dirty;      /* indexes into series */
@@ -232,16 +237,7 @@ static int be_begin(void *p, ot_error *err);
 static int be_commit(void *p, int *sync_fd, ot_error *err);
 static void be_rollback(void *p);
 static int rebuild_derived(sqlite_be *be, ot_error *err);
-
-static int db_error(sqlite3 *db, ot_error *err, const char *what)
-{
-    int code = sqlite3_errcode(db);
-    int otc = (code == SQLITE_BUSY || code == SQLITE_LOCKED || code == SQLITE_FULL ||
-               code == SQLITE_IOERR || code == SQLITE_CANTOPEN)
-                  ? OT_EUNAVAIL
-                  : OT_EIO;
-    return ot_error_set(err, otc, NULL, "database: %s: %s", what, sqlite3_errmsg(db));
-}
+static int flush_rows(sqlite_be *be, ot_error *err);
 
 static int exec(sqlite3 *db, const char *sql, ot_error *err)
 {
@@ -378,6 +374,8 @@ static void be_close(void *p)
     sqlite3_close(be->ckpt);
     for (int i = 0; i < W_NSTMT; i++)
         sqlite3_finalize(be->ws[i]);
+    ot_sqlite_rows_free(&be->tel_rows);
+    ot_sqlite_rows_free(&be->ev_rows);
     if (be->w) {
         /* fold the WAL into the database so the folder is one file at rest */
         sqlite3_wal_checkpoint_v2(be->w, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
@@ -449,7 +447,13 @@ static int be_open(const ot_store_options *opt, void **out, ot_error *err)
         rc = exec(be->ckpt, "SELECT count(*) FROM sqlite_master", err);
     for (int i = 0; !rc && i < W_NSTMT; i++)
         if (sqlite3_prepare_v3(be->w, wsql[i], -1, SQLITE_PREPARE_PERSISTENT, &be->ws[i], NULL))
-            rc = db_error(be->w, err, "prepare");
+            rc = ot_sqlite_error(be->w, err, "prepare");
+    ot_sqlite_rows_init(&be->tel_rows, be->w,
+                        "INSERT OR FAIL INTO telemetry (event_id, cursor, twin_id, asset_id, ts, json)",
+                        "insert telemetry", 6);
+    ot_sqlite_rows_init(&be->ev_rows, be->w,
+                        "INSERT OR FAIL INTO events (cursor, type, ts, twin_id, id, ref_type, extra)",
+                        "insert event", 7);
     be->derived_rebuild = 1;
     if (!rc)
         rc = derived_settle(be, err);
@@ -468,7 +472,7 @@ static int be_open(const ot_store_options *opt, void **out, ot_error *err)
         exec(c->db, "PRAGMA cache_size = -16384; PRAGMA mmap_size = 1073741824;", NULL);
         for (int k = 0; !rc && k < R_NSTMT; k++)
             if (sqlite3_prepare_v3(c->db, rsql[k], -1, SQLITE_PREPARE_PERSISTENT, &c->st[k], NULL))
-                rc = db_error(c->db, err, "prepare");
+                rc = ot_sqlite_error(c->db, err, "prepare");
         c->all_next = be->all;
         be->all = c;
         c->free_next = be->free_list;
@@ -535,7 +539,7 @@ static int step_done(sqlite_be *be, sqlite3_stmt *st, ot_error *err, const char 
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     if (rc != SQLITE_DONE)
-        return db_error(be->w, err, what);
+        return ot_sqlite_error(be->w, err, what);
     return 0;
 }
 
@@ -593,7 +597,7 @@ static int insert_block(void *ctx, const ot_rollup *a, int64_t seq, const unsign
     sqlite3_bind_blob(b->st, 4, data, (int)len, SQLITE_STATIC);
     int rc = sqlite3_step(b->st);
     sqlite3_reset(b->st);
-    return rc == SQLITE_DONE ? 0 : db_error(b->db, b->err, "insert points");
+    return rc == SQLITE_DONE ? 0 : ot_sqlite_error(b->db, b->err, "insert points");
 }
 
 /* Write the raw points of every (series, minute) in acc as blocks. */
@@ -618,7 +622,7 @@ static int move_points(sqlite3 *db, ot_error *err)
     int rc = 0, step;
     if (sqlite3_prepare_v2(db, "SELECT series_id, ts, seq, value FROM points", -1, &sel, NULL) ||
         sqlite3_prepare_v2(db, wsql[W_INS_BLOCK], -1, &ins, NULL))
-        rc = db_error(db, err, "migrating points");
+        rc = ot_sqlite_error(db, err, "migrating points");
     while (!rc && (step = sqlite3_step(sel)) == SQLITE_ROW) {
         if (ot_rollups_add(&acc, sqlite3_column_int64(sel, 0), sqlite3_column_int64(sel, 1),
                            sqlite3_column_int64(sel, 2), sqlite3_column_double(sel, 3)))
@@ -629,7 +633,7 @@ static int move_points(sqlite3 *db, ot_error *err)
         }
     }
     if (!rc && step != SQLITE_DONE)
-        rc = db_error(db, err, "migrating points");
+        rc = ot_sqlite_error(db, err, "migrating points");
     if (!rc)
         rc = write_blocks(db, ins, &acc, err);
     ot_rollups_free(&acc);
@@ -711,7 +715,9 @@ static int be_commit(void *p, int *sync_fd, ot_error *err)
     *sync_fd = -1;
     int flush = be->derived_force || be->acc.npts >= DERIVED_MAX_POINTS ||
                 (be->derived_hi && ot_now_us() - be->derived_since_us >= be->derived_delay_us);
-    int rc = flush ? flush_derived(be, err) : 0;
+    int rc = flush_rows(be, err);
+    if (!rc && flush)
+        rc = flush_derived(be, err);
     if (!rc) {
         int fd = ot_walbuf_defer_sync(be->w, 1);
         rc = step_done(be, wstmt(be, W_COMMIT), err, "commit");
@@ -741,6 +747,8 @@ static void be_rollback(void *p)
         sqlite3_step(st);
         sqlite3_reset(st);
     }
+    ot_sqlite_rows_clear(&be->tel_rows);
+    ot_sqlite_rows_clear(&be->ev_rows);
     /* ids handed out inside the failed transaction no longer exist, and
      * the derived data in memory held its records: rebuilt at the next
      * begin (derived_lo stays, so readers keep waiting for it) */
@@ -756,7 +764,7 @@ static int be_last_cursor(void *p, int64_t *last, int64_t *oldest, ot_error *err
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(be->w, "SELECT COALESCE(MAX(cursor), 0), COALESCE(MIN(cursor), 0)"
                                   " FROM events", -1, &st, NULL) != SQLITE_OK)
-        return db_error(be->w, err, "read cursors");
+        return ot_sqlite_error(be->w, err, "read cursors");
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
         *last = sqlite3_column_int64(st, 0);
@@ -765,12 +773,15 @@ static int be_last_cursor(void *p, int64_t *last, int64_t *oldest, ot_error *err
             *oldest = *last + 1;
     }
     sqlite3_finalize(st);
-    return rc == SQLITE_ROW ? 0 : db_error(be->w, err, "read cursors");
+    return rc == SQLITE_ROW ? 0 : ot_sqlite_error(be->w, err, "read cursors");
 }
 
 static int be_lookup_tel(void *p, const char *event_id, int64_t *cursor, ot_error *err)
 {
     sqlite_be *be = p;
+    int frc = ot_sqlite_rows_flush(&be->tel_rows, err); /* an earlier record of this group */
+    if (frc)
+        return frc;
     sqlite3_stmt *st = wstmt(be, W_LOOKUP_TEL);
     sqlite3_bind_text(st, 1, event_id, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
@@ -780,7 +791,7 @@ static int be_lookup_tel(void *p, const char *event_id, int64_t *cursor, ot_erro
         return 1;
     }
     sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 0 : db_error(be->w, err, "idempotency lookup");
+    return rc == SQLITE_DONE ? 0 : ot_sqlite_error(be->w, err, "idempotency lookup");
 }
 
 
@@ -842,7 +853,7 @@ static struct series_entry *series_get(sqlite_be *be, const char *twin, const ch
     } else {
         sqlite3_reset(st);
         if (rc != SQLITE_DONE) {
-            db_error(be->w, err, "series lookup");
+            ot_sqlite_error(be->w, err, "series lookup");
             return NULL;
         }
         st = wstmt(be, W_SERIES_INS);
@@ -916,14 +927,14 @@ static int add_derived(sqlite_be *be, const char *twin, const char *asset, int64
 static int be_put_tel(void *p, const ot_store_tel *t, int64_t cursor, ot_error *err)
 {
     sqlite_be *be = p;
-    sqlite3_stmt *st = wstmt(be, W_INS_TEL);
-    sqlite3_bind_text(st, 1, t->event_id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, cursor);
-    sqlite3_bind_text(st, 3, t->twin_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, t->asset_id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 5, t->ts_us);
-    sqlite3_bind_text(st, 6, t->json, t->json_len ? (int)t->json_len : -1, SQLITE_STATIC);
-    int rc = step_done(be, st, err, "insert telemetry");
+    ot_sqlite_rows *r = &be->tel_rows;
+    ot_sqlite_rows_text(r, t->event_id, (size_t)-1);
+    ot_sqlite_rows_int(r, cursor);
+    ot_sqlite_rows_text(r, t->twin_id, (size_t)-1);
+    ot_sqlite_rows_text(r, t->asset_id, (size_t)-1);
+    ot_sqlite_rows_int(r, t->ts_us);
+    ot_sqlite_rows_text(r, t->json, t->json_len ? t->json_len : (size_t)-1);
+    int rc = ot_sqlite_rows_end(r, err);
     return rc ? rc
               : add_derived(be, t->twin_id, t->asset_id, t->ts_us, cursor, t->metric_names,
                             t->metric_values, t->nmetrics, err);
@@ -981,7 +992,7 @@ static int rebuild_derived(sqlite_be *be, ot_error *err)
         from = sqlite3_column_int64(st, 0);
     sqlite3_reset(st);
     if (step != SQLITE_ROW)
-        return db_error(be->w, err, "read derived_cursor");
+        return ot_sqlite_error(be->w, err, "read derived_cursor");
     st = wstmt(be, W_REPLAY);
     sqlite3_bind_int64(st, 1, from);
     long n = 0;
@@ -991,7 +1002,7 @@ static int rebuild_derived(sqlite_be *be, ot_error *err)
         n++;
     }
     if (!rc && step != SQLITE_DONE)
-        rc = db_error(be->w, err, "read telemetry to rebuild");
+        rc = ot_sqlite_error(be->w, err, "read telemetry to rebuild");
     sqlite3_reset(st);
     if (rc)
         return rc;
@@ -1006,18 +1017,26 @@ static int be_put_event(void *p, const ot_event *ev, const char *id, const char 
                         const char *extra, size_t extra_len, ot_error *err)
 {
     sqlite_be *be = p;
-    sqlite3_stmt *st = wstmt(be, W_INS_EVENT);
-    sqlite3_bind_int64(st, 1, ev->cursor);
-    sqlite3_bind_int(st, 2, ev->type);
-    sqlite3_bind_int64(st, 3, ev->ts_us);
-    sqlite3_bind_text(st, 4, ev->twin_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 5, id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 6, ref_type, -1, SQLITE_STATIC);
+    ot_sqlite_rows *r = &be->ev_rows;
+    ot_sqlite_rows_int(r, ev->cursor);
+    ot_sqlite_rows_int(r, ev->type);
+    ot_sqlite_rows_int(r, ev->ts_us);
+    ot_sqlite_rows_text(r, ev->twin_id, (size_t)-1);
+    ot_sqlite_rows_text(r, id, (size_t)-1);
+    ot_sqlite_rows_text(r, ref_type, (size_t)-1);
     if (extra && extra_len)
-        sqlite3_bind_text(st, 7, extra, (int)extra_len, SQLITE_STATIC);
+        ot_sqlite_rows_text(r, extra, extra_len);
     else
-        sqlite3_bind_null(st, 7);
-    return step_done(be, st, err, "insert event");
+        ot_sqlite_rows_null(r);
+    return ot_sqlite_rows_end(r, err);
+}
+
+/* Insert the rows still waiting (the writer reads its tables next, or
+ * commits). */
+static int flush_rows(sqlite_be *be, ot_error *err)
+{
+    int rc = ot_sqlite_rows_flush(&be->tel_rows, err);
+    return rc ? rc : ot_sqlite_rows_flush(&be->ev_rows, err);
 }
 
 static int be_put_doc(void *p, const ot_store_doc *d, int64_t now_us, ot_error *err)
@@ -1104,7 +1123,7 @@ static int be_read_events(void *p, int64_t after, int limit, const ot_event_filt
             break;
     }
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        n = db_error(c->db, err, "read events");
+        n = ot_sqlite_error(c->db, err, "read events");
     sqlite3_reset(st);
     release(be, c);
     ot_buf_free(&b);
@@ -1132,7 +1151,7 @@ static char *be_get_doc(void *p, const char *type, const char *id, ot_error *err
     } else if (rc == SQLITE_DONE) {
         ot_error_set(err, OT_ENOTFOUND, NULL, "no %s with id '%s'", type, id);
     } else {
-        db_error(c->db, err, "read document");
+        ot_sqlite_error(c->db, err, "read document");
     }
     sqlite3_reset(st);
     release(be, c);
@@ -1151,7 +1170,7 @@ static json_t *collect_json(struct rconn *c, sqlite3_stmt *st, ot_error *err)
             json_array_append_new(arr, d);
     }
     if (rc != SQLITE_DONE) {
-        db_error(c->db, err, "read");
+        ot_sqlite_error(c->db, err, "read");
         json_decref(arr);
         arr = NULL;
     }
@@ -1309,7 +1328,7 @@ static int scan_points(struct rconn *c, struct buckets *bk, int64_t series, int6
     sqlite3_reset(st);
     if (erc)
         return erc;
-    return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : db_error(c->db, err, "aggregate");
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : ot_sqlite_error(c->db, err, "aggregate");
 }
 
 /* Per-minute rollups of one series into buckets (window a multiple of a
@@ -1334,7 +1353,7 @@ static int scan_rollups(struct rconn *c, struct buckets *bk, int64_t series, int
     sqlite3_reset(st);
     if (erc)
         return erc;
-    return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : db_error(c->db, err, "aggregate");
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : ot_sqlite_error(c->db, err, "aggregate");
 }
 
 static json_t *be_aggregate(void *p, const char *twin_id, const char *asset_id,
@@ -1355,7 +1374,7 @@ static json_t *be_aggregate(void *p, const char *twin_id, const char *asset_id,
         ids[nids++] = sqlite3_column_int64(st, 0);
     sqlite3_reset(st);
     if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
-        db_error(c->db, err, "aggregate");
+        ot_sqlite_error(c->db, err, "aggregate");
         goto out;
     }
     int rollups = ot_agg_use_rollups(start_us, end_us, window_us);
@@ -1399,7 +1418,7 @@ static json_t *be_latest(void *p, const char *twin_id, ot_error *err)
                       sqlite3_column_int64(st, 4));
     }
     if (rc != SQLITE_DONE) {
-        db_error(c->db, err, "read latest values");
+        ot_sqlite_error(c->db, err, "read latest values");
         json_decref(out);
         out = NULL;
     }
@@ -1416,7 +1435,7 @@ static int be_last_audit(void *p, int64_t *seq, char *hash_hex, ot_error *err)
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(be->w, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", -1,
                            &st, NULL) != SQLITE_OK)
-        return db_error(be->w, err, "read audit head");
+        return ot_sqlite_error(be->w, err, "read audit head");
     int rc = sqlite3_step(st);
     *seq = 0;
     memset(hash_hex, '0', 64);
@@ -1426,7 +1445,7 @@ static int be_last_audit(void *p, int64_t *seq, char *hash_hex, ot_error *err)
         snprintf(hash_hex, OT_AUDIT_HASH_HEX, "%s", (const char *)sqlite3_column_text(st, 1));
     }
     sqlite3_finalize(st);
-    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_error(be->w, err, "read audit head");
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : ot_sqlite_error(be->w, err, "read audit head");
 }
 
 static int be_put_audit(void *p, int64_t seq, int64_t ts_us, const char *record,
@@ -1460,7 +1479,7 @@ static int be_read_audit(void *p, int64_t after, int limit,
             break;
     }
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        n = db_error(c->db, err, "read audit");
+        n = ot_sqlite_error(c->db, err, "read audit");
     sqlite3_reset(st);
     release(be, c);
     return n;
