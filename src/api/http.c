@@ -21,6 +21,7 @@
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/ids.h"
+#include "core/jsonfast.h"
 #include "core/log.h"
 #include "core/utf8.h"
 #include "store/store.h"
@@ -60,7 +61,7 @@ json_t *ot_req_json(ot_req *req)
         ot_reply_errorf(req, OT_EINVAL, "$", "request body is empty; send a JSON document");
         return NULL;
     }
-    json_t *doc = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *doc = ot_json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
     if (!doc)
         ot_reply_errorf(req, OT_EINVAL, "$", "request body is not valid JSON: %s (line %d, column %d)",
                         jerr.text, jerr.line, jerr.column);

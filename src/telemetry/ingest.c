@@ -11,6 +11,7 @@
 #include "api/app.h"
 #include "core/buf.h"
 #include "core/clock.h"
+#include "core/jsonfast.h"
 #include "core/strmap.h"
 #include "core/log.h"
 #include "store/store.h"
@@ -386,7 +387,7 @@ static json_t *split_body(ot_req *req, int *single)
     json_error_t jerr;
     *single = 0;
     if (!ndjson) {
-        json_t *doc = json_loadb(b, len, 0, &jerr);
+        json_t *doc = ot_json_loadb(b, len, 0, &jerr);
         if (doc) {
             if (json_is_array(doc))
                 return doc;
@@ -412,7 +413,7 @@ static json_t *split_body(ot_req *req, int *single)
         while (q < e && (*q == ' ' || *q == '\t' || *q == '\r'))
             q++;
         if (q < e) {
-            json_t *doc = json_loadb(p, (size_t)(e - p), 0, &jerr);
+            json_t *doc = ot_json_loadb(p, (size_t)(e - p), 0, &jerr);
             if (!doc) {
                 char msg[300];
                 snprintf(msg, sizeof msg, "line %d is not valid JSON: %s", line, jerr.text);
