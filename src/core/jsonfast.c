@@ -118,76 +118,55 @@ static json_t *parse_literal(struct parser *p, const char *word, size_t n, json_
     return v;
 }
 
-static json_t *parse_object(struct parser *p)
+/* One "key": value member into obj; 0, or -1 (not handled here). */
+static int object_member(struct parser *p, json_t *obj)
 {
-    json_t *obj = json_object();
-    if (!obj)
-        return NULL;
+    size_t klen;
+    const char *key = p->s < p->end && *p->s == '"' ? parse_string(p, &klen) : NULL;
+    if (!key || ((p->flags & JSON_REJECT_DUPLICATES) && json_object_getn(obj, key, klen)))
+        return -1;
+    skip_ws(p);
+    if (p->s >= p->end || *p->s != ':')
+        return -1;
     p->s++;
     skip_ws(p);
-    if (p->s < p->end && *p->s == '}') {
-        p->s++;
-        return obj;
-    }
-    for (;;) {
-        size_t klen;
-        const char *key = p->s < p->end && *p->s == '"' ? parse_string(p, &klen) : NULL;
-        if (!key)
-            break;
-        if ((p->flags & JSON_REJECT_DUPLICATES) && json_object_getn(obj, key, klen))
-            break;
-        skip_ws(p);
-        if (p->s >= p->end || *p->s != ':')
-            break;
-        p->s++;
-        skip_ws(p);
-        json_t *v = parse_value(p);
-        if (!v || json_object_setn_new_nocheck(obj, key, klen, v))
-            break;
-        skip_ws(p);
-        if (p->s < p->end && *p->s == ',') {
-            p->s++;
-            skip_ws(p);
-            continue;
-        }
-        if (p->s < p->end && *p->s == '}') {
-            p->s++;
-            return obj;
-        }
-        break;
-    }
-    json_decref(obj);
-    return NULL;
+    json_t *v = parse_value(p);
+    return v && json_object_setn_new_nocheck(obj, key, klen, v) == 0 ? 0 : -1;
 }
 
-static json_t *parse_array(struct parser *p)
+static int array_member(struct parser *p, json_t *arr)
 {
-    json_t *arr = json_array();
-    if (!arr)
+    json_t *v = parse_value(p);
+    return v && json_array_append_new(arr, v) == 0 ? 0 : -1;
+}
+
+/* An object or array at p->s (its opening bracket) into c: members
+ * separated by commas, then close. */
+static json_t *parse_container(struct parser *p, json_t *c, char close,
+                               int (*member)(struct parser *, json_t *))
+{
+    if (!c)
         return NULL;
     p->s++;
     skip_ws(p);
-    if (p->s < p->end && *p->s == ']') {
+    if (p->s < p->end && *p->s == close) {
         p->s++;
-        return arr;
+        return c;
     }
-    for (;;) {
-        json_t *v = parse_value(p);
-        if (!v || json_array_append_new(arr, v))
-            break;
+    while (member(p, c) == 0) {
         skip_ws(p);
         if (p->s < p->end && *p->s == ',') {
             p->s++;
             skip_ws(p);
             continue;
         }
-        if (p->s < p->end && *p->s == ']') {
+        if (p->s < p->end && *p->s == close) {
             p->s++;
-            return arr;
+            return c;
         }
         break;
     }
-    json_decref(arr);
+    json_decref(c);
     return NULL;
 }
 
@@ -201,7 +180,8 @@ static json_t *parse_value(struct parser *p)
     case '[':
         if (++p->depth > MAX_DEPTH)
             return NULL;
-        v = *p->s == '{' ? parse_object(p) : parse_array(p);
+        v = *p->s == '{' ? parse_container(p, json_object(), '}', object_member)
+                         : parse_container(p, json_array(), ']', array_member);
         p->depth--;
         return v;
     case '"': {
