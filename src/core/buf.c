@@ -55,6 +55,25 @@ void ot_buf_append(ot_buf *b, const void *data, size_t len)
 
 void ot_buf_puts(ot_buf *b, const char *s) { ot_buf_append(b, s, strlen(s)); }
 
+size_t ot_fmt_u64(char *out, unsigned long long v)
+{
+    char d[20];
+    size_t n = 0, k = 0;
+    do
+        d[n++] = (char)('0' + v % 10);
+    while (v /= 10);
+    while (n)
+        out[k++] = d[--n];
+    out[k] = '\0';
+    return k;
+}
+
+void ot_buf_put_u64(ot_buf *b, unsigned long long v)
+{
+    char d[21];
+    ot_buf_append(b, d, ot_fmt_u64(d, v));
+}
+
 size_t ot_strlcpy(char *dst, const char *src, size_t n)
 {
     if (!src)

@@ -39,6 +39,12 @@ void ot_buf_json(ot_buf *b, const struct json_t *v, size_t flags);
 /* Return the NUL-terminated data and reset b; caller frees. */
 char *ot_buf_steal(ot_buf *b, size_t *len);
 
+/* Write v in decimal to out (at least 21 bytes), NUL-terminated, without
+ * printf (per-event paths). Returns the number of digits. */
+size_t ot_fmt_u64(char *out, unsigned long long v);
+/* Append v in decimal (ot_fmt_u64). */
+void ot_buf_put_u64(ot_buf *b, unsigned long long v);
+
 /* Copy src (NULL = "") into dst of n > 0 bytes, truncated to n - 1 bytes
  * and NUL-terminated, as snprintf(dst, n, "%s", src) does without the
  * format machinery (per-event paths). Returns strlen(src). */

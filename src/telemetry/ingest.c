@@ -452,6 +452,20 @@ static void on_ingested(ot_ingest_batch *b, void *ctx)
     ot_req_complete(ctx);
 }
 
+/* The path of item i's errors, "$[i]", or "$" for a single object (i =
+ * (size_t)-1); out holds 32 bytes. No printf: it runs per item. */
+static void item_prefix(char *out, size_t i)
+{
+    out[0] = '$';
+    out[1] = '\0';
+    if (i != (size_t)-1) {
+        out[1] = '[';
+        size_t k = 2 + ot_fmt_u64(out + 2, i);
+        out[k] = ']';
+        out[k + 1] = '\0';
+    }
+}
+
 void ot_h_ingest(ot_req *req)
 {
     ot_app *app = req->app;
@@ -483,10 +497,7 @@ void ot_h_ingest(ot_req *req)
     for (size_t i = 0; i < n; i++) {
         json_t *d = json_array_get(docs, i);
         char prefix[32];
-        if (single)
-            snprintf(prefix, sizeof prefix, "$");
-        else
-            snprintf(prefix, sizeof prefix, "$[%zu]", i);
+        item_prefix(prefix, single ? (size_t)-1 : i);
         struct item *it = &g->items[i];
         if (json_is_string(d)) {
             ot_error_set(&it->err, OT_EINVAL, prefix, "%s", json_string_value(d));
@@ -569,7 +580,9 @@ static void item_result(ot_buf *b, const struct ingest *g, size_t i)
         return;
     }
     const ot_store_tel *st = ot_ingest_batch_tel(g->b, it->bidx);
-    ot_buf_printf(b, "{\"index\":%zu,\"status\":\"accepted\",\"event_id\":", i);
+    ot_buf_puts(b, "{\"index\":");
+    ot_buf_put_u64(b, i);
+    ot_buf_puts(b, ",\"status\":\"accepted\",\"event_id\":");
     ot_buf_json_string(b, st->event_id);
     ot_buf_puts(b, ",\"cursor\":\"");
     ot_buf_puts(b, ot_cursor_format(st->cursor, c));

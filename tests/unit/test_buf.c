@@ -177,3 +177,24 @@ Test(buf, strlcpy_copies_and_truncates_as_snprintf)
             cr_assert_eq(memcmp(got, want, sizeof got), 0, "src %zu, n %zu", i, n);
         }
 }
+
+Test(buf, u64_digits_agree_with_printf)
+{
+    static const unsigned long long cases[] = {0, 1, 9, 10, 99, 100, 12345, 4294967295ULL,
+                                               4294967296ULL, 999999999999999999ULL,
+                                               18446744073709551615ULL};
+    ot_buf b;
+    ot_buf_init(&b);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char want[32], got[32];
+        snprintf(want, sizeof want, "%llu", cases[i]);
+        cr_assert_eq(ot_fmt_u64(got, cases[i]), strlen(want));
+        cr_assert_str_eq(got, want);
+        ot_buf_reset(&b);
+        ot_buf_puts(&b, "n=");
+        ot_buf_put_u64(&b, cases[i]);
+        cr_assert_eq(b.len, 2 + strlen(want));
+        cr_assert_str_eq(b.data + 2, want);
+    }
+    ot_buf_free(&b);
+}

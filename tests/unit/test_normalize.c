@@ -196,6 +196,41 @@ Test(normalize, canonical_record)
     ot_tel_clear(&t); /* idempotent */
 }
 
+/* Metric names come out sorted whatever their input order and count: the
+ * insertion sort (up to 8) and qsort (more) give the same order. */
+Test(normalize, metrics_are_sorted_for_every_count_and_order)
+{
+    static const char *const sorted[] = {"a", "a0", "b", "b_1", "c", "d", "e.x", "f", "g",
+                                         "h", "i", "j", "k", "l", "m", "n"};
+    for (size_t n = 1; n <= 16; n++) {
+        for (unsigned seed = 1; seed <= 5; seed++) {
+            size_t order[16];
+            for (size_t i = 0; i < n; i++)
+                order[i] = i;
+            for (size_t i = n; i > 1; i--) { /* a fixed shuffle per seed */
+                size_t j = (i * 7919u + seed * 104729u) % i;
+                size_t x = order[i - 1];
+                order[i - 1] = order[j];
+                order[j] = x;
+            }
+            char doc[1024];
+            int len = snprintf(doc, sizeof doc, "{" BASE ",\"metrics\":{");
+            for (size_t i = 0; i < n; i++)
+                len += snprintf(doc + len, sizeof doc - (size_t)len, "%s\"%s\":%zu",
+                                i ? "," : "", sorted[order[i]], order[i]);
+            snprintf(doc + len, sizeof doc - (size_t)len, "}}");
+            ot_tel t;
+            accept(doc, &t);
+            cr_assert_eq(t.nmetrics, n);
+            for (size_t i = 0; i < n; i++) {
+                cr_assert_str_eq(t.metrics[i].name, sorted[i], "%zu metrics, seed %u", n, seed);
+                cr_assert_eq(t.metrics[i].value, (double)i);
+            }
+            ot_tel_clear(&t);
+        }
+    }
+}
+
 Test(normalize, generated_event_ids_are_unique)
 {
     char seen[200][OT_TEL_ID_MAX];
