@@ -98,7 +98,7 @@ asan: check-pkgs build/asan/opstwin build/asan/unit_tests build/asan/blackbox_te
 # --- fuzzing (clang libFuzzer) -------------------------------------------
 build/fuzz/%.o: %.c
 	@mkdir -p $(dir $@)
-	@echo "  CLANG $<"; $(CLANG) $(CFLAGS_COMMON) -Wno-unknown-warning-option $(FUZZ_FLAGS) -c $< -o $@
+	@echo "  CLANG $<"; $(CLANG) $(CFLAGS_COMMON) -Wno-unknown-warning-option $(FUZZ_FLAGS) -MMD -MP -c $< -o $@
 build/fuzz/gen/embedded.o: $(GEN)
 	@mkdir -p $(dir $@)
 	@echo "  CLANG $<"; $(CLANG) $(CFLAGS_COMMON) $(FUZZ_FLAGS) -c $< -o $@

@@ -130,6 +130,7 @@ static int add_regex(struct comp *c, const char *loc, const char *kw, json_t *sr
     if (rc)
         return js_comp_bad(c, loc, kw, why);
     re->src = json_string_value(src);
+    js_simple_re_parse(re->src, json_string_length(src), &re->simple);
     if (c->out->ncodes == c->out->capcodes) {
         size_t cap = c->out->capcodes ? c->out->capcodes * 2 : 8;
         pcre2_code **nc = realloc(c->out->codes, cap * sizeof *nc);

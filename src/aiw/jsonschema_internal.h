@@ -64,9 +64,20 @@ enum {
 
 typedef struct js_node js_node;
 
+/* A pattern of the shape ^[A]$, ^[A]*$, ^[A]+$, ^[A][B]$, ^[A][B]*$ or
+ * ^[A][B]+$ with ASCII classes of plain characters and ranges (the ids and
+ * names of most schemas): matched with two byte tables instead of PCRE2,
+ * giving the same answers (js_simple_re_parse). */
+struct js_simple_re {
+    unsigned char kind;     /* 0: not simple; else the number of classes (1, 2) */
+    unsigned char quant;    /* of the last class: 0, '*' or '+' */
+    uint8_t first[16], rest[16]; /* ASCII bitmaps; rest only with two classes */
+};
+
 struct js_regex {
     pcre2_code *code;
     const char *src; /* the ECMA-262 source, for messages */
+    struct js_simple_re simple;
 };
 
 struct js_named {     /* a name -> schema (properties, dependentSchemas) */
@@ -198,6 +209,10 @@ int js_pointer_append(char **buf, size_t *len, size_t *cap, const char *key, siz
 /* Translate and compile an ECMA-262 pattern; 0 or OT_EINVAL with a message
  * in why[]. */
 int js_regex_compile(const char *src, size_t len, pcre2_code **out, char *why, size_t whylen);
+/* Fill *out when src has a shape struct js_simple_re covers, else kind 0. */
+void js_simple_re_parse(const char *src, size_t len, struct js_simple_re *out);
+/* 1 when s matches (kind != 0), else 0. */
+int js_simple_re_match(const struct js_simple_re *re, const char *s, size_t len);
 /* 1 match, 0 no match, -1 resource limit hit, -2 out of memory. */
 int js_regex_search(const pcre2_code *code, const pcre2_match_context *mctx,
                     pcre2_match_data **md, const char *s, size_t len);

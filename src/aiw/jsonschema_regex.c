@@ -256,3 +256,88 @@ int js_regex_search(const pcre2_code *code, const pcre2_match_context *mctx, pcr
         return -2;
     return -1; /* match, depth, heap or JIT stack limit */
 }
+
+/* --- Simple patterns (struct js_simple_re) -------------------------------- */
+
+static int plain_class_char(unsigned char c)
+{
+    return c >= 0x20 && c < 0x7f && c != '\\' && c != '[' && c != ']';
+}
+
+/* A class at src[*i] ('['): its characters into bits. 0, or -1 when it is
+ * not plain (negated, escapes, nested brackets, non-ASCII, empty). */
+static int simple_class(const char *src, size_t len, size_t *i, uint8_t bits[16])
+{
+    size_t k = *i + 1;
+    memset(bits, 0, 16);
+    if (k >= len || src[k] == '^' || src[k] == ']')
+        return -1;
+    while (k < len && src[k] != ']') {
+        unsigned char lo = (unsigned char)src[k], hi = lo;
+        if (!plain_class_char(lo))
+            return -1;
+        if (k + 2 < len && src[k + 1] == '-' && src[k + 2] != ']') {
+            hi = (unsigned char)src[k + 2];
+            if (!plain_class_char(hi) || hi < lo)
+                return -1;
+            k += 3;
+        } else {
+            k++;
+        }
+        for (unsigned c = lo; c <= hi; c++)
+            bits[c >> 3] |= (uint8_t)(1u << (c & 7));
+    }
+    if (k >= len)
+        return -1;
+    *i = k + 1;
+    return 0;
+}
+
+void js_simple_re_parse(const char *src, size_t len, struct js_simple_re *out)
+{
+    memset(out, 0, sizeof *out);
+    size_t i = 1;
+    if (len < 4 || src[0] != '^' || src[len - 1] != '$' || src[1] != '[')
+        return;
+    len--; /* the final $ */
+    if (simple_class(src, len, &i, out->first))
+        return;
+    unsigned char kind = 1;
+    if (i < len && src[i] == '[') {
+        if (simple_class(src, len, &i, out->rest))
+            return;
+        kind = 2;
+    }
+    if (i < len && (src[i] == '*' || src[i] == '+'))
+        out->quant = (unsigned char)src[i++];
+    if (i != len) {
+        memset(out, 0, sizeof *out);
+        return;
+    }
+    out->kind = kind;
+}
+
+static int in_class(const uint8_t bits[16], unsigned char c)
+{
+    return c < 0x80 && (bits[c >> 3] >> (c & 7) & 1);
+}
+
+int js_simple_re_match(const struct js_simple_re *re, const char *s, size_t len)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t fixed = re->kind; /* characters before the quantifier's repeats */
+    size_t min = re->quant == '*' ? fixed - 1 : fixed;
+    if (len < min || (!re->quant && len != fixed))
+        return 0;
+    const uint8_t *last = re->kind == 2 ? re->rest : re->first;
+    size_t k = 0;
+    if (re->kind == 2) {
+        if (!in_class(re->first, u[0]))
+            return 0;
+        k = 1;
+    }
+    for (; k < len; k++)
+        if (!in_class(last, u[k]))
+            return 0;
+    return 1;
+}

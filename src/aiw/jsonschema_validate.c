@@ -159,6 +159,8 @@ static int v_abort(struct vctx *x, const js_node *n, const char *msg)
 /* 1 match, 0 none, < 0 abort. */
 static int regex_match(struct vctx *x, const js_node *n, const struct js_regex *re, const char *s, size_t len)
 {
+    if (re->simple.kind)
+        return js_simple_re_match(&re->simple, s, len);
     int m = js_regex_search(re->code, x->s->mctx, &x->md, s, len);
     if (m == -2) {
         x->oom = true;
