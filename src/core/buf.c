@@ -267,20 +267,35 @@ void ot_buf_json(ot_buf *b, const json_t *v, size_t flags)
         b->failed = 1;
 }
 
+/* 1 when one of the 8 bytes in w is below 0x20, '"' or '\\' (word at a
+ * time, "hasless" and "haszero" from Bit Twiddling Hacks: exact as
+ * yes/no answers). */
+static int needs_escape8(uint64_t w)
+{
+    const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+    uint64_t q = w ^ (ones * '"'), bs = w ^ (ones * '\\');
+    return (((w - ones * 0x20) & ~w) | ((q - ones) & ~q) | ((bs - ones) & ~bs)) & high ? 1 : 0;
+}
+
 void ot_buf_json_string(ot_buf *b, const char *s)
 {
     static const char hex[] = "0123456789ABCDEF";
-    if (ot_buf_reserve(b, strlen(s) + 2))
+    size_t len = strlen(s), run = 0, i = 0;
+    if (ot_buf_reserve(b, len + 2))
         return;
     ot_buf_append(b, "\"", 1);
-    const char *run = s;
-    for (const char *p = s;; p++) {
-        unsigned char c = (unsigned char)*p;
-        if (c >= 0x20 && c != '"' && c != '\\')
+    while (i < len) {
+        uint64_t w;
+        if (i + 8 <= len && (memcpy(&w, s + i, 8), !needs_escape8(w))) {
+            i += 8;
             continue;
-        ot_buf_append(b, run, (size_t)(p - run));
-        if (c == 0)
-            break;
+        }
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            i++;
+            continue;
+        }
+        ot_buf_append(b, s + run, i - run);
         char esc[7] = {'\\', (char)c, 0};
         size_t n = 2;
         switch (c) {
@@ -296,7 +311,8 @@ void ot_buf_json_string(ot_buf *b, const char *s)
             n = 6;
         }
         ot_buf_append(b, esc, n);
-        run = p + 1;
+        run = ++i;
     }
+    ot_buf_append(b, s + run, len - run);
     ot_buf_append(b, "\"", 1);
 }

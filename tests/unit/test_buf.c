@@ -106,6 +106,32 @@ Test(buf, json_string_escapes_as_jansson_does)
     ot_buf_free(&b);
 }
 
+/* Every ASCII byte at every position of strings up to 24 bytes, so each
+ * one lands in each lane of the word-at-a-time scan and in the tail. */
+Test(buf, json_string_escapes_every_byte_in_every_position)
+{
+    ot_buf b;
+    ot_buf_init(&b);
+    for (int len = 1; len <= 24; len++) {
+        for (int pos = 0; pos < len; pos++) {
+            for (int c = 1; c < 0x80; c++) {
+                char s[32];
+                memset(s, c == 'a' ? 'b' : 'a', (size_t)len);
+                s[pos] = (char)c;
+                s[len] = '\0';
+                json_t *j = json_string(s);
+                char *want = json_dumps(j, JSON_ENCODE_ANY);
+                ot_buf_reset(&b);
+                ot_buf_json_string(&b, s);
+                cr_assert_str_eq(b.data, want, "byte %#x at %d of %d", c, pos, len);
+                free(want);
+                json_decref(j);
+            }
+        }
+    }
+    ot_buf_free(&b);
+}
+
 static void check_real(ot_buf *b, double v)
 {
     json_t *j = json_real(v);
