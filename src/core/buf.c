@@ -44,7 +44,7 @@ int ot_buf_reserve(ot_buf *b, size_t extra)
     return 0;
 }
 
-void ot_buf_append(ot_buf *b, const void *data, size_t len)
+void ot_buf_append_grow(ot_buf *b, const void *data, size_t len)
 {
     if (ot_buf_reserve(b, len))
         return;
@@ -52,8 +52,6 @@ void ot_buf_append(ot_buf *b, const void *data, size_t len)
     b->len += len;
     b->data[b->len] = '\0';
 }
-
-void ot_buf_puts(ot_buf *b, const char *s) { ot_buf_append(b, s, strlen(s)); }
 
 size_t ot_fmt_u64(char *out, unsigned long long v)
 {
@@ -283,7 +281,25 @@ void ot_buf_json_string(ot_buf *b, const char *s)
     size_t len = strlen(s), run = 0, i = 0;
     if (ot_buf_reserve(b, len + 2))
         return;
-    ot_buf_append(b, "\"", 1);
+    while (i + 8 <= len) { /* most strings need no escape: one copy */
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        if (needs_escape8(w))
+            break;
+        i += 8;
+    }
+    while (i < len && (unsigned char)s[i] >= 0x20 && s[i] != '"' && s[i] != '\\')
+        i++;
+    if (i == len) {
+        char *p = b->data + b->len;
+        p[0] = '"';
+        memcpy(p + 1, s, len);
+        p[len + 1] = '"';
+        p[len + 2] = '\0';
+        b->len += len + 2;
+        return;
+    }
+    ot_buf_append(b, "\"", 1); /* s[0..i) needs no escape: the first run */
     while (i < len) {
         uint64_t w;
         if (i + 8 <= len && (memcpy(&w, s + i, 8), !needs_escape8(w))) {

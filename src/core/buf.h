@@ -9,6 +9,7 @@
 #define OT_CORE_BUF_H
 
 #include <stddef.h>
+#include <string.h>
 
 typedef struct ot_buf {
     char *data;
@@ -20,8 +21,21 @@ void ot_buf_init(ot_buf *b);
 void ot_buf_free(ot_buf *b);
 void ot_buf_reset(ot_buf *b); /* len = 0, keeps the memory */
 int ot_buf_reserve(ot_buf *b, size_t extra);
-void ot_buf_append(ot_buf *b, const void *data, size_t len);
-void ot_buf_puts(ot_buf *b, const char *s);
+/* Append len bytes (then a NUL, not counted). Inline for the common case,
+ * room in the buffer: text is built from many short pieces on per-event
+ * paths, and a call per piece cost more than the copy. */
+void ot_buf_append_grow(ot_buf *b, const void *data, size_t len);
+static inline void ot_buf_append(ot_buf *b, const void *data, size_t len)
+{
+    if (!b->failed && b->len + len < b->cap) {
+        memcpy(b->data + b->len, data, len);
+        b->len += len;
+        b->data[b->len] = '\0';
+    } else {
+        ot_buf_append_grow(b, data, len);
+    }
+}
+static inline void ot_buf_puts(ot_buf *b, const char *s) { ot_buf_append(b, s, strlen(s)); }
 void ot_buf_printf(ot_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int ot_buf_failed(const ot_buf *b);
 /* Append s as a JSON string literal (quotes and escapes included), escaped
