@@ -45,6 +45,10 @@ static int match_pattern(const char *pattern, char **segs, int nseg)
     int i = 0, literals = 0;
     if (*p == '/')
         p++;
+    /* most patterns differ from the path in their first character: the
+     * table is scanned for every request */
+    if (nseg > 0 && *p != '{' && *p != segs[0][0])
+        return -1;
     while (*p) {
         const char *end = strchr(p, '/');
         size_t len = end ? (size_t)(end - p) : strlen(p);
