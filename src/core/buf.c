@@ -275,22 +275,25 @@ static int needs_escape8(uint64_t w)
     return (((w - ones * 0x20) & ~w) | ((q - ones) & ~q) | ((bs - ones) & ~bs)) & high ? 1 : 0;
 }
 
+/* The first index >= i of a byte of s[0..len) that needs an escape, or len:
+ * 8 bytes at a time, then byte by byte. */
+static size_t plain_run(const char *s, size_t i, size_t len)
+{
+    uint64_t w;
+    while (i + 8 <= len && (memcpy(&w, s + i, 8), !needs_escape8(w)))
+        i += 8;
+    while (i < len && (unsigned char)s[i] >= 0x20 && s[i] != '"' && s[i] != '\\')
+        i++;
+    return i;
+}
+
 void ot_buf_json_string(ot_buf *b, const char *s)
 {
     static const char hex[] = "0123456789ABCDEF";
-    size_t len = strlen(s), run = 0, i = 0;
+    size_t len = strlen(s), run = 0, i = plain_run(s, 0, len);
     if (ot_buf_reserve(b, len + 2))
         return;
-    while (i + 8 <= len) { /* most strings need no escape: one copy */
-        uint64_t w;
-        memcpy(&w, s + i, 8);
-        if (needs_escape8(w))
-            break;
-        i += 8;
-    }
-    while (i < len && (unsigned char)s[i] >= 0x20 && s[i] != '"' && s[i] != '\\')
-        i++;
-    if (i == len) {
+    if (i == len) { /* most strings need no escape: one copy */
         char *p = b->data + b->len;
         p[0] = '"';
         memcpy(p + 1, s, len);
@@ -299,18 +302,9 @@ void ot_buf_json_string(ot_buf *b, const char *s)
         b->len += len + 2;
         return;
     }
-    ot_buf_append(b, "\"", 1); /* s[0..i) needs no escape: the first run */
+    ot_buf_append(b, "\"", 1);
     while (i < len) {
-        uint64_t w;
-        if (i + 8 <= len && (memcpy(&w, s + i, 8), !needs_escape8(w))) {
-            i += 8;
-            continue;
-        }
         unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c != '"' && c != '\\') {
-            i++;
-            continue;
-        }
         ot_buf_append(b, s + run, i - run);
         char esc[7] = {'\\', (char)c, 0};
         size_t n = 2;
@@ -327,7 +321,8 @@ void ot_buf_json_string(ot_buf *b, const char *s)
             n = 6;
         }
         ot_buf_append(b, esc, n);
-        run = ++i;
+        run = i + 1;
+        i = plain_run(s, run, len);
     }
     ot_buf_append(b, s + run, len - run);
     ot_buf_append(b, "\"", 1);

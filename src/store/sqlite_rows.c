@@ -3,7 +3,6 @@
 #include "store/sqlite_rows.h"
 
 #include <sqlite3.h>
-#include <stdio.h>
 #include <string.h>
 
 static const int sizes[OT_SQLITE_ROWS_SIZES] = {64, 16, 4, 1};
