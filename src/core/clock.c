@@ -53,12 +53,25 @@ static void put_digits(char *out, unsigned v, int n)
     }
 }
 
+/* The "YYYY-MM-DDTHH:MM:SS" of the last second formatted by this thread:
+ * events come in time order, so most calls only write the fraction. */
+static _Thread_local int64_t last_secs = INT64_MIN;
+static _Thread_local char last_prefix[20];
+
 char *ot_ts_format(int64_t us, char *buf)
 {
     int64_t secs = us / 1000000, frac = us % 1000000;
     if (frac < 0) {
         frac += 1000000;
         secs -= 1;
+    }
+    if (secs == last_secs) {
+        memcpy(buf, last_prefix, 19);
+        buf[19] = '.';
+        put_digits(buf + 20, (unsigned)frac, 6);
+        buf[26] = 'Z';
+        buf[27] = '\0';
+        return buf;
     }
     int64_t days = secs / 86400, rem = secs % 86400;
     if (rem < 0) {
@@ -87,6 +100,8 @@ char *ot_ts_format(int64_t us, char *buf)
     put_digits(buf + 20, (unsigned)frac, 6);
     buf[26] = 'Z';
     buf[27] = '\0';
+    memcpy(last_prefix, buf, 19);
+    last_secs = secs;
     return buf;
 }
 

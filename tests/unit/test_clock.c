@@ -76,3 +76,27 @@ Test(clock, format_agrees_with_gmtime)
     cr_assert_str_eq(ot_ts_format(253402300800000000LL, b), "9999-01-01T00:00:00.000000Z"
                      /* clamped year, as before: only the year is clamped */);
 }
+
+/* A walk through time in steps of 0 to ~1.5 s, forward and back: many calls
+ * fall in the second formatted just before (ot_ts_format keeps its prefix),
+ * the others in the next, the previous or another day. */
+Test(clock, format_matches_libc_within_and_across_seconds)
+{
+    char b[OT_TS_BUFSZ], want[64];
+    uint64_t x = 2463534242ULL;
+    int64_t us = 1795800563121962LL; /* 2026-11-27T... */
+    for (int i = 0; i < 200000; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        int64_t step = (int64_t)(x % 1500000);
+        us += (x >> 32) % 8 == 0 ? -step : step;
+        if ((x >> 40) % 1000 == 0)
+            us += 86400000000LL * (int64_t)((x >> 50) % 400); /* another day */
+        int64_t secs = us / 1000000;
+        time_t t = (time_t)secs;
+        struct tm tm;
+        cr_assert(gmtime_r(&t, &tm));
+        size_t n = strftime(want, sizeof want, "%Y-%m-%dT%H:%M:%S", &tm);
+        snprintf(want + n, sizeof want - n, ".%06dZ", (int)(us - secs * 1000000));
+        cr_assert_str_eq(ot_ts_format(us, b), want, "us=%lld", (long long)us);
+    }
+}
