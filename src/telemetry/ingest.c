@@ -188,17 +188,31 @@ static const ot_ingest_profile *profile_for(ot_ingest_batch *b, const char *twin
     return r ? r->p : NULL;
 }
 
+static int grow_items(ot_ingest_batch *b, size_t cap)
+{
+    void *p = realloc(b->items, cap * sizeof *b->items);
+    if (!p)
+        return OT_ENOMEM;
+    b->items = p;
+    b->cap = cap;
+    return 0;
+}
+
+/* A canonical text is ~230 bytes for two metrics (ot_tel_render). */
+#define TEXT_PER_ITEM 256
+
+int ot_ingest_batch_reserve(ot_ingest_batch *b, size_t n)
+{
+    if (n > b->cap && grow_items(b, n))
+        return OT_ENOMEM;
+    return ot_buf_reserve(&b->text, n * TEXT_PER_ITEM) ? OT_ENOMEM : 0;
+}
+
 /* A free slot at the end of items (not yet counted). */
 static struct bitem *next_slot(ot_ingest_batch *b)
 {
-    if (b->n == b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 8;
-        void *p = realloc(b->items, cap * sizeof *b->items);
-        if (!p)
-            return NULL;
-        b->items = p;
-        b->cap = cap;
-    }
+    if (b->n == b->cap && grow_items(b, b->cap ? b->cap * 2 : 8))
+        return NULL;
     memset(&b->items[b->n], 0, sizeof b->items[b->n]);
     return &b->items[b->n];
 }
@@ -350,10 +364,12 @@ int ot_ingest_batch_rc(const ot_ingest_batch *b, ot_error *err)
 
 /* --- POST /telemetry/ingest ------------------------------------------------ */
 
+/* An item of the request: accepted (err NULL, bidx its record in the
+ * batch) or rejected (err, owned). Errors are kept only for rejected items:
+ * an ot_error is ~800 bytes, a 1,000-item request would zero 800 KB. */
 struct item {
-    int ok;
-    ot_error err;
-    size_t bidx;          /* index in the batch when ok */
+    size_t bidx;
+    ot_error *err;
 };
 
 struct ingest {
@@ -369,6 +385,8 @@ static void ingest_free(struct ingest *g)
     if (!g)
         return;
     ot_ingest_batch_free(g->b);
+    for (size_t i = 0; g->items && i < g->n; i++)
+        free(g->items[i].err);
     free(g->items);
     free(g);
 }
@@ -484,7 +502,7 @@ void ot_h_ingest(ot_req *req)
         g->items = calloc(n, sizeof *g->items);
         g->b = ot_ingest_batch_new(app, req_scope_ok, req);
     }
-    if (!g || !g->items || !g->b) {
+    if (!g || !g->items || !g->b || ot_ingest_batch_reserve(g->b, n)) {
         ingest_free(g);
         json_decref(docs);
         ot_reply_errorf(req, OT_ENOMEM, NULL, "out of memory");
@@ -494,33 +512,44 @@ void ot_h_ingest(ot_req *req)
     g->single = single;
     g->n = n;
     int64_t now = ot_now_us();
-    for (size_t i = 0; i < n; i++) {
+    int oom = 0;
+    for (size_t i = 0; i < n && !oom; i++) {
         json_t *d = json_array_get(docs, i);
         char prefix[32];
         item_prefix(prefix, single ? (size_t)-1 : i);
         struct item *it = &g->items[i];
-        if (json_is_string(d)) {
-            ot_error_set(&it->err, OT_EINVAL, prefix, "%s", json_string_value(d));
-            continue;
-        }
-        int k = ot_ingest_batch_add(g->b, d, prefix, now, &it->err);
+        ot_error err;
+        ot_error_clear(&err);
+        int k;
+        if (json_is_string(d))
+            k = ot_error_set(&err, OT_EINVAL, prefix, "%s", json_string_value(d));
+        else
+            k = ot_ingest_batch_add(g->b, d, prefix, now, &err);
         if (k >= 0) {
-            it->ok = 1;
             it->bidx = (size_t)k;
             g->nok++;
+        } else if ((it->err = malloc(sizeof *it->err)) != NULL) {
+            *it->err = err;
+        } else {
+            oom = 1;
         }
     }
     json_decref(docs);
+    if (oom) {
+        ingest_free(g);
+        ot_reply_errorf(req, OT_ENOMEM, NULL, "out of memory");
+        return;
+    }
 
     if (g->nok == 0) {
         json_t *details = json_array();
         for (size_t i = 0; i < n; i++)
-            json_array_append_new(details, json_pack("{s:s, s:s}", "path", g->items[i].err.path,
-                                                     "message", g->items[i].err.message));
-        int code = g->items[0].err.code ? g->items[0].err.code : OT_EINVAL;
+            json_array_append_new(details, json_pack("{s:s, s:s}", "path", g->items[i].err->path,
+                                                     "message", g->items[i].err->message));
+        int code = g->items[0].err->code ? g->items[0].err->code : OT_EINVAL;
         char msg[OT_ERROR_MSG_MAX + OT_ERROR_PATH_MAX + 8];
         if (single)
-            named_message(&g->items[0].err, msg, sizeof msg);
+            named_message(g->items[0].err, msg, sizeof msg);
         else
             snprintf(msg, sizeof msg, "all %zu items were rejected; nothing was stored", n);
         ot_reply_error_details(req, code, msg, details);
@@ -563,13 +592,13 @@ static void item_result(ot_buf *b, const struct ingest *g, size_t i)
 {
     const struct item *it = &g->items[i];
     char c[OT_CURSOR_BUFSZ];
-    if (!it->ok) {
+    if (it->err) {
         char msg[OT_ERROR_MSG_MAX + OT_ERROR_PATH_MAX + 8];
-        named_message(&it->err, msg, sizeof msg);
+        named_message(it->err, msg, sizeof msg);
         json_t *r = json_pack("{s:I, s:s, s:{s:s, s:s, s:[{s:s, s:s}]}}", "index", (json_int_t)i,
                               "status", "rejected", "error", "code",
-                              ot_error_code_name(it->err.code), "message", msg, "details",
-                              "path", it->err.path, "message", it->err.message);
+                              ot_error_code_name(it->err->code), "message", msg, "details",
+                              "path", it->err->path, "message", it->err->message);
         char *t = r ? json_dumps(r, JSON_COMPACT) : NULL;
         json_decref(r);
         if (t)
@@ -622,7 +651,7 @@ static void reply_results(ot_req *req)
     }
     size_t dups = 0;
     for (size_t i = 0; i < g->n; i++)
-        if (g->items[i].ok && ot_ingest_batch_tel(g->b, g->items[i].bidx)->duplicate)
+        if (!g->items[i].err && ot_ingest_batch_tel(g->b, g->items[i].bidx)->duplicate)
             dups++;
     ot_buf_reserve(&b, 128 + g->n * 110);
     ot_buf_printf(&b,
