@@ -198,14 +198,18 @@ static int grow_items(ot_ingest_batch *b, size_t cap)
     return 0;
 }
 
-/* A canonical text is ~230 bytes for two metrics (ot_tel_render). */
+/* A canonical text is ~230 bytes for two metrics (ot_tel_render); texts
+ * are reserved for at most TEXT_ITEMS records (1 MiB), so a request of many
+ * tiny or invalid items does not reserve for texts it never writes. */
 #define TEXT_PER_ITEM 256
+#define TEXT_ITEMS 4096
 
 int ot_ingest_batch_reserve(ot_ingest_batch *b, size_t n)
 {
     if (n > b->cap && grow_items(b, n))
         return OT_ENOMEM;
-    return ot_buf_reserve(&b->text, n * TEXT_PER_ITEM) ? OT_ENOMEM : 0;
+    size_t texts = n < TEXT_ITEMS ? n : TEXT_ITEMS;
+    return ot_buf_reserve(&b->text, texts * TEXT_PER_ITEM) ? OT_ENOMEM : 0;
 }
 
 /* A free slot at the end of items (not yet counted). */

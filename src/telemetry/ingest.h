@@ -53,9 +53,9 @@ ot_ingest_batch *ot_ingest_batch_new(struct ot_app *app, ot_ingest_scope_fn scop
                                      void *scope_ctx);
 void ot_ingest_batch_free(ot_ingest_batch *b);
 
-/* Room for n records and about n canonical texts, so a batch of known size
- * is not grown (and copied) step by step. A hint: adding more still works.
- * OT_ENOMEM, or 0. */
+/* Room for n records and the canonical texts of up to 4,096 of them, so a
+ * batch of known size is not grown (and copied) step by step. A hint:
+ * adding more still works. OT_ENOMEM, or 0. */
 int ot_ingest_batch_reserve(ot_ingest_batch *b, size_t n);
 
 /* Normalize one telemetry object (normalize.h, with its twin's profile),
