@@ -97,7 +97,8 @@ void ot_req_audit(ot_req *req, struct ot_store_write *w, const char *target);
 
 /* --- replies: exactly one per request ------------------------------------ */
 
-/* JSON reply; steals body. */
+/* JSON reply; steals body. Reals are written with 17 significant digits,
+ * so each reads back as the same double (as the stored texts are). */
 void ot_reply_json(ot_req *req, int status, json_t *body);
 
 /* JSON reply already rendered into b (see core/buf.h); takes b's memory and

@@ -243,6 +243,47 @@ Test(query, twins_and_latest_values)
     bb_resp_free(&r);
 }
 
+/* A stored double reads back as the same double from every read: the query,
+ * the twin's latest value, the record by id and a one-point aggregate. */
+Test(query, reals_read_back_exactly)
+{
+    static const char *lit[] = {"3.3333333333333335", "0.30000000000000004", "20.1",
+                                "1.0000000000000002", "123456.78901234567"};
+    for (int i = 0; i < 5; i++) {
+        char body[256];
+        snprintf(body, sizeof body,
+                 "{\"twin_id\":\"prec\",\"asset_id\":\"a%d\",\"metrics\":{\"v\":%s},"
+                 "\"ts\":\"2026-01-04T12:0%d:00Z\",\"event_id\":\"p%d\"}",
+                 i, lit[i], i, i);
+        json_decref(bb_req(&srv, "POST", "/telemetry/ingest", body, 200));
+    }
+    json_t *q = bb_getf(&srv, 200, "/telemetry/query?twin_id=prec");
+    json_t *d = bb_req(&srv, "GET", "/twins/prec", NULL, 200);
+    for (int i = 0; i < 5; i++) {
+        double want = strtod(lit[i], NULL);
+        json_t *row = json_array_get(json_object_get(q, "rows"), (size_t)i);
+        cr_assert_eq(json_real_value(json_object_get(json_object_get(row, "metrics"), "v")), want,
+                     "query: %s", lit[i]);
+        char asset[16];
+        snprintf(asset, sizeof asset, "a%d", i);
+        json_t *v = json_object_get(json_object_get(json_object_get(d, "assets"), asset), "v");
+        cr_assert_eq(json_real_value(json_object_get(v, "value")), want, "latest: %s", lit[i]);
+        json_t *r = bb_getf(&srv, 200, "/r/telemetry/p%d", i);
+        cr_assert_eq(json_real_value(json_object_get(json_object_get(r, "metrics"), "v")), want,
+                     "by id: %s", lit[i]);
+        json_decref(r);
+        json_t *a = bb_getf(&srv, 200,
+                            "/telemetry/aggregate?twin_id=prec&asset_id=a%d&metric_name=v"
+                            "&function=max&window=1%%20minute",
+                            i);
+        json_t *b = json_array_get(json_object_get(a, "buckets"), 0);
+        cr_assert_eq(json_real_value(json_object_get(b, "value")), want, "max: %s", lit[i]);
+        json_decref(a);
+    }
+    json_decref(d);
+    json_decref(q);
+}
+
 Test(query, resources_by_type_and_id)
 {
     json_t *t = bb_req(&srv, "GET", "/r/telemetry/q5", NULL, 200);
