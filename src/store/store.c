@@ -185,7 +185,7 @@ static void render_extra(ot_buf *x, const char *asset_id, json_t *extra)
         ot_buf_json_string(x, asset_id);
     }
     if (extra && json_object_size(extra)) {
-        char *t = json_dumps(extra, JSON_COMPACT | JSON_REAL_PRECISION(15));
+        char *t = json_dumps(extra, JSON_COMPACT | JSON_REAL_PRECISION(17));
         if (t && t[0] == '{') {
             if (x->len)
                 ot_buf_puts(x, ",");

@@ -190,7 +190,7 @@ static void write_anomaly(ot_pipeline *p, json_t *doc, int with_event)
     snprintf(aw->id, sizeof aw->id, "%s", json_string_value(json_object_get(doc, "anomaly_id")));
     snprintf(aw->twin, sizeof aw->twin, "%s", json_string_value(json_object_get(doc, "twin_id")));
     const char *st = json_string_value(json_object_get(doc, "status"));
-    aw->text = json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(15));
+    aw->text = json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(17));
     /* a static string: the doc is released before the write completes */
     aw->doc = (ot_store_doc){"anomaly", aw->id, aw->twin,
                              st && strcmp(st, "open") == 0 ? "open" : "resolved", aw->text};
