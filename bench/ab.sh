@@ -9,8 +9,9 @@
 # wrk and bench/wrk/ingest_single.lua (64 connections) or ingest_batch.lua
 # (4 connections), and prints events/s, the server's CPU time (utime +
 # stime from /proc) per committed event, and the average group commit from
-# /metrics. Runs go OLD, NEW, OLD, NEW, ... Needs `make` first (the token is
-# minted with ./opstwin).
+# /metrics, then the same CPU time by thread (us per event; threads of one
+# name summed). Runs go OLD, NEW, OLD, NEW, ... Needs `make` first (the token
+# is minted with ./opstwin).
 set -u
 [ $# -ge 2 ] || { echo "usage: bench/ab.sh OLD_BINARY NEW_BINARY [single|batch] [pairs] [seconds]" >&2; exit 2; }
 BENCH_ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -39,6 +40,9 @@ one() { # label binary
   rps=$(wrk -t2 -c"$conns" -d"${secs}s" -s "$BENCH_ROOT/bench/wrk/$script" \
     "http://127.0.0.1:$port/telemetry/ingest" | awk '/^Requests\/sec/ { print $2 }')
   ticks=$(awk '{ print $14 + $15 }' "/proc/$pid/stat")
+  threads=$(for t in /proc/"$pid"/task/*; do
+    printf '%s %s\n' "$(tr ' ' _ <"$t/comm")" "$(awk '{ print $14 + $15 }' "$t/stat")"
+  done | awk '{ a[$1] += $2 } END { for (k in a) if (a[k] > 0) print k, a[k] }' | sort)
   events=$(prom "http://127.0.0.1:$port" opstwin_store_committed_items_total)
   commits=$(prom "http://127.0.0.1:$port" opstwin_store_commits_total)
   stop_pid "$pid"
@@ -47,6 +51,10 @@ one() { # label binary
     -v k="$(getconf CLK_TCK)" -v b="$([ "$load" = batch ] && echo 1000 || echo 1)" 'BEGIN {
       printf "%-4s %9.0f events/s  %6.1f us CPU/event  group %.1f\n", l, r * b,
              (e > 0 ? t * 1e6 / k / e : 0), (c > 0 ? e / c : 0) }'
+  # the same CPU by thread (threads of one name summed), us per event
+  awk -v e="$events" -v k="$(getconf CLK_TCK)" 'e > 0 {
+      printf "%s %s %.2f", (NR == 1 ? "     by thread:" : ","), $1, $2 * 1e6 / k / e }
+    END { print "" }' <<<"$threads"
 }
 
 echo "bench/ab.sh: $load ingest, $pairs pairs of ${secs} s runs; old=$old new=$new"
