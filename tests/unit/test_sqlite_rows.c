@@ -64,6 +64,14 @@ static int add_row(int k, ot_error *err)
     return ot_sqlite_rows_end(&rows, err);
 }
 
+/* Rows 0..n-1, each accepted (none inserted yet while fewer than 64 wait). */
+static void add_rows(int n)
+{
+    ot_error err;
+    for (int k = 0; k < n; k++)
+        cr_assert_eq(add_row(k, &err), 0, "row %d", k);
+}
+
 static void check_rows(int from, int to)
 {
     sqlite3_stmt *st;
@@ -114,8 +122,7 @@ Test(sqlite_rows, waits_for_a_flush_below_64_rows_and_not_beyond)
 {
     ot_error err;
     exec_ok("BEGIN");
-    for (int k = 0; k < 63; k++)
-        cr_assert_eq(add_row(k, &err), 0);
+    add_rows(63);
     cr_assert_eq(one_int("SELECT count(*) FROM t"), 0, "63 rows wait");
     cr_assert_eq(add_row(63, &err), 0);
     cr_assert_eq(one_int("SELECT count(*) FROM t"), 64, "the 64th row inserts them");
@@ -130,8 +137,7 @@ Test(sqlite_rows, a_failing_row_fails_the_flush_and_names_the_rows)
 {
     ot_error err;
     exec_ok("BEGIN");
-    for (int k = 0; k < 10; k++)
-        cr_assert_eq(add_row(k, &err), 0);
+    add_rows(10);
     /* a duplicate name among the next rows: the UNIQUE constraint fails */
     ot_sqlite_rows_int(&rows, 100);
     ot_sqlite_rows_text(&rows, "row-4", (size_t)-1);
@@ -157,8 +163,7 @@ Test(sqlite_rows, cleared_rows_are_never_inserted)
 {
     ot_error err;
     exec_ok("BEGIN");
-    for (int k = 0; k < 20; k++)
-        cr_assert_eq(add_row(k, &err), 0);
+    add_rows(20);
     ot_sqlite_rows_clear(&rows);
     cr_assert_eq(add_row(30, &err), 0);
     cr_assert_eq(ot_sqlite_rows_flush(&rows, &err), 0);
