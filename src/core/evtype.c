@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "core/buf.h"
+
 static const char *const names[OT_EV_COUNT] = {
     "TelemetryAppended", "AnomalyDetected",  "SimulationCompleted", "DecisionMade",
     "ProposalCreated",   "ProposalApproved", "ProposalRejected",    "ProposalExpired",
@@ -17,21 +19,13 @@ const char *ot_evtype_name(int type)
 
 char *ot_cursor_format_n(int64_t c, char *buf, size_t *len)
 {
-    char digits[24];
-    int n = 0;
-    uint64_t v = c > 0 ? (uint64_t)c : 0;
-    do {
-        digits[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    while (n < 6)
-        digits[n++] = '0';
+    char d[21];
+    size_t n = ot_fmt_u64(d, c > 0 ? (unsigned long long)c : 0), pad = n < 6 ? 6 - n : 0;
     memcpy(buf, "cursor_", 7);
-    for (int i = 0; i < n; i++)
-        buf[7 + i] = digits[n - 1 - i];
-    buf[7 + n] = '\0';
+    memset(buf + 7, '0', pad);
+    memcpy(buf + 7 + pad, d, n + 1);
     if (len)
-        *len = (size_t)(7 + n);
+        *len = 7 + pad + n;
     return buf;
 }
 
