@@ -141,3 +141,18 @@ void ot_sqlite_rows_clear(ot_sqlite_rows *r)
     ot_buf_reset(&r->text);
     r->text.failed = 0;
 }
+
+int ot_sqlite_rows_find(const ot_sqlite_rows *r, int col, const char *s, int out_col,
+                        int64_t *out)
+{
+    size_t len = strlen(s);
+    for (int at = 0; at + r->ncols <= r->nvalues; at += r->ncols) {
+        const struct ot_sqlite_value *x = &r->v[at + col], *o = &r->v[at + out_col];
+        if (x->type == SQLITE_TEXT && x->len == len && o->type == SQLITE_INTEGER &&
+            memcmp(r->text.data + x->i, s, len) == 0) {
+            *out = o->i;
+            return 1;
+        }
+    }
+    return 0;
+}

@@ -16,8 +16,9 @@
  * Ownership: the rows copy every value given to them (ot_sqlite_rows_text
  * copies the bytes), so callers may reuse their buffers at once. Rows wait
  * in memory until ot_sqlite_rows_flush, or until 64 are waiting; the caller
- * flushes before it reads the table on the same connection and before
- * COMMIT, and clears them at ROLLBACK. One thread, the connection's owner.
+ * flushes before COMMIT and before it reads the table on the same
+ * connection (or also searches the waiting rows, ot_sqlite_rows_find), and
+ * clears them at ROLLBACK. One thread, the connection's owner.
  */
 #ifndef OT_STORE_SQLITE_ROWS_H
 #define OT_STORE_SQLITE_ROWS_H
@@ -75,5 +76,11 @@ int ot_sqlite_rows_end(ot_sqlite_rows *r, ot_error *err);
 int ot_sqlite_rows_flush(ot_sqlite_rows *r, ot_error *err);
 /* Drop the waiting rows (the transaction was rolled back). */
 void ot_sqlite_rows_clear(ot_sqlite_rows *r);
+/* Among the waiting rows, the first whose text column col equals s: 1 and
+ * its integer column out_col in *out, or 0. A lookup on the table then
+ * reads the inserted rows and this the waiting ones, so it need not flush
+ * them (a batch of client event ids keeps its many-row inserts). */
+int ot_sqlite_rows_find(const ot_sqlite_rows *r, int col, const char *s, int out_col,
+                        int64_t *out);
 
 #endif

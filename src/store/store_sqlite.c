@@ -17,8 +17,8 @@
  *   meta(key PK, value): 'derived_cursor', see below
  *
  * A group's telemetry records and events are inserted many rows per
- * statement (sqlite_rows.h), flushed before COMMIT and before the writer
- * reads those tables in the same transaction (the idempotency lookup).
+ * statement (sqlite_rows.h), flushed before COMMIT; the idempotency lookup
+ * reads the table and the records still waiting.
  *
  * Derived data - point blocks, rollups, each series' latest value - is kept
  * in the writer's memory across commits and written in bulk: when a commit
@@ -201,8 +201,8 @@ typedef struct sqlite_be {
     sqlite3 *w;
     sqlite3_stmt *ws[W_NSTMT];
     /* a group's telemetry records and events, inserted many per statement
-     * (sqlite_rows.h); flushed before COMMIT and before the writer reads
-     * either table */
+     * (sqlite_rows.h); flushed before COMMIT (the idempotency lookup also
+     * searches the waiting records) */
     ot_sqlite_rows tel_rows, ev_rows;
     struct series_entry *series;
     size_t series_cap, series_n;
@@ -798,9 +798,9 @@ static int be_last_cursor(void *p, int64_t *last, int64_t *oldest, ot_error *err
 static int be_lookup_tel(void *p, const char *event_id, int64_t *cursor, ot_error *err)
 {
     sqlite_be *be = p;
-    int frc = ot_sqlite_rows_flush(&be->tel_rows, err); /* an earlier record of this group */
-    if (frc)
-        return frc;
+    /* an earlier record of this group, still waiting (columns event_id, cursor) */
+    if (ot_sqlite_rows_find(&be->tel_rows, 0, event_id, 1, cursor))
+        return 1;
     sqlite3_stmt *st = wstmt(be, W_LOOKUP_TEL);
     sqlite3_bind_text(st, 1, event_id, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);

@@ -183,3 +183,29 @@ Test(sqlite_rows, a_table_that_does_not_exist_is_an_error_not_a_crash)
     cr_assert(strstr(err.message, "no such table"), "%s", err.message);
     ot_sqlite_rows_free(&bad);
 }
+
+/* Waiting rows are found by a text column, whole values only; inserted ones
+ * are the table's to find. */
+Test(sqlite_rows, find_searches_the_waiting_rows)
+{
+    ot_error err;
+    int64_t k = -1;
+    exec_ok("BEGIN");
+    add_rows(10);
+    cr_assert_eq(ot_sqlite_rows_find(&rows, 1, "row-7", 0, &k), 1);
+    cr_assert_eq(k, 7);
+    cr_assert_eq(ot_sqlite_rows_find(&rows, 1, "row-0", 0, &k), 1);
+    cr_assert_eq(k, 0);
+    cr_assert_eq(ot_sqlite_rows_find(&rows, 1, "row-9", 0, &k), 1);
+    cr_assert_eq(k, 9);
+    cr_assert_eq(ot_sqlite_rows_find(&rows, 1, "row-70", 0, &k), 0, "not waiting");
+    cr_assert_eq(ot_sqlite_rows_find(&rows, 1, "row-", 0, &k), 0, "a prefix is not a match");
+    cr_assert_eq(ot_sqlite_rows_find(&rows, 1, "row-77", 0, &k), 0, "longer is not a match");
+    cr_assert_eq(ot_sqlite_rows_flush(&rows, &err), 0);
+    cr_assert_eq(ot_sqlite_rows_find(&rows, 1, "row-7", 0, &k), 0, "inserted, no longer waiting");
+    cr_assert_eq(add_row(70, &err), 0);
+    cr_assert_eq(ot_sqlite_rows_find(&rows, 1, "row-70", 0, &k), 1);
+    cr_assert_eq(k, 70);
+    cr_assert_eq(ot_sqlite_rows_flush(&rows, &err), 0);
+    exec_ok("COMMIT");
+}
