@@ -1,6 +1,6 @@
 # POST /telemetry/ingest, 1,000 events per request (wrk, bench/wrk/ingest_batch.lua),
 # 4 connections, with REDIS_URL set (every committed event mirrored to a Redis
-# stream by pipelined XADDs), against the same load on a server without Redis
+# stream by pipelined XADDs in MULTI/EXEC batches), against the same load on a server without Redis
 # in the same run. Also: how long the mirror needs after the load to have the
 # whole log in the stream (lag 0), its XADD rate, and that the stream's last ID
 # is the log's last cursor. Target (ours; the issue sets none): >= 80% of the

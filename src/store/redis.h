@@ -18,7 +18,8 @@
  *
  * The mirror: ot_redis_on_commit is an app commit listener. It runs on the
  * store's syncer thread and only copies the group into a bounded queue (one
- * allocation per group); the mirror's own thread sends pipelined XADDs. The
+ * allocation per group); the mirror's own thread sends pipelined XADDs, a
+ * batch at a time inside MULTI/EXEC (a refused XADD discards its batch). The
  * stream is kept complete, in order and without duplicates by construction:
  * after (re)connecting, the thread reads the stream's last ID (XREVRANGE
  * key + - COUNT 1) and sends only cursors after it, each exactly once; what

@@ -5,7 +5,8 @@
  *   (copy, one malloc per group,           │  gap / empty queue: read the
  *    drop the group when the queue         │  store after `mirrored`
  *    is over its byte bound)               v
- *                                       pipelined XADD key MAXLEN ~ N <c>-0 ...
+ *                                       MULTI, XADD key MAXLEN ~ N <c>-0 ..., EXEC
+ *                                          │  (a refused XADD discards the batch)
  *                                          │  replies in order: `mirrored`
  *                                          v  advances over the successes
  *
@@ -199,12 +200,23 @@ static void batch_release(struct batch *b)
     b->n = 0;
 }
 
-/* Pipeline the batch's XADDs and read every reply. `mirrored` advances over
- * the leading run of entries the stream now holds. -1 when the connection
- * must be dropped (why set). */
+/* Pipeline the batch's XADDs inside MULTI ... EXEC and read every reply.
+ * The transaction makes a batch all or nothing against refusals: Redis
+ * refuses an XADD when it is queued (maxmemory reached, say), and EXEC then
+ * discards the whole batch. Sent as plain pipelined commands, a refused XADD
+ * followed by accepted ones would leave a hole that no later XADD can fill,
+ * since IDs only grow. `mirrored` advances over the leading run of entries
+ * the stream now holds. -1 when the connection must be dropped (why set);
+ * a client whose EXEC was refused may still be inside MULTI, so it always
+ * is. */
 static int send_batch(ot_redis *r, redisContext *c, struct batch *b, char *why)
 {
+    const char *multi[1] = {"MULTI"}, *exec[1] = {"EXEC"};
     char ids[BATCH][32];
+    if (redisAppendCommandArgv(c, 1, multi, NULL) != REDIS_OK) {
+        snprintf(why, 256, "MULTI: %.200s", c->errstr[0] ? c->errstr : "out of memory");
+        return -1;
+    }
     for (size_t i = 0; i < b->n; i++) {
         const struct rq_ev *e = &b->ev[i];
         const char *tn = ot_evtype_name(e->type);
@@ -220,15 +232,42 @@ static int send_batch(ot_redis *r, redisContext *c, struct batch *b, char *why)
             return -1;
         }
     }
-    int64_t ok_to = -1;
-    int failed = 0;
-    for (size_t i = 0; i < b->n; i++) {
+    if (redisAppendCommandArgv(c, 1, exec, NULL) != REDIS_OK) {
+        snprintf(why, 256, "EXEC: %.200s", c->errstr[0] ? c->errstr : "out of memory");
+        return -1;
+    }
+    /* MULTI's +OK, then +QUEUED for each XADD, or its refusal */
+    int refused = 0;
+    for (size_t i = 0; i <= b->n; i++) {
         redisReply *rep = NULL;
         if (redisGetReply(c, (void **)&rep) != REDIS_OK || !rep) {
             snprintf(why, 256, "XADD: %.200s", c->errstr[0] ? c->errstr : "connection lost");
-            failed = 1;
-            break;
+            return -1;
         }
+        if (rep->type == REDIS_REPLY_ERROR && !refused) {
+            snprintf(why, 256, "%s %.30s: %.200s", i ? "XADD" : "MULTI", i ? ids[i - 1] : "",
+                     rep->str);
+            refused = 1;
+        }
+        freeReplyObject(rep);
+    }
+    redisReply *ex = NULL;
+    if (redisGetReply(c, (void **)&ex) != REDIS_OK || !ex) {
+        snprintf(why, 256, "EXEC: %.200s", c->errstr[0] ? c->errstr : "connection lost");
+        return -1;
+    }
+    if (ex->type != REDIS_REPLY_ARRAY || ex->elements != b->n) {
+        /* discarded: nothing of the batch went in */
+        if (!refused)
+            snprintf(why, 256, "EXEC: %.200s",
+                     ex->type == REDIS_REPLY_ERROR ? ex->str : "unexpected reply");
+        freeReplyObject(ex);
+        return -1;
+    }
+    int64_t ok_to = -1;
+    int failed = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        const redisReply *rep = ex->element[i];
         if (rep->type == REDIS_REPLY_ERROR) {
             if (!failed && strstr(rep->str, "equal or smaller")) {
                 atomic_fetch_add(&r->n_skipped, 1); /* already there: another writer */
@@ -242,13 +281,14 @@ static int send_batch(ot_redis *r, redisContext *c, struct batch *b, char *why)
             ok_to = b->ev[i].cursor;
             atomic_fetch_add(&r->n_xadd, 1);
         } else {
-            /* an entry after a refused one went in: the refused cursor can
-             * no longer be added (IDs only grow) */
-            ot_log(OT_LOG_ERROR, "redis: stream %s has a gap before %s (XADD refused: %s)",
+            /* an entry after one that failed inside EXEC (not a refusal,
+             * which discards the batch: an error of the command itself)
+             * went in: the failed cursor can no longer be added */
+            ot_log(OT_LOG_ERROR, "redis: stream %s has a gap before %s (XADD failed: %s)",
                    r->stream_key, ids[i], why);
         }
-        freeReplyObject(rep);
     }
+    freeReplyObject(ex);
     pthread_mutex_lock(&r->mu);
     if (ok_to > r->mirrored) {
         r->mirrored = ok_to;

@@ -10,6 +10,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <hiredis/hiredis.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -459,6 +460,7 @@ struct own_redis {
     int port;
     char dir[64];
     char url[64];
+    char env[96]; /* REDIS_URL=url */
 };
 
 static void own_redis_start(struct own_redis *o)
@@ -521,6 +523,24 @@ static void own_redis_stop(struct own_redis *o)
     o->pid = 0;
 }
 
+/* A private redis-server and an OpsTwin server mirroring to it. */
+static void start_with_own_redis(struct own_redis *o, bb_server *s)
+{
+    own_redis_start(o);
+    snprintf(o->env, sizeof o->env, "REDIS_URL=%s", o->url);
+    const char *env[] = {o->env, NULL};
+    bb_start(s, NULL, env, NULL);
+}
+
+static void stop_both(struct own_redis *o, bb_server *s)
+{
+    bb_stop_checked(s);
+    own_redis_stop(o);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", o->dir);
+    cr_assert_eq(system(cmd), 0);
+}
+
 static json_t *redis_health(const bb_server *s)
 {
     json_t *h = bb_req(s, "GET", "/health", NULL, 200);
@@ -552,13 +572,9 @@ static void wait_redis_status(const bb_server *s, const char *want, double timeo
 Test(redis, outage_degrades_and_the_stream_catches_up_without_gaps)
 {
     struct own_redis o = {0};
-    own_redis_start(&o);
-    char env_url[128];
-    snprintf(env_url, sizeof env_url, "REDIS_URL=%s", o.url);
-    const char *env[] = {env_url, NULL};
-    const char *key = "opstwin:events";
     bb_server s;
-    bb_start(&s, NULL, env, NULL);
+    start_with_own_redis(&o, &s);
+    const char *key = "opstwin:events";
     redisContext *c = rconnect(o.url);
     long last = 0;
     for (int i = 0; i < 10; i++)
@@ -596,6 +612,7 @@ Test(redis, outage_degrades_and_the_stream_catches_up_without_gaps)
      * still has every event */
     char dir[256];
     snprintf(dir, sizeof dir, "%s", s.dir);
+    const char *env[] = {o.env, NULL};
     cr_assert_eq(bb_stop(&s, 1), 0, "server did not exit 0 on SIGTERM with Redis down");
     bb_start(&s, NULL, env, dir);
     for (int i = 0; i < 5; i++)
@@ -621,11 +638,67 @@ Test(redis, outage_degrades_and_the_stream_catches_up_without_gaps)
     cr_assert(metric(&s, "opstwin_redis_catchup_events_total") > 0,
               "the events before the restart should have come from the store");
     redisFree(c);
-    bb_stop_checked(&s);
-    own_redis_stop(&o);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", o.dir);
-    cr_assert_eq(system(cmd), 0);
+    stop_both(&o, &s);
+}
+
+/* Redis refusing writes now and then (maxmemory reached, then freed): a
+ * refused XADD must never be followed by an accepted one, which would leave
+ * a hole in the stream that no later XADD can fill (IDs only grow). */
+struct toggler {
+    const char *url;
+    volatile int stop;
+    long flips;
+};
+
+static void *toggle_maxmemory(void *arg)
+{
+    struct toggler *t = arg;
+    redisContext *c = rconnect(t->url);
+    unsigned seed = 7;
+    while (!t->stop) {
+        freeReplyObject(redisCommand(c, "CONFIG SET maxmemory %s", t->flips % 2 ? "0" : "1"));
+        t->flips++;
+        usleep(100 + rand_r(&seed) % 900);
+    }
+    freeReplyObject(redisCommand(c, "CONFIG SET maxmemory 0"));
+    redisFree(c);
+    return NULL;
+}
+
+static long redis_oom_errors(redisContext *c)
+{
+    redisReply *r = redisCommand(c, "INFO errorstats");
+    const char *p = r && r->type == REDIS_REPLY_STRING ? strstr(r->str, "errorstat_OOM:count=")
+                                                     : NULL;
+    long n = p ? strtol(p + strlen("errorstat_OOM:count="), NULL, 10) : 0;
+    freeReplyObject(r);
+    return n;
+}
+
+Test(redis, refused_writes_leave_no_gap_in_the_stream)
+{
+    struct own_redis o = {0};
+    bb_server s;
+    start_with_own_redis(&o, &s);
+    const char *key = "opstwin:events";
+    redisContext *c = rconnect(o.url);
+    freeReplyObject(redisCommand(c, "CONFIG SET maxmemory-policy noeviction"));
+    struct toggler t = {.url = o.url};
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, toggle_maxmemory, &t), 0);
+    long last = 0;
+    for (int i = 0; i < 40; i++) {
+        last = ingest_batch(&s, "oom", 100);
+        usleep(20000);
+    }
+    t.stop = 1;
+    pthread_join(th, NULL);
+    cr_assert(redis_oom_errors(c) > 0, "Redis refused nothing (%ld flips): the test saw no "
+              "refusal", t.flips);
+    wait_top(c, key, last, 30);
+    check_stream_is_log(c, key, &s);
+    redisFree(c);
+    stop_both(&o, &s);
 }
 
 /* --- configuration and access ---------------------------------------------------- */
