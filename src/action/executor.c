@@ -11,6 +11,7 @@
 
 #include "aiw/events.h"
 #include "api/app.h"
+#include "core/buf.h"
 #include "core/clock.h"
 #include "core/evtype.h"
 #include "core/hex.h"
@@ -155,7 +156,7 @@ static int save(ot_actions *x, json_t *doc, int evtype, const char *audit_action
     const char *id = json_string_value(json_object_get(doc, "action_id"));
     const char *twin = json_string_value(json_object_get(doc, "twin_id"));
     const char *status = json_string_value(json_object_get(doc, "status"));
-    char *text = json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    char *text = ot_json_dumps(doc, JSON_COMPACT);
     if (!text)
         return ot_error_set(err, OT_ENOMEM, NULL, "out of memory");
     json_t *extra = json_pack("{s:s, s:s}", "status", status, "action_type",
@@ -222,7 +223,7 @@ static int set_point(ot_actions *x, const char *twin, const char *key, json_t *v
         json_object_set(values, key, value);
     char ts[OT_TS_BUFSZ];
     json_object_set_new(sp, "updated_at", json_string(ot_ts_format(ot_now_us(), ts)));
-    char *out = json_dumps(sp, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    char *out = ot_json_dumps(sp, JSON_COMPACT);
     json_decref(sp);
     if (!out)
         return ot_error_set(err, OT_ENOMEM, NULL, "out of memory");
@@ -322,7 +323,7 @@ static int apply(ot_actions *x, json_t *doc, ot_error *err)
     if (strcmp(kind, "webhook") == 0) {
         json_t *copy = json_deep_copy(doc);
         json_object_del(json_object_get(copy, "executor"), "secret");
-        char *body = json_dumps(copy, JSON_COMPACT | JSON_REAL_PRECISION(17));
+        char *body = ot_json_dumps(copy, JSON_COMPACT);
         json_decref(copy);
         int rc = body ? webhook_post(target, body, err) : OT_ENOMEM;
         free(body);
@@ -334,7 +335,7 @@ static int apply(ot_actions *x, json_t *doc, ot_error *err)
                                 "MQTT broker is configured)");
         json_t *copy = json_deep_copy(doc);
         json_object_del(json_object_get(copy, "executor"), "secret");
-        char *body = json_dumps(copy, JSON_COMPACT | JSON_REAL_PRECISION(17));
+        char *body = ot_json_dumps(copy, JSON_COMPACT);
         json_decref(copy);
         int rc = body ? ot_mqtt_command(x->app->mqtt, twin,
                                         json_string_value(json_object_get(doc, "target")),
@@ -594,7 +595,7 @@ void ot_h_action_post(ot_req *req)
         goto out;
     }
     doc = ot_action_doc_new(twin, &act, &t, ot_req_actor(req), NULL, NULL);
-    char *text = doc ? json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
+    char *text = doc ? ot_json_dumps(doc, JSON_COMPACT) : NULL;
     const char *id = json_string_value(json_object_get(doc, "action_id"));
     ot_store_doc d = {"action", id, twin, "pending", text};
     ot_store_write w = {.docs = &d, .ndocs = 1};
@@ -646,7 +647,7 @@ void ot_h_rollback(ot_req *req)
     if (kind && strcmp(kind, "webhook") == 0) {
         json_t *msg = json_pack("{s:s, s:s, s:s}", "type", "rollback", "action_id", id, "twin_id",
                                 twin);
-        char *body = json_dumps(msg, JSON_COMPACT);
+        char *body = ot_json_dumps(msg, JSON_COMPACT);
         json_decref(msg);
         rc = body ? webhook_post(target, body, &err) : OT_ENOMEM;
         free(body);
@@ -666,7 +667,7 @@ void ot_h_rollback(ot_req *req)
     json_object_set_new(doc, "status", json_string("rolled_back"));
     json_object_set_new(doc, "rolled_back_at", json_string(ot_ts_format(ot_now_us(), ts)));
     json_object_set_new(doc, "rolled_back_by", json_string(ot_req_actor(req)));
-    char *text = json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    char *text = ot_json_dumps(doc, JSON_COMPACT);
     ot_store_doc d = {"action", id, twin, "rolled_back", text};
     ot_store_event ev = {.type = OT_EV_ACTION_ROLLED_BACK, .twin_id = twin, .id = id,
                          .ref_type = "action"};

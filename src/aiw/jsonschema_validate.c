@@ -33,6 +33,7 @@
 
 #include "aiw/jsonschema_internal.h"
 #include "aiw/jsonschema_json.h"
+#include "core/buf.h"
 
 enum { V_ABORT = -100 };
 
@@ -214,10 +215,11 @@ static bool type_ok(unsigned t, const json_t *v)
 
 static void num_text(const json_t *v, char *buf, size_t len)
 {
+    char t[OT_FMT_REAL_MAX];
     if (json_is_integer(v))
         snprintf(buf, len, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
     else
-        snprintf(buf, len, "%.17g", json_real_value(v));
+        snprintf(buf, len, "%s", (ot_fmt_real(t, json_real_value(v)), t));
 }
 
 /* --- Assertions by instance type --- */
@@ -756,7 +758,7 @@ static int v_body(struct vctx *x, const js_node *n, const json_t *inst, struct b
         for (i = 0; i < cnt && !js_json_equal(inst, json_array_get(n->enum_, i)); i++)
             ;
         if (i == cnt) {
-            char *txt = json_dumps(n->enum_, JSON_COMPACT | JSON_ENCODE_ANY);
+            char *txt = ot_json_dumps(n->enum_, JSON_COMPACT | JSON_ENCODE_ANY);
             report(x, n, "enum", "must be one of %.300s", txt ? txt : "the 'enum' values");
             free(txt);
             FAIL();

@@ -8,6 +8,7 @@
 
 #include "aiw/jsonschema.h"
 #include "api/app.h"
+#include "core/buf.h"
 #include "core/embed.h"
 #include "core/evtype.h"
 #include "core/log.h"
@@ -57,7 +58,7 @@ static void version_of(const char *name, char *out, size_t n)
 
 static char *canonical(const json_t *doc)
 {
-    return json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+    return ot_json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
 }
 
 static struct entry *find_locked(ot_registry *r, const char *name)
@@ -400,7 +401,7 @@ void ot_h_schema_register(ot_req *req)
     rp->format_assert = json_is_true(fa);
     json_t *stored = json_pack("{s:s, s:O, s:b}", "name", name, "schema", schema,
                                "format_assert", rp->format_assert);
-    rp->text = json_dumps(stored, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    rp->text = ot_json_dumps(stored, JSON_COMPACT);
     json_decref(stored);
     rp->doc = (ot_store_doc){"schema", rp->name, "", NULL, rp->text};
     rp->ev = (ot_store_event){.type = OT_EV_SCHEMA_REGISTERED, .twin_id = "", .id = rp->name,

@@ -80,7 +80,7 @@ const char *ot_req_actor(const ot_req *req)
 
 /* A request's audit record: its strings live in text, back to back:
  * "METHOD /route", the details {"request_id","target"} as canonical JSON
- * (what jansson's sorted compact dump gives), and the target. */
+ * (what ot_json_dumps with JSON_SORT_KEYS gives), and the target. */
 struct req_audit {
     ot_store_audit a;
     ot_buf text;
@@ -248,9 +248,9 @@ static void reply_text(ot_req *req, int status, char *text, size_t len)
 
 void ot_reply_json(ot_req *req, int status, json_t *body)
 {
-    /* 17 significant digits, as stored: every double reads back exactly
-     * (15 turned a stored 10/3, 3.3333333333333335, into 3.33333333333333) */
-    char *text = body ? json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
+    /* reals as stored: the shortest text that reads back as the same
+     * double (ot_buf_json_real) */
+    char *text = body ? ot_json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
     reply_text(req, status, text, text ? strlen(text) : 0);
 }

@@ -21,6 +21,7 @@
 
 #include "aiw/jsonschema.h"
 #include "cli/cli.h"
+#include "core/buf.h"
 
 static void usage(FILE *out)
 {
@@ -51,7 +52,7 @@ static int report(json_t *result_ctx, int valid, json_t *errors)
     json_object_update(out, result_ctx);
     if (!valid)
         json_object_set(out, "errors", errors ? errors : json_array());
-    char *line = json_dumps(out, JSON_COMPACT | JSON_ENSURE_ASCII);
+    char *line = ot_json_dumps(out, JSON_COMPACT | JSON_ENSURE_ASCII);
     if (line)
         puts(line);
     free(line);

@@ -134,7 +134,7 @@ static int send_range(http_sink *h, json_t *const *objs, size_t n, ot_import_res
     ot_buf_reset(&h->body);
     ot_buf_puts(&h->body, "[");
     for (size_t i = 0; i < n && !nomem; i++) {
-        char *s = json_dumps(objs[i], JSON_COMPACT | JSON_REAL_PRECISION(17));
+        char *s = ot_json_dumps(objs[i], JSON_COMPACT);
         if (i)
             ot_buf_puts(&h->body, ",");
         if (s)

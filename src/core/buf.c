@@ -1,6 +1,7 @@
 /* buf.c - see buf.h. */
 #include "core/buf.h"
 
+#include <float.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdarg.h>
@@ -120,74 +121,87 @@ char *ot_buf_steal(ot_buf *b, size_t *len)
     return d;
 }
 
-/* %.17g by hand for zero and 1e-6 <= |v| < 1e17 (every telemetry value a
- * sensor sends, and the 0 of a missing_rate), exactly as glibc rounds it:
- * v = m * 2^e, and the 17 significant
- * digits are floor(m * 10^k / 2^-e) (or m * 2^e * 10^k), computed in 128
- * bits (m < 2^53, 10^k <= 10^22: < 2^127), rounded half to even on the
- * exact remainder. Writes jansson's final form into t; returns its length,
- * or 0 outside the range (the caller then asks snprintf). */
-static int real17(double v, char *t)
+/* --- reals: the shortest text that reads back as the same double ---------- */
+
+static const uint64_t p10[20] = {
+    1ULL, 10ULL, 100ULL, 1000ULL, 10000ULL, 100000ULL, 1000000ULL, 10000000ULL,
+    100000000ULL, 1000000000ULL, 10000000000ULL, 100000000000ULL, 1000000000000ULL,
+    10000000000000ULL, 100000000000000ULL, 1000000000000000ULL, 10000000000000000ULL,
+    100000000000000000ULL, 1000000000000000000ULL, 10000000000000000000ULL};
+static const double p10d[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/* a (1e-6 <= a < 1e17) correctly rounded (half to even) to nd significant
+ * digits, 15 <= nd <= 17: a ~ q * 10^(x - nd + 1), 10^(nd-1) <= q < 10^nd.
+ * a = m * 2^e exactly (m < 2^53), so q = round(m * 2^e * 10^k) for
+ * k = nd - 1 - x is a shift of m * 10^k (< 2^127) or, when k < 0 (a >=
+ * 1e14), a division by 10^-k * 2^-e (<= 10^2 * 2^7). 0 when x would leave
+ * %g's fixed-point range. */
+static int round_digits(double a, int nd, uint64_t *qo, int *xo)
 {
-    static const uint64_t p10[20] = {
-        1ULL, 10ULL, 100ULL, 1000ULL, 10000ULL, 100000ULL, 1000000ULL, 10000000ULL,
-        100000000ULL, 1000000000ULL, 10000000000ULL, 100000000000ULL, 1000000000000ULL,
-        10000000000000ULL, 100000000000000ULL, 1000000000000000ULL, 10000000000000000ULL,
-        100000000000000000ULL, 1000000000000000000ULL, 10000000000000000000ULL};
-    double a = v < 0 ? -v : v;
-    if (a == 0) /* "0" or "-0", then jansson's ".0" */
-        return (int)strlen(strcpy(t, signbit(v) ? "-0.0" : "0.0"));
-    if (!(a >= 1e-6 && a < 1e17))
-        return 0;
     int e2;
     double f = frexp(a, &e2); /* a = f * 2^e2, 0.5 <= f < 1 */
     uint64_t m = (uint64_t)ldexp(f, 53);
-    int e = e2 - 53;          /* a = m * 2^e exactly */
+    int e = e2 - 53;
     int x = (int)floor((e2 - 1) * 0.30102999566398120); /* estimate of floor(log10 a) */
-    unsigned __int128 q = 0;
-    int carry = 0;
-    for (int tries = 0;; tries++) {
-        int k = 16 - x;       /* 17 digits: 10^16 <= a * 10^k < 10^17 */
-        if (k < 0 || k > 22 || tries > 2)
+    for (int tries = 0; tries < 3; tries++) {
+        int k = nd - 1 - x;
+        if (k < -19 || k > 22)
             return 0;
-        unsigned __int128 p = k <= 19 ? (unsigned __int128)p10[k]
-                                      : (unsigned __int128)p10[19] * p10[k - 19];
-        unsigned __int128 full = (unsigned __int128)m * p;
-        int up = 0;
-        if (e >= 0) {
-            q = full << e;
-        } else {
-            int sh = -e;
-            if (sh >= 127)
+        unsigned __int128 num = m, den = 1, q, rem;
+        if (k >= 0)
+            num *= k <= 19 ? (unsigned __int128)p10[k] : (unsigned __int128)p10[19] * p10[k - 19];
+        if (e >= 0)
+            num <<= e;
+        if (k >= 0 && e < 0) { /* the usual case: a power of two divides */
+            if (-e >= 127)
                 return 0;
-            q = full >> sh;
-            unsigned __int128 rem = full - (q << sh), half = (unsigned __int128)1 << (sh - 1);
-            up = rem > half || (rem == half && (q & 1));
+            den <<= -e;
+            q = num >> -e;
+            rem = num & (den - 1);
+        } else {
+            if (k < 0)
+                den = p10[-k];
+            if (e < 0)
+                den <<= -e; /* a >= 1e14 here: -e <= 7 */
+            q = num / den;
+            rem = num - q * den;
         }
-        if (q < p10[16])
-            x--;              /* the estimate of x was one too high */
-        else if (q >= p10[17])
-            x++;              /* one too low */
-        else {
-            q += (unsigned)up;
-            carry = q == p10[17]; /* 99...9.5 rounds up to the next power of ten */
-            break;
+        if (q < p10[nd - 1]) {
+            x--; /* the estimate of x was one too high */
+            continue;
         }
-    }
-    if (carry) {
-        q = p10[16];
-        if (++x > 16)
+        if (q >= p10[nd]) {
+            x++; /* one too low */
+            continue;
+        }
+        q += rem > den - rem || (rem == den - rem && (q & 1));
+        if (q == p10[nd]) { /* 99...9.5 rounds up to the next power of ten */
+            q = p10[nd - 1];
+            x++;
+        }
+        if (x > 16)
             return 0; /* 1e17: %g switches to an exponent */
+        *qo = (uint64_t)q;
+        *xo = x;
+        return 1;
     }
+    return 0;
+}
+
+/* Write -?q * 10^(x - nd + 1) as %g would (fixed point for -4 <= x <= 16,
+ * else an exponent), trailing zeros dropped, then jansson's forms: ".0"
+ * after an integer, the exponent without '+' or leading zeros. */
+static int real_layout(int neg, uint64_t q, int nd, int x, char *t)
+{
     char d[17];
-    uint64_t r = (uint64_t)q;
-    for (int i = 16; i >= 0; i--, r /= 10)
-        d[i] = (char)('0' + r % 10);
-    int nd = 17;
+    for (int i = nd - 1; i >= 0; i--, q /= 10)
+        d[i] = (char)('0' + q % 10);
     while (nd > 1 && d[nd - 1] == '0')
         nd--;
     int n = 0;
-    if (v < 0)
+    if (neg)
         t[n++] = '-';
     if (x < -4) {             /* 1.2345e-5 */
         t[n++] = d[0];
@@ -202,7 +216,7 @@ static int real17(double v, char *t)
     if (x >= 0) {             /* 123.45, 120.0 */
         int intd = x + 1;
         for (int i = 0; i < intd; i++)
-            t[n++] = i < 17 ? d[i] : '0';
+            t[n++] = i < nd ? d[i] : '0';
         t[n++] = '.';
         if (nd > intd) {
             memcpy(t + n, d + intd, (size_t)(nd - intd));
@@ -222,18 +236,60 @@ static int real17(double v, char *t)
     return n;
 }
 
-void ot_buf_json_real(ot_buf *b, double v)
+/* 1 when q * 10^(x - nd + 1) reads back as a, 0 when not, -1 when only
+ * strtod can tell: one correctly rounded multiplication or division of two
+ * exact doubles (q < 2^53, 10^k for |k| <= 22) is what strtod gives. */
+static int reads_back(uint64_t q, int nd, int x, double a)
 {
-    char t[40];
-    int n = real17(v, t);
-    if (n) {
-        ot_buf_append(b, t, (size_t)n);
-        return;
+    int k = nd - 1 - x;
+    if (q >= (1ULL << 53) || k < -22 || k > 22)
+        return -1;
+    return (k >= 0 ? (double)q / p10d[k] : (double)q * p10d[-k]) == a;
+}
+
+/* The shortest text for zero and 1e-6 <= |v| < 1e17 (every telemetry value
+ * a sensor sends): the first of the 15-, 16- and 17-digit roundings that
+ * reads back as v (17 always does). A decimal of fewer than 15 digits that
+ * reads back as v is v's 15-digit rounding with zeros after it, so this is
+ * the shortest, and of the shortest the nearest: what %.{p}g prints for the
+ * least such p. Returns the length, or 0 outside the range. */
+static int real_short(double v, char *t)
+{
+    double a = v < 0 ? -v : v;
+    if (a == 0) /* "0" or "-0", then jansson's ".0" */
+        return (int)strlen(strcpy(t, signbit(v) ? "-0.0" : "0.0"));
+    if (!(a >= 1e-6 && a < 1e17))
+        return 0;
+    uint64_t q;
+    int x;
+    for (int nd = 15; nd < 17; nd++) {
+        if (!round_digits(a, nd, &q, &x))
+            return 0;
+        int same = reads_back(q, nd, x, a);
+        if (same == 1)
+            return real_layout(v < 0, q, nd, x, t);
+        if (same < 0) {
+            int n = real_layout(v < 0, q, nd, x, t);
+            if (strtod(t, NULL) == v)
+                return n;
+        }
     }
-    n = snprintf(t, sizeof t - 2, "%.17g", v);
-    if (n <= 0 || (size_t)n >= sizeof t - 2) {
-        b->failed = 1;
-        return;
+    return round_digits(a, 17, &q, &x) ? real_layout(v < 0, q, 17, x, t) : 0;
+}
+
+/* The same for any finite v with printf: %.15g, %.16g or %.17g, the first
+ * that reads back, in jansson's forms. A subnormal v has fewer significant
+ * bits, so its shortest text may have fewer than 15 digits that are not
+ * its 15-digit rounding: from %.1g up. */
+static int real_printf(double v, char *t, size_t cap)
+{
+    int n = 0;
+    for (int p = fabs(v) < DBL_MIN ? 1 : 15; p <= 17; p++) {
+        n = snprintf(t, cap - 2, "%.*g", p, v);
+        if (n <= 0 || (size_t)n >= cap - 2)
+            return 0;
+        if (strtod(t, NULL) == v)
+            break;
     }
     char *e = memchr(t, 'e', (size_t)n);
     if (!e && !memchr(t, '.', (size_t)n)) {
@@ -250,7 +306,28 @@ void ot_buf_json_real(ot_buf *b, double v)
         memmove(d, s, (size_t)(t + n - s) + 1);
         n -= (int)(s - d);
     }
-    ot_buf_append(b, t, (size_t)n);
+    return n;
+}
+
+size_t ot_fmt_real(char *out, double v)
+{
+    if (!isfinite(v))
+        return (size_t)sprintf(out, "%g", v);
+    int n = real_short(v, out);
+    if (!n)
+        n = real_printf(v, out, OT_FMT_REAL_MAX);
+    return n > 0 ? (size_t)n : 0;
+}
+
+void ot_buf_json_real(ot_buf *b, double v)
+{
+    char t[OT_FMT_REAL_MAX];
+    size_t n = isfinite(v) ? ot_fmt_real(t, v) : 0;
+    if (!n) {
+        b->failed = 1;
+        return;
+    }
+    ot_buf_append(b, t, n);
 }
 
 static int dump_cb(const char *data, size_t len, void *b)
@@ -259,10 +336,113 @@ static int dump_cb(const char *data, size_t len, void *b)
     return ot_buf_failed(b) ? -1 : 0;
 }
 
+struct key {
+    const char *k;
+    size_t len;
+    const json_t *v;
+};
+
+static int key_cmp(const void *a, const void *b)
+{
+    const struct key *x = a, *y = b;
+    int c = memcmp(x->k, y->k, x->len < y->len ? x->len : y->len);
+    return c ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+static void json_value(ot_buf *b, const json_t *v, size_t flags);
+
+static void json_object_out(ot_buf *b, const json_t *o, size_t flags)
+{
+    const char *sep = flags & JSON_COMPACT ? "," : ", ";
+    const char *colon = flags & JSON_COMPACT ? ":" : ": ";
+    size_t n = json_object_size(o), i = 0;
+    struct key few[16], *keys = few;
+    if (n > 16 && !(keys = malloc(n * sizeof *keys))) {
+        b->failed = 1;
+        return;
+    }
+    for (void *it = json_object_iter((json_t *)o); it && i < n;
+         it = json_object_iter_next((json_t *)o, it), i++)
+        keys[i] = (struct key){json_object_iter_key(it), json_object_iter_key_len(it),
+                               json_object_iter_value(it)};
+    if (flags & JSON_SORT_KEYS)
+        qsort(keys, i, sizeof *keys, key_cmp);
+    ot_buf_append(b, "{", 1);
+    for (size_t k = 0; k < i; k++) {
+        if (k)
+            ot_buf_puts(b, sep);
+        ot_buf_json_stringn(b, keys[k].k, keys[k].len);
+        ot_buf_puts(b, colon);
+        json_value(b, keys[k].v, flags);
+    }
+    ot_buf_append(b, "}", 1);
+    if (keys != few)
+        free(keys);
+}
+
+static void json_value(ot_buf *b, const json_t *v, size_t flags)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT:
+        json_object_out(b, v, flags);
+        break;
+    case JSON_ARRAY:
+        ot_buf_append(b, "[", 1);
+        for (size_t i = 0, n = json_array_size(v); i < n; i++) {
+            if (i)
+                ot_buf_puts(b, flags & JSON_COMPACT ? "," : ", ");
+            json_value(b, json_array_get(v, i), flags);
+        }
+        ot_buf_append(b, "]", 1);
+        break;
+    case JSON_STRING:
+        ot_buf_json_stringn(b, json_string_value(v), json_string_length(v));
+        break;
+    case JSON_INTEGER: {
+        json_int_t x = json_integer_value(v);
+        if (x < 0)
+            ot_buf_append(b, "-", 1);
+        ot_buf_put_u64(b, x < 0 ? 0ULL - (unsigned long long)x : (unsigned long long)x);
+        break;
+    }
+    case JSON_REAL:
+        ot_buf_json_real(b, json_real_value(v));
+        break;
+    case JSON_TRUE:
+        ot_buf_puts(b, "true");
+        break;
+    case JSON_FALSE:
+        ot_buf_puts(b, "false");
+        break;
+    case JSON_NULL:
+        ot_buf_puts(b, "null");
+        break;
+    }
+}
+
 void ot_buf_json(ot_buf *b, const json_t *v, size_t flags)
 {
-    if (json_dump_callback(v, dump_cb, b, flags | JSON_ENCODE_ANY))
+    if (!v) {
         b->failed = 1;
+        return;
+    }
+    /* indentation and \u escapes of non-ASCII text: jansson's writer, with
+     * its %.17g reals (logs and the command line's output only) */
+    if (flags & (JSON_MAX_INDENT | JSON_ENSURE_ASCII | JSON_ESCAPE_SLASH)) {
+        size_t prec = flags & JSON_REAL_PRECISION(31) ? 0 : JSON_REAL_PRECISION(17);
+        if (json_dump_callback(v, dump_cb, b, flags | JSON_ENCODE_ANY | prec))
+            b->failed = 1;
+        return;
+    }
+    json_value(b, v, flags);
+}
+
+char *ot_json_dumps(const json_t *v, size_t flags)
+{
+    ot_buf b;
+    ot_buf_init(&b);
+    ot_buf_json(&b, v, flags);
+    return ot_buf_steal(&b, NULL);
 }
 
 /* 1 when one of the 8 bytes in w is below 0x20, '"' or '\\' (word at a
@@ -287,10 +467,12 @@ static size_t plain_run(const char *s, size_t i, size_t len)
     return i;
 }
 
-void ot_buf_json_string(ot_buf *b, const char *s)
+void ot_buf_json_string(ot_buf *b, const char *s) { ot_buf_json_stringn(b, s, strlen(s)); }
+
+void ot_buf_json_stringn(ot_buf *b, const char *s, size_t len)
 {
     static const char hex[] = "0123456789ABCDEF";
-    size_t len = strlen(s), run = 0, i = plain_run(s, 0, len);
+    size_t run = 0, i = plain_run(s, 0, len);
     if (ot_buf_reserve(b, len + 2))
         return;
     if (i == len) { /* most strings need no escape: one copy */

@@ -40,22 +40,36 @@ void ot_buf_printf(ot_buf *b, const char *fmt, ...) __attribute__((format(printf
 int ot_buf_failed(const ot_buf *b);
 /* Append s as a JSON string literal (quotes and escapes included), escaped
  * as jansson escapes it: \" \\ \b \f \n \r \t, other control characters
- * as \u00XX (upper-case hex), everything else as it is. */
+ * (NUL too, in the counted form) as \u00XX (upper-case hex), everything
+ * else as it is. */
 void ot_buf_json_string(ot_buf *b, const char *s);
-/* Append a finite double as jansson writes it with JSON_REAL_PRECISION(17):
- * "%.17g", ".0" added when that looks like an integer, the exponent without
- * '+' or leading zeros ("1e20", "1e-5"). Byte-identical, so text rendered
- * here and text dumped by jansson can be mixed and compared. */
+void ot_buf_json_stringn(ot_buf *b, const char *s, size_t len);
+/* Append a finite double as the shortest decimal that reads back as the
+ * same double (of those, the nearest: 0.1 -> "0.1", 0.1 + 0.2 ->
+ * "0.30000000000000004"), in %g's layout (an exponent below 1e-4 and from
+ * 1e17), with ".0" after an integer and the exponent without '+' or
+ * leading zeros ("20.0", "1e20", "1e-5"). */
 void ot_buf_json_real(ot_buf *b, double v);
-/* Append jansson's dump of v with flags (JSON_ENCODE_ANY is added). */
+/* Append the JSON text of v (any value) as jansson's json_dumps writes it
+ * with flags (JSON_COMPACT, JSON_SORT_KEYS: keys in byte order), except
+ * reals, written by ot_buf_json_real. Every JSON text OpsTwin stores or
+ * serves is written here, so a stored value and its reply agree. NULL v
+ * marks b failed. */
 struct json_t;
 void ot_buf_json(ot_buf *b, const struct json_t *v, size_t flags);
+/* ot_buf_json into a new string (caller frees); NULL when out of memory. */
+char *ot_json_dumps(const struct json_t *v, size_t flags);
 /* Return the NUL-terminated data and reset b; caller frees. */
 char *ot_buf_steal(ot_buf *b, size_t *len);
 
 /* Write v in decimal to out (at least 21 bytes), NUL-terminated, without
  * printf (per-event paths). Returns the number of digits. */
 size_t ot_fmt_u64(char *out, unsigned long long v);
+/* Write v as ot_buf_json_real writes it (not finite: "nan", "inf" or
+ * "-inf") to out (at least OT_FMT_REAL_MAX bytes), NUL-terminated. Returns
+ * its length. */
+#define OT_FMT_REAL_MAX 40
+size_t ot_fmt_real(char *out, double v);
 /* Append v in decimal (ot_fmt_u64). */
 void ot_buf_put_u64(ot_buf *b, unsigned long long v);
 

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/buf.h"
 #include "core/hex.h"
 
 #define P(x) (1u << (x))
@@ -194,7 +195,7 @@ char *ot_auth_mint(const char *secret, const char *sub, const char *const *rl, i
             json_array_append_new(sc, json_string(scopes[i]));
         json_object_set_new(claims, "scope", sc);
     }
-    char *text = json_dumps(claims, JSON_COMPACT);
+    char *text = ot_json_dumps(claims, JSON_COMPACT);
     json_decref(claims);
     if (!text || jwt_new(&jwt) || jwt_add_grants_json(jwt, text) ||
         jwt_set_alg(jwt, JWT_ALG_HS256, (const unsigned char *)secret, (int)strlen(secret))) {

@@ -10,6 +10,7 @@
 #include "action/executor.h"
 #include "aiw/events.h"
 #include "api/app.h"
+#include "core/buf.h"
 #include "core/clock.h"
 #include "core/evtype.h"
 #include "core/log.h"
@@ -35,7 +36,7 @@ struct ot_engine {
 
 /* --- helpers ---------------------------------------------------------------- */
 
-static char *dump(const json_t *j) { return json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(17)); }
+static char *dump(const json_t *j) { return ot_json_dumps(j, JSON_COMPACT); }
 
 static json_t *load_doc(ot_app *app, const char *type, const char *id, ot_error *err)
 {

@@ -106,7 +106,7 @@ static int model_for(ot_app *app, const ot_sim_request *rq, ot_sim_model **owned
         *m = *owned;
     }
     json_t *mj = ot_sim_model_to_json(*m);
-    *model_text = mj ? json_dumps(mj, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(17)) : NULL;
+    *model_text = mj ? ot_json_dumps(mj, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     json_decref(mj);
     return 0;
 }
@@ -212,7 +212,7 @@ static void run_job(ot_sim_service *s, struct job *j)
     if (model_for(app, &rq, &owned, &m, &model_text, &j->err))
         goto out;
     if (rq.has_seed && model_text) {
-        char *req_text = json_dumps(j->body, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(17));
+        char *req_text = ot_json_dumps(j->body, JSON_COMPACT | JSON_SORT_KEYS);
         char *live = live_inputs(app, m, &rq);
         if (req_text && live &&
             asprintf(&key, "%s|%s|%s|%s", req_text, model_text, j->anomaly_id, live) < 0)
@@ -241,7 +241,7 @@ static void run_job(ot_sim_service *s, struct job *j)
     }
     if (j->anomaly_id[0])
         json_object_set_new(doc, "anomaly_id", json_string(j->anomaly_id));
-    text = json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    text = ot_json_dumps(doc, JSON_COMPACT);
     const char *sim_id = json_string_value(json_object_get(doc, "sim_id"));
     json_t *extra = json_pack("{s:s, s:b}", "engine",
                               json_string_value(json_object_get(doc, "engine")) ?: "classical",
@@ -526,7 +526,7 @@ void ot_h_model_put(ot_req *req)
     }
     mp->reply = json_pack("{s:s, s:o}", "twin_id", twin, "model", ot_sim_model_to_json(m));
     ot_sim_model_free(m);
-    mp->text = json_dumps(mp->reply, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    mp->text = ot_json_dumps(mp->reply, JSON_COMPACT);
     mp->doc = (ot_store_doc){"model", twin, twin, NULL, mp->text};
     mp->w = (ot_store_write){.docs = &mp->doc, .ndocs = 1, .done = model_stored, .ctx = req};
     ot_req_audit(req, &mp->w, twin);

@@ -185,7 +185,7 @@ static void render_extra(ot_buf *x, const char *asset_id, json_t *extra)
         ot_buf_json_string(x, asset_id);
     }
     if (extra && json_object_size(extra)) {
-        char *t = json_dumps(extra, JSON_COMPACT | JSON_REAL_PRECISION(17));
+        char *t = ot_json_dumps(extra, JSON_COMPACT);
         if (t && t[0] == '{') {
             if (x->len)
                 ot_buf_puts(x, ",");
@@ -299,10 +299,9 @@ void ot_audit_hash(const char *prev_hex, const char *record, size_t len, char *o
     ot_hex_encode(md, n < 32 ? n : 32, out);
 }
 
-/* The canonical text of an audit record: what jansson's json_dumps gives
- * for the same object with JSON_COMPACT | JSON_SORT_KEYS |
- * JSON_REAL_PRECISION(17) (the keys below are in that order), without
- * building it for every write. */
+/* The canonical text of an audit record: what ot_json_dumps gives for the
+ * same object with JSON_COMPACT | JSON_SORT_KEYS (the keys below are in
+ * that order), without building it for every write. */
 int ot_audit_render(ot_buf *b, int64_t seq, int64_t ts_us, const char *actor,
                     const char *action, const char *target, const json_t *details,
                     const char *details_json)
@@ -315,7 +314,7 @@ int ot_audit_render(ot_buf *b, int64_t seq, int64_t ts_us, const char *actor,
     ot_buf_json_string(b, actor ? actor : "anonymous");
     ot_buf_puts(b, ",\"details\":");
     if (details)
-        ot_buf_json(b, details, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(17));
+        ot_buf_json(b, details, JSON_COMPACT | JSON_SORT_KEYS);
     else
         ot_buf_puts(b, details_json ? details_json : "null");
     snprintf(num, sizeof num, "%lld", (long long)seq);

@@ -232,8 +232,7 @@ json_t *ot_store_latest(ot_store *s, int64_t upto, const char *twin_id, ot_error
 
 /* The canonical record text into b (reset first): the JSON object
  * {"action","actor","details","seq","target","ts"}, keys sorted, compact,
- * byte-identical to jansson's JSON_COMPACT | JSON_SORT_KEYS |
- * JSON_REAL_PRECISION(17) dump of it. actor NULL = "anonymous"; details
+ * byte-identical to its ot_json_dumps with JSON_COMPACT | JSON_SORT_KEYS. actor NULL = "anonymous"; details
  * NULL = details_json copied as it is (the caller's canonical text), or
  * null when that is NULL too. 0 or OT_ENOMEM. */
 int ot_audit_render(ot_buf *b, int64_t seq, int64_t ts_us, const char *actor,

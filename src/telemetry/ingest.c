@@ -603,7 +603,7 @@ static void item_result(ot_buf *b, const struct ingest *g, size_t i)
                               "status", "rejected", "error", "code",
                               ot_error_code_name(it->err->code), "message", msg, "details",
                               "path", it->err->path, "message", it->err->message);
-        char *t = r ? json_dumps(r, JSON_COMPACT) : NULL;
+        char *t = r ? ot_json_dumps(r, JSON_COMPACT) : NULL;
         json_decref(r);
         if (t)
             ot_buf_puts(b, t);
@@ -725,7 +725,7 @@ void ot_h_ingest_profile_put(ot_req *req)
     snprintf(pp->twin, sizeof pp->twin, "%s", twin);
     json_t *canon = ot_ingest_profile_to_json(pp->p);
     json_t *stored = json_pack("{s:s, s:O}", "twin_id", twin, "profile", canon);
-    pp->json = json_dumps(stored, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    pp->json = ot_json_dumps(stored, JSON_COMPACT);
     json_decref(stored);
     json_decref(canon);
     pp->doc = (ot_store_doc){"ingest_profile", pp->twin, pp->twin, NULL, pp->json};

@@ -189,7 +189,7 @@ static void dead_letter(ot_mqtt *m, const char *topic, const void *payload, size
             free(b64);
         }
     }
-    char *s = json_dumps(o, JSON_COMPACT);
+    char *s = ot_json_dumps(o, JSON_COMPACT);
     json_decref(o);
     if (!s)
         return;

@@ -220,11 +220,14 @@ static int build_metrics(const json_t *m, const ot_ingest_profile *profile, cons
         if (metric_value(v, &d))
             return metric_value_error(v, ot_tel_path_key(path, sizeof path, base, key, klen),
                                       err);
-        if (ot_ingest_profile_apply(profile, key, &d, &final))
+        if (ot_ingest_profile_apply(profile, key, &d, &final)) {
+            char num[OT_FMT_REAL_MAX];
+            ot_fmt_real(num, d);
             return ot_error_set(err, OT_EINVAL,
                                 ot_tel_path_key(path, sizeof path, base, key, klen),
-                                "%.17g converted to '%s' is out of range (not finite)", d,
+                                "%s converted to '%s' is out of range (not finite)", num,
                                 final);
+        }
         ot_tel_metric *out = &t->metrics[t->nmetrics++];
         memcpy(out->name, final, strlen(final) + 1);
         out->value = d;
@@ -472,7 +475,7 @@ int ot_tel_render(const ot_tel *t, ot_buf *b)
         ot_buf_json_real(b, t->metrics[i].value);
     }
     ot_buf_append(b, "}", 1);
-    size_t flags = JSON_COMPACT | JSON_REAL_PRECISION(17);
+    size_t flags = JSON_COMPACT;
     if (t->tags) {
         ot_buf_puts(b, ",\"tags\":");
         ot_buf_json(b, t->tags, flags);

@@ -113,9 +113,8 @@ void ot_tel_clear(ot_tel *t);
  * event_id_given and ts_given become 1). Caller owns; NULL when out of memory. */
 json_t *ot_tel_to_json(const ot_tel *t);
 
-/* The same object as JSON text, appended to b: byte-identical to jansson's
- * json_dumps(ot_tel_to_json(t), JSON_COMPACT | JSON_REAL_PRECISION(17)),
- * without building it. 0, or -1 when out of memory (b is then failed). */
+/* The same object as JSON text, appended to b: byte-identical to
+ * ot_json_dumps(ot_tel_to_json(t), JSON_COMPACT), without building it. 0, or -1 when out of memory (b is then failed). */
 int ot_tel_render(const ot_tel *t, ot_buf *b);
 
 /* --- Timestamps (also used by the CSV/NDJSON importer) ---------------------

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/buf.h"
 #include "core/clock.h"
 #include "telemetry/names.h"
 #include "telemetry/normalize.h"
@@ -94,8 +95,9 @@ static int unix_double(double d, int64_t *us, ot_error *err, const char *path)
             return 0;
         }
     }
-    char what[96];
-    snprintf(what, sizeof what, "%.17g (read as Unix %s)", d, unit_name(scale));
+    char what[96], num[OT_FMT_REAL_MAX];
+    ot_fmt_real(num, d);
+    snprintf(what, sizeof what, "%s (read as Unix %s)", num, unit_name(scale));
     return range_error(v < 0 ? -1 : OT_TS_MAX_US + 1, what, err, path);
 }
 

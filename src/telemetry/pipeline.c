@@ -190,7 +190,7 @@ static void write_anomaly(ot_pipeline *p, json_t *doc, int with_event)
     snprintf(aw->id, sizeof aw->id, "%s", json_string_value(json_object_get(doc, "anomaly_id")));
     snprintf(aw->twin, sizeof aw->twin, "%s", json_string_value(json_object_get(doc, "twin_id")));
     const char *st = json_string_value(json_object_get(doc, "status"));
-    aw->text = json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    aw->text = ot_json_dumps(doc, JSON_COMPACT);
     /* a static string: the doc is released before the write completes */
     aw->doc = (ot_store_doc){"anomaly", aw->id, aw->twin,
                              st && strcmp(st, "open") == 0 ? "open" : "resolved", aw->text};
@@ -648,7 +648,7 @@ void ot_h_detector_put(ot_req *req)
     json_decref(body);
     dp->reply = json_pack("{s:s, s:o}", "twin_id", twin, "detector",
                           ot_detector_config_to_json(&dp->cfg));
-    dp->text = json_dumps(dp->reply, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    dp->text = ot_json_dumps(dp->reply, JSON_COMPACT);
     dp->doc = (ot_store_doc){"detector", twin, twin, NULL, dp->text};
     dp->w = (ot_store_write){.docs = &dp->doc, .ndocs = 1, .done = detector_stored, .ctx = req};
     ot_req_audit(req, &dp->w, twin);

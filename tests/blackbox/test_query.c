@@ -244,7 +244,9 @@ Test(query, twins_and_latest_values)
 }
 
 /* A stored double reads back as the same double from every read: the query,
- * the twin's latest value, the record by id and a one-point aggregate. */
+ * the twin's latest value, the record by id and a one-point aggregate; and
+ * as the same text it was sent as, the shortest that reads back (20.1, not
+ * 20.100000000000001). */
 Test(query, reals_read_back_exactly)
 {
     static const char *lit[] = {"3.3333333333333335", "0.30000000000000004", "20.1",
@@ -272,6 +274,17 @@ Test(query, reals_read_back_exactly)
         cr_assert_eq(json_real_value(json_object_get(json_object_get(r, "metrics"), "v")), want,
                      "by id: %s", lit[i]);
         json_decref(r);
+        char path[64], text[64];
+        snprintf(path, sizeof path, "/r/telemetry/p%d", i);
+        snprintf(text, sizeof text, "\"v\":%s}", lit[i]);
+        bb_resp raw;
+        cr_assert_eq(bb_http(&srv, "GET", path, NULL, NULL, &raw), 200);
+        cr_assert(strstr(raw.body, text), "by id, as text: %s", raw.body);
+        bb_resp_free(&raw);
+        snprintf(path, sizeof path, "/telemetry/query?twin_id=prec&asset_id=a%d", i);
+        cr_assert_eq(bb_http(&srv, "GET", path, NULL, NULL, &raw), 200);
+        cr_assert(strstr(raw.body, text), "query, as text: %s", raw.body);
+        bb_resp_free(&raw);
         json_t *a = bb_getf(&srv, 200,
                             "/telemetry/aggregate?twin_id=prec&asset_id=a%d&metric_name=v"
                             "&function=max&window=1%%20minute",
