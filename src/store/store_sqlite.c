@@ -119,6 +119,18 @@ static const struct migration {
 #define DERIVED_MAX_POINTS 65536
 #define DERIVED_DELAY_MS 200
 
+/* Under steady load the checkpointer never finds the WAL fully copied at
+ * the moment a transaction starts, so SQLite never starts the WAL over and
+ * the file grows without end. Past this many frames (~64 MiB of 4 KiB pages)
+ * the writer finishes the checkpoint itself and restarts the WAL: a pause of
+ * one commit, once per WAL_RESTART_FRAMES frames. */
+#define WAL_RESTART_FRAMES 16384
+/* The checkpointer passes every 200 ms, and as soon as the writer has added
+ * this many frames (4 MiB) since it last asked: under batch load 200 ms is
+ * ~10,000 frames, which the restart above then copied on the writer
+ * (~45 ms, stalling every request in flight, twice a second). */
+#define CKPT_KICK_FRAMES 1024
+
 enum wstmt { W_BEGIN, W_COMMIT, W_ROLLBACK, W_LOOKUP_TEL, W_SERIES_GET,
              W_SERIES_INS, W_SERIES_SET, W_INS_BLOCK, W_PUT_DOC, W_PUT_AUDIT, W_ROLLUP,
              W_DERIVED_GET, W_DERIVED_SET, W_REPLAY, W_NSTMT };
@@ -223,7 +235,9 @@ typedef struct sqlite_be {
     int ckpt_started, ckpt_stop;
     pthread_mutex_t ckpt_mu;
     pthread_cond_t ckpt_cv;
+    pthread_cond_t ckpt_idle_cv; /* a pass ended */
     int ckpt_kick;      /* under ckpt_mu: the writer asks for a pass now */
+    int ckpt_running;   /* under ckpt_mu: a pass is under way */
     int wal_frames;     /* frames in the WAL after the writer's last commit */
     int ckpt_kicked_at; /* wal_frames at the writer's last kick (writer only) */
 
@@ -331,10 +345,13 @@ static void *ckpt_main(void *arg)
         be->ckpt_kick = 0;
         if (be->ckpt_stop)
             break;
+        be->ckpt_running = 1;
         pthread_mutex_unlock(&be->ckpt_mu);
         int log = 0, done = 0;
         sqlite3_wal_checkpoint_v2(be->ckpt, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
         pthread_mutex_lock(&be->ckpt_mu);
+        be->ckpt_running = 0;
+        pthread_cond_broadcast(&be->ckpt_idle_cv);
     }
     pthread_mutex_unlock(&be->ckpt_mu);
     return NULL;
@@ -401,6 +418,7 @@ static void be_close(void *p)
     pthread_cond_destroy(&be->pool_cv);
     pthread_mutex_destroy(&be->ckpt_mu);
     pthread_cond_destroy(&be->ckpt_cv);
+    pthread_cond_destroy(&be->ckpt_idle_cv);
     free(be);
 }
 
@@ -413,6 +431,7 @@ static int be_open(const ot_store_options *opt, void **out, ot_error *err)
     pthread_cond_init(&be->pool_cv, NULL);
     pthread_mutex_init(&be->ckpt_mu, NULL);
     pthread_cond_init(&be->ckpt_cv, NULL);
+    pthread_cond_init(&be->ckpt_idle_cv, NULL);
     snprintf(be->path, sizeof be->path, "%s/opstwin.db", opt->data_dir);
     be->acc.keep_points = 1;
     be->derived_delay_us =
@@ -694,18 +713,6 @@ static void derived_written(sqlite_be *be)
     atomic_store(&be->derived_lo, 0);
 }
 
-/* Under steady load the checkpointer never finds the WAL fully copied at
- * the moment a transaction starts, so SQLite never starts the WAL over and
- * the file grows without end. Past this many frames (~64 MiB of 4 KiB pages)
- * the writer finishes the checkpoint itself and restarts the WAL: a pause of
- * one commit, once per WAL_RESTART_FRAMES frames. */
-#define WAL_RESTART_FRAMES 16384
-/* The checkpointer passes every 200 ms, and as soon as the writer has added
- * this many frames (4 MiB) since it last asked: under batch load 200 ms is
- * ~10,000 frames, which the restart above then copied on the writer
- * (~45 ms, stalling every request in flight, twice a second). */
-#define CKPT_KICK_FRAMES 1024
-
 static int wal_hook(void *ctx, sqlite3 *db, const char *name, int frames)
 {
     (void)db;
@@ -750,8 +757,16 @@ static int be_commit(void *p, int *sync_fd, ot_error *err)
     if (!rc && be->wal_frames > WAL_RESTART_FRAMES) {
         be->wal_frames = 0;
         int log = 0, done = 0;
-        if (sqlite3_wal_checkpoint_v2(be->w, NULL, SQLITE_CHECKPOINT_RESTART, &log, &done) !=
-            SQLITE_OK)
+        /* after the checkpointer's pass, if one is under way, and before it
+         * starts another: a pass holds SQLite's checkpoint lock, and a
+         * restart tried meanwhile fails at once (SQLITE_BUSY, a third of
+         * the tries under batch load), so the WAL could grow on */
+        pthread_mutex_lock(&be->ckpt_mu);
+        while (be->ckpt_running)
+            pthread_cond_wait(&be->ckpt_idle_cv, &be->ckpt_mu);
+        int crc = sqlite3_wal_checkpoint_v2(be->w, NULL, SQLITE_CHECKPOINT_RESTART, &log, &done);
+        pthread_mutex_unlock(&be->ckpt_mu);
+        if (crc != SQLITE_OK)
             ot_log(OT_LOG_WARNING, "store: WAL restart checkpoint: %s (%d of %d frames)",
                    sqlite3_errmsg(be->w), done, log);
     }
