@@ -29,6 +29,7 @@ typedef struct direct_sink {
     ot_registry *registry;
     struct profile *profiles;
     size_t nprofiles;
+    ot_tel_json canon; /* the tree the schema check reads */
 } direct_sink;
 
 /* Per batch: the normalized items and the arrays the store write points to. */
@@ -87,6 +88,7 @@ static void direct_close(ot_import_sink *k)
         ot_ingest_profile_free(d->profiles[i].p);
     }
     free(d->profiles);
+    ot_tel_json_clear(&d->canon);
     free(d);
 }
 
@@ -98,7 +100,7 @@ static int take_item(direct_sink *d, const json_t *obj, int64_t now, ot_tel *tel
     ot_error_clear(&e);
     const char *twin = json_string_value(json_object_get(obj, "twin_id"));
     int rc = ot_tel_normalize(obj, profile_for(d, twin), now, "$", tel, &e);
-    json_t *canon = rc ? NULL : ot_tel_to_json(tel);
+    const json_t *canon = rc ? NULL : ot_tel_json_of(&d->canon, tel);
     if (!rc && !canon)
         rc = ot_error_set(&e, OT_ENOMEM, NULL, "out of memory");
     if (!rc)
@@ -110,7 +112,6 @@ static int take_item(direct_sink *d, const json_t *obj, int64_t now, ot_tel *tel
     if (!rc)
         *json = ot_buf_steal(&text, NULL);
     ot_buf_free(&text);
-    json_decref(canon);
     if (rc) {
         res->status = OT_IMPORT_REJECTED;
         ot_import_describe(res->message, sizeof res->message, e.path, e.message);

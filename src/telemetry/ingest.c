@@ -126,6 +126,7 @@ struct ot_ingest_batch {
     size_t n, cap;
     struct bitem *items;
     ot_buf text;          /* the items' canonical texts, each NUL-terminated */
+    ot_tel_json canon;    /* the tree the schema check reads */
     ot_store_tel *stels;
     const char **names;
     double *values;
@@ -155,6 +156,7 @@ void ot_ingest_batch_free(ot_ingest_batch *b)
     for (size_t i = 0; i < b->n; i++)
         ot_tel_clear(&b->items[i].tel);
     ot_buf_free(&b->text);
+    ot_tel_json_clear(&b->canon);
     for (int i = 0; i < b->nrefs; i++)
         ref_release(b->refs[i].ref);
     free(b->refs);
@@ -233,10 +235,9 @@ static int keep_item(ot_ingest_batch *b, struct bitem *it, const char *prefix, o
         goto fail;
     }
     if (b->app->check_telemetry) {
-        json_t *canon = ot_tel_to_json(&it->tel);
+        const json_t *canon = ot_tel_json_of(&b->canon, &it->tel);
         int rc = canon ? b->app->check_telemetry(b->app->check_ctx, canon, prefix, err)
                        : ot_error_set(err, OT_ENOMEM, prefix, "out of memory");
-        json_decref(canon);
         if (rc)
             goto fail;
     }

@@ -518,3 +518,62 @@ json_t *ot_tel_to_json(const ot_tel *t)
     }
     return o;
 }
+
+void ot_tel_json_clear(ot_tel_json *c)
+{
+    json_decref(c->o);
+    memset(c, 0, sizeof *c);
+}
+
+/* The cached tree has t's members: the same metric names in the same order,
+ * tags and the client's quality there or not. */
+static int same_members(const ot_tel_json *c, const ot_tel *t)
+{
+    if (!t->tags != !json_object_get(c->o, "tags") ||
+        !t->quality != !json_object_get(c->q, "client") || json_object_size(c->m) != t->nmetrics)
+        return 0;
+    size_t i = 0;
+    for (void *it = json_object_iter(c->m); it; it = json_object_iter_next(c->m, it), i++)
+        if (strcmp(json_object_iter_key(it), t->metrics[i].name) != 0)
+            return 0;
+    return 1;
+}
+
+/* t's values into the cached tree (same_members holds); -1 out of memory. */
+static int refill(ot_tel_json *c, const ot_tel *t)
+{
+    char ts[OT_TS_BUFSZ];
+    if (json_string_set_nocheck(c->ev, t->event_id) ||
+        json_string_set_nocheck(c->twin, t->twin_id) ||
+        json_string_set_nocheck(c->asset, t->asset_id) ||
+        json_string_set_nocheck(c->ts, ot_ts_format(t->ts_us, ts)))
+        return -1;
+    size_t i = 0;
+    for (void *it = json_object_iter(c->m); it; it = json_object_iter_next(c->m, it), i++)
+        json_real_set(json_object_iter_value(it), t->metrics[i].value);
+    json_real_set(c->dqs, t->data_quality_score);
+    json_real_set(c->mr, t->missing_rate);
+    /* replacing a member keeps its place */
+    if ((t->tags && json_object_set_nocheck(c->o, "tags", t->tags)) ||
+        (t->quality && json_object_set_nocheck(c->q, "client", t->quality)))
+        return -1;
+    return 0;
+}
+
+const json_t *ot_tel_json_of(ot_tel_json *c, const ot_tel *t)
+{
+    if (c->o && same_members(c, t) && refill(c, t) == 0)
+        return c->o;
+    ot_tel_json_clear(c);
+    if (!(c->o = ot_tel_to_json(t)))
+        return NULL;
+    c->m = json_object_get(c->o, "metrics");
+    c->q = json_object_get(c->o, "quality");
+    c->ev = json_object_get(c->o, "event_id");
+    c->twin = json_object_get(c->o, "twin_id");
+    c->asset = json_object_get(c->o, "asset_id");
+    c->ts = json_object_get(c->o, "ts");
+    c->dqs = json_object_get(c->q, "data_quality_score");
+    c->mr = json_object_get(c->q, "missing_rate");
+    return c->o;
+}

@@ -113,8 +113,23 @@ void ot_tel_clear(ot_tel *t);
  * event_id_given and ts_given become 1). Caller owns; NULL when out of memory. */
 json_t *ot_tel_to_json(const ot_tel *t);
 
+/* ot_tel_to_json for a run of records (the schema check of a batch): the
+ * tree of the previous call with its values replaced when t has the same
+ * members (metric names in order, tags and the client's quality there or
+ * not), else a new tree. Building a tree of ~15 members cost each record
+ * more than the check itself. Zero-initialize; the tree belongs to c, valid
+ * until the next call or ot_tel_json_clear. NULL when out of memory. One
+ * thread at a time. */
+typedef struct ot_tel_json {
+    json_t *o, *m, *q;                         /* the tree, its metrics and quality */
+    json_t *ev, *twin, *asset, *ts, *dqs, *mr; /* value nodes inside o */
+} ot_tel_json;
+const json_t *ot_tel_json_of(ot_tel_json *c, const ot_tel *t);
+void ot_tel_json_clear(ot_tel_json *c);
+
 /* The same object as JSON text, appended to b: byte-identical to
- * ot_json_dumps(ot_tel_to_json(t), JSON_COMPACT), without building it. 0, or -1 when out of memory (b is then failed). */
+ * ot_json_dumps(ot_tel_to_json(t), JSON_COMPACT), without building it. 0,
+ * or -1 when out of memory (b is then failed). */
 int ot_tel_render(const ot_tel *t, ot_buf *b);
 
 /* --- Timestamps (also used by the CSV/NDJSON importer) ---------------------

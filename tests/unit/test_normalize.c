@@ -605,6 +605,45 @@ Test(normalize, render_is_byte_identical_to_dumping_to_json)
     ot_buf_free(&b);
 }
 
+/* The reused tree is, after every record of a random run (metric names,
+ * tags and client quality changing now and then), the tree ot_tel_to_json
+ * builds for that record: equal, and written the same. */
+Test(normalize, the_reused_tree_is_the_record_s_own)
+{
+    srand(9);
+    const char *extras[] = {"", ",\"tags\":{\"site\":\"n\",\"z\":\"t\"}", ",\"quality\":0.25",
+                            ",\"tags\":{\"k\":\"v\"},\"quality\":{\"src\":[1]}"};
+    const char *metric_sets[] = {"\"a\":1", "\"a\":1,\"b\":2", "\"b\":2,\"c\":3", "\"a\":1,\"c\":3"};
+    ot_tel_json c = {0};
+    for (int i = 0; i < 3000; i++) {
+        char in[512];
+        /* runs of one shape, as in a batch, then another */
+        int shape = (i / (1 + rand() % 8)) % 16;
+        snprintf(in, sizeof in,
+                 "{\"twin_id\":\"tw%d\",\"asset_id\":\"as%d\",\"event_id\":\"e:%d\",\"ts\":%d%s,"
+                 "\"metrics\":{%s}}",
+                 rand() % 3, rand() % 5, i, 1767530096 + i, extras[shape % 4],
+                 metric_sets[shape / 4]);
+        ot_tel t;
+        accept(in, &t);
+        for (size_t m = 0; m < t.nmetrics; m++)
+            t.metrics[m].value = random_double();
+        t.data_quality_score = (double)(rand() % 1000) / 999;
+        json_t *want = ot_tel_to_json(&t);
+        const json_t *got = ot_tel_json_of(&c, &t);
+        cr_assert_not_null(got);
+        char *a = ot_json_dumps(want, JSON_COMPACT), *b = ot_json_dumps(got, JSON_COMPACT);
+        cr_assert_str_eq(b, a, "record %d", i);
+        cr_assert(json_equal(want, got));
+        free(a);
+        free(b);
+        json_decref(want);
+        ot_tel_clear(&t);
+    }
+    ot_tel_json_clear(&c);
+    ot_tel_json_clear(&c); /* twice is harmless */
+}
+
 /* --- Bare MQTT payloads ------------------------------------------------------- */
 
 Test(normalize, bare_metrics)
