@@ -523,13 +523,18 @@ static void own_redis_stop(struct own_redis *o)
     o->pid = 0;
 }
 
-/* A private redis-server and an OpsTwin server mirroring to it. */
-static void start_with_own_redis(struct own_redis *o, bb_server *s)
+/* The stream a server with the default REDIS_PREFIX mirrors to. */
+#define OWN_KEY "opstwin:events"
+
+/* A private redis-server and an OpsTwin server mirroring to it; returns a
+ * client of that redis-server. */
+static redisContext *start_with_own_redis(struct own_redis *o, bb_server *s)
 {
     own_redis_start(o);
     snprintf(o->env, sizeof o->env, "REDIS_URL=%s", o->url);
     const char *env[] = {o->env, NULL};
     bb_start(s, NULL, env, NULL);
+    return rconnect(o->url);
 }
 
 static void stop_both(struct own_redis *o, bb_server *s)
@@ -573,9 +578,8 @@ Test(redis, outage_degrades_and_the_stream_catches_up_without_gaps)
 {
     struct own_redis o = {0};
     bb_server s;
-    start_with_own_redis(&o, &s);
-    const char *key = "opstwin:events";
-    redisContext *c = rconnect(o.url);
+    redisContext *c = start_with_own_redis(&o, &s);
+    const char *key = OWN_KEY;
     long last = 0;
     for (int i = 0; i < 10; i++)
         last = ingest(&s, "out", i);
@@ -679,9 +683,8 @@ Test(redis, refused_writes_leave_no_gap_in_the_stream)
 {
     struct own_redis o = {0};
     bb_server s;
-    start_with_own_redis(&o, &s);
-    const char *key = "opstwin:events";
-    redisContext *c = rconnect(o.url);
+    redisContext *c = start_with_own_redis(&o, &s);
+    const char *key = OWN_KEY;
     freeReplyObject(redisCommand(c, "CONFIG SET maxmemory-policy noeviction"));
     struct toggler t = {.url = o.url};
     pthread_t th;
