@@ -46,8 +46,9 @@ void ot_buf_json_string(ot_buf *b, const char *s);
 void ot_buf_json_stringn(ot_buf *b, const char *s, size_t len);
 /* Append a finite double as the shortest decimal that reads back as the
  * same double (of those, the nearest: 0.1 -> "0.1", 0.1 + 0.2 ->
- * "0.30000000000000004"), in %g's layout (an exponent below 1e-4 and from
- * 1e17), with ".0" after an integer and the exponent without '+' or
+ * "0.30000000000000004"), in %g's layout (an exponent below 1e-4, from
+ * 1e17, and for the few doubles just below 1e17 that 15 digits round up
+ * to it), with ".0" after an integer and the exponent without '+' or
  * leading zeros ("20.0", "1e20", "1e-5"). */
 void ot_buf_json_real(ot_buf *b, double v);
 /* Append the JSON text of v (any value) as jansson's json_dumps writes it
