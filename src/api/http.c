@@ -25,6 +25,7 @@
 #include "core/log.h"
 #include "core/utf8.h"
 #include "store/store.h"
+#include "telemetry/names.h"
 
 struct ot_http {
     struct MHD_Daemon *daemon;
@@ -62,9 +63,11 @@ json_t *ot_req_json(ot_req *req)
         return NULL;
     }
     json_t *doc = ot_json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!doc)
-        ot_reply_errorf(req, OT_EINVAL, "$", "request body is not valid JSON: %s (line %d, column %d)",
-                        jerr.text, jerr.line, jerr.column);
+    if (!doc) {
+        ot_error err;
+        ot_tel_json_error(&err, "$", "request body", req->body, req->body_len, &jerr, 1);
+        ot_reply_error(req, &err);
+    }
     return doc;
 }
 

@@ -129,8 +129,9 @@ static int ndjson_next(ot_import_source *s, ot_import_item *it, ot_error *err)
         it->line = s->line;
         it->obj = json_loadb(s->buf, (size_t)n, 0, &jerr);
         if (!it->obj) {
-            snprintf(it->error, sizeof it->error, "not valid JSON: %s (column %d)", jerr.text,
-                     jerr.column);
+            ot_error e;
+            ot_tel_json_error(&e, "$", "the line", s->buf, (size_t)n, &jerr, 0);
+            snprintf(it->error, sizeof it->error, "%s", e.message);
         } else if (!json_is_object(it->obj)) {
             ot_import_item_clear(it);
             snprintf(it->error, sizeof it->error, "$: a telemetry item must be a JSON object");

@@ -15,6 +15,7 @@
 #include "core/strmap.h"
 #include "core/log.h"
 #include "store/store.h"
+#include "telemetry/names.h"
 #include "telemetry/normalize.h"
 #include "telemetry/pipeline.h"
 
@@ -420,8 +421,9 @@ static json_t *split_body(ot_req *req, int *single)
             return arr;
         }
         if (!strstr(jerr.text, "end of file expected")) {
-            ot_reply_errorf(req, OT_EINVAL, "$", "request body is not valid JSON: %s (line %d, "
-                            "column %d)", jerr.text, jerr.line, jerr.column);
+            ot_error err;
+            ot_tel_json_error(&err, "$", "request body", b, len, &jerr, 1);
+            ot_reply_error(req, &err);
             return NULL;
         }
         /* several documents: NDJSON without its content type */
@@ -438,9 +440,12 @@ static json_t *split_body(ot_req *req, int *single)
         if (q < e) {
             json_t *doc = ot_json_loadb(p, (size_t)(e - p), 0, &jerr);
             if (!doc) {
-                char msg[300];
-                snprintf(msg, sizeof msg, "line %d is not valid JSON: %s", line, jerr.text);
-                doc = json_string(msg);
+                char what[32], item[32];
+                ot_error err;
+                snprintf(what, sizeof what, "line %d", line);
+                snprintf(item, sizeof item, "$[%zu]", json_array_size(arr));
+                ot_tel_json_error(&err, item, what, p, (size_t)(e - p), &jerr, 0);
+                doc = json_string(err.message);
             }
             json_array_append_new(arr, doc);
         }

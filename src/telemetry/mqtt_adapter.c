@@ -417,9 +417,10 @@ static void on_message(struct mosquitto *mosq, void *ud, const struct mosquitto_
     json_t *doc = json_loadb(msg->payload ? msg->payload : "", (size_t)msg->payloadlen, 0, &jerr);
     char reason[OT_ERROR_MSG_MAX + OT_ERROR_PATH_MAX + 16];
     if (!doc) {
-        snprintf(reason, sizeof reason, "payload is not valid JSON: %s (line %d, column %d)",
-                 jerr.text, jerr.line, jerr.column);
-        malformed(m, msg, reason);
+        ot_error err;
+        ot_tel_json_error(&err, "$", "payload", msg->payload ? msg->payload : "",
+                          (size_t)msg->payloadlen, &jerr, 1);
+        malformed(m, msg, err.message);
         return;
     }
     if (!json_is_object(doc)) {

@@ -74,3 +74,78 @@ char *ot_tel_path_key(char *dst, size_t cap, const char *base, const char *key, 
     }
     return dst;
 }
+
+/* json_error_path: a container open at the error. Deeper than
+ * PATH_DEPTH, containers are counted but not named. */
+#define PATH_DEPTH 32
+struct path_frame {
+    char array;        /* 1 array, 0 object */
+    size_t index;      /* array: the item being read */
+    const char *key;   /* object: the member being read, or NULL before its key */
+    size_t key_len;
+};
+
+static void json_error_path(char *path, const char *base, const char *text, size_t len, int pos)
+{
+    struct path_frame f[PATH_DEPTH];
+    int depth = 0;
+    size_t lim = pos > 0 && (size_t)pos < len ? (size_t)pos : len;
+    if (lim > 0 && memchr("{}[],:", text[lim - 1], 6))
+        lim--;
+    for (size_t i = 0; i < lim; i++) {
+        char c = text[i];
+        struct path_frame *top = depth > 0 && depth <= PATH_DEPTH ? &f[depth - 1] : NULL;
+        if (c == '{' || c == '[') {
+            if (depth < PATH_DEPTH)
+                f[depth] = (struct path_frame){.array = c == '['};
+            depth++;
+        } else if ((c == '}' || c == ']') && depth > 0) {
+            depth--;
+        } else if (c == ',' && top) {
+            top->index++;
+            top->key = NULL;
+        } else if (c == '"') {
+            size_t start = ++i;
+            while (i < lim && text[i] != '"')
+                i += text[i] == '\\' ? 2 : 1;
+            if (top && !top->array && !top->key && i < lim) {
+                top->key = text + start;
+                top->key_len = i - start;
+            }
+        }
+    }
+    snprintf(path, OT_ERROR_PATH_MAX, "%s", base);
+    for (int d = 0; d < depth && d < PATH_DEPTH; d++) {
+        size_t k = strlen(path);
+        if (f[d].array) {
+            snprintf(path + k, OT_ERROR_PATH_MAX - k, "[%zu]", f[d].index);
+        } else if (f[d].key) {
+            char key[OT_ERROR_PATH_MAX]; /* \" and \\ unescaped */
+            size_t n = 0;
+            for (size_t j = 0; j < f[d].key_len && n < sizeof key; j++) {
+                const char *q = f[d].key + j;
+                if (q[0] == '\\' && j + 1 < f[d].key_len && (q[1] == '"' || q[1] == '\\'))
+                    j++;
+                key[n++] = f[d].key[j];
+            }
+            char up[OT_ERROR_PATH_MAX];
+            memcpy(up, path, k + 1);
+            ot_tel_path_key(path, OT_ERROR_PATH_MAX, up, key, n);
+        }
+    }
+}
+
+int ot_tel_json_error(ot_error *err, const char *base, const char *what, const char *text,
+                      size_t len, const json_error_t *je, int with_line)
+{
+    char path[OT_ERROR_PATH_MAX], where[OT_ERROR_PATH_MAX + 4] = "", pos[48];
+    json_error_path(path, base, text, len, je->position);
+    if (strcmp(path, base) != 0)
+        snprintf(where, sizeof where, " at %s", path);
+    if (with_line)
+        snprintf(pos, sizeof pos, "line %d, column %d", je->line, je->column);
+    else
+        snprintf(pos, sizeof pos, "column %d", je->column);
+    return ot_error_set(err, OT_EINVAL, path, "%s is not valid JSON%s: %s (%s)", what, where,
+                        je->text, pos);
+}

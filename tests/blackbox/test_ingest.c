@@ -171,7 +171,8 @@ Test(ingest, ndjson_bad_line_is_rejected_with_its_index)
 {
     const char *body = "{\"twin_id\":\"ndb\",\"asset_id\":\"a\",\"metrics\":{\"v\":1}}\n"
                        "{\"twin_id\":\"ndb\",\"asset_id\":\n"
-                       "{\"twin_id\":\"ndb\",\"asset_id\":\"a\",\"metrics\":{\"v\":true}}\n";
+                       "{\"twin_id\":\"ndb\",\"asset_id\":\"a\",\"metrics\":{\"v\":true}}\n"
+                       "{\"twin_id\":\"ndb\",\"asset_id\":\"a\",\"metrics\":{\"v\":1e999}}\n";
     const char *h[] = {"Content-Type: application/x-ndjson", NULL};
     bb_resp r;
     cr_assert_eq(bb_http(&srv, "POST", "/telemetry/ingest", body, h, &r), 200, "%s", r.body);
@@ -183,6 +184,14 @@ Test(ingest, ndjson_bad_line_is_rejected_with_its_index)
                                                 "details"), 0);
     cr_assert_str_eq(sget(e1, "path"), "$[1]", "%s", r.body);
     cr_assert_str_eq(sget(e2, "path"), "$[2].metrics.v", "%s", r.body);
+    /* a line that does not parse is its item; the message names the field */
+    json_t *e3 = json_array_get(json_object_get(json_object_get(json_array_get(res, 3), "error"),
+                                                "details"), 0);
+    cr_assert_str_eq(sget(e3, "path"), "$[3]", "%s", r.body);
+    cr_assert(strstr(sget(e3, "message"), "line 4 is not valid JSON at $[3].metrics.v: real number "
+                     "overflow near '1e999'"), "%s", r.body);
+    cr_assert(strstr(sget(e1, "message"), "line 2 is not valid JSON at $[1].asset_id"), "%s",
+              r.body);
     bb_resp_free(&r);
     cr_assert_eq(query_count("ndb"), 1);
 }
@@ -299,8 +308,12 @@ Test(ingest, bad_input_is_400_naming_the_field_and_stores_nothing)
         {"{\"twin_id\":\"t\",\"asset_id\":\"a\",\"metrics\":{\"v\":1},\"quality\":1.5}",
          "$.quality"},
         {"{\"twin_id\":\"t\",\"asset_id\":\"a\",\"metrics\":{\"v\":1},\"foo\":1}", "$.foo"},
-        {"[1,]", "$"},
-        {"{\"twin_id\":", "$"},
+        {"{\"twin_id\":\"t\",\"asset_id\":\"a\",\"metrics\":{\"v\":1e999}}", "$.metrics.v"},
+        {"[{\"twin_id\":\"t\",\"asset_id\":\"a\",\"metrics\":{\"v\":1}},"
+         "{\"twin_id\":\"t\",\"asset_id\":\"a\",\"metrics\":{\"w\":2,\"v\":-1e999}}]",
+         "$[1].metrics.v"},
+        {"[1,]", "$[1]"},
+        {"{\"twin_id\":", "$.twin_id"},
         {"\"just a string\"", "$"},
         {"", "$"},
     };

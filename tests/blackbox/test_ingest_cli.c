@@ -185,7 +185,7 @@ Test(ingest_cli, bad_lines_are_reported_by_line_and_good_lines_stored)
     char want[600];
     snprintf(want, sizeof want, "%s:2: $.metrics.temp_c: ", f);
     cr_assert(strstr(err, want), "no '%s' in: %s", want, err);
-    snprintf(want, sizeof want, "%s:3: not valid JSON", f);
+    snprintf(want, sizeof want, "%s:3: the line is not valid JSON", f);
     cr_assert(strstr(err, want), "no '%s' in: %s", want, err);
     snprintf(want, sizeof want, "%s:4: $.ts: ", f);
     cr_assert(strstr(err, want), "no '%s' in: %s", want, err);

@@ -5,23 +5,32 @@
  * json_loadb returns: jansson must parse the input too, to an equal value
  * whose compact dump (key order, number formatting) is byte-identical.
  * And OpsTwin's own writer (ot_json_dumps, shortest reals) writes text that
- * jansson reads back as an equal value. abort() otherwise; leaks are caught
- * by LeakSanitizer. */
+ * jansson reads back as an equal value. Where jansson fails, the error's
+ * path (ot_tel_json_error) is a bounded path from "$". abort() otherwise;
+ * leaks are caught by LeakSanitizer. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/buf.h"
 #include "core/jsonfast.h"
+#include "telemetry/names.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void check(const char *s, size_t n, size_t flags)
 {
     json_t *fast = ot_json_fast_loadb(s, n, flags);
-    if (!fast)
-        return;
     json_error_t err;
+    if (!fast) {
+        json_t *v = json_loadb(s, n, flags, &err);
+        ot_error e;
+        if (!v && (ot_tel_json_error(&e, "$", "input", s, n, &err, 1) != OT_EINVAL ||
+                   e.path[0] != '$' || strlen(e.path) >= sizeof e.path))
+            abort();
+        json_decref(v);
+        return;
+    }
     json_t *ref = json_loadb(s, n, flags, &err);
     if (!ref || !json_equal(fast, ref))
         abort();
