@@ -1,10 +1,12 @@
 /* The durability promise (DESIGN.md section 8): kill -9 under load, restart,
- * and every acknowledged event is there with no gaps in the cursors. */
+ * and every acknowledged event is there with no gaps in the cursors; the same
+ * when the data folder's disk fills up. */
 #include <criterion/criterion.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -177,4 +179,114 @@ Test(crash, kill9_under_load_loses_nothing_acknowledged, .timeout = 120)
     json_decref(all);
     free(st.acks);
     cr_assert_eq(bb_stop(&s, 0), 0);
+}
+
+/* Mount a tmpfs of size (e.g. "12m") on dir, or change its size. */
+static void mount_tmpfs(const char *dir, const char *size, int remount)
+{
+    char opt[64];
+    snprintf(opt, sizeof opt, "%ssize=%s", remount ? "remount," : "", size);
+    const char *argv[] = {"/bin/mount", "-t", "tmpfs", "-o", opt, "tmpfs", dir, NULL};
+    char *out = NULL, *err = NULL, msg[512];
+    int rc = bb_run(argv, "/", NULL, &out, &err);
+    snprintf(msg, sizeof msg, "%s%s", out, err);
+    free(out);
+    free(err);
+    cr_assert_eq(rc, 0, "mount -o %s on %s: exit %d: %s (the test needs root)", opt, dir, rc, msg);
+}
+
+static void unmount(const char *dir)
+{
+    const char *argv[] = {"/bin/umount", dir, NULL};
+    char *out = NULL, *err = NULL;
+    bb_run(argv, "/", NULL, &out, &err);
+    free(out);
+    free(err);
+    rmdir(dir);
+}
+
+/* The disk of the data folder fills up (a real tmpfs of 12 MiB): writes are
+ * 503 with Retry-After, the server stays up, nothing acknowledged is lost or
+ * counted twice, and once there is room again writes go on where the log
+ * ended - also after a restart. */
+Test(crash, a_full_disk_is_503_and_loses_nothing_acknowledged, .timeout = 120)
+{
+    if (bb_pg_mode())
+        cr_skip_test("the store is PostgreSQL's: its disk is not the data folder's");
+    char dir[] = "/tmp/opstwin-full.XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    mount_tmpfs(dir, "12m", 0);
+    bb_server s;
+    bb_start(&s, NULL, NULL, dir);
+
+    char *body = malloc(200 * 400 + 2);
+    size_t acked = 0, refused = 0;
+    for (int req = 0; req < 400 && refused < 3; req++) {
+        size_t k = (size_t)sprintf(body, "[");
+        for (int i = 0; i < 200; i++)
+            k += (size_t)sprintf(body + k, "%s{\"twin_id\":\"full%d\",\"asset_id\":\"a\",\"metrics\":"
+                                 "{\"v\":%d},\"tags\":{\"pad\":\"%0200d\"}}", i ? "," : "", i % 4,
+                                 req, i);
+        sprintf(body + k, "]");
+        bb_resp r;
+        long code = bb_http(&s, "POST", "/telemetry/ingest", body, NULL, &r);
+        if (code == 200) {
+            acked += (size_t)json_integer_value(json_object_get(r.json, "accepted"));
+        } else {
+            bb_assert_error(&r, 503, "service_unavailable", NULL);
+            char retry[16];
+            cr_assert_eq(bb_header(&r, "Retry-After", retry, sizeof retry), 0, "%s", r.headers);
+            refused++;
+        }
+        bb_resp_free(&r);
+    }
+    free(body);
+    cr_assert_eq(refused, 3, "the disk did not fill: %zu events acknowledged", acked);
+    cr_log_info("full disk: %zu events acknowledged, then 503", acked);
+    cr_assert_gt(acked, 0);
+    json_decref(bb_req(&s, "GET", "/health", NULL, 200));
+
+    /* room again: the next write is stored right after the last one */
+    mount_tmpfs(dir, "64m", 1);
+    const char *one = "{\"twin_id\":\"full0\",\"asset_id\":\"a\",\"metrics\":{\"v\":-1}}";
+    bb_resp r;
+    for (int i = 0; i < 50 && bb_http(&s, "POST", "/telemetry/ingest", one, NULL, &r) != 200; i++) {
+        bb_resp_free(&r);
+        usleep(100000);
+    }
+    cr_assert_eq(r.status, 200, "no write after the disk had room: %s", r.body);
+    bb_resp_free(&r);
+
+    for (int restarted = 0; restarted < 2; restarted++) {
+        /* every acknowledged record once, the cursors without a gap, and
+         * the aggregates (derived data, rebuilt after each failed commit)
+         * counting each record once */
+        json_t *all = bb_diff_all(&s, "", 1000);
+        size_t tel = 0;
+        for (size_t i = 0; i < json_array_size(all); i++) {
+            json_t *e = json_array_get(all, i);
+            const char *c = json_string_value(json_object_get(e, "cursor"));
+            cr_assert_eq(strtol(c + 7, NULL, 10), (long)i + 1, "gap: event %zu has %s", i, c);
+            tel += strcmp(json_string_value(json_object_get(e, "type")), "TelemetryAppended") == 0;
+        }
+        json_decref(all);
+        cr_assert_eq(tel, acked + 1, "%zu records in the log, %zu acknowledged", tel, acked + 1);
+        double count = 0;
+        for (int t = 0; t < 4; t++) {
+            json_t *g = bb_getf(&s, 200, "/telemetry/aggregate?twin_id=full%d&metric_name=v"
+                                         "&function=count&window=1%%20day", t);
+            json_t *b = json_object_get(g, "buckets");
+            for (size_t i = 0; i < json_array_size(b); i++)
+                count += json_number_value(json_object_get(json_array_get(b, i), "value"));
+            json_decref(g);
+        }
+        cr_assert_eq((size_t)count, tel, "the rollups count %.0f points of %zu records", count,
+                     tel);
+        if (!restarted) {
+            cr_assert_eq(bb_stop(&s, 1), 0);
+            bb_start(&s, NULL, NULL, dir);
+        }
+    }
+    cr_assert_eq(bb_stop(&s, 1), 0);
+    unmount(dir);
 }
