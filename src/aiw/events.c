@@ -161,8 +161,8 @@ int ot_events_check_since(ot_req *req, const char *since, int64_t *after)
 {
     if (ot_cursor_parse(since, after)) {
         ot_reply_errorf(req, OT_EINVAL, "$.since",
-                        "malformed cursor '%.60s': expected cursor_ followed by at least six "
-                        "digits, e.g. cursor_000123",
+                        "malformed cursor '%.60s': expected cursor_ followed by 6 to 18 digits, "
+                        "e.g. cursor_000123",
                         since);
         return -1;
     }

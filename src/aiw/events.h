@@ -16,7 +16,7 @@
 
 struct ot_app;
 
-/* Parse "cursor_000123" (prefix, at least six digits). 0 or -1. */
+/* Parse "cursor_000123" (prefix, 6 to 18 digits). 0 or -1. */
 int ot_cursor_parse(const char *s, int64_t *out);
 /* (ot_cursor_format is in core/evtype.h.) */
 
