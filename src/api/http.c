@@ -484,6 +484,49 @@ static enum MHD_Result check_arg(void *cls, enum MHD_ValueKind kind, const char 
     return MHD_NO;
 }
 
+/* MHD_get_connection_values callback: stop at the first query argument
+ * that the route does not take (cls: the route; the name goes to
+ * unknown_arg). A misspelt argument would otherwise be ignored: `cursor=`
+ * for `since=` would read from the start, `start=` for `start_time=` the
+ * whole range. */
+struct arg_check {
+    const struct ot_route *route;
+    const char *unknown;
+};
+
+static enum MHD_Result known_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                 const char *value)
+{
+    struct arg_check *c = cls;
+    (void)kind;
+    (void)value;
+    size_t n = strlen(key);
+    for (const char *p = c->route->query; p && *p;) {
+        const char *e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (len == n && memcmp(p, key, n) == 0)
+            return MHD_YES;
+        p += len + (e != NULL);
+    }
+    c->unknown = key;
+    return MHD_NO;
+}
+
+static int check_args(ot_req *req)
+{
+    struct arg_check c = {.route = req->route};
+    MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, known_arg, &c);
+    if (!c.unknown)
+        return 0;
+    char path[OT_ERROR_PATH_MAX], q[64];
+    size_t n = strlen(c.unknown);
+    ot_tel_path_key(path, sizeof path, "$", c.unknown, n);
+    ot_reply_errorf(req, OT_EINVAL, path, "unknown query parameter '%s'; %s %s takes %s",
+                    ot_tel_quote(q, sizeof q, c.unknown, n), req->route->method,
+                    req->route->pattern, req->route->query ? req->route->query : "none");
+    return 1;
+}
+
 static int on_headers(ot_http *h, ot_req *req)
 {
     ot_app *app = h->app;
@@ -552,7 +595,7 @@ static int on_headers(ot_http *h, ot_req *req)
     case OT_MATCH_OK:
         break;
     }
-    if (check_access(req))
+    if (check_access(req) || check_args(req))
         return 1;
 
     return 0;
