@@ -13,6 +13,7 @@
 #include "core/evtype.h"
 #include "core/log.h"
 #include "store/store.h"
+#include "telemetry/names.h"
 
 #define NAME_MAX_LEN 64
 #define URI_BASE "https://opstwin.dev/schemas/"
@@ -323,8 +324,10 @@ void ot_h_schema_register(ot_req *req)
     json_t *v;
     json_object_foreach(body, key, v) {
         if (strcmp(key, "name") && strcmp(key, "schema") && strcmp(key, "format_assert")) {
-            ot_reply_errorf(req, OT_EINVAL, "$", "unknown field '%.40s'; allowed: name, schema, "
-                            "format_assert", key);
+            char path[OT_ERROR_PATH_MAX], q[64];
+            ot_tel_path_key(path, sizeof path, "$", key, strlen(key));
+            ot_reply_errorf(req, OT_EINVAL, path, "unknown field '%s'; allowed: name, schema, "
+                            "format_assert", ot_tel_quote(q, sizeof q, key, strlen(key)));
             goto out;
         }
     }

@@ -128,10 +128,10 @@ Test(schemas, register_same_different_builtin_invalid_malformed)
     bb_assert_error(&e, 400, "validation_failed", "$.name");
     bb_resp_free(&e);
     bb_http(&srv, "POST", "/schemas", "{\"name\":\"x.v1\",\"schema\":{},\"extra\":1}", NULL, &e);
-    bb_assert_error(&e, 400, "validation_failed", NULL);
+    bb_assert_error(&e, 400, "validation_failed", "$.extra");
     bb_resp_free(&e);
     bb_http(&srv, "POST", "/schemas", "{\"name\":\"x.v1\",\"schema\":", NULL, &e);
-    bb_assert_error(&e, 400, "validation_failed", NULL);
+    bb_assert_error(&e, 400, "validation_failed", "$.schema");
     bb_resp_free(&e);
     /* none of the rejected ones was registered */
     bb_http(&srv, "GET", "/schemas/bad.v1", NULL, NULL, &e);
