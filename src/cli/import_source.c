@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "core/clock.h"
+#include "core/jsonfast.h"
 #include "telemetry/csv.h"
 #include "telemetry/names.h"
 #include "telemetry/normalize.h"
@@ -127,7 +128,7 @@ static int ndjson_next(ot_import_source *s, ot_import_item *it, ot_error *err)
             continue;
         json_error_t jerr;
         it->line = s->line;
-        it->obj = json_loadb(s->buf, (size_t)n, 0, &jerr);
+        it->obj = ot_json_loadb(s->buf, (size_t)n, JSON_REJECT_DUPLICATES, &jerr);
         if (!it->obj) {
             ot_error e;
             ot_tel_json_error(&e, "$", "the line", s->buf, (size_t)n, &jerr, 0);

@@ -411,7 +411,7 @@ static json_t *split_body(ot_req *req, int *single)
     json_error_t jerr;
     *single = 0;
     if (!ndjson) {
-        json_t *doc = ot_json_loadb(b, len, 0, &jerr);
+        json_t *doc = ot_json_loadb(b, len, JSON_REJECT_DUPLICATES, &jerr);
         if (doc) {
             if (json_is_array(doc))
                 return doc;
@@ -438,7 +438,7 @@ static json_t *split_body(ot_req *req, int *single)
         while (q < e && (*q == ' ' || *q == '\t' || *q == '\r'))
             q++;
         if (q < e) {
-            json_t *doc = ot_json_loadb(p, (size_t)(e - p), 0, &jerr);
+            json_t *doc = ot_json_loadb(p, (size_t)(e - p), JSON_REJECT_DUPLICATES, &jerr);
             if (!doc) {
                 char what[32], item[32];
                 ot_error err;

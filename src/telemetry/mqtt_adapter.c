@@ -23,6 +23,7 @@
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/hash.h"
+#include "core/jsonfast.h"
 #include "core/log.h"
 #include "telemetry/ingest.h"
 #include "telemetry/names.h"
@@ -414,7 +415,8 @@ static void on_message(struct mosquitto *mosq, void *ud, const struct mosquitto_
     }
     atomic_fetch_add(&m->received, 1);
     json_error_t jerr;
-    json_t *doc = json_loadb(msg->payload ? msg->payload : "", (size_t)msg->payloadlen, 0, &jerr);
+    json_t *doc = ot_json_loadb(msg->payload ? msg->payload : "", (size_t)msg->payloadlen,
+                                JSON_REJECT_DUPLICATES, &jerr);
     char reason[OT_ERROR_MSG_MAX + OT_ERROR_PATH_MAX + 16];
     if (!doc) {
         ot_error err;

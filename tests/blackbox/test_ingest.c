@@ -312,6 +312,8 @@ Test(ingest, bad_input_is_400_naming_the_field_and_stores_nothing)
         {"[{\"twin_id\":\"t\",\"asset_id\":\"a\",\"metrics\":{\"v\":1}},"
          "{\"twin_id\":\"t\",\"asset_id\":\"a\",\"metrics\":{\"w\":2,\"v\":-1e999}}]",
          "$[1].metrics.v"},
+        {"{\"twin_id\":\"t\",\"asset_id\":\"a\",\"metrics\":{\"v\":1,\"v\":2}}", "$.metrics.v"},
+        {"{\"twin_id\":\"t\",\"twin_id\":\"u\",\"asset_id\":\"a\",\"metrics\":{\"v\":1}}", "$.twin_id"},
         {"[1,]", "$[1]"},
         {"{\"twin_id\":", "$.twin_id"},
         {"\"just a string\"", "$"},

@@ -422,9 +422,11 @@ Test(mqtt, malformed_payloads_go_to_the_dead_letter_topic_and_are_counted, .time
              "{\"t\":1},\"colour\":\"red\"}", twin);                    /* schema: unknown */
     tc_publish(&c, topic, payload);
     tc_publish(&c, topic, "[1,2]");
-    cr_assert(wait_until(&c, &c.nmsg, 4, 15), "4 dead letters expected, got %d", c.nmsg);
-    const char *want[] = {"not valid JSON", "$.temp", "$.colour", "must be a JSON object"};
-    for (int i = 0; i < 4; i++) {
+    tc_publish(&c, topic, "{\"temp\":1,\"temp\":2}");                  /* a key twice */
+    cr_assert(wait_until(&c, &c.nmsg, 5, 15), "5 dead letters expected, got %d", c.nmsg);
+    const char *want[] = {"not valid JSON", "$.temp", "$.colour", "must be a JSON object",
+                          "not valid JSON at $.temp: duplicate object key"};
+    for (int i = 0; i < 5; i++) {
         json_t *d = json_loads(c.msg[i].payload, 0, NULL);
         cr_assert(d, "dead letter is JSON: %s", c.msg[i].payload);
         const char *reason = json_string_value(json_object_get(d, "reason"));
@@ -434,7 +436,7 @@ Test(mqtt, malformed_payloads_go_to_the_dead_letter_topic_and_are_counted, .time
         cr_assert(json_is_string(json_object_get(d, "payload")));
         json_decref(d);
     }
-    cr_assert_eq(metric(&s, "opstwin_mqtt_malformed_total "), 4);
+    cr_assert_eq(metric(&s, "opstwin_mqtt_malformed_total "), 5);
     /* the adapter keeps working */
     tc_publish(&c, topic, "{\"temp\":20}");
     cr_assert_eq(wait_count(&s, twin, 1, 15), 1);
@@ -449,8 +451,8 @@ Test(mqtt, malformed_payloads_go_to_the_dead_letter_topic_and_are_counted, .time
     for (int i = 0; i < 150 && !seen; i++) {
         usleep(100000);
         log = bb_server_log(&s);
-        const char *sum = strstr(log, "rejected 3 payloads since");
-        seen = sum && strstr(sum, "must be a JSON object");
+        const char *sum = strstr(log, "rejected 4 payloads since");
+        seen = sum && strstr(sum, "duplicate object key");
         free(log);
     }
     cr_assert(seen, "a summary with the count and the latest reason after the interval");
