@@ -118,12 +118,14 @@ static json_t *parse_literal(struct parser *p, const char *word, size_t n, json_
     return v;
 }
 
-/* One "key": value member into obj; 0, or -1 (not handled here). */
+/* One "key": value member into obj; 0, or -1 (not handled here). A key
+ * already there is replaced in place, which leaves the object's size as it
+ * was: that is how a duplicate is seen, without a lookup of every key. */
 static int object_member(struct parser *p, json_t *obj)
 {
     size_t klen;
     const char *key = p->s < p->end && *p->s == '"' ? parse_string(p, &klen) : NULL;
-    if (!key || ((p->flags & JSON_REJECT_DUPLICATES) && json_object_getn(obj, key, klen)))
+    if (!key)
         return -1;
     skip_ws(p);
     if (p->s >= p->end || *p->s != ':')
@@ -131,7 +133,10 @@ static int object_member(struct parser *p, json_t *obj)
     p->s++;
     skip_ws(p);
     json_t *v = parse_value(p);
-    return v && json_object_setn_new_nocheck(obj, key, klen, v) == 0 ? 0 : -1;
+    size_t size = json_object_size(obj);
+    if (!v || json_object_setn_new_nocheck(obj, key, klen, v) != 0)
+        return -1;
+    return (p->flags & JSON_REJECT_DUPLICATES) && json_object_size(obj) == size ? -1 : 0;
 }
 
 static int array_member(struct parser *p, json_t *arr)
