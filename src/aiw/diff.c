@@ -3,7 +3,7 @@
  * stored JSON text, never re-encoded.
  *
  * subscriber=NAME: without since, the page starts after NAME's remembered
- * cursor (0 when new); an explicit since wins. Once the page is built,
+ * cursor, the token subject's own (0 when new); an explicit since wins. Once the page is built,
  * NAME's cursor becomes its next_cursor (aiw/subscribers.h); when that
  * cannot be saved the page is not served (503), so NAME never skips. */
 #include <stdio.h>
@@ -66,7 +66,7 @@ void ot_h_diff(ot_req *req)
     if (sub && !(since && *since)) { /* after every check of the input */
         ot_error serr;
         int64_t c;
-        if (ot_subscribers_get(app->subscribers, sub, &c, &serr)) {
+        if (ot_subscribers_get(app->subscribers, ot_req_actor(req), sub, &c, &serr)) {
             ot_reply_error(req, &serr);
             return;
         }
@@ -112,7 +112,7 @@ void ot_h_diff(ot_req *req)
     ot_buf_printf(&p.out, "],\"next_cursor\":\"%s\",\"has_more\":%s,\"count\":%d",
                   ot_cursor_format(next, c), has_more ? "true" : "false", n);
     if (sub) {
-        if (ot_subscribers_set(app->subscribers, sub, next, &err)) {
+        if (ot_subscribers_set(app->subscribers, ot_req_actor(req), sub, next, &err)) {
             ot_buf_free(&p.out);
             ot_reply_error(req, &err);
             return;

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "aiw/events.h"
+#include "core/buf.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/strmap.h"
@@ -22,13 +23,23 @@ struct ot_subscribers {
     ot_strmap map;              /* name -> (void *)(cursor + 1) */
 };
 
+#define KEY_MAX (OT_SUBSCRIBER_OWNER_MAX + 1 + OT_SUBSCRIBER_NAME_MAX + 1)
+
 /* One pending store write; freed by its completion. */
 struct pending {
     ot_store_write w;
     ot_store_doc doc;
-    char name[OT_SUBSCRIBER_NAME_MAX + 1];
-    char json[256];
+    char key[KEY_MAX];
+    char *json;
 };
+
+/* "OWNER/NAME" into key (KEY_MAX bytes): names have no '/', so it is
+ * unambiguous whatever the owner holds. */
+static const char *key_of(char *key, const char *owner, const char *name)
+{
+    snprintf(key, KEY_MAX, "%.*s/%s", OT_SUBSCRIBER_OWNER_MAX, owner, name);
+    return key;
+}
 
 int ot_subscriber_name_valid(const char *name)
 {
@@ -59,9 +70,11 @@ int ot_subscribers_open(struct ot_store *store, struct ot_redis *redis, ot_subsc
         json_t *d;
         json_array_foreach(docs, i, d) {
             const char *name = json_string_value(json_object_get(d, "name"));
+            const char *owner = json_string_value(json_object_get(d, "owner"));
             json_t *c = json_object_get(d, "cursor");
+            char key[KEY_MAX];
             if (name && json_is_integer(c) && json_integer_value(c) >= 0)
-                map_put(s, name, json_integer_value(c));
+                map_put(s, owner ? key_of(key, owner, name) : name, json_integer_value(c));
         }
         json_decref(docs);
     }
@@ -78,43 +91,65 @@ void ot_subscribers_free(ot_subscribers *s)
     free(s);
 }
 
-int ot_subscribers_get(ot_subscribers *s, const char *name, int64_t *cursor, ot_error *err)
+/* The cursor kept under key, 0 when there is none. */
+static int get_key(ot_subscribers *s, const char *key, int64_t *cursor, ot_error *err)
 {
     if (s->redis)
-        return ot_redis_cursor_get(s->redis, name, cursor, err);
+        return ot_redis_cursor_get(s->redis, key, cursor, err);
     pthread_mutex_lock(&s->mu);
-    intptr_t v = (intptr_t)ot_strmap_get(&s->map, name);
+    intptr_t v = (intptr_t)ot_strmap_get(&s->map, key);
     pthread_mutex_unlock(&s->mu);
     *cursor = v ? (int64_t)v - 1 : 0;
     return 0;
+}
+
+int ot_subscribers_get(ot_subscribers *s, const char *owner, const char *name, int64_t *cursor,
+                       ot_error *err)
+{
+    char key[KEY_MAX];
+    int rc = get_key(s, key_of(key, owner, name), cursor, err);
+    if (rc == 0 && *cursor == 0)
+        rc = get_key(s, name, cursor, err); /* kept before owners (file comment) */
+    return rc;
 }
 
 static void write_done(ot_store_write *w, void *ctx)
 {
     struct pending *p = ctx;
     if (w->rc)
-        ot_log(OT_LOG_ERROR, "subscriber %s: its cursor could not be stored: %s", p->name,
+        ot_log(OT_LOG_ERROR, "subscriber %s: its cursor could not be stored: %s", p->key,
                w->err.message);
+    free(p->json);
     free(p);
 }
 
-int ot_subscribers_set(ot_subscribers *s, const char *name, int64_t cursor, ot_error *err)
+int ot_subscribers_set(ot_subscribers *s, const char *owner, const char *name, int64_t cursor,
+                       ot_error *err)
 {
+    char key[KEY_MAX];
+    key_of(key, owner, name);
     if (s->redis)
-        return ot_redis_cursor_set(s->redis, name, cursor, err);
+        return ot_redis_cursor_set(s->redis, key, cursor, err);
     struct pending *p = calloc(1, sizeof *p);
-    if (!p)
-        return ot_error_set(err, OT_ENOMEM, NULL, "out of memory");
-    snprintf(p->name, sizeof p->name, "%s", name);
     char ts[OT_TS_BUFSZ];
-    snprintf(p->json, sizeof p->json, "{\"name\":\"%s\",\"cursor\":%" PRId64 ",\"updated_at\":\"%s\"}",
-             p->name, cursor, ot_ts_format(ot_now_us(), ts));
-    p->doc = (ot_store_doc){.type = "subscriber", .id = p->name, .twin_id = "", .json = p->json};
+    json_t *doc = json_pack("{s:s%, s:s, s:I, s:s}", "owner", key, strlen(key) - strlen(name) - 1,
+                            "name", name, "cursor", (json_int_t)cursor, "updated_at",
+                            ot_ts_format(ot_now_us(), ts));
+    if (p && doc)
+        p->json = ot_json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+    if (!p || !p->json) {
+        free(p);
+        return ot_error_set(err, OT_ENOMEM, NULL, "out of memory");
+    }
+    memcpy(p->key, key, sizeof key);
+    p->doc = (ot_store_doc){.type = "subscriber", .id = p->key, .twin_id = "", .json = p->json};
     p->w = (ot_store_write){.docs = &p->doc, .ndocs = 1, .done = write_done, .ctx = p};
-    /* The lock orders the submits of one name as their map updates. */
+    /* The lock orders the submits of one key as their map updates. */
     pthread_mutex_lock(&s->mu);
-    if (!ot_strmap_get(&s->map, name) && s->map.n >= OT_SUBSCRIBERS_MAX) {
+    if (!ot_strmap_get(&s->map, key) && s->map.n >= OT_SUBSCRIBERS_MAX) {
         pthread_mutex_unlock(&s->mu);
+        free(p->json);
         free(p);
         return ot_error_set(err, OT_ECONFLICT, "$.subscriber",
                             "this server already remembers %d subscriber names; reuse one",
@@ -122,9 +157,10 @@ int ot_subscribers_set(ot_subscribers *s, const char *name, int64_t cursor, ot_e
     }
     int rc = ot_store_submit(s->store, &p->w);
     if (rc == 0)
-        map_put(s, name, cursor);
+        map_put(s, key, cursor);
     pthread_mutex_unlock(&s->mu);
     if (rc) {
+        free(p->json);
         free(p);
         return ot_error_set(err, rc, NULL,
                             rc == OT_EBUSY ? "the store is busy; the subscriber's cursor could not "

@@ -100,7 +100,6 @@ int bb_free_port(void);
 /* The contents of the server's log. Caller frees. */
 char *bb_server_log(const bb_server *s);
 
-#endif
 
 /* --- conveniences for the API tests ------------------------------------- */
 
@@ -159,3 +158,5 @@ long bb_sse_wait_type(bb_sse *c, const char *type, size_t from, double timeout_s
 
 /* Drop the connection (without reading the rest) and free everything. */
 void bb_sse_close(bb_sse *c);
+
+#endif

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "policy_util.h"
 #include "../test_env.h"
 #include "store/redis.h"
 
@@ -380,6 +381,23 @@ static void subscriber_walk(const bb_server *s)
     cr_assert_eq(json_array_size(json_object_get(p, "events")), 0);
     cr_assert_eq(page_next(p), 5);
     json_decref(p);
+    /* another principal's "walker" is its own: it starts at the beginning,
+     * and moving it leaves this token's where it was */
+    char *tok = pu_mint(s, "reader2", "viewer", NULL), auth[2100];
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", tok);
+    const char *h[] = {auth, NULL};
+    for (long want = 1; want <= 2; want++) {
+        bb_resp r;
+        cr_assert_eq(bb_http(s, "GET", "/diff?subscriber=walker&limit=1", NULL, h, &r), 200);
+        cr_assert_eq(page_first(r.json), want, "%s", r.body);
+        bb_resp_free(&r);
+    }
+    free(tok);
+    p = diff(s, "subscriber=walker");
+    cr_assert_eq(json_array_size(json_object_get(p, "events")), 0,
+                 "another token moved this one's cursor");
+    cr_assert_eq(page_next(p), 5);
+    json_decref(p);
 }
 
 static void subscriber_bad_names(const bb_server *s)
@@ -419,6 +437,18 @@ static void subscriber_after_restart(bb_server *s, const char *const *env)
     json_decref(p);
 }
 
+/* A cursor kept under "old-agent" alone (before names had owners) at 3:
+ * this token's "old-agent" starts there, then goes its own way. */
+static void subscriber_legacy_name(const bb_server *s)
+{
+    json_t *p = diff(s, "subscriber=old-agent&limit=1");
+    cr_assert_eq(page_first(p), 4);
+    json_decref(p);
+    p = diff(s, "subscriber=old-agent&limit=1");
+    cr_assert_eq(page_first(p), 5);
+    json_decref(p);
+}
+
 Test(redis, subscriber_cursors_live_in_redis)
 {
     const char *url = shared_redis();
@@ -432,10 +462,12 @@ Test(redis, subscriber_cursors_live_in_redis)
     bb_start(&s, NULL, env, NULL);
     subscriber_walk(&s);
     subscriber_bad_names(&s);
-    redisReply *r = redisCommand(c, "HGET %scursors walker", prefix);
+    redisReply *r = redisCommand(c, "HGET %scursors admin/walker", prefix);
     cr_assert(r && r->type == REDIS_REPLY_STRING && strcmp(r->str, "5") == 0,
-              "HGET %scursors walker: %s", prefix, r && r->str ? r->str : "(nil)");
+              "HGET %scursors admin/walker: %s", prefix, r && r->str ? r->str : "(nil)");
     freeReplyObject(r);
+    freeReplyObject(redisCommand(c, "HSET %scursors old-agent 3", prefix));
+    subscriber_legacy_name(&s);
     subscriber_after_restart(&s, env);
     bb_stop_checked(&s);
     drop_prefix(c, prefix);
@@ -450,6 +482,14 @@ Test(redis, subscriber_cursors_live_in_the_store_without_redis)
     subscriber_walk(&s);
     subscriber_bad_names(&s);
     subscriber_after_restart(&s, NULL);
+    char dir[256];
+    snprintf(dir, sizeof dir, "%s", s.dir);
+    cr_assert_eq(bb_stop(&s, 1), 0);
+    bb_db_exec(&s, "INSERT INTO docs (type, id, twin_id, status, created, updated, json) VALUES "
+                   "('subscriber', 'old-agent', '', NULL, 0, 0, "
+                   "'{\"name\":\"old-agent\",\"cursor\":3}')");
+    bb_start(&s, NULL, NULL, dir);
+    subscriber_legacy_name(&s);
     bb_stop_checked(&s);
 }
 
