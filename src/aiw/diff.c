@@ -45,7 +45,7 @@ void ot_h_diff(ot_req *req)
                         OT_SUBSCRIBER_NAME_MAX);
         return;
     }
-    if (since && *since && ot_events_check_since(req, since, &after))
+    if (since && *since && ot_events_check_since(req, since, "$.since", &after))
         return;
     int limit = 100;
     const char *ls = ot_req_query(req, "limit");
@@ -73,7 +73,7 @@ void ot_h_diff(ot_req *req)
         /* resumes like since=; older than the retention window is a 410 too */
         if (c > 0) {
             since = ot_cursor_format(c, remembered);
-            if (ot_events_check_since(req, since, &after))
+            if (ot_events_check_since(req, since, "$.subscriber", &after))
                 return;
         }
     }

@@ -157,26 +157,26 @@ int ot_events_filter_from_query(ot_req *req, ot_event_filter *f, char *twin_buf,
     return 0;
 }
 
-int ot_events_check_since(ot_req *req, const char *since, int64_t *after)
+int ot_events_check_since(ot_req *req, const char *since, const char *field, int64_t *after)
 {
     if (ot_cursor_parse(since, after)) {
-        ot_reply_errorf(req, OT_EINVAL, "$.since",
-                        "malformed cursor '%.60s': expected cursor_ followed by 6 to 18 digits, "
-                        "e.g. cursor_000123",
-                        since);
+        ot_reply_errorf(req, OT_EINVAL, field,
+                        "malformed cursor '%.60s' in %s: expected cursor_ followed by 6 to 18 "
+                        "digits, e.g. cursor_000123",
+                        since, field);
         return -1;
     }
     int64_t oldest = ot_store_oldest_cursor(req->app->store);
     if (*after + 1 < oldest) {
         char c[32];
         ot_cursor_format(oldest - 1, c);
-        json_t *details = json_pack("[{s:s, s:s, s:s}]", "path", "$.since", "message",
+        json_t *details = json_pack("[{s:s, s:s, s:s}]", "path", field, "message",
                                     "older than the retention window", "oldest_cursor", c);
         char msg[256];
         snprintf(msg, sizeof msg,
-                 "cursor %s is older than the oldest stored event; resume from %s "
+                 "cursor %s (%s) is older than the oldest stored event; resume from %s "
                  "(since=%s) or read a snapshot",
-                 since, c, c);
+                 since, field, c, c);
         ot_reply_error_details(req, OT_EGONE, msg, details);
         return -1;
     }

@@ -36,8 +36,10 @@ int ot_events_filter_from_query(ot_req *req, ot_event_filter *f, char *twin_buf,
                                 size_t twin_len);
 
 /* Resolve a `since` cursor: replies 400 (malformed) or 410 (older than the
- * oldest stored event, with the oldest available cursor) and returns -1. */
-int ot_events_check_since(ot_req *req, const char *since, int64_t *after);
+ * oldest stored event, with the oldest available cursor) and returns -1.
+ * field names where the cursor came from, as the error's path: "$.since",
+ * "$.subscriber" (a remembered one), "Last-Event-ID" (the header). */
+int ot_events_check_since(ot_req *req, const char *since, const char *field, int64_t *after);
 
 /* twin, asset and metric names: [A-Za-z0-9_.:-]{1,128}. */
 int ot_name_valid(const char *s, size_t max);

@@ -152,11 +152,13 @@ void ot_h_subscribe(ot_req *req)
     if (ot_events_filter_from_query(req, &s->f, s->twin, sizeof s->twin))
         goto fail;
     /* Last-Event-ID (a reconnecting EventSource) wins over since */
-    const char *since = ot_req_header(req, "Last-Event-ID");
-    if (!since || !*since)
+    const char *since = ot_req_header(req, "Last-Event-ID"), *field = "Last-Event-ID";
+    if (!since || !*since) {
         since = ot_req_query(req, "since");
+        field = "$.since";
+    }
     if (since && *since) {
-        if (ot_events_check_since(req, since, &s->cursor))
+        if (ot_events_check_since(req, since, field, &s->cursor))
             goto fail;
     } else {
         s->cursor = ot_store_last_cursor(app->store); /* live only */

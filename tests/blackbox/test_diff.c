@@ -240,6 +240,7 @@ Test(diff_retention, cursor_older_than_retention_is_410, .timeout = 90)
     bb_server s;
     bb_start(&s, NULL, NULL, NULL);
     ingest_n(&s, "ret", 8);
+    json_decref(bb_getf(&s, 200, "/diff?subscriber=slow&limit=2")); /* remembers cursor 2 */
     char dir[256];
     snprintf(dir, sizeof dir, "%s", s.dir);
     cr_assert_eq(bb_stop(&s, 1), 0);
@@ -267,6 +268,10 @@ Test(diff_retention, cursor_older_than_retention_is_410, .timeout = 90)
     bb_resp_free(&r);
     bb_http(&s, "GET", "/diff?since=cursor_000004", NULL, NULL, &r);
     bb_assert_error(&r, 410, "gone", "$.since");
+    bb_resp_free(&r);
+    /* a remembered cursor as old: the 410 names the subscriber */
+    bb_http(&s, "GET", "/diff?subscriber=slow", NULL, NULL, &r);
+    bb_assert_error(&r, 410, "gone", "$.subscriber");
     bb_resp_free(&r);
     /* from the oldest available cursor, or from the start: events 6..8 */
     json_t *p = bb_getf(&s, 200, "/diff?since=cursor_000005");
