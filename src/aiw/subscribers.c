@@ -1,9 +1,9 @@
 /* subscribers.c - see subscribers.h. */
 #include "aiw/subscribers.h"
 
-#include <inttypes.h>
 #include <jansson.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +20,8 @@ struct ot_subscribers {
     struct ot_store *store;
     struct ot_redis *redis;     /* NULL: the store keeps the cursors */
     pthread_mutex_t mu;
-    ot_strmap map;              /* name -> (void *)(cursor + 1) */
+    ot_strmap map;              /* OWNER/NAME (or a NAME stored before owners)
+                                   -> (void *)(cursor + 1) */
 };
 
 #define KEY_MAX (OT_SUBSCRIBER_OWNER_MAX + 1 + OT_SUBSCRIBER_NAME_MAX + 1)

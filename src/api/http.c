@@ -485,10 +485,10 @@ static enum MHD_Result check_arg(void *cls, enum MHD_ValueKind kind, const char 
 }
 
 /* MHD_get_connection_values callback: stop at the first query argument
- * that the route does not take (cls: the route; the name goes to
- * unknown_arg). A misspelt argument would otherwise be ignored: `cursor=`
- * for `since=` would read from the start, `start=` for `start_time=` the
- * whole range. */
+ * that the route does not take (not in its `query` list, the one OpenAPI
+ * shows) and keep its name. A misspelt argument would otherwise be ignored:
+ * `cursor=` for `since=` would read from the start, `start=` for
+ * `start_time=` the whole range. */
 struct arg_check {
     const struct ot_route *route;
     const char *unknown;
