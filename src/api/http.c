@@ -501,6 +501,8 @@ static enum MHD_Result known_arg(void *cls, enum MHD_ValueKind kind, const char 
     (void)kind;
     (void)value;
     size_t n = strlen(key);
+    if (n == 0)
+        return MHD_YES; /* "?&a=1", "a=1&&b=2": the empty pieces of a query */
     for (const char *p = c->route->query; p && *p;) {
         const char *e = strchr(p, ',');
         size_t len = e ? (size_t)(e - p) : strlen(p);

@@ -192,9 +192,11 @@ Test(system, unknown_query_parameter_is_400_naming_it)
     json_t *q = bb_req(&srv, "GET", "/telemetry/query?twin_id=qp", NULL, 200);
     cr_assert_eq(json_integer_value(json_object_get(q, "count")), 0);
     json_decref(q);
-    /* the ones it takes are fine, in any order */
+    /* the ones it takes are fine, in any order, and so are the empty pieces
+     * URL builders leave */
     json_decref(bb_req(&srv, "GET", "/diff?limit=5&since=cursor_000000&types=TelemetryAppended",
                        NULL, 200));
+    json_decref(bb_req(&srv, "GET", "/diff?&limit=5&&since=cursor_000000&", NULL, 200));
 }
 
 Test(system, unknown_path_is_404_envelope)
