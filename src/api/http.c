@@ -55,10 +55,18 @@ const char *ot_req_header(const ot_req *req, const char *name)
     return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
 }
 
+int ot_req_body_blank(const ot_req *req)
+{
+    for (size_t i = 0; i < req->body_len; i++)
+        if (!strchr(" \t\r\n", req->body[i]) || !req->body[i])
+            return 0;
+    return 1;
+}
+
 json_t *ot_req_json(ot_req *req)
 {
     json_error_t jerr;
-    if (!req->body || req->body_len == 0) {
+    if (ot_req_body_blank(req)) {
         ot_reply_errorf(req, OT_EINVAL, "$", "request body is empty; send a JSON document");
         return NULL;
     }

@@ -75,9 +75,13 @@ const char *ot_req_query(const ot_req *req, const char *name);
 /* Request header by name (case-insensitive); NULL if absent. */
 const char *ot_req_header(const ot_req *req, const char *name);
 
-/* Parse the body as a JSON value. On failure replies 400 itself (naming the
- * line and column) and returns NULL; the handler then just returns.
- * Caller owns the returned reference. */
+/* 1 when the body is empty or only whitespace. */
+int ot_req_body_blank(const ot_req *req);
+
+/* Parse the body as a JSON value. On failure replies 400 itself (an empty
+ * body as such, else naming the value the parser stopped in, the line and
+ * the column) and returns NULL; the handler then just returns. Caller owns
+ * the returned reference. */
 json_t *ot_req_json(ot_req *req);
 
 /* 1 if the request's token may act on twin_id (always 1 without a token

@@ -410,6 +410,11 @@ static json_t *split_body(ot_req *req, int *single)
     int ndjson = ct && (strstr(ct, "ndjson") || strstr(ct, "jsonl") || strstr(ct, "json-seq"));
     json_error_t jerr;
     *single = 0;
+    if (ot_req_body_blank(req)) {
+        ot_reply_errorf(req, OT_EINVAL, "$", "request body is empty; send a telemetry object, "
+                        "a JSON array of them, or NDJSON (one per line)");
+        return NULL;
+    }
     if (!ndjson) {
         json_t *doc = ot_json_loadb(b, len, JSON_REJECT_DUPLICATES, &jerr);
         if (doc) {

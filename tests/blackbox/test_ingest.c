@@ -318,12 +318,22 @@ Test(ingest, bad_input_is_400_naming_the_field_and_stores_nothing)
         {"{\"twin_id\":", "$.twin_id"},
         {"\"just a string\"", "$"},
         {"", "$"},
+        {" \r\n\t\n", "$"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         bb_resp r;
         bb_http(&srv, "POST", "/telemetry/ingest", cases[i].body, NULL, &r);
         cr_assert_eq(r.status, 400, "case %zu %s -> %ld %s", i, cases[i].body, r.status, r.body);
         bb_assert_error(&r, 400, "validation_failed", cases[i].path);
+        bb_resp_free(&r);
+    }
+    /* a blank body is called empty, here and on the other endpoints */
+    const char *blank[][2] = {{"POST", "/telemetry/ingest"}, {"PUT", "/twins/t/ingest"}};
+    for (size_t i = 0; i < 2; i++) {
+        bb_resp r;
+        bb_http(&srv, blank[i][0], blank[i][1], " \n\t", NULL, &r);
+        bb_assert_error(&r, 400, "validation_failed", "$");
+        cr_assert(strstr(r.body, "request body is empty"), "%s", r.body);
         bb_resp_free(&r);
     }
     cr_assert_eq(log_size(), 0, "a rejected request stored something");
