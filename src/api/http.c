@@ -57,9 +57,11 @@ const char *ot_req_header(const ot_req *req, const char *name)
 
 int ot_req_body_blank(const ot_req *req)
 {
-    for (size_t i = 0; i < req->body_len; i++)
-        if (!strchr(" \t\r\n", req->body[i]) || !req->body[i])
+    for (size_t i = 0; i < req->body_len; i++) {
+        char c = req->body[i];
+        if (c != ' ' && c != '\t' && c != '\r' && c != '\n')
             return 0;
+    }
     return 1;
 }
 
