@@ -133,7 +133,8 @@ int ot_subscribers_set(ot_subscribers *s, const char *owner, const char *name, i
         return ot_redis_cursor_set(s->redis, key, cursor, err);
     struct pending *p = calloc(1, sizeof *p);
     char ts[OT_TS_BUFSZ];
-    json_t *doc = json_pack("{s:s%, s:s, s:I, s:s}", "owner", key, strlen(key) - strlen(name) - 1,
+    json_t *doc = json_pack("{s:s%, s:s, s:I, s:s}", "owner", owner,
+                            strnlen(owner, OT_SUBSCRIBER_OWNER_MAX),
                             "name", name, "cursor", (json_int_t)cursor, "updated_at",
                             ot_ts_format(ot_now_us(), ts));
     if (p && doc)

@@ -399,6 +399,20 @@ static void ingest_free(struct ingest *g)
 
 static int req_scope_ok(void *ctx, const char *twin) { return ot_req_scope_ok(ctx, twin); }
 
+/* The path of item i's errors, "$[i]", or "$" for a single object (i =
+ * (size_t)-1); out holds 32 bytes. No printf: it runs per item. */
+static void item_prefix(char *out, size_t i)
+{
+    out[0] = '$';
+    out[1] = '\0';
+    if (i != (size_t)-1) {
+        out[1] = '[';
+        size_t k = 2 + ot_fmt_u64(out + 2, i);
+        out[k] = ']';
+        out[k + 1] = '\0';
+    }
+}
+
 /* Split the body into items: one object, an array, or NDJSON. Returns the
  * parsed documents (a JSON array; NDJSON lines that do not parse become
  * JSON strings holding the parse error). */
@@ -448,7 +462,7 @@ static json_t *split_body(ot_req *req, int *single)
                 char what[32], item[32];
                 ot_error err;
                 snprintf(what, sizeof what, "line %d", line);
-                snprintf(item, sizeof item, "$[%zu]", json_array_size(arr));
+                item_prefix(item, json_array_size(arr));
                 ot_tel_json_error(&err, item, what, p, (size_t)(e - p), &jerr, 0);
                 doc = json_string(err.message);
             }
@@ -485,19 +499,6 @@ static void on_ingested(ot_ingest_batch *b, void *ctx)
     ot_req_complete(ctx);
 }
 
-/* The path of item i's errors, "$[i]", or "$" for a single object (i =
- * (size_t)-1); out holds 32 bytes. No printf: it runs per item. */
-static void item_prefix(char *out, size_t i)
-{
-    out[0] = '$';
-    out[1] = '\0';
-    if (i != (size_t)-1) {
-        out[1] = '[';
-        size_t k = 2 + ot_fmt_u64(out + 2, i);
-        out[k] = ']';
-        out[k + 1] = '\0';
-    }
-}
 
 void ot_h_ingest(ot_req *req)
 {
