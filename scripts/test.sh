@@ -105,6 +105,17 @@ else
   echo "fuzz: clang not found, fuzz runs skipped"
 fi
 
+# The failures once more, just above the summary: CI keeps only the end of
+# the output, and that end should say which tests failed and why.
+if [ "$failed" -gt 0 ]; then
+  echo "== failures"
+  for log in "$log_dir"/unit.log "$log_dir"/blackbox.log "$log_dir"/blackbox-pg.log; do
+    [ -f "$log" ] || continue
+    grep -a -E -A3 'Assertion Failed|^\[FAIL\]|crashed|^BB-FIXTURE-FAILED' "$log" |
+      grep -a -E '^\[(----|FAIL)\] *[^ ]|^BB-FIXTURE' | sed "s|^|$(basename "$log" .log): |" | head -n 60
+  done
+  [ -f "$log_dir/deploy.log" ] && grep -a '^FAIL ' "$log_dir/deploy.log" | sed 's|^|deploy: |'
+fi
 echo "logs: $log_dir"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
