@@ -205,21 +205,36 @@ int ot_registry_validate(ot_registry *r, const char *name, const json_t *instanc
     return ot_jsonschema_validate(c, instance, errors);
 }
 
-/* "/metrics/temp c" -> "$[3].metrics.temp c" (keeps it readable). */
-static void pointer_to_path(const char *prefix, const char *ptr, char *out, size_t n)
+/* The JSON pointer ptr into instance as a path the way the rest of the API
+ * writes one: "/quality/flags/1" -> "$[3].quality.flags[1]", a key that is
+ * not a token quoted ("/metrics/a~1b" -> "$[3].metrics[\"a/b\"]"). Whether
+ * a step is an index or a key is the instance's to say: in {"0": ...} the
+ * step "0" is a key. */
+static void pointer_to_path(const char *prefix, const json_t *instance, const char *ptr,
+                            char *out, size_t n)
 {
-    size_t k = (size_t)snprintf(out, n, "%s", prefix);
-    for (const char *p = ptr; *p && k + 4 < n; p++) {
-        if (*p == '/') {
-            out[k++] = '.';
-        } else if (*p == '~' && (p[1] == '0' || p[1] == '1')) {
-            out[k++] = p[1] == '0' ? '~' : '/';
-            p++;
+    char base[OT_ERROR_PATH_MAX], step[256];
+    snprintf(out, n, "%s", prefix);
+    const json_t *v = instance;
+    while (*ptr == '/') {
+        size_t k = 0;
+        for (ptr++; *ptr && *ptr != '/'; ptr++) {
+            char c = *ptr;
+            if (c == '~' && (ptr[1] == '0' || ptr[1] == '1'))
+                c = *++ptr == '0' ? '~' : '/';
+            if (k + 1 < sizeof step)
+                step[k++] = c;
+        }
+        step[k] = '\0';
+        snprintf(base, sizeof base, "%s", out);
+        if (json_is_array(v)) {
+            snprintf(out, n, "%.200s[%.40s]", base, step); /* a long path is cut */
+            v = json_array_get(v, strtoul(step, NULL, 10));
         } else {
-            out[k++] = *p;
+            ot_tel_path_key(out, n, base, step, k);
+            v = json_object_get(v, step);
         }
     }
-    out[k < n ? k : n - 1] = '\0';
 }
 
 int ot_registry_check_telemetry(void *ctx, const json_t *tel, const char *prefix, ot_error *err)
@@ -237,7 +252,7 @@ int ot_registry_check_telemetry(void *ctx, const json_t *tel, const char *prefix
     }
     json_t *first = json_array_get(errors, 0);
     char path[OT_ERROR_PATH_MAX];
-    pointer_to_path(prefix, json_string_value(json_object_get(first, "path")) ?: "", path,
+    pointer_to_path(prefix, tel, json_string_value(json_object_get(first, "path")) ?: "", path,
                     sizeof path);
     ot_error_set(err, OT_EINVAL, path, "%s: %s (telemetry.v1 %s)", path,
                  json_string_value(json_object_get(first, "message")) ?: "invalid",

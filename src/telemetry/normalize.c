@@ -284,6 +284,33 @@ static int unit_score(const json_t *v, const char *path, double *out, ot_error *
     return 0;
 }
 
+/* The client's own quality object as telemetry.v1 describes it: score from
+ * 0 to 1, flags an array of strings, source a string, each optional; other
+ * members are kept as they are. */
+static int client_quality(const json_t *q, const char *path, double *score, ot_error *err)
+{
+    char fp[OT_ERROR_PATH_MAX], at[OT_ERROR_PATH_MAX];
+    const json_t *s = json_object_get(q, "score"), *flags = json_object_get(q, "flags"),
+                 *source = json_object_get(q, "source");
+    if (s && unit_score(s, fpath(fp, path, "score"), score, err))
+        return OT_EINVAL;
+    if (flags && !json_is_array(flags))
+        return ot_error_set(err, OT_EINVAL, fpath(fp, path, "flags"),
+                            "must be an array of strings, not %s", json_type_name(flags));
+    for (size_t i = 0; i < json_array_size(flags); i++) {
+        const json_t *f = json_array_get(flags, i);
+        if (!json_is_string(f)) {
+            snprintf(at, sizeof at, "%s[%zu]", fpath(fp, path, "flags"), i);
+            return ot_error_set(err, OT_EINVAL, at, "a flag must be a string, not %s",
+                                json_type_name(f));
+        }
+    }
+    if (source && !json_is_string(source))
+        return ot_error_set(err, OT_EINVAL, fpath(fp, path, "source"), "must be a string, not %s",
+                            json_type_name(source));
+    return 0;
+}
+
 /* Parse quality at path. The client's own quality goes to *client (borrowed)
  * and its score to *score. With `canonical` allowed, an object holding
  * data_quality_score or missing_rate is this module's output: its "client"
@@ -303,9 +330,8 @@ static int parse_quality(const json_t *q, const char *path, int canonical, const
                             json_type_name(q));
     if (!canonical || (!json_object_get(q, "data_quality_score") &&
                        !json_object_get(q, "missing_rate"))) {
-        const json_t *s = json_object_get(q, "score");
         *client = q;
-        return s ? unit_score(s, fpath(fp, path, "score"), score, err) : 0;
+        return client_quality(q, path, score, err);
     }
     const char *key;
     size_t klen;

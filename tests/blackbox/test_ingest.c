@@ -307,6 +307,8 @@ Test(ingest, bad_input_is_400_naming_the_field_and_stores_nothing)
          "$.tags"},
         {"{\"twin_id\":\"t\",\"asset_id\":\"a\",\"metrics\":{\"v\":1},\"quality\":1.5}",
          "$.quality"},
+        {"{\"twin_id\":\"t\",\"asset_id\":\"a\",\"metrics\":{\"v\":1},"
+         "\"quality\":{\"flags\":[\"ok\",3]}}", "$.quality.flags[1]"},
         {"{\"twin_id\":\"t\",\"asset_id\":\"a\",\"metrics\":{\"v\":1},\"foo\":1}", "$.foo"},
         {"{\"twin_id\":\"t\",\"asset_id\":\"a\",\"metrics\":{\"v\":1e999}}", "$.metrics.v"},
         {"[{\"twin_id\":\"t\",\"asset_id\":\"a\",\"metrics\":{\"v\":1}},"

@@ -146,6 +146,25 @@ Test(builtin_schemas, the_registry_checks_telemetry_and_names_the_field)
     cr_assert_eq(ot_registry_check_telemetry(r, bad, "$[3]", &err), OT_EINVAL);
     cr_assert_str_eq(err.path, "$[3].metrics.t");
     cr_assert(strstr(err.message, "telemetry.v1"), "%s", err.message);
+    /* array items by index, keys that are not tokens quoted, and a key
+     * that looks like an index stays a key */
+    static const char *const cases[][2] = {
+        {"\"quality\":{\"missing_rate\":0,\"client\":{\"flags\":[\"a\",7]}}",
+         "$[3].quality.client"}, /* anyOf: the alternatives' common place */
+        {"\"quality\":{\"flags\":[\"a\",\"b\",null]}", "$[3].quality.flags[2]"},
+        {"\"tags\":{\"0\":1}", "$[3].tags.0"},
+        {"\"tags\":{\"a/b~c\":[]}", "$[3].tags[\"a/b~c\"]"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char text[512];
+        snprintf(text, sizeof text, "{\"twin_id\":\"plant1\",\"asset_id\":\"a\","
+                 "\"metrics\":{\"t\":1},%s}", cases[i][0]);
+        json_t *rec = json_loads(text, 0, NULL);
+        cr_assert_not_null(rec, "%s", text);
+        cr_assert_eq(ot_registry_check_telemetry(r, rec, "$[3]", &err), OT_EINVAL, "%s", text);
+        cr_assert_str_eq(err.path, cases[i][1], "%s", err.message);
+        json_decref(rec);
+    }
     json_decref(ok);
     json_decref(bad);
     ot_registry_free(r);

@@ -400,6 +400,18 @@ Test(normalize, quality)
            "$.quality.missing_rate");
     reject("{" BASE ",\"metrics\":{\"a\":1},\"quality\":{\"missing_rate\":0,\"client\":2}}",
            "$.quality.client");
+    /* flags and source as telemetry.v1 describes them */
+    accept("{" BASE ",\"metrics\":{\"a\":1},\"quality\":{\"flags\":[\"cal\",\"\"],\"x\":[1]}}",
+           &t);
+    cr_assert_eq(json_array_size(json_object_get(t.quality, "flags")), 2);
+    ot_tel_clear(&t);
+    reject("{" BASE ",\"metrics\":{\"a\":1},\"quality\":{\"flags\":\"cal\"}}",
+           "$.quality.flags");
+    reject("{" BASE ",\"metrics\":{\"a\":1},\"quality\":{\"flags\":[\"cal\",3]}}",
+           "$.quality.flags[1]");
+    reject("{" BASE ",\"metrics\":{\"a\":1},\"quality\":{\"source\":{}}}", "$.quality.source");
+    reject("{" BASE ",\"metrics\":{\"a\":1},\"quality\":{\"missing_rate\":0,"
+           "\"client\":{\"flags\":[null]}}}", "$.quality.client.flags[0]");
 }
 
 Test(normalize, batch_path_prefix)
