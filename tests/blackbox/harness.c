@@ -642,6 +642,21 @@ void bb_assert_error(const bb_resp *r, long status, const char *code, const char
     cr_assert_fail("no details entry with path %s: %s", path, r->body);
 }
 
+double bb_metric(const bb_server *s, const char *sample)
+{
+    bb_resp r;
+    cr_assert_eq(bb_http(s, "GET", "/metrics", NULL, NULL, &r), 200, "%s", r.body);
+    size_t n = strlen(sample);
+    double v = -1;
+    for (const char *p = r.body; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+        if (strncmp(p, sample, n) == 0 && p[n] == ' ') {
+            v = strtod(p + n + 1, NULL);
+            break;
+        }
+    bb_resp_free(&r);
+    return v;
+}
+
 json_t *bb_diff_all(const bb_server *s, const char *query, int limit)
 {
     json_t *all = json_array();

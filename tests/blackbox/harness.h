@@ -122,6 +122,11 @@ void bb_assert_error(const bb_resp *r, long status, const char *code, const char
  * that the last page says has_more false. */
 json_t *bb_diff_all(const bb_server *s, const char *query, int limit);
 
+/* The value of a sample in GET /metrics: the line that starts with `sample`
+ * (a name, or a name with its labels: `x_total{outcome="duplicate"}`) and
+ * a space. -1 when there is no such line. */
+double bb_metric(const bb_server *s, const char *sample);
+
 /* --- Server-Sent Events client --------------------------------------------
  * A raw HTTP/1.0 connection to the server (so the body is not chunked; the
  * server closes it at the end). Events are parsed as they arrive. */

@@ -80,27 +80,13 @@ static void ingest(const bb_server *s, int n, int batch, int seq)
     }
 }
 
-/* A metric's value from /metrics (-1 when absent). */
-static long long metric(const bb_server *s, const char *name)
-{
-    bb_resp r;
-    cr_assert_eq(bb_http(s, "GET", "/metrics", NULL, NULL, &r), 200);
-    long long v = -1;
-    size_t nl = strlen(name);
-    for (const char *p = r.body; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
-        if (strncmp(p, name, nl) == 0 && p[nl] == ' ')
-            v = atoll(p + nl + 1);
-    bb_resp_free(&r);
-    return v;
-}
-
 /* Wait until every committed event is delivered (lag 0, committed > 0). */
 static void wait_lag_zero(const bb_server *s, double timeout_s)
 {
     long long lag = -1, committed = 0;
     for (double t = 0; t < timeout_s; t += 0.2) {
-        lag = metric(s, "opstwin_kafka_lag_events");
-        committed = metric(s, "opstwin_kafka_committed_cursor");
+        lag = bb_metric(s, "opstwin_kafka_lag_events");
+        committed = bb_metric(s, "opstwin_kafka_committed_cursor");
         if (lag == 0 && committed > 0)
             return;
         usleep(200000);
@@ -313,14 +299,14 @@ Test(kafka, every_event_once_in_order_even_when_the_local_queue_is_full)
     for (int i = 0; i < 50; i++)
         ingest(&srv, 1, 1, i);
     wait_lag_zero(&srv, 60);
-    cr_assert_gt(metric(&srv, "opstwin_kafka_queue_full_total"), 0,
+    cr_assert_gt(bb_metric(&srv, "opstwin_kafka_queue_full_total"), 0,
                  "the queue never filled: the catch-up path was not exercised");
-    cr_assert_eq(metric(&srv, "opstwin_kafka_failed_total"), 0);
+    cr_assert_eq(bb_metric(&srv, "opstwin_kafka_failed_total"), 0);
     char h[32];
     cr_assert_str_eq(health_kafka(&srv, h, sizeof h), "ok");
     size_t n = verify(&srv, &m, 60);
     cr_assert_geq(n, 1550);
-    cr_assert_geq(metric(&srv, "opstwin_kafka_produced_total"), (long long)n);
+    cr_assert_geq(bb_metric(&srv, "opstwin_kafka_produced_total"), (long long)n);
     bb_stop_checked(&srv);
     mock_stop(&m);
 }
@@ -363,8 +349,8 @@ Test(kafka, deliveries_that_time_out_are_produced_again_from_the_store)
     all_brokers(&m, 1, 0);
     ingest(&srv, 300, 50, 200);
     sleep(4); /* longer than message.timeout.ms: deliveries fail for good */
-    cr_assert_gt(metric(&srv, "opstwin_kafka_failed_total"), 0, "no delivery failed");
-    cr_assert_gt(metric(&srv, "opstwin_kafka_lag_events"), 0);
+    cr_assert_gt(bb_metric(&srv, "opstwin_kafka_failed_total"), 0, "no delivery failed");
+    cr_assert_gt(bb_metric(&srv, "opstwin_kafka_lag_events"), 0);
     char h[32];
     cr_assert_str_eq(health_kafka(&srv, h, sizeof h), "degraded");
     all_brokers(&m, 1, 1);
@@ -391,7 +377,7 @@ Test(kafka, a_request_refused_for_good_is_produced_again)
                                       RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH);
     ingest(&srv, 200, 50, 100);
     wait_lag_zero(&srv, 60);
-    cr_assert_gt(metric(&srv, "opstwin_kafka_failed_total"), 0, "no delivery failed");
+    cr_assert_gt(bb_metric(&srv, "opstwin_kafka_failed_total"), 0, "no delivery failed");
     /* exactly once; but later requests of the partition may have gone
      * through before the refused one is produced again */
     verify_opt(&srv, &m, 60, 0, 0);
@@ -438,12 +424,12 @@ Test(kafka, brokers_away_at_start_then_back)
     char h[32];
     cr_assert_str_eq(health_kafka(&srv, h, sizeof h), "degraded");
     ingest(&srv, 300, 100, 0); /* the server serves meanwhile */
-    cr_assert_eq(metric(&srv, "opstwin_kafka_lag_events"), 300);
-    cr_assert_eq(metric(&srv, "opstwin_kafka_up"), 0);
+    cr_assert_eq(bb_metric(&srv, "opstwin_kafka_lag_events"), 300);
+    cr_assert_eq(bb_metric(&srv, "opstwin_kafka_up"), 0);
     all_brokers(&m, 1, 1);
     wait_lag_zero(&srv, 60);
     verify(&srv, &m, 60);
-    cr_assert_eq(metric(&srv, "opstwin_kafka_up"), 1);
+    cr_assert_eq(bb_metric(&srv, "opstwin_kafka_up"), 1);
     bb_stop_checked(&srv);
     mock_stop(&m);
 }
@@ -464,7 +450,7 @@ Test(kafka, no_broker_at_all_the_server_still_serves)
               r.body);
     bb_resp_free(&r);
     ingest(&srv, 20, 10, 0);
-    cr_assert_eq(metric(&srv, "opstwin_kafka_lag_events"), 20);
+    cr_assert_eq(bb_metric(&srv, "opstwin_kafka_lag_events"), 20);
     bb_stop_checked(&srv);
 }
 

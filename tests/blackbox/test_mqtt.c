@@ -318,20 +318,6 @@ static int wait_status(const bb_server *s, const char *want, double seconds)
     return 0;
 }
 
-static double metric(const bb_server *s, const char *line_prefix)
-{
-    bb_resp r;
-    bb_http(s, "GET", "/metrics", NULL, NULL, &r);
-    double v = -1;
-    char want[200];
-    snprintf(want, sizeof want, "\n%s", line_prefix); /* the sample, not its # HELP line */
-    const char *p = r.body ? strstr(r.body, want) : NULL;
-    if (p)
-        v = atof(p + strlen(want));
-    bb_resp_free(&r);
-    return v;
-}
-
 /* A unique prefix per test, so tests share the broker without crosstalk. */
 static void unique(char *out, size_t cap, const char *what)
 {
@@ -384,10 +370,10 @@ Test(mqtt, telemetry_object_and_bare_metrics_are_stored_and_appended, .timeout =
     /* the same event_id again is an idempotent replay, not a second row */
     snprintf(topic, sizeof topic, "%s/telemetry/x/y", pre);
     tc_publish(&c, topic, payload);
-    for (int i = 0; i < 100 && metric(&s, "opstwin_mqtt_messages_total{outcome=\"duplicate\"} ") < 1;
-         i++)
+    const char *dups = "opstwin_mqtt_messages_total{outcome=\"duplicate\"}";
+    for (int i = 0; i < 100 && bb_metric(&s, dups) < 1; i++)
         usleep(50000);
-    cr_assert_eq(metric(&s, "opstwin_mqtt_messages_total{outcome=\"duplicate\"} "), 1);
+    cr_assert_eq(bb_metric(&s, dups), 1);
     cr_assert_eq(query_count(&s, twin), 2);
     /* MQTT writes are in the audit chain, which still verifies */
     json_t *v = bb_req(&s, "GET", "/audit/verify", NULL, 200);
@@ -436,7 +422,7 @@ Test(mqtt, malformed_payloads_go_to_the_dead_letter_topic_and_are_counted, .time
         cr_assert(json_is_string(json_object_get(d, "payload")));
         json_decref(d);
     }
-    cr_assert_eq(metric(&s, "opstwin_mqtt_malformed_total "), 5);
+    cr_assert_eq(bb_metric(&s, "opstwin_mqtt_malformed_total"), 5);
     /* the adapter keeps working */
     tc_publish(&c, topic, "{\"temp\":20}");
     cr_assert_eq(wait_count(&s, twin, 1, 15), 1);

@@ -261,18 +261,6 @@ Test(redis, stream_is_bounded_by_maxlen)
 
 #define SIM_BODY "{\"twin_id\":\"simr\",\"parameters\":{\"base_yield\":0.85},\"seed\":%d}"
 
-static long metric(const bb_server *s, const char *name)
-{
-    bb_resp r;
-    cr_assert_eq(bb_http(s, "GET", "/metrics", NULL, NULL, &r), 200);
-    const char *p = strstr(r.body, name);
-    while (p && p > r.body && p[-1] != '\n')
-        p = strstr(p + 1, name);
-    long v = p ? strtol(p + strlen(name) + 1, NULL, 10) : -1;
-    bb_resp_free(&r);
-    return v;
-}
-
 Test(redis, seeded_simulation_is_served_from_redis_after_a_restart)
 {
     const char *url = shared_redis();
@@ -293,7 +281,7 @@ Test(redis, seeded_simulation_is_served_from_redis_after_a_restart)
     bb_start(&a, NULL, env1, NULL);
     json_t *r1 = bb_req(&a, "POST", "/sim/run", body, 200);
     cr_assert_not(json_is_true(json_object_get(r1, "cached")), "first run claims to be cached");
-    cr_assert_eq(metric(&a, "opstwin_redis_sim_cache_misses_total"), 1);
+    cr_assert_eq(bb_metric(&a, "opstwin_redis_sim_cache_misses_total"), 1);
     bb_stop_checked(&a);
 
     /* the key exists with the configured TTL */
@@ -315,7 +303,7 @@ Test(redis, seeded_simulation_is_served_from_redis_after_a_restart)
                      json_string_value(json_object_get(r1, "sim_id")));
     cr_assert(json_equal(json_object_get(r1, "kpi_distribution"),
                          json_object_get(r2, "kpi_distribution")));
-    cr_assert_eq(metric(&b, "opstwin_redis_sim_cache_hits_total"), 1);
+    cr_assert_eq(bb_metric(&b, "opstwin_redis_sim_cache_hits_total"), 1);
     /* and the adopted result is readable here */
     json_decref(bb_getf(&b, 200, "/r/sim/%s", json_string_value(json_object_get(r2, "sim_id"))));
     /* another seed is another result */
@@ -679,7 +667,7 @@ Test(redis, outage_degrades_and_the_stream_catches_up_without_gaps)
     json_t *p = bb_req(&s, "GET", "/diff?subscriber=x&limit=1", NULL, 200);
     cr_assert_eq(page_first(p), 1);
     json_decref(p);
-    cr_assert(metric(&s, "opstwin_redis_catchup_events_total") > 0,
+    cr_assert(bb_metric(&s, "opstwin_redis_catchup_events_total") > 0,
               "the events before the restart should have come from the store");
     redisFree(c);
     stop_both(&o, &s);

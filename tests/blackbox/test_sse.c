@@ -247,20 +247,6 @@ Test(sse, heartbeats_keep_coming_while_other_streams_end, .timeout = 60)
     bb_sse_close(&c);
 }
 
-/* The value of a counter in GET /metrics. */
-static double metric(const bb_server *s, const char *name)
-{
-    bb_resp r;
-    cr_assert_eq(bb_http(s, "GET", "/metrics", NULL, NULL, &r), 200);
-    char key[128];
-    snprintf(key, sizeof key, "\n%s ", name);
-    const char *at = strstr(r.body, key);
-    cr_assert_not_null(at, "no %s in /metrics", name);
-    double v = strtod(at + strlen(key), NULL);
-    bb_resp_free(&r);
-    return v;
-}
-
 /* Open a live stream; returns the cursor its connected event names. */
 static long open_live(bb_sse *c, const char *path)
 {
@@ -295,13 +281,14 @@ static void post_batch(const char *twin, int first, int n)
 Test(sse, a_client_that_stops_reading_loses_nothing, .timeout = 120)
 {
     enum { N = 20000, BATCH = 1000 };
-    double full0 = metric(&srv, "opstwin_sse_socket_full_total");
+    double full0 = bb_metric(&srv, "opstwin_sse_socket_full_total");
+    cr_assert_geq(full0, 0, "no opstwin_sse_socket_full_total in /metrics");
     bb_sse c;
     long start = open_live(&c, "/subscribe?twin_id=stall");
     /* not read while N events arrive (about 5 MB of frames) */
     for (int b = 0; b < N / BATCH; b++)
         post_batch("stall", b * BATCH, BATCH);
-    cr_assert_gt(metric(&srv, "opstwin_sse_socket_full_total"), full0,
+    cr_assert_gt(bb_metric(&srv, "opstwin_sse_socket_full_total"), full0,
                  "the client's socket never filled: the test did not test the slow path");
     cr_assert(bb_sse_wait_count(&c, 1 + N, 60), "%zu of %d events", c.nev - 1, N);
     for (size_t i = 1; i <= N; i += 997)
@@ -346,7 +333,7 @@ Test(sse, streams_dropped_while_events_flow_are_released, .timeout = 120)
     double streams = 0;
     for (int t = 0; t < 40; t++) {
         ingest(&srv, "churn2", -1);
-        if ((streams = metric(&srv, "opstwin_sse_streams")) == 1)
+        if ((streams = bb_metric(&srv, "opstwin_sse_streams")) == 1)
             break;
         usleep(250 * 1000);
     }
