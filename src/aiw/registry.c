@@ -254,7 +254,7 @@ int ot_registry_check_telemetry(void *ctx, const json_t *tel, const char *prefix
     char path[OT_ERROR_PATH_MAX];
     pointer_to_path(prefix, tel, json_string_value(json_object_get(first, "path")) ?: "", path,
                     sizeof path);
-    ot_error_set(err, OT_EINVAL, path, "%s: %s (telemetry.v1 %s)", path,
+    ot_error_set(err, OT_EINVAL, path, "%s (telemetry.v1 %s)",
                  json_string_value(json_object_get(first, "message")) ?: "invalid",
                  json_string_value(json_object_get(first, "keyword")) ?: "");
     json_decref(errors);

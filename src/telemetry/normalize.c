@@ -242,6 +242,22 @@ static int build_metrics(const json_t *m, const ot_ingest_profile *profile, cons
 
 /* --- Tags and quality ------------------------------------------------------ */
 
+/* A tag name as telemetry.v1 has it: 1..64 bytes, [A-Za-z0-9_] and then
+ * [A-Za-z0-9_.:/-]. */
+static int tag_name_ok(const char *s, size_t len)
+{
+    if (len == 0 || len > OT_TEL_TAG_KEY_LEN)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        int word = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                   c == '_';
+        if (!word && (i == 0 || !strchr(".:/-", c) || c == '\0'))
+            return 0;
+    }
+    return 1;
+}
+
 static int check_tags(const json_t *tags, const char *prefix, ot_error *err)
 {
     char path[OT_ERROR_PATH_MAX], base[OT_ERROR_PATH_MAX];
@@ -257,8 +273,9 @@ static int check_tags(const json_t *tags, const char *prefix, ot_error *err)
                             OT_TEL_TAGS_MAX);
     json_object_keylen_foreach((json_t *)tags, key, klen, v) {
         const char *why = NULL;
-        if (klen == 0 || klen > OT_TEL_TAG_KEY_LEN || memchr(key, '\0', klen))
-            why = "a tag name must be 1..64 bytes without NUL";
+        if (!tag_name_ok(key, klen))
+            why = "a tag name is 1 to 64 of A-Z a-z 0-9 _ . : / -, and starts with a letter, "
+                  "a digit or _";
         else if (!json_is_string(v))
             why = "must be a string";
         else if (json_string_length(v) > OT_TEL_TAG_VALUE_LEN)

@@ -15,10 +15,12 @@
  *                      "-3", "1e3"; no spaces, hex, "nan" or "inf"; a string
  *                      that overflows to infinity is rejected).
  *   tags               optional object of at most 64 string values; keys
- *                      1..64 bytes, values at most 256 bytes, no NUL bytes.
+ *                      1..64 bytes of [A-Za-z0-9_.:/-], the first not one of
+ *                      ".:/-"; values at most 256 bytes, no NUL bytes.
  *                      An empty object is the same as no tags.
  *   quality            optional: the client's score as a number in [0,1], or
- *                      an object with an optional "score" in [0,1] and any
+ *                      an object with an optional "score" in [0,1], "flags"
+ *                      (an array of strings), "source" (a string) and any
  *                      other fields (kept as they are). An object holding
  *                      "data_quality_score" or "missing_rate" is taken as this
  *                      module's own output (see ot_tel_to_json), so a canonical

@@ -305,6 +305,9 @@ Test(ingest, bad_input_is_400_naming_the_field_and_stores_nothing)
          "$.tags.k"},
         {"{\"twin_id\":\"t\",\"asset_id\":\"a\",\"metrics\":{\"v\":1},\"tags\":[\"k\"]}",
          "$.tags"},
+        {"{\"twin_id\":\"t\",\"asset_id\":\"a\",\"metrics\":{\"v\":1},\"tags\":{\"a b\":\"k\"}}",
+         "$.tags[\"a b\"]"},
+        {"{\"twin_id\":\"-t\",\"asset_id\":\"a\",\"metrics\":{\"v\":1}}", "$.twin_id"},
         {"{\"twin_id\":\"t\",\"asset_id\":\"a\",\"metrics\":{\"v\":1},\"quality\":1.5}",
          "$.quality"},
         {"{\"twin_id\":\"t\",\"asset_id\":\"a\",\"metrics\":{\"v\":1},"

@@ -345,7 +345,7 @@ Test(normalize, tags)
     accept("{" BASE ",\"metrics\":{\"a\":1},\"tags\":{}}", &t);
     cr_assert_null(t.tags); /* empty is no tags */
     ot_tel_clear(&t);
-    accept("{" BASE ",\"metrics\":{\"a\":1},\"tags\":{\"line name\":\"\"}}", &t);
+    accept("{" BASE ",\"metrics\":{\"a\":1},\"tags\":{\"_site/line-2.b:c\":\"\"}}", &t);
     cr_assert_not_null(t.tags);
     ot_tel_clear(&t);
     reject("{" BASE ",\"metrics\":{\"a\":1},\"tags\":[]}", "$.tags");
@@ -353,6 +353,10 @@ Test(normalize, tags)
     reject("{" BASE ",\"metrics\":{\"a\":1},\"tags\":{\"site\":1}}", "$.tags.site");
     reject("{" BASE ",\"metrics\":{\"a\":1},\"tags\":{\"site\":null}}", "$.tags.site");
     reject("{" BASE ",\"metrics\":{\"a\":1},\"tags\":{\"\":\"x\"}}", "$.tags[\"\"]");
+    /* telemetry.v1's tag names, refused here with the tag's own path */
+    reject("{" BASE ",\"metrics\":{\"a\":1},\"tags\":{\"line name\":\"x\"}}",
+           "$.tags[\"line name\"]");
+    reject("{" BASE ",\"metrics\":{\"a\":1},\"tags\":{\"/x\":\"x\"}}", "$.tags[\"/x\"]");
     char doc[2048], big[300];
     memset(big, 'v', 257);
     big[257] = '\0';
