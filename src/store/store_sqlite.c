@@ -5,7 +5,9 @@
  * writer writes. Every statement is prepared once per connection.
  *
  * Schema (see `migrations` below; PRAGMA user_version is the version):
- *   events(cursor PK, type, ts, twin_id, id, ref_type, extra)  index (twin_id, cursor)
+ *   events(cursor PK, type, ts, twin_id, id, ref_type, extra)
+ *   twin_postings(twin_id, last, data) PK (twin_id, last): the events by
+ *     twin, written in bulk (sqlite_postings.h)
  *   telemetry(event_id PK, cursor, twin_id, asset_id, ts, json)  index (twin_id, ts)
  *   series(series_id PK, twin_id, asset_id, metric, last_ts, last_value)
  *   point_blocks(series_id, minute, seq, data) PK (series_id, minute, seq): the raw
@@ -14,7 +16,7 @@
  *     of a row per point
  *   rollup_1m(series_id, minute, count, sum, sumsq, min, max) PK (series_id, minute)
  *   docs(type, id, twin_id, status, created, updated, json) PK (type, id)
- *   meta(key PK, value): 'derived_cursor', see below
+ *   meta(key PK, value): 'derived_cursor', see below; 'posted_cursor'
  *
  * A group's telemetry records and events are inserted many rows per
  * statement (sqlite_rows.h), flushed before COMMIT; the idempotency lookup
@@ -48,6 +50,7 @@
 #include "core/log.h"
 #include "store/backend.h"
 #include "store/rollup.h"
+#include "store/sqlite_postings.h"
 #include "store/sqlite_rows.h"
 #include "store/sqlite_walbuf.h"
 
@@ -110,6 +113,13 @@ static const struct migration {
             "DELETE FROM meta WHERE key = 'twin_cursor';"
             "CREATE INDEX IF NOT EXISTS events_twin ON events (twin_id, cursor);"
             "CREATE INDEX IF NOT EXISTS telemetry_twin_ts ON telemetry (twin_id, ts);"},
+    /* 9: events by twin as postings (sqlite_postings.h) instead of an
+     * index entry per event */
+    {.sql = "CREATE TABLE twin_postings (twin_id TEXT NOT NULL, last INTEGER NOT NULL,"
+            " data BLOB NOT NULL, PRIMARY KEY (twin_id, last)) WITHOUT ROWID;"
+            "INSERT INTO meta (key, value) SELECT 'posted_cursor', COALESCE(MAX(cursor), 0)"
+            " FROM events;",
+     .fn = ot_postings_build, .after = "DROP INDEX events_twin;"},
 };
 #define NMIGRATIONS (int)(sizeof migrations / sizeof migrations[0])
 
@@ -163,13 +173,20 @@ static const char *const wsql[W_NSTMT] = {
                  " ORDER BY e.cursor",
 };
 
-enum rstmt { R_EVENTS, R_EVENTS_TWIN, R_TEL_GET, R_DOC_GET, R_DOCS, R_TEL_QUERY, R_SERIES_FOR,
-             R_POINTS, R_LATEST, R_LATEST_TWIN, R_AUDIT, R_ROLLUPS, R_NSTMT };
+enum rstmt { R_EVENTS, R_POSTED, R_POSTINGS, R_EVENT_AT, R_EVENTS_TWIN, R_TEL_GET, R_DOC_GET,
+             R_DOCS, R_TEL_QUERY, R_SERIES_FOR, R_POINTS, R_LATEST, R_LATEST_TWIN, R_AUDIT,
+             R_ROLLUPS, R_NSTMT };
 static const char *const rsql[R_NSTMT] = {
     [R_EVENTS] = "SELECT cursor, type, ts, twin_id, id, ref_type, extra FROM events WHERE cursor > ?1"
                  " AND (?2 = 0 OR ((1 << type) & ?2) != 0) ORDER BY cursor LIMIT ?3",
-    [R_EVENTS_TWIN] = "SELECT cursor, type, ts, twin_id, id, ref_type, extra FROM events WHERE twin_id = ?4"
-                      " AND cursor > ?1 AND (?2 = 0 OR ((1 << type) & ?2) != 0)"
+    /* a read by twin (read_twin): posted_cursor, the twin's postings, each
+     * event of them, then the log beyond posted_cursor */
+    [R_POSTED] = "SELECT value FROM meta WHERE key = 'posted_cursor'",
+    [R_POSTINGS] = "SELECT data FROM twin_postings WHERE twin_id = ?1 AND last > ?2 ORDER BY last",
+    [R_EVENT_AT] = "SELECT cursor, type, ts, twin_id, id, ref_type, extra FROM events"
+                   " WHERE cursor = ?1 AND (?2 = 0 OR ((1 << type) & ?2) != 0)",
+    [R_EVENTS_TWIN] = "SELECT cursor, type, ts, twin_id, id, ref_type, extra FROM events WHERE cursor > ?1"
+                      " AND twin_id = ?4 AND (?2 = 0 OR ((1 << type) & ?2) != 0)"
                       " ORDER BY cursor LIMIT ?3",
     [R_TEL_GET] = "SELECT json FROM telemetry WHERE event_id = ?1",
     [R_DOC_GET] = "SELECT json FROM docs WHERE type = ?1 AND id = ?2",
@@ -221,6 +238,7 @@ typedef struct sqlite_be {
     size_t *dirty;      /* indexes into series */
     size_t ndirty, dirty_cap;
     ot_rollups acc;         /* rollups and points not written yet */
+    ot_postings *postings;  /* events by twin not written yet */
     /* derived data in memory (file comment): the last telemetry cursor it
      * holds (0: nothing waits), since when it waits, the lowest cursor it
      * holds for other threads (0: none), and whether it must be rebuilt */
@@ -382,7 +400,8 @@ static void be_close(void *p)
     if (!be)
         return;
     ot_error err;
-    if (be->ws[W_NSTMT - 1] && (be->derived_hi || be->derived_rebuild) &&
+    if (be->ws[W_NSTMT - 1] &&
+        (be->derived_hi || be->derived_rebuild || ot_postings_waiting(be->postings)) &&
         derived_settle(be, &err))
         ot_log(OT_LOG_WARNING, "store: %s; the next start rebuilds it", err.message);
     if (be->ckpt_started) {
@@ -395,6 +414,7 @@ static void be_close(void *p)
     sqlite3_close(be->ckpt);
     for (int i = 0; i < W_NSTMT; i++)
         sqlite3_finalize(be->ws[i]);
+    ot_postings_free(be->postings); /* its statements are on be->w */
     ot_sqlite_rows_free(&be->tel_rows);
     ot_sqlite_rows_free(&be->ev_rows);
     if (be->w) {
@@ -434,6 +454,7 @@ static int be_open(const ot_store_options *opt, void **out, ot_error *err)
     pthread_cond_init(&be->ckpt_idle_cv, NULL);
     snprintf(be->path, sizeof be->path, "%s/opstwin.db", opt->data_dir);
     be->acc.keep_points = 1;
+    be->postings = ot_postings_new();
     be->derived_delay_us =
         (opt->derived_delay_ms > 0 ? opt->derived_delay_ms : DERIVED_DELAY_MS) * 1000LL;
     pthread_once(&sqlite_config_once, sqlite_config);
@@ -445,7 +466,8 @@ static int be_open(const ot_store_options *opt, void **out, ot_error *err)
      * in pages written once (batch ingest: 128 MiB gave 208 MiB RSS and
      * 0.057 page faults per event, 32 MiB 105 MiB and 0.025, and ~5% more
      * events/s; bench/RESULTS.md) */
-    int rc = ot_sqlite_walbuf_register() == SQLITE_OK
+    int rc = !be->postings ? ot_error_set(err, OT_ENOMEM, NULL, "out of memory")
+             : ot_sqlite_walbuf_register() == SQLITE_OK
                  ? open_conn(be->path, 0, OT_SQLITE_WALBUF_VFS, &be->w, err)
                  : ot_error_set(err, OT_EIO, NULL, "cannot register the SQLite WAL buffer");
     if (!rc)
@@ -697,6 +719,8 @@ static int flush_derived(sqlite_be *be, ot_error *err)
     int rc = flush_series(be, err);
     if (!rc)
         rc = flush_rollups(be, err);
+    if (!rc)
+        rc = ot_postings_flush(be->postings, be->w, err);
     if (!rc && be->derived_hi) {
         sqlite3_stmt *st = wstmt(be, W_DERIVED_SET);
         sqlite3_bind_int64(st, 1, be->derived_hi);
@@ -744,6 +768,8 @@ static int be_commit(void *p, int *sync_fd, ot_error *err)
     int rc = flush_rows(be, err);
     if (!rc && flush)
         rc = flush_derived(be, err);
+    else if (!rc && ot_postings_waiting(be->postings) >= OT_POSTINGS_FLUSH_AT)
+        rc = ot_postings_flush(be->postings, be->w, err);
     if (!rc) {
         int fd = ot_walbuf_defer_sync(be->w, 1);
         rc = step_done(be, wstmt(be, W_COMMIT), err, "commit");
@@ -1038,12 +1064,17 @@ static int rebuild_derived(sqlite_be *be, ot_error *err)
     if (!rc && step != SQLITE_DONE)
         rc = ot_sqlite_error(be->w, err, "read telemetry to rebuild");
     sqlite3_reset(st);
+    long posted = 0;
+    if (!rc)
+        rc = ot_postings_rebuild(be->postings, be->w, &posted, err);
     if (rc)
         return rc;
     be->derived_rebuild = 0;
     if (n)
         ot_log(OT_LOG_INFO, "store: rebuilt the points, rollups and latest values of %ld "
                "telemetry records after cursor %lld", n, (long long)from);
+    if (posted)
+        ot_log(OT_LOG_INFO, "store: noted %ld events by twin beyond posted_cursor", posted);
     return 0;
 }
 
@@ -1062,7 +1093,10 @@ static int be_put_event(void *p, const ot_event *ev, const char *id, const char 
         ot_sqlite_rows_text(r, extra, extra_len);
     else
         ot_sqlite_rows_null(r);
-    return ot_sqlite_rows_end(r, err);
+    int rc = ot_sqlite_rows_end(r, err);
+    if (!rc && ot_postings_add(be->postings, ev->twin_id, ev->cursor))
+        rc = ot_error_set(err, OT_ENOMEM, NULL, "out of memory");
+    return rc;
 }
 
 /* Insert the rows still waiting (the writer reads its tables next, or
@@ -1094,6 +1128,8 @@ static int be_retention(void *p, int64_t cutoff_us, int64_t *oldest, ot_error *e
     snprintf(sql, sizeof sql,
              " DELETE FROM events WHERE ts < %lld AND cursor < (SELECT COALESCE(MIN(cursor),"
              " 9000000000000000000) FROM events WHERE ts >= %lld);"
+             " DELETE FROM twin_postings WHERE last < (SELECT COALESCE(MIN(cursor),"
+             " 9000000000000000000) FROM events);"
              " DELETE FROM telemetry WHERE ts < %lld;"
              " DELETE FROM point_blocks WHERE minute < %lld;"
              " DELETE FROM rollup_1m WHERE minute < %lld;",
@@ -1119,48 +1155,142 @@ static int be_retention(void *p, int64_t cutoff_us, int64_t *oldest, ot_error *e
 
 /* --- reads ---------------------------------------------------------------- */
 
+/* A read of events: where rows go, and how many went. */
+struct ev_read {
+    int (*fn)(void *ctx, const ot_event *ev);
+    void *ctx;
+    int64_t *scanned_to;
+    ot_buf b;
+    int n, stop;
+};
+
+/* Hand the event in st's row (cursor, type, ts, twin_id, id, ref_type,
+ * extra) to the reader. 0, or SQLITE_NOMEM. */
+static int emit_event(struct ev_read *r, sqlite3_stmt *st)
+{
+    ot_event ev = {0};
+    ev.cursor = sqlite3_column_int64(st, 0);
+    ev.type = sqlite3_column_int(st, 1);
+    ev.ts_us = sqlite3_column_int64(st, 2);
+    snprintf(ev.twin_id, sizeof ev.twin_id, "%s", (const char *)sqlite3_column_text(st, 3));
+    const char *extra = (const char *)sqlite3_column_text(st, 6);
+    if (ot_event_render(&r->b, ev.cursor, ev.type, ev.ts_us, ev.twin_id,
+                        (const char *)sqlite3_column_text(st, 4),
+                        (const char *)sqlite3_column_text(st, 5), extra,
+                        extra ? (size_t)sqlite3_column_bytes(st, 6) : 0))
+        return SQLITE_NOMEM;
+    ev.json = r->b.data;
+    ev.json_len = r->b.len;
+    *r->scanned_to = ev.cursor;
+    r->n++;
+    r->stop = r->fn(r->ctx, &ev) != 0;
+    return 0;
+}
+
+/* Every row of st to the reader, until it stops. SQLITE_DONE or an error. */
+static int emit_rows(struct ev_read *r, sqlite3_stmt *st)
+{
+    int rc = SQLITE_DONE;
+    while (!r->stop && (rc = sqlite3_step(st)) == SQLITE_ROW)
+        if (emit_event(r, st)) {
+            rc = SQLITE_NOMEM;
+            break;
+        }
+    if (r->stop)
+        rc = SQLITE_DONE;
+    sqlite3_reset(st);
+    return rc;
+}
+
+/* read_twin's result for postings that do not decode (not an SQLite code) */
+#define POSTINGS_CORRUPT (-1)
+
+/* Events of one twin after `after` (sqlite_postings.h): those up to
+ * posted_cursor through the twin's postings, the rest from the log. Rows
+ * are never changed once written, so the statements need no common
+ * snapshot: posted_cursor is read first, and the postings of later
+ * flushes are cut at it. SQLITE_DONE, an SQLite error or POSTINGS_CORRUPT. */
+static int read_twin(struct rconn *c, int64_t after, int limit, const ot_event_filter *f,
+                     struct ev_read *r)
+{
+    sqlite3_stmt *st = rstmt(c, R_POSTED);
+    int rc = sqlite3_step(st);
+    int64_t posted = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return rc;
+    rc = SQLITE_DONE;
+    if (after < posted) {
+        sqlite3_stmt *rows = rstmt(c, R_POSTINGS), *at = rstmt(c, R_EVENT_AT);
+        sqlite3_bind_text(rows, 1, f->twin_id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(rows, 2, after);
+        sqlite3_bind_int64(at, 2, (sqlite3_int64)f->types);
+        int past = 0; /* at a cursor beyond posted: the log has the rest */
+        while (!past && (rc = sqlite3_step(rows)) == SQLITE_ROW) {
+            ot_postings_iter it;
+            ot_postings_iter_init(&it, sqlite3_column_blob(rows, 0),
+                                  (size_t)sqlite3_column_bytes(rows, 0));
+            int64_t cur;
+            int more;
+            while ((more = ot_postings_next(&it, &cur)) == 1 && cur <= posted) {
+                if (cur <= after)
+                    continue;
+                sqlite3_bind_int64(at, 1, cur);
+                /* no row: retention deleted the event meanwhile */
+                if ((rc = emit_rows(r, at)) != SQLITE_DONE || r->stop || r->n >= limit)
+                    break;
+            }
+            past = more == 1 && cur > posted;
+            if (more < 0)
+                rc = POSTINGS_CORRUPT;
+            if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+                break;
+            if (r->stop || r->n >= limit) {
+                rc = SQLITE_DONE;
+                break;
+            }
+            rc = SQLITE_ROW;
+        }
+        sqlite3_reset(rows);
+        if (rc == SQLITE_ROW)
+            rc = SQLITE_DONE;
+        if (rc != SQLITE_DONE || r->stop || r->n >= limit)
+            return rc;
+    }
+    st = rstmt(c, R_EVENTS_TWIN);
+    sqlite3_bind_int64(st, 1, after > posted ? after : posted);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)f->types);
+    sqlite3_bind_int(st, 3, limit - r->n);
+    sqlite3_bind_text(st, 4, f->twin_id, -1, SQLITE_STATIC);
+    return emit_rows(r, st);
+}
+
 static int be_read_events(void *p, int64_t after, int limit, const ot_event_filter *f,
                           int (*fn)(void *ctx, const ot_event *ev), void *ctx,
                           int64_t *scanned_to, ot_error *err)
 {
     sqlite_be *be = p;
     struct rconn *c = acquire(be);
-    sqlite3_stmt *st = rstmt(c, f && f->twin_id ? R_EVENTS_TWIN : R_EVENTS);
-    sqlite3_bind_int64(st, 1, after);
-    sqlite3_bind_int64(st, 2, f ? (sqlite3_int64)f->types : 0);
-    sqlite3_bind_int(st, 3, limit);
-    if (f && f->twin_id)
-        sqlite3_bind_text(st, 4, f->twin_id, -1, SQLITE_STATIC);
-    int n = 0, rc;
-    ot_event ev = {0};
-    ot_buf b;
-    ot_buf_init(&b);
+    struct ev_read r = {.fn = fn, .ctx = ctx, .scanned_to = scanned_to};
+    ot_buf_init(&r.b);
     *scanned_to = after;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        ev.cursor = sqlite3_column_int64(st, 0);
-        ev.type = sqlite3_column_int(st, 1);
-        ev.ts_us = sqlite3_column_int64(st, 2);
-        snprintf(ev.twin_id, sizeof ev.twin_id, "%s", (const char *)sqlite3_column_text(st, 3));
-        const char *extra = (const char *)sqlite3_column_text(st, 6);
-        if (ot_event_render(&b, ev.cursor, ev.type, ev.ts_us, ev.twin_id,
-                            (const char *)sqlite3_column_text(st, 4),
-                            (const char *)sqlite3_column_text(st, 5), extra,
-                            extra ? (size_t)sqlite3_column_bytes(st, 6) : 0)) {
-            rc = SQLITE_NOMEM;
-            break;
-        }
-        ev.json = b.data;
-        ev.json_len = b.len;
-        *scanned_to = ev.cursor;
-        n++;
-        if (fn(ctx, &ev))
-            break;
+    int rc;
+    if (f && f->twin_id) {
+        rc = read_twin(c, after, limit, f, &r);
+    } else {
+        sqlite3_stmt *st = rstmt(c, R_EVENTS);
+        sqlite3_bind_int64(st, 1, after);
+        sqlite3_bind_int64(st, 2, f ? (sqlite3_int64)f->types : 0);
+        sqlite3_bind_int(st, 3, limit);
+        rc = emit_rows(&r, st);
     }
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        n = ot_sqlite_error(c->db, err, "read events");
-    sqlite3_reset(st);
+    int n = r.n;
+    if (rc != SQLITE_DONE)
+        n = rc == POSTINGS_CORRUPT ? ot_error_set(err, OT_EIO, NULL, "database: the events of "
+                                                  "twin '%s' are stored corrupt", f->twin_id)
+                                   : ot_sqlite_error(c->db, err, "read events");
     release(be, c);
-    ot_buf_free(&b);
+    ot_buf_free(&r.b);
     return n;
 }
 

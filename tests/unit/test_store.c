@@ -863,7 +863,8 @@ Test(store, moves_rows_of_points_into_blocks_when_it_migrates)
                  "CREATE TABLE points (series_id INTEGER NOT NULL, ts INTEGER NOT NULL,"
                  " seq INTEGER NOT NULL, value REAL NOT NULL, PRIMARY KEY (series_id, ts, seq))"
                  " WITHOUT ROWID;"
-                 "DROP TABLE point_blocks; DROP TABLE meta; PRAGMA user_version = 3;");
+                 "DROP TABLE point_blocks; DROP TABLE meta; DROP TABLE twin_postings;"
+                 "CREATE INDEX events_twin ON events (twin_id, cursor); PRAGMA user_version = 3;");
     sqlite3_stmt *ins;
     cr_assert_eq(sqlite3_prepare_v2(db, "INSERT INTO points SELECT series_id, ?1, ?2, ?3 FROM"
                                         " series WHERE asset_id = ?4", -1, &ins, NULL), SQLITE_OK);
@@ -890,44 +891,100 @@ Test(store, moves_rows_of_points_into_blocks_when_it_migrates)
     cr_assert_eq(sqlite3_step(q), SQLITE_ROW);
     cr_assert_eq(sqlite3_column_int(q, 0), 0, "points dropped");
     cr_assert_eq(sqlite3_column_int(q, 1), 600 * 16, "every point moved, once");
-    cr_assert_eq(sqlite3_column_int(q, 2), 8);
+    cr_assert_eq(sqlite3_column_int(q, 2), 9);
     sqlite3_finalize(q);
     sqlite3_close(db);
 }
 
-/* A database of version 7 (the per-twin indexes as tables, for an hour)
- * gets its SQL indexes back at version 8, and reads by twin use them. */
-Test(store, puts_the_twin_indexes_back_when_it_migrates_from_version_7)
+/* The twin indexes of database at path: the names among events_twin,
+ * telemetry_twin_ts, twin_events, twin_telemetry and twin_postings, and
+ * the number of meta rows and the schema version. */
+/* The one row of sql on the database file at path (*db: its connection,
+ * to close after finalizing the statement). */
+static sqlite3_stmt *file_row(const char *path, sqlite3 **db, const char *sql)
+{
+    cr_assert_eq(sqlite3_open(path, db), SQLITE_OK);
+    sqlite3_stmt *q;
+    cr_assert_eq(sqlite3_prepare_v2(*db, sql, -1, &q, NULL), SQLITE_OK, "%s", sqlite3_errmsg(*db));
+    cr_assert_eq(sqlite3_step(q), SQLITE_ROW);
+    return q;
+}
+
+static void twin_schema(const char *path, const char *names, int meta, int version)
+{
+    sqlite3 *db;
+    sqlite3_stmt *q = file_row(path, &db, "SELECT (SELECT group_concat(name) FROM (SELECT name"
+                                          " FROM sqlite_master WHERE name IN ('events_twin',"
+                                          " 'telemetry_twin_ts', 'twin_events', 'twin_telemetry',"
+                                          " 'twin_postings') ORDER BY name)), (SELECT count(*)"
+                                          " FROM meta), (SELECT user_version FROM"
+                                          " pragma_user_version)");
+    cr_assert_str_eq((const char *)sqlite3_column_text(q, 0), names);
+    cr_assert_eq(sqlite3_column_int(q, 1), meta);
+    cr_assert_eq(sqlite3_column_int(q, 2), version);
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+}
+
+/* 30 records on three twins (write_on_twin), then the closed store's
+ * database file (path) taken back to an older schema by sql, and the
+ * store opened on it again: it migrates. */
+static void reopen_from_older(char path[PATH_MAX], const char *sql)
 {
     for (int i = 0; i < 30; i++)
         write_on_twin(i);
-    char path[PATH_MAX];
     sqlite3 *db = close_and_open_file(path);
-    sql_exec(db, "BEGIN; DROP INDEX events_twin; DROP INDEX telemetry_twin_ts;"
+    sql_exec(db, sql);
+    sqlite3_close(db);
+    open_store();
+    for (int k = 0; k < 3; k++)
+        check_twin_reads(k, 30);
+}
+
+/* A database of version 7 (the per-twin indexes as tables, for an hour)
+ * gets its SQL indexes back at version 8, and postings at 9. */
+Test(store, puts_the_twin_indexes_back_when_it_migrates_from_version_7)
+{
+    char path[PATH_MAX];
+    reopen_from_older(path, "BEGIN; DROP TABLE twin_postings; DELETE FROM meta WHERE key = 'posted_cursor';"
+                 "DROP INDEX telemetry_twin_ts;"
                  "CREATE TABLE twin_events (twin_id TEXT NOT NULL, cursor INTEGER NOT NULL,"
                  " PRIMARY KEY (twin_id, cursor)) WITHOUT ROWID;"
                  "CREATE TABLE twin_telemetry (twin_id TEXT NOT NULL, ts INTEGER NOT NULL,"
                  " event_id TEXT NOT NULL, PRIMARY KEY (twin_id, ts, event_id)) WITHOUT ROWID;"
                  "INSERT INTO meta VALUES ('twin_cursor', 30); PRAGMA user_version = 7; COMMIT;");
-    sqlite3_close(db);
-    open_store();
-    for (int k = 0; k < 3; k++)
-        check_twin_reads(k, 30);
-    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
-    sqlite3_stmt *q;
-    cr_assert_eq(sqlite3_prepare_v2(db, "SELECT (SELECT group_concat(name) FROM (SELECT name FROM"
-                                        " sqlite_master WHERE name IN ('events_twin',"
-                                        " 'telemetry_twin_ts', 'twin_events', 'twin_telemetry')"
-                                        " ORDER BY name)), (SELECT count(*) FROM meta),"
-                                        " (SELECT user_version FROM pragma_user_version)",
-                                    -1, &q, NULL),
-                 SQLITE_OK, "%s", sqlite3_errmsg(db));
-    cr_assert_eq(sqlite3_step(q), SQLITE_ROW);
-    cr_assert_str_eq((const char *)sqlite3_column_text(q, 0), "events_twin,telemetry_twin_ts");
-    cr_assert_eq(sqlite3_column_int(q, 1), 1, "twin_cursor deleted");
-    cr_assert_eq(sqlite3_column_int(q, 2), 8);
+    twin_schema(path, "telemetry_twin_ts,twin_postings", 2, 9); /* twin_cursor deleted */
+}
+
+/* A database of version 8 (the SQL index events (twin_id, cursor)) gets its
+ * events by twin as postings at version 9: rows of at most 4,096 cursors,
+ * a twin's events found once and in order, then new ones after them. */
+Test(store, builds_the_postings_when_it_migrates_from_version_8)
+{
+    char path[PATH_MAX];
+    reopen_from_older(path, "BEGIN; DROP TABLE twin_postings; DELETE FROM meta WHERE key = 'posted_cursor';"
+                 "CREATE INDEX events_twin ON events (twin_id, cursor);"
+                 /* 10,000 events of twin "bulk" (no telemetry: only events are read) and
+                  * one of no twin */
+                 "WITH RECURSIVE n(i) AS (SELECT 31 UNION ALL SELECT i + 1 FROM n WHERE i < 10030)"
+                 " INSERT INTO events (cursor, type, ts, twin_id, id, ref_type, extra)"
+                 " SELECT i, 0, 1767225600000000, 'bulk', 'b' || i, 'telemetry', NULL FROM n;"
+                 "INSERT INTO events VALUES (10031, 0, 1767225600000000, '', 's', 'schema', NULL);"
+                 "PRAGMA user_version = 8; COMMIT;");
+    cr_assert_eq(read_twin_events("bulk"), 10000);
+    twin_schema(path, "telemetry_twin_ts,twin_postings", 2, 9);
+    sqlite3 *db;
+    sqlite3_stmt *q = file_row(path, &db, "SELECT (SELECT group_concat(last) FROM twin_postings"
+                                          " WHERE twin_id = 'bulk'), (SELECT value FROM meta"
+                                          " WHERE key = 'posted_cursor')");
+    cr_assert_str_eq((const char *)sqlite3_column_text(q, 0), "4126,8222,10030");
+    cr_assert_eq(sqlite3_column_int64(q, 1), 10031);
     sqlite3_finalize(q);
     sqlite3_close(db);
+    for (int i = 30; i < 60; i++)
+        write_on_twin(i);
+    for (int k = 0; k < 3; k++)
+        check_twin_reads(k, 60);
 }
 
 STORE_TEST(a_replay_inside_one_group_is_a_duplicate)
