@@ -12,8 +12,6 @@
 /* Past this many twins the flush frees the lists instead of keeping them
  * for the next round. */
 #define KEEP_TWINS 1024
-/* A row of the migration holds at most this many cursors. */
-#define ROW_MAX OT_POSTINGS_FLUSH_AT
 
 /* The cursors of one twin waiting to be written. */
 struct plist {
@@ -238,7 +236,7 @@ int ot_postings_build(sqlite3 *db, ot_error *err)
         sqlite3_finalize(sel);
         return rc;
     }
-    int64_t *c = malloc(ROW_MAX * sizeof *c);
+    int64_t *c = malloc(OT_POSTINGS_ROW_MAX * sizeof *c);
     char twin[256] = "";
     size_t n = 0;
     ot_buf b;
@@ -246,7 +244,7 @@ int ot_postings_build(sqlite3 *db, ot_error *err)
     int rc = c ? 0 : ot_error_set(err, OT_ENOMEM, NULL, "out of memory"), step = SQLITE_DONE;
     while (!rc && (step = sqlite3_step(sel)) == SQLITE_ROW) {
         const char *t = (const char *)sqlite3_column_text(sel, 0);
-        if (n && (n == ROW_MAX || strcmp(t, twin))) {
+        if (n && (n == OT_POSTINGS_ROW_MAX || strcmp(t, twin))) {
             rc = insert_row(db, ins, &b, twin, c, n, err);
             n = 0;
         }

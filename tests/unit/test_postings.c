@@ -156,7 +156,7 @@ Test(postings, rebuild_takes_back_what_a_failed_transaction_held)
     cr_assert_eq(posted(), 12);
 }
 
-/* The migration's build: a row per twin of at most OT_POSTINGS_FLUSH_AT
+/* The migration's build: a row per twin of at most OT_POSTINGS_ROW_MAX
  * cursors, twinless events left out. */
 Test(postings, build_splits_a_long_twin_into_rows)
 {
@@ -174,7 +174,7 @@ Test(postings, build_splits_a_long_twin_into_rows)
     cr_assert_eq(sqlite3_prepare_v2(db, "SELECT count(*) FROM twin_postings WHERE twin_id = 'busy'",
                                     -1, &st, NULL), SQLITE_OK);
     cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
-    cr_assert_eq(sqlite3_column_int(st, 0), (int)((n + OT_POSTINGS_FLUSH_AT - 1) / OT_POSTINGS_FLUSH_AT));
+    cr_assert_eq(sqlite3_column_int(st, 0), (int)((n + OT_POSTINGS_ROW_MAX - 1) / OT_POSTINGS_ROW_MAX));
     sqlite3_finalize(st);
 }
 

@@ -610,6 +610,17 @@ static void sql_exec(sqlite3 *db, const char *sql)
     cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, &msg), SQLITE_OK, "%s: %s", sql, msg);
 }
 
+/* The one row of sql on the database file at path (*db: its connection,
+ * to close after finalizing the statement). */
+static sqlite3_stmt *file_row(const char *path, sqlite3 **db, const char *sql)
+{
+    cr_assert_eq(sqlite3_open(path, db), SQLITE_OK);
+    sqlite3_stmt *q;
+    cr_assert_eq(sqlite3_prepare_v2(*db, sql, -1, &q, NULL), SQLITE_OK, "%s", sqlite3_errmsg(*db));
+    cr_assert_eq(sqlite3_step(q), SQLITE_ROW);
+    return q;
+}
+
 /* meta.derived_cursor and the rows of point_blocks, read straight from the
  * database file. */
 static void derived_on_disk(int64_t *cursor, int *blocks)
@@ -759,6 +770,46 @@ STORE_TEST(reads_by_twin_page_through_every_record_once)
         check_twin_reads(k, 100);
 }
 
+/* With the derived data held back, the events by twin are still written
+ * once OT_POSTINGS_FLUSH_AT wait (sqlite_postings.h): reads by twin then
+ * take at most that many from the log. */
+Test(store, events_by_twin_are_written_once_enough_wait)
+{
+    ot_store_close(st);
+    open_store_delayed(600000);
+    const char *names[1] = {"m"};
+    double v[1] = {1};
+    static ot_store_tel t[100];
+    char ids[100][16];
+    for (int w = 0; w < 11; w++) {
+        for (int i = 0; i < 100; i++) {
+            snprintf(ids[i], sizeof ids[i], "q%d", w * 100 + i);
+            t[i] = (ot_store_tel){.event_id = ids[i], .twin_id = i % 2 ? "odd" : "even",
+                                  .asset_id = "a", .ts_us = 1767225600000000LL + i,
+                                  .nmetrics = 1, .metric_names = names, .metric_values = v,
+                                  .json = "{}"};
+        }
+        ot_store_write wr = {.tels = t, .ntels = 100};
+        cr_assert_eq(ot_store_write_sync(st, &wr), 0, "%s", wr.err.message);
+    }
+    int64_t derived;
+    int blocks;
+    derived_on_disk(&derived, &blocks);
+    cr_assert_eq(derived, 0, "the derived data was held back");
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/opstwin.db", dir);
+    sqlite3 *db;
+    sqlite3_stmt *q = file_row(path, &db, "SELECT (SELECT value FROM meta WHERE key ="
+                                          " 'posted_cursor'), (SELECT count(*) FROM"
+                                          " twin_postings)");
+    cr_assert_eq(sqlite3_column_int64(q, 0), 1100, "written by the commit that found 1,100");
+    cr_assert_eq(sqlite3_column_int(q, 1), 2, "a row per twin");
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+    cr_assert_eq(read_twin_events("odd"), 550);
+    cr_assert_eq(read_twin_events("even"), 550);
+}
+
 /* A crash loses the derived data in memory; the next open rebuilds it from
  * the stored records, once. */
 Test(store, derived_data_lost_in_a_crash_is_rebuilt_at_open)
@@ -899,17 +950,6 @@ Test(store, moves_rows_of_points_into_blocks_when_it_migrates)
 /* The twin indexes of database at path: the names among events_twin,
  * telemetry_twin_ts, twin_events, twin_telemetry and twin_postings, and
  * the number of meta rows and the schema version. */
-/* The one row of sql on the database file at path (*db: its connection,
- * to close after finalizing the statement). */
-static sqlite3_stmt *file_row(const char *path, sqlite3 **db, const char *sql)
-{
-    cr_assert_eq(sqlite3_open(path, db), SQLITE_OK);
-    sqlite3_stmt *q;
-    cr_assert_eq(sqlite3_prepare_v2(*db, sql, -1, &q, NULL), SQLITE_OK, "%s", sqlite3_errmsg(*db));
-    cr_assert_eq(sqlite3_step(q), SQLITE_ROW);
-    return q;
-}
-
 static void twin_schema(const char *path, const char *names, int meta, int version)
 {
     sqlite3 *db;
