@@ -31,7 +31,9 @@
  * events. The same transaction sets meta.derived_cursor: the derived data
  * holds every telemetry record up to that cursor. Opening the database (and
  * a rolled-back transaction) rebuilds what lies beyond it from the stored
- * telemetry, so a crash loses none of it.
+ * telemetry, so a crash loses none of it. The events by twin
+ * (sqlite_postings.h) are written with it, and on their own once
+ * OT_POSTINGS_FLUSH_AT wait; meta.posted_cursor is their watermark.
  */
 #include <errno.h>
 #include <jansson.h>
