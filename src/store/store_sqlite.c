@@ -175,6 +175,14 @@ static const char *const wsql[W_NSTMT] = {
                  " ORDER BY e.cursor",
 };
 
+/* R_EVENT_AT's cursors: a statement per 64 of a twin's events, not one each */
+#define EVENTS_AT 64
+#define EVENTS_AT_PARAMS \
+    "?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16," \
+    "?17,?18,?19,?20,?21,?22,?23,?24,?25,?26,?27,?28,?29,?30,?31,?32," \
+    "?33,?34,?35,?36,?37,?38,?39,?40,?41,?42,?43,?44,?45,?46,?47,?48," \
+    "?49,?50,?51,?52,?53,?54,?55,?56,?57,?58,?59,?60,?61,?62,?63,?64"
+
 enum rstmt { R_EVENTS, R_POSTED, R_POSTINGS, R_EVENT_AT, R_EVENTS_TWIN, R_TEL_GET, R_DOC_GET,
              R_DOCS, R_TEL_QUERY, R_SERIES_FOR, R_POINTS, R_LATEST, R_LATEST_TWIN, R_AUDIT,
              R_ROLLUPS, R_NSTMT };
@@ -185,8 +193,10 @@ static const char *const rsql[R_NSTMT] = {
      * event of them, then the log beyond posted_cursor */
     [R_POSTED] = "SELECT value FROM meta WHERE key = 'posted_cursor'",
     [R_POSTINGS] = "SELECT data FROM twin_postings WHERE twin_id = ?1 AND last > ?2 ORDER BY last",
+    /* up to EVENTS_AT cursors (the rest bound NULL), in cursor order */
     [R_EVENT_AT] = "SELECT cursor, type, ts, twin_id, id, ref_type, extra FROM events"
-                   " WHERE cursor = ?1 AND (?2 = 0 OR ((1 << type) & ?2) != 0)",
+                   " WHERE cursor IN (" EVENTS_AT_PARAMS ")"
+                   " AND (?65 = 0 OR ((1 << type) & ?65) != 0) ORDER BY cursor",
     [R_EVENTS_TWIN] = "SELECT cursor, type, ts, twin_id, id, ref_type, extra FROM events WHERE cursor > ?1"
                       " AND twin_id = ?4 AND (?2 = 0 OR ((1 << type) & ?2) != 0)"
                       " ORDER BY cursor LIMIT ?3",
@@ -1163,8 +1173,11 @@ struct ev_read {
     void *ctx;
     int64_t *scanned_to;
     ot_buf b;
-    int n, stop;
+    int n, limit, stop;
 };
+
+/* The reader has all it asked for. */
+static int read_full(const struct ev_read *r) { return r->stop || r->n >= r->limit; }
 
 /* Hand the event in st's row (cursor, type, ts, twin_id, id, ref_type,
  * extra) to the reader. 0, or SQLITE_NOMEM. */
@@ -1189,16 +1202,17 @@ static int emit_event(struct ev_read *r, sqlite3_stmt *st)
     return 0;
 }
 
-/* Every row of st to the reader, until it stops. SQLITE_DONE or an error. */
+/* Every row of st to the reader, until it has all it asked for. SQLITE_DONE
+ * or an error. */
 static int emit_rows(struct ev_read *r, sqlite3_stmt *st)
 {
     int rc = SQLITE_DONE;
-    while (!r->stop && (rc = sqlite3_step(st)) == SQLITE_ROW)
+    while (!read_full(r) && (rc = sqlite3_step(st)) == SQLITE_ROW)
         if (emit_event(r, st)) {
             rc = SQLITE_NOMEM;
             break;
         }
-    if (r->stop)
+    if (read_full(r))
         rc = SQLITE_DONE;
     sqlite3_reset(st);
     return rc;
@@ -1207,13 +1221,23 @@ static int emit_rows(struct ev_read *r, sqlite3_stmt *st)
 /* read_twin's result for postings that do not decode (not an SQLite code) */
 #define POSTINGS_CORRUPT (-1)
 
+/* The events at cursors c[0..n) (ascending, n <= EVENTS_AT) to the reader. */
+static int emit_at(struct ev_read *r, sqlite3_stmt *at, const int64_t *c, int n)
+{
+    for (int i = 0; i < EVENTS_AT; i++)
+        if (i < n)
+            sqlite3_bind_int64(at, i + 1, c[i]);
+        else
+            sqlite3_bind_null(at, i + 1);
+    return emit_rows(r, at); /* a cursor retention deleted meanwhile is not there */
+}
+
 /* Events of one twin after `after` (sqlite_postings.h): those up to
  * posted_cursor through the twin's postings, the rest from the log. Rows
  * are never changed once written, so the statements need no common
  * snapshot: posted_cursor is read first, and the postings of later
  * flushes are cut at it. SQLITE_DONE, an SQLite error or POSTINGS_CORRUPT. */
-static int read_twin(struct rconn *c, int64_t after, int limit, const ot_event_filter *f,
-                     struct ev_read *r)
+static int read_twin(struct rconn *c, int64_t after, const ot_event_filter *f, struct ev_read *r)
 {
     sqlite3_stmt *st = rstmt(c, R_POSTED);
     int rc = sqlite3_step(st);
@@ -1226,7 +1250,9 @@ static int read_twin(struct rconn *c, int64_t after, int limit, const ot_event_f
         sqlite3_stmt *rows = rstmt(c, R_POSTINGS), *at = rstmt(c, R_EVENT_AT);
         sqlite3_bind_text(rows, 1, f->twin_id, -1, SQLITE_STATIC);
         sqlite3_bind_int64(rows, 2, after);
-        sqlite3_bind_int64(at, 2, (sqlite3_int64)f->types);
+        sqlite3_bind_int64(at, EVENTS_AT + 1, (sqlite3_int64)f->types);
+        int64_t batch[EVENTS_AT];
+        int nb = 0;
         int past = 0; /* at a cursor beyond posted: the log has the rest */
         while (!past && (rc = sqlite3_step(rows)) == SQLITE_ROW) {
             ot_postings_iter it;
@@ -1237,32 +1263,34 @@ static int read_twin(struct rconn *c, int64_t after, int limit, const ot_event_f
             while ((more = ot_postings_next(&it, &cur)) == 1 && cur <= posted) {
                 if (cur <= after)
                     continue;
-                sqlite3_bind_int64(at, 1, cur);
-                /* no row: retention deleted the event meanwhile */
-                if ((rc = emit_rows(r, at)) != SQLITE_DONE || r->stop || r->n >= limit)
-                    break;
+                batch[nb++] = cur;
+                if (nb == EVENTS_AT) {
+                    rc = emit_at(r, at, batch, nb);
+                    nb = 0;
+                    if (rc != SQLITE_DONE || read_full(r))
+                        break;
+                    rc = SQLITE_ROW;
+                }
             }
             past = more == 1 && cur > posted;
             if (more < 0)
                 rc = POSTINGS_CORRUPT;
-            if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+            if ((rc != SQLITE_ROW && rc != SQLITE_DONE) || read_full(r))
                 break;
-            if (r->stop || r->n >= limit) {
-                rc = SQLITE_DONE;
-                break;
-            }
             rc = SQLITE_ROW;
         }
         sqlite3_reset(rows);
         if (rc == SQLITE_ROW)
             rc = SQLITE_DONE;
-        if (rc != SQLITE_DONE || r->stop || r->n >= limit)
+        if (rc == SQLITE_DONE && nb && !read_full(r))
+            rc = emit_at(r, at, batch, nb);
+        if (rc != SQLITE_DONE || read_full(r))
             return rc;
     }
     st = rstmt(c, R_EVENTS_TWIN);
     sqlite3_bind_int64(st, 1, after > posted ? after : posted);
     sqlite3_bind_int64(st, 2, (sqlite3_int64)f->types);
-    sqlite3_bind_int(st, 3, limit - r->n);
+    sqlite3_bind_int(st, 3, r->limit - r->n);
     sqlite3_bind_text(st, 4, f->twin_id, -1, SQLITE_STATIC);
     return emit_rows(r, st);
 }
@@ -1273,12 +1301,12 @@ static int be_read_events(void *p, int64_t after, int limit, const ot_event_filt
 {
     sqlite_be *be = p;
     struct rconn *c = acquire(be);
-    struct ev_read r = {.fn = fn, .ctx = ctx, .scanned_to = scanned_to};
+    struct ev_read r = {.fn = fn, .ctx = ctx, .scanned_to = scanned_to, .limit = limit};
     ot_buf_init(&r.b);
     *scanned_to = after;
     int rc;
     if (f && f->twin_id) {
-        rc = read_twin(c, after, limit, f, &r);
+        rc = read_twin(c, after, f, &r);
     } else {
         sqlite3_stmt *st = rstmt(c, R_EVENTS);
         sqlite3_bind_int64(st, 1, after);
