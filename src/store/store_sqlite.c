@@ -175,7 +175,7 @@ static const char *const wsql[W_NSTMT] = {
                  " ORDER BY e.cursor",
 };
 
-/* R_EVENT_AT's cursors: a statement per 64 of a twin's events, not one each */
+/* R_EVENTS_AT: a statement per 64 of a twin's events, not one each */
 #define EVENTS_AT 64
 #define EVENTS_AT_PARAMS \
     "?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16," \
@@ -183,7 +183,7 @@ static const char *const wsql[W_NSTMT] = {
     "?33,?34,?35,?36,?37,?38,?39,?40,?41,?42,?43,?44,?45,?46,?47,?48," \
     "?49,?50,?51,?52,?53,?54,?55,?56,?57,?58,?59,?60,?61,?62,?63,?64"
 
-enum rstmt { R_EVENTS, R_POSTED, R_POSTINGS, R_EVENT_AT, R_EVENTS_TWIN, R_TEL_GET, R_DOC_GET,
+enum rstmt { R_EVENTS, R_POSTED, R_POSTINGS, R_EVENTS_AT, R_EVENTS_TWIN, R_TEL_GET, R_DOC_GET,
              R_DOCS, R_TEL_QUERY, R_SERIES_FOR, R_POINTS, R_LATEST, R_LATEST_TWIN, R_AUDIT,
              R_ROLLUPS, R_NSTMT };
 static const char *const rsql[R_NSTMT] = {
@@ -194,7 +194,7 @@ static const char *const rsql[R_NSTMT] = {
     [R_POSTED] = "SELECT value FROM meta WHERE key = 'posted_cursor'",
     [R_POSTINGS] = "SELECT data FROM twin_postings WHERE twin_id = ?1 AND last > ?2 ORDER BY last",
     /* up to EVENTS_AT cursors (the rest bound NULL), in cursor order */
-    [R_EVENT_AT] = "SELECT cursor, type, ts, twin_id, id, ref_type, extra FROM events"
+    [R_EVENTS_AT] = "SELECT cursor, type, ts, twin_id, id, ref_type, extra FROM events"
                    " WHERE cursor IN (" EVENTS_AT_PARAMS ")"
                    " AND (?65 = 0 OR ((1 << type) & ?65) != 0) ORDER BY cursor",
     [R_EVENTS_TWIN] = "SELECT cursor, type, ts, twin_id, id, ref_type, extra FROM events WHERE cursor > ?1"
@@ -1247,7 +1247,7 @@ static int read_twin(struct rconn *c, int64_t after, const ot_event_filter *f, s
         return rc;
     rc = SQLITE_DONE;
     if (after < posted) {
-        sqlite3_stmt *rows = rstmt(c, R_POSTINGS), *at = rstmt(c, R_EVENT_AT);
+        sqlite3_stmt *rows = rstmt(c, R_POSTINGS), *at = rstmt(c, R_EVENTS_AT);
         sqlite3_bind_text(rows, 1, f->twin_id, -1, SQLITE_STATIC);
         sqlite3_bind_int64(rows, 2, after);
         sqlite3_bind_int64(at, EVENTS_AT + 1, (sqlite3_int64)f->types);
