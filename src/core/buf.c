@@ -73,6 +73,34 @@ void ot_buf_put_u64(ot_buf *b, unsigned long long v)
     ot_buf_append(b, d, ot_fmt_u64(d, v));
 }
 
+void ot_buf_put_varint(ot_buf *b, uint64_t v)
+{
+    unsigned char tmp[10];
+    size_t n = 0;
+    do {
+        tmp[n++] = (unsigned char)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+        v >>= 7;
+    } while (v);
+    ot_buf_append(b, tmp, n);
+}
+
+int ot_varint_get(const unsigned char **at, const unsigned char *end, uint64_t *v)
+{
+    const unsigned char *p = *at;
+    uint64_t x = 0;
+    for (int shift = 0;; shift += 7) {
+        if (p == end || shift > 63)
+            return -1;
+        unsigned char byte = *p++;
+        x |= (uint64_t)(byte & 0x7f) << shift;
+        if (!(byte & 0x80))
+            break;
+    }
+    *at = p;
+    *v = x;
+    return 0;
+}
+
 size_t ot_strlcpy(char *dst, const char *src, size_t n)
 {
     if (!src)

@@ -9,6 +9,7 @@
 #define OT_CORE_BUF_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 
 typedef struct ot_buf {
@@ -73,6 +74,13 @@ size_t ot_fmt_u64(char *out, unsigned long long v);
 size_t ot_fmt_real(char *out, double v);
 /* Append v in decimal (ot_fmt_u64). */
 void ot_buf_put_u64(ot_buf *b, unsigned long long v);
+
+/* Varints: 7 bits per byte, least significant first, the high bit set on
+ * every byte but the last (the stored postings). ot_varint_get reads one
+ * from *at (< end) into *v and moves *at past it: 0, or -1 when the bytes
+ * end first or it is longer than 64 bits. */
+void ot_buf_put_varint(ot_buf *b, uint64_t v);
+int ot_varint_get(const unsigned char **at, const unsigned char *end, uint64_t *v);
 
 /* Copy src (NULL = "") into dst of n > 0 bytes, truncated to n - 1 bytes
  * and NUL-terminated, as snprintf(dst, n, "%s", src) does without the

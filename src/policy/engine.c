@@ -66,8 +66,8 @@ ot_policy *ot_engine_policy_for(ot_app *app, const char *twin, ot_error *err)
 static int recent_quality(ot_app *app, const char *twin, double *out)
 {
     int64_t now = ot_now_us();
-    json_t *rows = ot_store_query_telemetry(app->store, twin, NULL, now - 3600LL * 1000000,
-                                            now + 1, 1000, NULL);
+    json_t *rows = ot_store_query_telemetry(app->store, ot_store_last_cursor(app->store), twin,
+                                            NULL, now - 3600LL * 1000000, now + 1, 1000, NULL);
     double sum = 0;
     size_t n = 0, i;
     json_t *r;

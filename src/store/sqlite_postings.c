@@ -139,24 +139,13 @@ static int prepare(ot_postings *p, sqlite3 *db, sqlite3_stmt **st, const char *s
     return 0;
 }
 
-static void put_varint(ot_buf *b, uint64_t v)
-{
-    unsigned char tmp[10];
-    size_t n = 0;
-    do {
-        tmp[n++] = (unsigned char)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
-        v >>= 7;
-    } while (v);
-    ot_buf_append(b, tmp, n);
-}
-
 /* Insert one row: cursors c[0..n) of twin (ascending). */
 static int insert_row(sqlite3 *db, sqlite3_stmt *ins, ot_buf *b, const char *twin,
                       const int64_t *c, size_t n, ot_error *err)
 {
     ot_buf_reset(b);
     for (size_t i = 0; i < n; i++)
-        put_varint(b, (uint64_t)(i ? c[i] - c[i - 1] : c[0]));
+        ot_buf_put_varint(b, (uint64_t)(i ? c[i] - c[i - 1] : c[0]));
     if (ot_buf_failed(b))
         return ot_error_set(err, OT_ENOMEM, NULL, "out of memory");
     sqlite3_bind_text(ins, 1, twin, -1, SQLITE_STATIC);
@@ -273,15 +262,9 @@ int ot_postings_next(ot_postings_iter *it, int64_t *cursor)
 {
     if (it->at == it->end)
         return 0;
-    uint64_t v = 0;
-    for (int shift = 0;; shift += 7) {
-        if (it->at == it->end || shift > 63)
-            return -1;
-        unsigned char byte = *it->at++;
-        v |= (uint64_t)(byte & 0x7f) << shift;
-        if (!(byte & 0x80))
-            break;
-    }
+    uint64_t v;
+    if (ot_varint_get(&it->at, it->end, &v))
+        return -1;
     if (v == 0 || v > (uint64_t)(INT64_MAX - it->cursor))
         return -1; /* cursors ascend: every step is at least 1 */
     it->cursor += (int64_t)v;

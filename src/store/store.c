@@ -1108,12 +1108,6 @@ json_t *ot_store_list_docs(ot_store *s, const char *type, const char *twin_id,
     return s->ops->list_docs(s->be, type, twin_id, status, limit, err);
 }
 
-json_t *ot_store_query_telemetry(ot_store *s, const char *twin_id, const char *asset_id,
-                                 int64_t start_us, int64_t end_us, int limit, ot_error *err)
-{
-    return s->ops->query_telemetry(s->be, twin_id, asset_id, start_us, end_us, limit, err);
-}
-
 int ot_store_derived_ready(ot_store *s, int64_t upto)
 {
     int64_t lo = s->ops->derived_pending ? s->ops->derived_pending(s->be) : 0;
@@ -1130,6 +1124,15 @@ static int derived_wait(ot_store *s, int64_t upto, ot_error *err)
     if (rc && err)
         *err = w.err;
     return rc;
+}
+
+json_t *ot_store_query_telemetry(ot_store *s, int64_t upto, const char *twin_id,
+                                 const char *asset_id, int64_t start_us, int64_t end_us, int limit,
+                                 ot_error *err)
+{
+    if (derived_wait(s, upto, err))
+        return NULL;
+    return s->ops->query_telemetry(s->be, twin_id, asset_id, start_us, end_us, limit, err);
 }
 
 json_t *ot_store_aggregate(ot_store *s, int64_t upto, const char *twin_id, const char *asset_id,

@@ -195,15 +195,11 @@ char *ot_store_get_doc(ot_store *s, const char *type, const char *id, ot_error *
 json_t *ot_store_list_docs(ot_store *s, const char *type, const char *twin_id,
                            const char *status, int limit, ot_error *err);
 
-/* Telemetry rows of a twin (asset optional) with start <= ts < end, oldest
- * first, at most limit. JSON array of telemetry.v1 objects; caller owns. */
-json_t *ot_store_query_telemetry(ot_store *s, const char *twin_id, const char *asset_id,
-                                 int64_t start_us, int64_t end_us, int limit, ot_error *err);
-
 enum ot_agg_fn { OT_AGG_AVG, OT_AGG_MIN, OT_AGG_MAX, OT_AGG_SUM, OT_AGG_COUNT, OT_AGG_STDDEV };
 
 /* Derived data: the points, per-minute rollups and latest values that
- * aggregates and latest values are read from. A backend may keep it in
+ * aggregates and latest values are read from, and what finds a twin's
+ * telemetry by time. A backend may keep it in
  * memory for a while and write it in bulk (SQLite does: store_sqlite.c).
  * So a read of it names the cursor it must include (usually
  * ot_store_last_cursor: every acknowledged write) and waits until the
@@ -211,6 +207,14 @@ enum ot_agg_fn { OT_AGG_AVG, OT_AGG_MIN, OT_AGG_MAX, OT_AGG_SUM, OT_AGG_COUNT, O
  * blocking first: ot_store_derived_ready, and when it says no, submit a
  * write with only flush_derived set and read once it is done. */
 int ot_store_derived_ready(ot_store *s, int64_t upto);
+
+/* Telemetry rows of a twin (asset optional) with start <= ts < end, oldest
+ * first (ties by event_id), at most limit. JSON array of telemetry.v1
+ * objects; caller owns. Includes every record up to cursor upto (waits for
+ * it; see ot_store_derived_ready). */
+json_t *ot_store_query_telemetry(ot_store *s, int64_t upto, const char *twin_id,
+                                 const char *asset_id, int64_t start_us, int64_t end_us, int limit,
+                                 ot_error *err);
 
 /* Time-bucketed aggregate of one metric of a twin (asset optional) over
  * [start, end): JSON array of {"bucket": RFC3339, "value", "count"}, oldest

@@ -8,7 +8,10 @@
  *   events(cursor PK, type, ts, twin_id, id, ref_type, extra)
  *   twin_postings(twin_id, last, data) PK (twin_id, last): the events by
  *     twin, written in bulk (sqlite_postings.h)
- *   telemetry(event_id PK, cursor, twin_id, asset_id, ts, json)  index (twin_id, ts)
+ *   telemetry(event_id PK, cursor, twin_id, asset_id, ts, json)
+ *   telemetry_postings(twin_id, tmin, seq, tmax, data) PK (twin_id, tmin, seq):
+ *     the telemetry by twin and time, written with the derived data
+ *     (sqlite_telpost.h)
  *   series(series_id PK, twin_id, asset_id, metric, last_ts, last_value)
  *   point_blocks(series_id, minute, seq, data) PK (series_id, minute, seq): the raw
  *     points, one block per series, minute and group commit (rollup.h gives
@@ -33,7 +36,9 @@
  * a rolled-back transaction) rebuilds what lies beyond it from the stored
  * telemetry, so a crash loses none of it. The events by twin
  * (sqlite_postings.h) are written with it, and on their own once
- * OT_POSTINGS_FLUSH_AT wait; meta.posted_cursor is their watermark.
+ * OT_POSTINGS_FLUSH_AT wait; meta.posted_cursor is their watermark. The
+ * telemetry by twin and time (sqlite_telpost.h) is derived data: a read of
+ * it waits for the derived data as an aggregate does (store.h).
  */
 #include <errno.h>
 #include <jansson.h>
@@ -54,6 +59,7 @@
 #include "store/rollup.h"
 #include "store/sqlite_postings.h"
 #include "store/sqlite_rows.h"
+#include "store/sqlite_telpost.h"
 #include "store/sqlite_walbuf.h"
 
 static int move_points(sqlite3 *db, ot_error *err);
@@ -122,6 +128,12 @@ static const struct migration {
             "INSERT INTO meta (key, value) SELECT 'posted_cursor', COALESCE(MAX(cursor), 0)"
             " FROM events;",
      .fn = ot_postings_build, .after = "DROP INDEX events_twin;"},
+    /* 10: telemetry by twin and time as postings (sqlite_telpost.h)
+     * instead of an index entry per record */
+    {.sql = "CREATE TABLE telemetry_postings (twin_id TEXT NOT NULL, tmin INTEGER NOT NULL,"
+            " seq INTEGER NOT NULL, tmax INTEGER NOT NULL, data BLOB NOT NULL,"
+            " PRIMARY KEY (twin_id, tmin, seq)) WITHOUT ROWID;",
+     .fn = ot_telpost_build, .after = "DROP INDEX telemetry_twin_ts;"},
 };
 #define NMIGRATIONS (int)(sizeof migrations / sizeof migrations[0])
 
@@ -170,7 +182,7 @@ static const char *const wsql[W_NSTMT] = {
     [W_DERIVED_SET] = "UPDATE meta SET value = ?1 WHERE key = 'derived_cursor'",
     /* the telemetry beyond derived_cursor, in cursor order (the event's
      * type is OT_EV_TELEMETRY_APPENDED, 0) */
-    [W_REPLAY] = "SELECT e.cursor, t.twin_id, t.asset_id, t.ts, t.json FROM events e"
+    [W_REPLAY] = "SELECT e.cursor, t.twin_id, t.asset_id, t.ts, t.json, t.event_id FROM events e"
                  " JOIN telemetry t ON t.event_id = e.id WHERE e.cursor > ?1 AND e.type = 0"
                  " ORDER BY e.cursor",
 };
@@ -184,7 +196,7 @@ static const char *const wsql[W_NSTMT] = {
     "?49,?50,?51,?52,?53,?54,?55,?56,?57,?58,?59,?60,?61,?62,?63,?64"
 
 enum rstmt { R_EVENTS, R_POSTED, R_POSTINGS, R_EVENTS_AT, R_EVENTS_TWIN, R_TEL_GET, R_DOC_GET,
-             R_DOCS, R_TEL_QUERY, R_SERIES_FOR, R_POINTS, R_LATEST, R_LATEST_TWIN, R_AUDIT,
+             R_DOCS, R_TEL_ROWS, R_TEL_AT, R_SERIES_FOR, R_POINTS, R_LATEST, R_LATEST_TWIN, R_AUDIT,
              R_ROLLUPS, R_NSTMT };
 static const char *const rsql[R_NSTMT] = {
     [R_EVENTS] = "SELECT cursor, type, ts, twin_id, id, ref_type, extra FROM events WHERE cursor > ?1"
@@ -204,8 +216,11 @@ static const char *const rsql[R_NSTMT] = {
     [R_DOC_GET] = "SELECT json FROM docs WHERE type = ?1 AND id = ?2",
     [R_DOCS] = "SELECT json FROM docs WHERE type = ?1 AND (?2 IS NULL OR twin_id = ?2)"
                " AND (?3 IS NULL OR status = ?3) ORDER BY updated DESC LIMIT ?4",
-    [R_TEL_QUERY] = "SELECT json FROM telemetry WHERE twin_id = ?1 AND (?2 IS NULL OR asset_id = ?2)"
-                    " AND ts >= ?3 AND ts < ?4 ORDER BY ts LIMIT ?5",
+    /* a telemetry query (be_query_telemetry): the twin's rows that may
+     * hold its range, then each record */
+    [R_TEL_ROWS] = "SELECT tmin, tmax, data FROM telemetry_postings WHERE twin_id = ?1"
+                   " AND tmin >= ?2 AND tmin < ?3 ORDER BY tmin, seq",
+    [R_TEL_AT] = "SELECT json FROM telemetry WHERE event_id = ?1",
     [R_SERIES_FOR] = "SELECT series_id FROM series WHERE twin_id = ?1 AND metric = ?2"
                      " AND (?3 IS NULL OR asset_id = ?3)",
     [R_POINTS] = "SELECT data FROM point_blocks WHERE series_id = ?1 AND minute >= ?2"
@@ -251,6 +266,7 @@ typedef struct sqlite_be {
     size_t ndirty, dirty_cap;
     ot_rollups acc;         /* rollups and points not written yet */
     ot_postings *postings;  /* events by twin not written yet */
+    ot_telpost *telpost;    /* telemetry by twin and time not written yet */
     /* derived data in memory (file comment): the last telemetry cursor it
      * holds (0: nothing waits), since when it waits, the lowest cursor it
      * holds for other threads (0: none), and whether it must be rebuilt */
@@ -426,7 +442,8 @@ static void be_close(void *p)
     sqlite3_close(be->ckpt);
     for (int i = 0; i < W_NSTMT; i++)
         sqlite3_finalize(be->ws[i]);
-    ot_postings_free(be->postings); /* its statements are on be->w */
+    ot_postings_free(be->postings); /* their statements are on be->w */
+    ot_telpost_free(be->telpost);
     ot_sqlite_rows_free(&be->tel_rows);
     ot_sqlite_rows_free(&be->ev_rows);
     if (be->w) {
@@ -467,6 +484,7 @@ static int be_open(const ot_store_options *opt, void **out, ot_error *err)
     snprintf(be->path, sizeof be->path, "%s/opstwin.db", opt->data_dir);
     be->acc.keep_points = 1;
     be->postings = ot_postings_new();
+    be->telpost = ot_telpost_new();
     be->derived_delay_us =
         (opt->derived_delay_ms > 0 ? opt->derived_delay_ms : DERIVED_DELAY_MS) * 1000LL;
     pthread_once(&sqlite_config_once, sqlite_config);
@@ -478,7 +496,7 @@ static int be_open(const ot_store_options *opt, void **out, ot_error *err)
      * in pages written once (batch ingest: 128 MiB gave 208 MiB RSS and
      * 0.057 page faults per event, 32 MiB 105 MiB and 0.025, and ~5% more
      * events/s; bench/RESULTS.md) */
-    int rc = !be->postings ? ot_error_set(err, OT_ENOMEM, NULL, "out of memory")
+    int rc = !be->postings || !be->telpost ? ot_error_set(err, OT_ENOMEM, NULL, "out of memory")
              : ot_sqlite_walbuf_register() == SQLITE_OK
                  ? open_conn(be->path, 0, OT_SQLITE_WALBUF_VFS, &be->w, err)
                  : ot_error_set(err, OT_EIO, NULL, "cannot register the SQLite WAL buffer");
@@ -733,6 +751,8 @@ static int flush_derived(sqlite_be *be, ot_error *err)
         rc = flush_rollups(be, err);
     if (!rc)
         rc = ot_postings_flush(be->postings, be->w, err);
+    if (!rc)
+        rc = ot_telpost_flush(be->telpost, be->w, err);
     if (!rc && be->derived_hi) {
         sqlite3_stmt *st = wstmt(be, W_DERIVED_SET);
         sqlite3_bind_int64(st, 1, be->derived_hi);
@@ -826,6 +846,7 @@ static void be_rollback(void *p)
      * begin (derived_lo stays, so readers keep waiting for it) */
     series_reset(be);
     ot_rollups_clear(&be->acc);
+    ot_telpost_clear(be->telpost);
     be->derived_hi = 0;
     be->derived_rebuild = 1;
 }
@@ -966,11 +987,15 @@ static int mark_dirty(sqlite_be *be, struct series_entry *e)
     return 0;
 }
 
-/* A record's points into the derived data in memory (file comment). */
+/* A record's points, and the record by twin and time, into the derived
+ * data in memory (file comment). */
 static int add_derived(sqlite_be *be, const char *twin, const char *asset, int64_t ts_us,
-                       int64_t cursor, const char *const *names, const double *values, size_t n,
-                       ot_error *err)
+                       int64_t cursor, const char *event_id, const char *const *names,
+                       const double *values, size_t n, ot_error *err)
 {
+    int trc = ot_telpost_add(be->telpost, twin, asset, ts_us, cursor, event_id);
+    if (trc)
+        return ot_error_set(err, trc, "$.event_id", "cannot note the record by twin");
     for (size_t i = 0; i < n; i++) {
         struct series_entry *e = series_get(be, twin, asset, names[i], err);
         if (!e)
@@ -1008,8 +1033,8 @@ static int be_put_tel(void *p, const ot_store_tel *t, int64_t cursor, ot_error *
     ot_sqlite_rows_text(r, t->json, t->json_len ? t->json_len : (size_t)-1);
     int rc = ot_sqlite_rows_end(r, err);
     return rc ? rc
-              : add_derived(be, t->twin_id, t->asset_id, t->ts_us, cursor, t->metric_names,
-                            t->metric_values, t->nmetrics, err);
+              : add_derived(be, t->twin_id, t->asset_id, t->ts_us, cursor, t->event_id,
+                            t->metric_names, t->metric_values, t->nmetrics, err);
 }
 
 /* One stored record's points into the derived data (rebuild_derived); its
@@ -1020,12 +1045,9 @@ static int replay_record(sqlite_be *be, sqlite3_stmt *st, ot_error *err)
     json_t *doc = json_loadb((const char *)sqlite3_column_text(st, 4),
                              (size_t)sqlite3_column_bytes(st, 4), 0, &jerr);
     json_t *metrics = json_object_get(doc, "metrics");
-    if (!json_is_object(metrics)) { /* kept as stored; it adds no points */
+    if (!json_is_object(metrics)) /* kept as stored; it adds no points */
         ot_log(OT_LOG_WARNING, "store: telemetry at cursor %lld has no readable metrics",
                (long long)sqlite3_column_int64(st, 0));
-        json_decref(doc);
-        return 0;
-    }
     size_t n = json_object_size(metrics), i = 0;
     const char **names = calloc(n ? n : 1, sizeof *names);
     double *values = calloc(n ? n : 1, sizeof *values);
@@ -1038,8 +1060,8 @@ static int replay_record(sqlite_be *be, sqlite3_stmt *st, ot_error *err)
     int rc = names && values
                  ? add_derived(be, (const char *)sqlite3_column_text(st, 1),
                                (const char *)sqlite3_column_text(st, 2),
-                               sqlite3_column_int64(st, 3), sqlite3_column_int64(st, 0), names,
-                               values, n, err)
+                               sqlite3_column_int64(st, 3), sqlite3_column_int64(st, 0),
+                               (const char *)sqlite3_column_text(st, 5), names, values, n, err)
                  : ot_error_set(err, OT_ENOMEM, NULL, "out of memory");
     free(names);
     free(values);
@@ -1143,9 +1165,10 @@ static int be_retention(void *p, int64_t cutoff_us, int64_t *oldest, ot_error *e
              " DELETE FROM twin_postings WHERE last < (SELECT COALESCE(MIN(cursor),"
              " 9000000000000000000) FROM events);"
              " DELETE FROM telemetry WHERE ts < %lld;"
+             " DELETE FROM telemetry_postings WHERE tmax < %lld;"
              " DELETE FROM point_blocks WHERE minute < %lld;"
              " DELETE FROM rollup_1m WHERE minute < %lld;",
-             (long long)cutoff_us, (long long)cutoff_us, (long long)cutoff_us,
+             (long long)cutoff_us, (long long)cutoff_us, (long long)cutoff_us, (long long)cutoff_us,
              (long long)ot_minute_of(cutoff_us), (long long)ot_minute_of(cutoff_us));
     /* the derived data in memory first, or it would come back after */
     int rc = be_begin(be, err);
@@ -1387,20 +1410,59 @@ static json_t *be_list_docs(void *p, const char *type, const char *twin_id, cons
     return out;
 }
 
+/* A telemetry query's records as ot_telpost_scan finds them. */
+struct tel_read {
+    sqlite3_stmt *at; /* R_TEL_AT */
+    const char *asset_id;
+    json_t *rows;
+    int limit;
+    ot_error *err;
+};
+
+static int tel_found(void *ctx, int64_t ts, const char *event_id, const char *asset_id)
+{
+    (void)ts;
+    struct tel_read *r = ctx;
+    if (r->asset_id && strcmp(asset_id, r->asset_id))
+        return 0;
+    sqlite3_bind_text(r->at, 1, event_id, -1, SQLITE_STATIC);
+    int step = sqlite3_step(r->at), rc = 0;
+    /* no row: retention deleted it from a row that straddles its cutoff */
+    if (step == SQLITE_ROW) {
+        json_t *d = json_loadb((const char *)sqlite3_column_text(r->at, 0),
+                               (size_t)sqlite3_column_bytes(r->at, 0), 0, NULL);
+        if (d)
+            json_array_append_new(r->rows, d);
+        rc = (int)json_array_size(r->rows) >= r->limit;
+    } else if (step != SQLITE_ROW && step != SQLITE_DONE)
+        rc = ot_sqlite_error(sqlite3_db_handle(r->at), r->err, "read telemetry");
+    sqlite3_reset(r->at);
+    return rc;
+}
+
 static json_t *be_query_telemetry(void *p, const char *twin_id, const char *asset_id,
                                   int64_t start_us, int64_t end_us, int limit, ot_error *err)
 {
     sqlite_be *be = p;
     struct rconn *c = acquire(be);
-    sqlite3_stmt *st = rstmt(c, R_TEL_QUERY);
-    sqlite3_bind_text(st, 1, twin_id, -1, SQLITE_STATIC);
-    bind_text_or_null(st, 2, asset_id);
-    sqlite3_bind_int64(st, 3, start_us);
-    sqlite3_bind_int64(st, 4, end_us);
-    sqlite3_bind_int(st, 5, limit);
-    json_t *out = collect_json(c, st, err);
+    sqlite3_stmt *rows = rstmt(c, R_TEL_ROWS);
+    sqlite3_bind_text(rows, 1, twin_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(rows, 2, start_us < INT64_MIN + OT_TELPOST_SPAN_US
+                                    ? INT64_MIN
+                                    : start_us - OT_TELPOST_SPAN_US);
+    sqlite3_bind_int64(rows, 3, end_us);
+    struct tel_read r = {.at = rstmt(c, R_TEL_AT), .asset_id = asset_id, .rows = json_array(),
+                         .limit = limit, .err = err};
+    int rc = !r.rows     ? ot_error_set(err, OT_ENOMEM, NULL, "out of memory")
+             : limit > 0 ? ot_telpost_scan(rows, start_us, end_us, tel_found, &r, err)
+                         : 0;
+    sqlite3_reset(rows);
     release(be, c);
-    return out;
+    if (rc) {
+        json_decref(r.rows);
+        return NULL;
+    }
+    return r.rows;
 }
 
 struct bucket {

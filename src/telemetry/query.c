@@ -103,47 +103,22 @@ static const char *name_param(ot_req *req, const char *name, int required)
     return v;
 }
 
-void ot_h_telemetry_query(ot_req *req)
+/* The optional asset_id: *asset is NULL when absent or empty. -1 when it
+ * was refused (the reply is sent). */
+static int asset_param(ot_req *req, const char **asset)
 {
-    const char *twin = name_param(req, "twin_id", 1);
-    if (!twin)
-        return;
-    const char *asset = ot_req_query(req, "asset_id");
-    if (asset && *asset && !(asset = name_param(req, "asset_id", 0)))
-        return;
-    if (asset && !*asset)
-        asset = NULL;
-    int64_t start, end;
-    if (time_range(req, &start, &end))
-        return;
-    int limit = 1000;
-    const char *ls = ot_req_query(req, "limit");
-    if (ls) {
-        char *e;
-        long v = strtol(ls, &e, 10);
-        if (!*ls || *e || v < 1 || v > QUERY_MAX_ROWS) {
-            ot_reply_errorf(req, OT_EINVAL, "$.limit", "limit must be an integer from 1 to %d",
-                            QUERY_MAX_ROWS);
-            return;
-        }
-        limit = (int)v;
-    }
-    ot_error err;
-    ot_error_clear(&err);
-    json_t *rows = ot_store_query_telemetry(req->app->store, twin, asset, start, end, limit, &err);
-    if (!rows) {
-        ot_reply_error(req, &err);
-        return;
-    }
-    size_t n = json_array_size(rows);
-    ot_reply_json(req, 200, json_pack("{s:o, s:I}", "rows", rows, "count", (json_int_t)n));
+    const char *a = ot_req_query(req, "asset_id");
+    if (a && *a && !(a = name_param(req, "asset_id", 0)))
+        return -1;
+    *asset = a && *a ? a : NULL;
+    return 0;
 }
 
 /* --- reads of derived data --------------------------------------------------
- * Aggregates and latest values come from the store's derived data, which
- * may wait in memory for a while (store.h). A request reads it once it holds
- * every record acknowledged before the request came, and waits for that
- * without holding its HTTP thread. */
+ * Telemetry queries, aggregates and latest values come from the store's
+ * derived data, which may wait in memory for a while (store.h). A request
+ * reads it once it holds every record acknowledged before the request
+ * came, and waits for that without holding its HTTP thread. */
 
 typedef void (*derived_handler)(ot_req *req, int64_t upto);
 
@@ -203,10 +178,48 @@ static void with_derived(ot_req *req, derived_handler h)
 static void aggregate_read(ot_req *req, int64_t upto);
 static void twins_read(ot_req *req, int64_t upto);
 static void twin_read(ot_req *req, int64_t upto);
+static void telemetry_query_read(ot_req *req, int64_t upto);
+
+void ot_h_telemetry_query(ot_req *req) { with_derived(req, telemetry_query_read); }
 
 void ot_h_telemetry_aggregate(ot_req *req) { with_derived(req, aggregate_read); }
 void ot_h_twins(ot_req *req) { with_derived(req, twins_read); }
 void ot_h_twin(ot_req *req) { with_derived(req, twin_read); }
+
+static void telemetry_query_read(ot_req *req, int64_t upto)
+{
+    const char *twin = name_param(req, "twin_id", 1);
+    if (!twin)
+        return;
+    const char *asset;
+    if (asset_param(req, &asset))
+        return;
+    int64_t start, end;
+    if (time_range(req, &start, &end))
+        return;
+    int limit = 1000;
+    const char *ls = ot_req_query(req, "limit");
+    if (ls) {
+        char *e;
+        long v = strtol(ls, &e, 10);
+        if (!*ls || *e || v < 1 || v > QUERY_MAX_ROWS) {
+            ot_reply_errorf(req, OT_EINVAL, "$.limit", "limit must be an integer from 1 to %d",
+                            QUERY_MAX_ROWS);
+            return;
+        }
+        limit = (int)v;
+    }
+    ot_error err;
+    ot_error_clear(&err);
+    json_t *rows = ot_store_query_telemetry(req->app->store, upto, twin, asset, start, end, limit,
+                                            &err);
+    if (!rows) {
+        ot_reply_error(req, &err);
+        return;
+    }
+    size_t n = json_array_size(rows);
+    ot_reply_json(req, 200, json_pack("{s:o, s:I}", "rows", rows, "count", (json_int_t)n));
+}
 
 static void aggregate_read(ot_req *req, int64_t upto)
 {
@@ -220,11 +233,9 @@ static void aggregate_read(ot_req *req, int64_t upto)
     const char *metric = name_param(req, "metric_name", 1);
     if (!metric)
         return;
-    const char *asset = ot_req_query(req, "asset_id");
-    if (asset && *asset && !(asset = name_param(req, "asset_id", 0)))
+    const char *asset;
+    if (asset_param(req, &asset))
         return;
-    if (asset && !*asset)
-        asset = NULL;
     int64_t window = 60000000LL, start, end;
     const char *w = ot_req_query(req, "window");
     if (w && ot_window_parse(w, &window)) {

@@ -516,6 +516,27 @@ static int write_point(int i, const char *event_id)
     return ot_store_write_sync(st, &w);
 }
 
+/* write_point's records of asset ("x": odd i, "y": even) by time, all of
+ * them: each i of 0..n-1 once and in order. */
+static void check_points_by_time(const char *asset, int n)
+{
+    ot_error e;
+    json_t *rows = ot_store_query_telemetry(st, ot_store_last_cursor(st), "tw", asset, INT64_MIN,
+                                            INT64_MAX, 1000, &e);
+    cr_assert_not_null(rows, "%s", e.message);
+    int step = asset ? 2 : 1, i = asset && !strcmp(asset, "x") ? 1 : 0;
+    cr_assert_eq(json_array_size(rows), (size_t)((n - i + step - 1) / step));
+    size_t k;
+    json_t *r;
+    json_array_foreach(rows, k, r) {
+        double want = point_value(i);
+        cr_assert_eq(json_number_value(json_object_get(json_object_get(r, "metrics"), "m")), want,
+                     "record %zu is point %d", k, i);
+        i += step;
+    }
+    json_decref(rows);
+}
+
 static void write_600_points(void)
 {
     for (int i = 0; i < 600; i++) {
@@ -731,7 +752,8 @@ static void check_twin_reads(int k, int n)
     ot_error e;
     int seen = 0;
     for (int64_t start = 0;;) {
-        json_t *a = ot_store_query_telemetry(st, twin, NULL, start, INT64_MAX, 4, &e);
+        json_t *a = ot_store_query_telemetry(st, ot_store_last_cursor(st), twin, NULL, start,
+                                             INT64_MAX, 4, &e);
         cr_assert_not_null(a, "%s", e.message);
         size_t i;
         json_t *d;
@@ -847,6 +869,8 @@ Test(store, derived_data_lost_in_a_crash_is_rebuilt_at_open)
     cr_assert_eq(cursor, 400, "rebuilt and written at open");
     check_totals(0, 400);
     cr_assert_eq(read_twin_events("tw"), 400);
+    check_points_by_time(NULL, 400);
+    check_points_by_time("x", 400);
     for (int i = 400; i < 600; i++) {
         char id[16];
         snprintf(id, sizeof id, "p%d", i);
@@ -857,6 +881,8 @@ Test(store, derived_data_lost_in_a_crash_is_rebuilt_at_open)
     check_totals(0, 600);
     check_rollups_agree_with_points();
     cr_assert_eq(read_twin_events("tw"), 600);
+    check_points_by_time(NULL, 600);
+    check_points_by_time("y", 600);
 }
 
 /* A failed transaction takes the derived data in memory with it (it held
@@ -892,6 +918,11 @@ Test(store, a_failed_write_leaves_the_derived_data_of_the_others_intact)
     cr_assert_eq(read_twin_events("tw"), 600, "the failed write's rows are gone, no others");
 }
 
+/* SQL that takes a database of version 10 back to 9: the telemetry by
+ * twin and time as an index again. */
+#define BACK_TO_9 "DROP TABLE telemetry_postings;" \
+                  "CREATE INDEX telemetry_twin_ts ON telemetry (twin_id, ts);"
+
 /* Close the store and open its database file (path: its name). */
 static sqlite3 *close_and_open_file(char path[PATH_MAX])
 {
@@ -910,7 +941,7 @@ Test(store, moves_rows_of_points_into_blocks_when_it_migrates)
     write_600_points();
     char path[PATH_MAX];
     sqlite3 *db = close_and_open_file(path);
-    sql_exec(db, "BEGIN;"
+    sql_exec(db, "BEGIN;" BACK_TO_9
                  "CREATE TABLE points (series_id INTEGER NOT NULL, ts INTEGER NOT NULL,"
                  " seq INTEGER NOT NULL, value REAL NOT NULL, PRIMARY KEY (series_id, ts, seq))"
                  " WITHOUT ROWID;"
@@ -942,13 +973,14 @@ Test(store, moves_rows_of_points_into_blocks_when_it_migrates)
     cr_assert_eq(sqlite3_step(q), SQLITE_ROW);
     cr_assert_eq(sqlite3_column_int(q, 0), 0, "points dropped");
     cr_assert_eq(sqlite3_column_int(q, 1), 600 * 16, "every point moved, once");
-    cr_assert_eq(sqlite3_column_int(q, 2), 9);
+    cr_assert_eq(sqlite3_column_int(q, 2), 10);
     sqlite3_finalize(q);
     sqlite3_close(db);
 }
 
 /* The twin indexes of database at path: the names among events_twin,
- * telemetry_twin_ts, twin_events, twin_telemetry and twin_postings, and
+ * telemetry_twin_ts, twin_events, twin_telemetry, twin_postings and
+ * telemetry_postings, and
  * the number of meta rows and the schema version. */
 static void twin_schema(const char *path, const char *names, int meta, int version)
 {
@@ -956,7 +988,8 @@ static void twin_schema(const char *path, const char *names, int meta, int versi
     sqlite3_stmt *q = file_row(path, &db, "SELECT (SELECT group_concat(name) FROM (SELECT name"
                                           " FROM sqlite_master WHERE name IN ('events_twin',"
                                           " 'telemetry_twin_ts', 'twin_events', 'twin_telemetry',"
-                                          " 'twin_postings') ORDER BY name)), (SELECT count(*)"
+                                          " 'twin_postings', 'telemetry_postings') ORDER BY"
+                                          " name)), (SELECT count(*)"
                                           " FROM meta), (SELECT user_version FROM"
                                           " pragma_user_version)");
     cr_assert_str_eq((const char *)sqlite3_column_text(q, 0), names);
@@ -982,18 +1015,18 @@ static void reopen_from_older(char path[PATH_MAX], const char *sql)
 }
 
 /* A database of version 7 (the per-twin indexes as tables, for an hour)
- * gets its SQL indexes back at version 8, and postings at 9. */
+ * gets its SQL indexes back at version 8, and postings at 9 and 10. */
 Test(store, puts_the_twin_indexes_back_when_it_migrates_from_version_7)
 {
     char path[PATH_MAX];
-    reopen_from_older(path, "BEGIN; DROP TABLE twin_postings; DELETE FROM meta WHERE key = 'posted_cursor';"
-                 "DROP INDEX telemetry_twin_ts;"
+    reopen_from_older(path, "BEGIN; DROP TABLE telemetry_postings;"
+                 "DROP TABLE twin_postings; DELETE FROM meta WHERE key = 'posted_cursor';"
                  "CREATE TABLE twin_events (twin_id TEXT NOT NULL, cursor INTEGER NOT NULL,"
                  " PRIMARY KEY (twin_id, cursor)) WITHOUT ROWID;"
                  "CREATE TABLE twin_telemetry (twin_id TEXT NOT NULL, ts INTEGER NOT NULL,"
                  " event_id TEXT NOT NULL, PRIMARY KEY (twin_id, ts, event_id)) WITHOUT ROWID;"
                  "INSERT INTO meta VALUES ('twin_cursor', 30); PRAGMA user_version = 7; COMMIT;");
-    twin_schema(path, "telemetry_twin_ts,twin_postings", 2, 9); /* twin_cursor deleted */
+    twin_schema(path, "telemetry_postings,twin_postings", 2, 10); /* twin_cursor deleted */
 }
 
 /* A database of version 8 (the SQL index events (twin_id, cursor)) gets its
@@ -1002,7 +1035,8 @@ Test(store, puts_the_twin_indexes_back_when_it_migrates_from_version_7)
 Test(store, builds_the_postings_when_it_migrates_from_version_8)
 {
     char path[PATH_MAX];
-    reopen_from_older(path, "BEGIN; DROP TABLE twin_postings; DELETE FROM meta WHERE key = 'posted_cursor';"
+    reopen_from_older(path, "BEGIN;" BACK_TO_9
+                 "DROP TABLE twin_postings; DELETE FROM meta WHERE key = 'posted_cursor';"
                  "CREATE INDEX events_twin ON events (twin_id, cursor);"
                  /* 10,000 events of twin "bulk" (no telemetry: only events are read) and
                   * one of no twin */
@@ -1012,7 +1046,7 @@ Test(store, builds_the_postings_when_it_migrates_from_version_8)
                  "INSERT INTO events VALUES (10031, 0, 1767225600000000, '', 's', 'schema', NULL);"
                  "PRAGMA user_version = 8; COMMIT;");
     cr_assert_eq(read_twin_events("bulk"), 10000);
-    twin_schema(path, "telemetry_twin_ts,twin_postings", 2, 9);
+    twin_schema(path, "telemetry_postings,twin_postings", 2, 10);
     sqlite3 *db;
     sqlite3_stmt *q = file_row(path, &db, "SELECT (SELECT group_concat(last) FROM twin_postings"
                                           " WHERE twin_id = 'bulk'), (SELECT value FROM meta"
@@ -1051,7 +1085,7 @@ STORE_TEST(a_replay_inside_one_group_is_a_duplicate)
     cr_assert_eq(json_integer_value(json_object_get(json_array_get(b, 0), "count")), 2,
                  "a metric named twice in one record is one point");
     json_decref(b);
-    json_t *rows = ot_store_query_telemetry(st, "tw", "as", INT64_MIN, INT64_MAX, 10, &e);
+    json_t *rows = ot_store_query_telemetry(st, ot_store_last_cursor(st), "tw", "as", INT64_MIN, INT64_MAX, 10, &e);
     cr_assert_eq(json_array_size(rows), 2);
     json_decref(rows);
 }
@@ -1089,7 +1123,7 @@ STORE_TEST(retention_drops_old_rows_and_a_prefix_of_the_log)
     for (int i = 0; i < 100 && ot_store_oldest_cursor(st) == 1; i++)
         usleep(50000);
     cr_assert_eq(ot_store_oldest_cursor(st), 3, "events 1-2 (old) dropped");
-    json_t *rows = ot_store_query_telemetry(st, "tw", NULL, INT64_MIN, INT64_MAX, 10, &e);
+    json_t *rows = ot_store_query_telemetry(st, ot_store_last_cursor(st), "tw", NULL, INT64_MIN, INT64_MAX, 10, &e);
     cr_assert_eq(json_array_size(rows), 1);
     json_decref(rows);
     rows = ot_store_aggregate(st, ACKED, "tw", NULL, "m", INT64_MIN, INT64_MAX, 60000000LL,
@@ -1138,7 +1172,7 @@ Test(store_pg, reconnects_after_its_connections_are_killed)
     int dup;
     cr_assert_eq(write_tel("k1", 1, 1, &c, &dup), 0);
     ot_error e;
-    json_t *rows = ot_store_query_telemetry(st, "tw", NULL, INT64_MIN, INT64_MAX, 10, &e);
+    json_t *rows = ot_store_query_telemetry(st, ot_store_last_cursor(st), "tw", NULL, INT64_MIN, INT64_MAX, 10, &e);
     json_decref(rows);
     char sql[256];
     snprintf(sql, sizeof sql,
@@ -1153,7 +1187,7 @@ Test(store_pg, reconnects_after_its_connections_are_killed)
     usleep(100000);
     cr_assert_eq(write_tel("k2", 1, 2, &c, &dup), 0, "the write reconnects");
     cr_assert_eq(c, 2);
-    rows = ot_store_query_telemetry(st, "tw", NULL, INT64_MIN, INT64_MAX, 10, &e);
+    rows = ot_store_query_telemetry(st, ot_store_last_cursor(st), "tw", NULL, INT64_MIN, INT64_MAX, 10, &e);
     cr_assert_not_null(rows, "the read reconnects: %s", e.message);
     cr_assert_eq(json_array_size(rows), 2);
     json_decref(rows);
