@@ -995,7 +995,7 @@ static int add_derived(sqlite_be *be, const char *twin, const char *asset, int64
 {
     int trc = ot_telpost_add(be->telpost, twin, asset, ts_us, cursor, event_id);
     if (trc)
-        return ot_error_set(err, trc, "$.event_id", "cannot note the record by twin");
+        return ot_error_set(err, trc, NULL, "cannot note telemetry by twin and time");
     for (size_t i = 0; i < n; i++) {
         struct series_entry *e = series_get(be, twin, asset, names[i], err);
         if (!e)
@@ -1434,7 +1434,7 @@ static int tel_found(void *ctx, int64_t ts, const char *event_id, const char *as
         if (d)
             json_array_append_new(r->rows, d);
         rc = (int)json_array_size(r->rows) >= r->limit;
-    } else if (step != SQLITE_ROW && step != SQLITE_DONE)
+    } else if (step != SQLITE_DONE)
         rc = ot_sqlite_error(sqlite3_db_handle(r->at), r->err, "read telemetry");
     sqlite3_reset(r->at);
     return rc;
