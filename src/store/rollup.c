@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/clock.h"
+#include "core/runsort.h"
 
 int64_t ot_minute_of(int64_t ts)
 {
@@ -88,8 +89,9 @@ void ot_rollups_free(ot_rollups *r)
     *r = (ot_rollups){.keep_points = r->keep_points};
 }
 
-static int cmp_rpoint(const void *x, const void *y)
+static int cmp_rpoint(const void *x, const void *y, void *ctx)
 {
+    (void)ctx;
     const ot_rpoint *a = x, *b = y;
     if (a->ts != b->ts)
         return a->ts < b->ts ? -1 : 1;
@@ -117,8 +119,8 @@ int ot_rollup_blocks(ot_rollups *r, const ot_rollup *a,
 {
     if (!r->blob && !(r->blob = malloc(OT_POINT_BLOCK_MAX * OT_POINT_BYTES)))
         return -1;
-    if (r->sorted_cap < r->pts_cap) { /* a's points are some of pts */
-        ot_rpoint *p = realloc(r->sorted, r->pts_cap * sizeof *p);
+    if (r->sorted_cap < r->pts_cap) { /* a's points are some of pts; twice, for ot_runsort */
+        ot_rpoint *p = realloc(r->sorted, 2 * r->pts_cap * sizeof *p);
         if (!p)
             return -1;
         r->sorted = p;
@@ -127,7 +129,8 @@ int ot_rollup_blocks(ot_rollups *r, const ot_rollup *a,
     size_t n = 0;
     for (uint32_t k = a->first; k; k = r->pts[k - 1].next)
         r->sorted[n++] = r->pts[k - 1];
-    qsort(r->sorted, n, sizeof *r->sorted, cmp_rpoint);
+    /* a series' points come as runs, a request's each (runsort.h) */
+    ot_runsort(r->sorted, n, sizeof *r->sorted, cmp_rpoint, NULL, r->sorted + r->sorted_cap);
     for (size_t off = 0; off < n; off += OT_POINT_BLOCK_MAX) {
         size_t m = n - off < OT_POINT_BLOCK_MAX ? n - off : OT_POINT_BLOCK_MAX;
         for (size_t i = 0; i < m; i++) {

@@ -74,7 +74,7 @@ typedef struct ot_rollups {
     ot_rollup *v;
     size_t cap, n;
     int keep_points;                 /* set by the owner before the first add */
-    ot_rpoint *pts, *sorted;         /* the points; scratch for ot_rollup_blocks */
+    ot_rpoint *pts, *sorted;         /* the points; scratch for ot_rollup_blocks (2 x sorted_cap) */
     size_t npts, pts_cap, sorted_cap;
     unsigned char *blob;             /* scratch: one encoded block */
 } ot_rollups;

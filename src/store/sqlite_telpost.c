@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/buf.h"
+#include "core/runsort.h"
 #include "core/strmap.h"
 #include "store/sqlite_rows.h"
 
@@ -38,6 +39,8 @@ struct ot_telpost {
     size_t waiting;
     ot_buf ids;  /* the waiting records' event_ids and asset_ids, end to end */
     ot_buf data; /* a row's data */
+    struct tentry *tmp; /* ot_runsort's second array */
+    size_t tmp_cap;
     sqlite3 *db; /* the statement's connection */
     sqlite3_stmt *ins;
 };
@@ -71,6 +74,7 @@ void ot_telpost_free(ot_telpost *p)
     free(p->lists);
     ot_buf_free(&p->ids);
     ot_buf_free(&p->data);
+    free(p->tmp);
     sqlite3_finalize(p->ins);
     free(p);
 }
@@ -205,8 +209,17 @@ static int insert_row(ot_telpost *p, const char *twin, const struct tentry *e, s
  * records and OT_TELPOST_SPAN_US. */
 static int write_list(ot_telpost *p, struct tlist *l, ot_error *err)
 {
+    if (!l->sorted && p->tmp_cap < l->n) {
+        struct tentry *t = realloc(p->tmp, l->n * sizeof *t);
+        if (!t)
+            return ot_error_set(err, OT_ENOMEM, NULL, "out of memory");
+        p->tmp = t;
+        p->tmp_cap = l->n;
+    }
+    /* a list's records come as runs (runsort.h): under batch load qsort
+     * was 5% of the writer's time */
     if (!l->sorted)
-        qsort_r(l->e, l->n, sizeof *l->e, cmp_entry_r, p->ids.data);
+        ot_runsort(l->e, l->n, sizeof *l->e, cmp_entry_r, p->ids.data, p->tmp);
     int rc = 0;
     for (size_t i = 0, j; !rc && i < l->n; i = j) {
         for (j = i + 1; j < l->n && j - i < OT_TELPOST_ROW_MAX &&
