@@ -1061,6 +1061,52 @@ Test(store, builds_the_postings_when_it_migrates_from_version_8)
         check_twin_reads(k, 60);
 }
 
+/* A telemetry query reads its records in time order by event_id: ids
+ * that sort against time, records missing from the table (as retention
+ * leaves a row of the postings that straddles its cutoff), an asset
+ * filter, limits. */
+Test(store, a_query_reads_records_by_time_whatever_their_ids)
+{
+    const char *names[1] = {"m"};
+    for (int i = 0; i < 300; i++) {
+        double vals[1] = {i};
+        char id[16], json[48];
+        snprintf(id, sizeof id, "q%03d", 999 - i); /* ids descend as time goes on */
+        snprintf(json, sizeof json, "{\"event_id\":\"%s\",\"i\":%d}", id, i);
+        ot_store_tel t = {.event_id = id, .twin_id = "tq", .asset_id = i % 3 ? "a" : "b",
+                          .ts_us = 1767225600000000LL + (int64_t)i * 1000, .nmetrics = 1,
+                          .metric_names = names, .metric_values = vals, .json = json,
+                          .client_id = 1};
+        ot_store_write w = {.tels = &t, .ntels = 1};
+        cr_assert_eq(ot_store_write_sync(st, &w), 0, "%s", w.err.message);
+    }
+    char path[PATH_MAX];
+    sqlite3 *db = close_and_open_file(path);
+    sql_exec(db, "DELETE FROM telemetry WHERE twin_id = 'tq' AND CAST(substr(event_id, 2) AS"
+                 " INTEGER) % 7 = 0"); /* i = 999 - id: every 7th, from i = 5 */
+    sqlite3_close(db);
+    open_store();
+    static const struct { const char *asset; int limit; } q[] = {
+        {NULL, 1000}, {NULL, 64}, {NULL, 1}, {"b", 1000}, {"b", 30}, {"a", 130}};
+    for (size_t k = 0; k < sizeof q / sizeof *q; k++) {
+        ot_error e;
+        json_t *rows = ot_store_query_telemetry(st, ot_store_last_cursor(st), "tq", q[k].asset,
+                                                INT64_MIN, INT64_MAX, q[k].limit, &e);
+        cr_assert_not_null(rows, "%s", e.message);
+        int n = 0;
+        for (int i = 0; i < 300 && n < q[k].limit; i++) {
+            if ((999 - i) % 7 == 0 || (q[k].asset && strcmp(q[k].asset, i % 3 ? "a" : "b")))
+                continue;
+            json_t *r = json_array_get(rows, (size_t)n++);
+            cr_assert_eq(json_integer_value(json_object_get(r, "i")), i,
+                         "query %zu, row %d: record %lld, want %d", k, n - 1,
+                         (long long)json_integer_value(json_object_get(r, "i")), i);
+        }
+        cr_assert_eq(json_array_size(rows), (size_t)n, "query %zu", k);
+        json_decref(rows);
+    }
+}
+
 STORE_TEST(a_replay_inside_one_group_is_a_duplicate)
 {
     const char *names[2] = {"m", "m"};
