@@ -288,6 +288,14 @@ static int real_short(double v, char *t)
         return (int)strlen(strcpy(t, signbit(v) ? "-0.0" : "0.0"));
     if (!(a >= 1e-6 && a < 1e17))
         return 0;
+    if (a < 1e15 && a == (double)(uint64_t)a) { /* an integer: its digits are the shortest */
+        int n = 0;
+        if (v < 0)
+            t[n++] = '-';
+        n += (int)ot_fmt_u64(t + n, (uint64_t)a);
+        memcpy(t + n, ".0", 3);
+        return n + 2;
+    }
     uint64_t q;
     int x;
     for (int nd = 15; nd < 17; nd++) {

@@ -76,7 +76,9 @@ Test(buf, json_real_examples)
               {4.9e-324, "5e-324"}, {-1.5e-300, "-1.5e-300"},
               {1.7976931348623157e308, "1.7976931348623157e308"},
               {123456789012345678.0, "1.2345678901234568e17"},
-              {123456.78901234567, "123456.78901234567"}};
+              {123456.78901234567, "123456.78901234567"}, {5.0, "5.0"}, {-42.0, "-42.0"},
+              {999999999999999.0, "999999999999999.0"}, {-100000000000000.0, "-100000000000000.0"},
+              {1e15, "1000000000000000.0"}, {1e15 + 1, "1000000000000001.0"}};
     ot_buf b;
     ot_buf_init(&b);
     for (size_t i = 0; i < sizeof ex / sizeof ex[0]; i++) {
@@ -197,6 +199,8 @@ Test(buf, json_real_is_the_shortest_text_that_reads_back)
     for (int j = 0; j <= 6; j++)
         for (int k = 0; k < 10000; k++)
             check_real(&b, (double)(k * 7919 % 10000000) / pow(10.0, j));
+    for (int k = 0; k < 20000; k++) /* integers of every size up to 2^53 */
+        check_real(&b, (k % 2 ? -1 : 1) * floor(ldexp(1.0 + rand() / (double)RAND_MAX, k % 53)));
     for (int i = 0; i < 50000; i++) {
         uint64_t m = (((uint64_t)rand() << 31) ^ (uint64_t)rand()) & ((1ULL << 53) - 1);
         check_real(&b, ldexp((double)(m | 1), -(rand() % 64)));
