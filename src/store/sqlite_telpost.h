@@ -4,9 +4,10 @@
  * An SQL index on telemetry (twin_id, ts) costs an entry per record, put in
  * one place per twin in every commit: ~0.8-1.0 us of the writer's ~4 per
  * batched event (bench/RESULTS.md, session 13). Instead the writer keeps,
- * per twin, the (ts, event_id, asset_id) of the records it stored since the derived
- * data was last written, and writes them with it (store_sqlite.c: the
- * derived data and meta.derived_cursor), sorted, a row per twin and span:
+ * per twin, the (ts, event_id, asset_id) of the records it stored since
+ * the derived data was last written, and writes them with it
+ * (store_sqlite.c: the derived data and meta.derived_cursor), sorted, a row
+ * per twin and span:
  *
  *   telemetry_postings(twin_id, tmin, seq, tmax, data)
  *     PK (twin_id, tmin, seq) WITHOUT ROWID
@@ -40,8 +41,9 @@
 
 #include "core/error.h"
 
-/* The most time one row covers (1 s: a twin at 12,500 records/s, row 03's,
- * makes ~13 rows a second a read may start before its first record). */
+/* The most time one row covers: a read starts at most this far before its
+ * start (at row 03's 12,500 records/s per twin and a write every 200 ms,
+ * ~5 rows). */
 #define OT_TELPOST_SPAN_US 1000000LL
 /* The most records in one row. */
 #define OT_TELPOST_ROW_MAX 4096
