@@ -6,24 +6,11 @@
 #include <string.h>
 
 #include "core/buf.h"
-#include "core/strmap.h"
 #include "store/sqlite_rows.h"
-
-/* Past this many twins the flush frees the lists instead of keeping them
- * for the next round. */
-#define KEEP_TWINS 1024
-
-/* The cursors of one twin waiting to be written. */
-struct plist {
-    char *twin;
-    int64_t *c;
-    size_t n, cap;
-};
+#include "store/twin_lists.h"
 
 struct ot_postings {
-    ot_strmap by_twin;    /* twin -> struct plist * */
-    struct plist **lists; /* every list, for the flush */
-    size_t nlists, lists_cap;
+    ot_twin_lists lists; /* per twin, the cursors (int64_t) waiting to be written */
     size_t waiting;
     int64_t hi; /* the last cursor noted, 0: none */
     ot_buf data;
@@ -34,28 +21,18 @@ struct ot_postings {
 ot_postings *ot_postings_new(void)
 {
     ot_postings *p = calloc(1, sizeof *p);
-    if (p)
+    if (p) {
+        ot_twin_lists_init(&p->lists, sizeof(int64_t));
         ot_buf_init(&p->data);
-    return p;
-}
-
-static void drop_lists(ot_postings *p)
-{
-    for (size_t i = 0; i < p->nlists; i++) {
-        free(p->lists[i]->twin);
-        free(p->lists[i]->c);
-        free(p->lists[i]);
     }
-    p->nlists = 0;
-    ot_strmap_clear(&p->by_twin, NULL);
+    return p;
 }
 
 void ot_postings_free(ot_postings *p)
 {
     if (!p)
         return;
-    drop_lists(p);
-    free(p->lists);
+    ot_twin_lists_free(&p->lists);
     ot_buf_free(&p->data);
     sqlite3_finalize(p->ins);
     sqlite3_finalize(p->mark);
@@ -63,51 +40,15 @@ void ot_postings_free(ot_postings *p)
     free(p);
 }
 
-static struct plist *list_of(ot_postings *p, const char *twin)
-{
-    struct plist *l = ot_strmap_get(&p->by_twin, twin);
-    if (l)
-        return l;
-    if (p->nlists == p->lists_cap) {
-        size_t cap = p->lists_cap ? p->lists_cap * 2 : 64;
-        struct plist **v = realloc(p->lists, cap * sizeof *v);
-        if (!v)
-            return NULL;
-        p->lists = v;
-        p->lists_cap = cap;
-    }
-    l = calloc(1, sizeof *l);
-    if (l && !(l->twin = strdup(twin))) {
-        free(l);
-        l = NULL;
-    }
-    if (l && ot_strmap_put(&p->by_twin, twin, l, NULL)) {
-        free(l->twin);
-        free(l);
-        l = NULL;
-    }
-    if (l)
-        p->lists[p->nlists++] = l;
-    return l;
-}
-
 int ot_postings_add(ot_postings *p, const char *twin, int64_t cursor)
 {
     p->hi = cursor;
     if (!twin[0])
         return 0;
-    struct plist *l = list_of(p, twin);
-    if (!l)
+    int64_t *c = ot_twin_lists_push(&p->lists, twin, NULL);
+    if (!c)
         return OT_ENOMEM;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 16;
-        int64_t *c = realloc(l->c, cap * sizeof *c);
-        if (!c)
-            return OT_ENOMEM;
-        l->c = c;
-        l->cap = cap;
-    }
-    l->c[l->n++] = cursor;
+    *c = cursor;
     p->waiting++;
     return 0;
 }
@@ -117,10 +58,7 @@ size_t ot_postings_waiting(const ot_postings *p) { return p ? p->waiting : 0; }
 /* Forget what waits (and the lists too, once there are many twins). */
 static void empty(ot_postings *p)
 {
-    if (p->nlists > KEEP_TWINS)
-        drop_lists(p);
-    for (size_t i = 0; i < p->nlists; i++)
-        p->lists[i]->n = 0;
+    ot_twin_lists_empty(&p->lists);
     p->waiting = 0;
 }
 
@@ -156,11 +94,6 @@ static int insert_row(sqlite3 *db, sqlite3_stmt *ins, ot_buf *b, const char *twi
     return rc == SQLITE_DONE ? 0 : ot_sqlite_error(db, err, "write the events by twin");
 }
 
-static int by_twin(const void *a, const void *b)
-{
-    return strcmp((*(struct plist *const *)a)->twin, (*(struct plist *const *)b)->twin);
-}
-
 static const char ins_sql[] = "INSERT INTO twin_postings (twin_id, last, data) VALUES (?1, ?2, ?3)";
 
 int ot_postings_flush(ot_postings *p, sqlite3 *db, ot_error *err)
@@ -171,13 +104,11 @@ int ot_postings_flush(ot_postings *p, sqlite3 *db, ot_error *err)
                      err);
     if (rc)
         return rc;
-    /* in twin order: each row goes into its part of the B-tree in turn */
-    if (p->nlists)
-        qsort(p->lists, p->nlists, sizeof *p->lists, by_twin);
-    for (size_t i = 0; !rc && i < p->nlists; i++) {
-        struct plist *l = p->lists[i];
+    ot_twin_lists_sort(&p->lists);
+    for (size_t i = 0; !rc && i < p->lists.nall; i++) {
+        ot_twin_list *l = p->lists.all[i];
         if (l->n)
-            rc = insert_row(db, p->ins, &p->data, l->twin, l->c, l->n, err);
+            rc = insert_row(db, p->ins, &p->data, l->twin, l->v, l->n, err);
     }
     if (!rc && p->hi) {
         sqlite3_bind_int64(p->mark, 1, p->hi);

@@ -7,12 +7,9 @@
 
 #include "core/buf.h"
 #include "core/runsort.h"
-#include "core/strmap.h"
 #include "store/sqlite_rows.h"
+#include "store/twin_lists.h"
 
-/* Past this many twins the flush frees the lists instead of keeping them
- * for the next round. */
-#define KEEP_TWINS 1024
 /* The migration writes what it has read every this many records. */
 #define BUILD_FLUSH_AT 65536
 
@@ -24,18 +21,10 @@ struct tentry {
     uint16_t len, alen;
 };
 
-/* The records of one twin waiting to be written. */
-struct tlist {
-    char *twin;
-    struct tentry *e;
-    size_t n, cap;
-    int sorted; /* e is in (ts, event_id) order */
-};
-
 struct ot_telpost {
-    ot_strmap by_twin;    /* twin -> struct tlist * */
-    struct tlist **lists; /* every list, for the flush */
-    size_t nlists, lists_cap;
+    /* per twin, the records (struct tentry) waiting to be written;
+     * in_order: they are in (ts, event_id) order */
+    ot_twin_lists lists;
     size_t waiting;
     ot_buf ids;  /* the waiting records' event_ids and asset_ids, end to end */
     ot_buf data; /* a row's data */
@@ -49,29 +38,18 @@ ot_telpost *ot_telpost_new(void)
 {
     ot_telpost *p = calloc(1, sizeof *p);
     if (p) {
+        ot_twin_lists_init(&p->lists, sizeof(struct tentry));
         ot_buf_init(&p->ids);
         ot_buf_init(&p->data);
     }
     return p;
 }
 
-static void drop_lists(ot_telpost *p)
-{
-    for (size_t i = 0; i < p->nlists; i++) {
-        free(p->lists[i]->twin);
-        free(p->lists[i]->e);
-        free(p->lists[i]);
-    }
-    p->nlists = 0;
-    ot_strmap_clear(&p->by_twin, NULL);
-}
-
 void ot_telpost_free(ot_telpost *p)
 {
     if (!p)
         return;
-    drop_lists(p);
-    free(p->lists);
+    ot_twin_lists_free(&p->lists);
     ot_buf_free(&p->ids);
     ot_buf_free(&p->data);
     free(p->tmp);
@@ -81,42 +59,12 @@ void ot_telpost_free(ot_telpost *p)
 
 void ot_telpost_clear(ot_telpost *p)
 {
-    if (p->nlists > KEEP_TWINS)
-        drop_lists(p);
-    for (size_t i = 0; i < p->nlists; i++) {
-        p->lists[i]->n = 0;
-        p->lists[i]->sorted = 1;
-    }
+    ot_twin_lists_empty(&p->lists);
     ot_buf_reset(&p->ids);
     p->waiting = 0;
 }
 
 size_t ot_telpost_waiting(const ot_telpost *p) { return p ? p->waiting : 0; }
-
-static struct tlist *list_of(ot_telpost *p, const char *twin)
-{
-    struct tlist *l = ot_strmap_get(&p->by_twin, twin);
-    if (l)
-        return l;
-    if (p->nlists == p->lists_cap) {
-        size_t cap = p->lists_cap ? p->lists_cap * 2 : 64;
-        struct tlist **v = realloc(p->lists, cap * sizeof *v);
-        if (!v)
-            return NULL;
-        p->lists = v;
-        p->lists_cap = cap;
-    }
-    if (!(l = calloc(1, sizeof *l)) || !(l->twin = strdup(twin)) ||
-        ot_strmap_put(&p->by_twin, twin, l, NULL)) {
-        if (l)
-            free(l->twin);
-        free(l);
-        return NULL;
-    }
-    l->sorted = 1;
-    p->lists[p->nlists++] = l;
-    return l;
-}
 
 /* (ts, event_id) order; ids is the arena. */
 static int cmp_entry(const struct tentry *x, const struct tentry *y, const char *ids)
@@ -141,27 +89,20 @@ int ot_telpost_add(ot_telpost *p, const char *twin, const char *asset, int64_t t
     size_t len = strlen(event_id), alen = strlen(asset);
     if (len > OT_TELPOST_ID_MAX || alen > OT_TELPOST_ID_MAX)
         return OT_EINVAL;
-    struct tlist *l = list_of(p, twin);
-    if (!l)
+    ot_twin_list *l;
+    struct tentry *e = ot_twin_lists_push(&p->lists, twin, &l);
+    if (!e)
         return OT_ENOMEM;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 16;
-        struct tentry *e = realloc(l->e, cap * sizeof *e);
-        if (!e)
-            return OT_ENOMEM;
-        l->e = e;
-        l->cap = cap;
-    }
-    struct tentry *e = &l->e[l->n];
     *e = (struct tentry){.ts = ts, .cursor = cursor, .off = (uint32_t)p->ids.len,
                          .len = (uint16_t)len, .alen = (uint16_t)alen};
     ot_buf_append(&p->ids, event_id, len);
     ot_buf_append(&p->ids, asset, alen);
-    if (ot_buf_failed(&p->ids) || p->ids.len > UINT32_MAX)
+    if (ot_buf_failed(&p->ids) || p->ids.len > UINT32_MAX) {
+        l->n--;
         return OT_ENOMEM;
-    if (l->n && l->sorted && cmp_entry(e - 1, e, p->ids.data) > 0)
-        l->sorted = 0;
-    l->n++;
+    }
+    if (l->n > 1 && l->in_order && cmp_entry(e - 1, e, p->ids.data) > 0)
+        l->in_order = 0;
     p->waiting++;
     return 0;
 }
@@ -207,9 +148,10 @@ static int insert_row(ot_telpost *p, const char *twin, const struct tentry *e, s
 
 /* The list's records, sorted, as rows of at most OT_TELPOST_ROW_MAX
  * records and OT_TELPOST_SPAN_US. */
-static int write_list(ot_telpost *p, struct tlist *l, ot_error *err)
+static int write_list(ot_telpost *p, ot_twin_list *l, ot_error *err)
 {
-    if (!l->sorted && p->tmp_cap < l->n) {
+    struct tentry *e = l->v;
+    if (!l->in_order && p->tmp_cap < l->n) {
         struct tentry *t = realloc(p->tmp, l->n * sizeof *t);
         if (!t)
             return ot_error_set(err, OT_ENOMEM, NULL, "out of memory");
@@ -218,22 +160,17 @@ static int write_list(ot_telpost *p, struct tlist *l, ot_error *err)
     }
     /* a list's records come as runs (runsort.h): under batch load qsort
      * was 5% of the writer's time */
-    if (!l->sorted)
-        ot_runsort(l->e, l->n, sizeof *l->e, cmp_entry_r, p->ids.data, p->tmp);
+    if (!l->in_order)
+        ot_runsort(e, l->n, sizeof *e, cmp_entry_r, p->ids.data, p->tmp);
     int rc = 0;
     for (size_t i = 0, j; !rc && i < l->n; i = j) {
         for (j = i + 1; j < l->n && j - i < OT_TELPOST_ROW_MAX &&
-                        (uint64_t)l->e[j].ts - (uint64_t)l->e[i].ts <= OT_TELPOST_SPAN_US;
+                        (uint64_t)e[j].ts - (uint64_t)e[i].ts <= OT_TELPOST_SPAN_US;
              j++)
             ;
-        rc = insert_row(p, l->twin, l->e + i, j - i, err);
+        rc = insert_row(p, l->twin, e + i, j - i, err);
     }
     return rc;
-}
-
-static int by_twin(const void *a, const void *b)
-{
-    return strcmp((*(struct tlist *const *)a)->twin, (*(struct tlist *const *)b)->twin);
 }
 
 int ot_telpost_flush(ot_telpost *p, sqlite3 *db, ot_error *err)
@@ -248,13 +185,11 @@ int ot_telpost_flush(ot_telpost *p, sqlite3 *db, ot_error *err)
                                       " data) VALUES (?1, ?2, ?3, ?4, ?5)",
                                       -1, SQLITE_PREPARE_PERSISTENT, &p->ins, NULL) != SQLITE_OK)
         return ot_sqlite_error(db, err, "prepare");
-    /* in twin order: each twin's rows go into its part of the B-tree in turn */
-    if (p->nlists)
-        qsort(p->lists, p->nlists, sizeof *p->lists, by_twin);
+    ot_twin_lists_sort(&p->lists);
     int rc = 0;
-    for (size_t i = 0; !rc && i < p->nlists; i++)
-        if (p->lists[i]->n)
-            rc = write_list(p, p->lists[i], err);
+    for (size_t i = 0; !rc && i < p->lists.nall; i++)
+        if (p->lists.all[i]->n)
+            rc = write_list(p, p->lists.all[i], err);
     ot_telpost_clear(p);
     return rc;
 }
