@@ -33,7 +33,9 @@ typedef struct ot_backend_ops {
     int (*put_doc)(void *be, const ot_store_doc *d, int64_t now_us, ot_error *err);
     int (*put_event)(void *be, const ot_event *ev, const char *id, const char *ref_type,
                      const char *extra, size_t extra_len, ot_error *err);
-    int (*retention)(void *be, int64_t cutoff_us, int64_t *oldest, ot_error *err);
+    /* Drop what is older than the cutoff, or a bounded part of it (*more
+     * 1: call again soon). *oldest: the oldest cursor left. */
+    int (*retention)(void *be, int64_t cutoff_us, int64_t *oldest, int *more, ot_error *err);
     int (*last_audit)(void *be, int64_t *seq, char *hash_hex, ot_error *err);
     int (*put_audit)(void *be, int64_t seq, int64_t ts_us, const char *record,
                      const char *prev_hash, const char *hash, ot_error *err);

@@ -78,7 +78,10 @@ struct group {
     unsigned long commits, items;  /* transactions and items that committed */
     struct group *next;
 };
+/* Retention passes once a minute, and every RETENTION_BUSY_US while a
+ * pass stops short of the cutoff (a bounded pass: backend.h). */
 #define RETENTION_EVERY_US (60LL * 1000000)
+#define RETENTION_BUSY_US (50LL * 1000)
 
 struct ot_store {
     const ot_backend_ops *ops;
@@ -119,7 +122,7 @@ struct ot_store {
     char wal_error[OT_ERROR_MSG_MAX]; /* why; written once, before wal_failed is set */
     pthread_mutex_t err_mu;
     char last_error[OT_ERROR_MSG_MAX];
-    int64_t last_retention_us;
+    int64_t next_retention_us; /* writer thread */
     ot_buf scratch, scratch_extra; /* writer thread: event rendering */
     int64_t audit_seq;             /* writer thread: chain head */
     struct group *spare;           /* groups the syncer is done with, for reuse (smu) */
@@ -751,22 +754,28 @@ static void *syncer_main(void *arg)
     return NULL;
 }
 
+/* Writer thread, between groups and when idle. */
 static void maybe_retention(ot_store *s)
 {
     if (s->opt.retention_days <= 0)
         return;
     int64_t now = ot_now_us();
-    if (now - s->last_retention_us < RETENTION_EVERY_US || atomic_load(&s->wal_failed))
+    if (now < s->next_retention_us || atomic_load(&s->wal_failed))
         return;
-    s->last_retention_us = now;
     int64_t cutoff = now - (int64_t)s->opt.retention_days * 86400LL * 1000000LL, oldest = 0;
+    int more = 0;
     ot_error err;
-    if (s->ops->retention(s->be, cutoff, &oldest, &err) == 0) {
+    if (s->ops->retention(s->be, cutoff, &oldest, &more, &err) == 0) {
         if (oldest > 0)
             atomic_store(&s->oldest_cursor, oldest);
+        ot_log(OT_LOG_DEBUG, "store: retention pass in %.1f ms, oldest cursor %lld%s",
+               (double)(ot_now_us() - now) / 1000.0, (long long)oldest,
+               more ? ", more to drop" : "");
     } else {
+        more = 0;
         ot_log(OT_LOG_WARNING, "store: retention failed: %s", err.message);
     }
+    s->next_retention_us = ot_now_us() + (more ? RETENTION_BUSY_US : RETENTION_EVERY_US);
 }
 
 static void idle_flush_done(ot_store_write *w, void *ctx)
@@ -802,6 +811,10 @@ static void *writer_main(void *arg)
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
             long ms = waiting && !atomic_load(&s->idle_flush_failed) ? s->derived_idle_ms : 1000;
+            if (s->opt.retention_days > 0) { /* a round of passes goes on when idle too */
+                int64_t due = (s->next_retention_us - ot_now_us()) / 1000;
+                ms = due < 1 ? 1 : due < ms ? (long)due : ms;
+            }
             ts.tv_sec += ms / 1000;
             ts.tv_nsec += (ms % 1000) * 1000000L;
             if (ts.tv_nsec >= 1000000000L) {
@@ -840,6 +853,7 @@ static void *writer_main(void *arg)
         atomic_store(&s->queue_depth, s->pending);
         pthread_mutex_unlock(&s->mu);
         process(s, list);
+        maybe_retention(s); /* a server that is never idle keeps a window too */
         pthread_mutex_lock(&s->mu);
     }
     pthread_mutex_unlock(&s->mu);

@@ -123,7 +123,7 @@ void pg_ensure_partitions(pg_be *be, PGconn *c);
 /* The maintenance thread: ping every second, partitions hourly. */
 void *pg_maint_main(void *be);
 
-int pg_retention(void *be, int64_t cutoff_us, int64_t *oldest, ot_error *err);
+int pg_retention(void *be, int64_t cutoff_us, int64_t *oldest, int *more, ot_error *err);
 
 /* --- store_pg_read.c --------------------------------------------------------- */
 

@@ -237,9 +237,10 @@ void *pg_maint_main(void *arg)
     return NULL;
 }
 
-int pg_retention(void *p, int64_t cutoff_us, int64_t *oldest, ot_error *err)
+int pg_retention(void *p, int64_t cutoff_us, int64_t *oldest, int *more, ot_error *err)
 {
     pg_be *be = p;
+    *more = 0; /* one pass: whole partitions go at once */
     int rc = pg_conn_ensure(be, &be->w, 1, 1, err);
     if (rc)
         return rc;
@@ -288,10 +289,12 @@ int pg_retention(void *p, int64_t cutoff_us, int64_t *oldest, ot_error *err)
         }
     }
     if (!rc) {
-        /* events: only a prefix of the log, so cursors stay contiguous */
+        /* events: only a prefix of the log, so cursors stay contiguous, and
+         * never the newest, whose cursor the store goes on from at open */
         snprintf(sql, sizeof sql,
-                 "DELETE FROM events WHERE ts < %lld AND cursor < (SELECT COALESCE(MIN(cursor),"
-                 " 9000000000000000000) FROM events WHERE ts >= %lld);"
+                 "DELETE FROM events WHERE ts < %lld AND cursor < LEAST((SELECT"
+                 " COALESCE(MIN(cursor), 9000000000000000000) FROM events WHERE ts >= %lld),"
+                 " (SELECT MAX(cursor) FROM events));"
                  "DELETE FROM rollup_1m WHERE minute < %lld",
                  (long long)cutoff_us, (long long)cutoff_us, (long long)(cutoff_us / OT_MINUTE_US));
         rc = pg_exec_ok(be, c, sql, err, "retention");

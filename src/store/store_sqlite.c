@@ -60,6 +60,7 @@
 #include "store/sqlite_postings.h"
 #include "store/sqlite_rows.h"
 #include "store/sqlite_telpost.h"
+#include "store/sqlite_retention.h"
 #include "store/sqlite_walbuf.h"
 
 static int move_points(sqlite3 *db, ot_error *err);
@@ -154,6 +155,11 @@ static const struct migration {
  * ~10,000 frames, which the restart above then copied on the writer
  * (~45 ms, stalling every request in flight, twice a second). */
 #define CKPT_KICK_FRAMES 1024
+
+/* A retention pass deletes at most this many records and events each
+ * (sqlite_retention.h): ~60 ms of the writer's time (bench/RESULTS.md,
+ * session 16). */
+#define RETENTION_PASS_MAX 10000
 
 enum wstmt { W_BEGIN, W_COMMIT, W_ROLLBACK, W_LOOKUP_TEL, W_SERIES_GET,
              W_SERIES_INS, W_SERIES_SET, W_INS_BLOCK, W_PUT_DOC, W_PUT_AUDIT, W_ROLLUP,
@@ -286,6 +292,7 @@ typedef struct sqlite_be {
     int ckpt_running;   /* under ckpt_mu: a pass is under way */
     int wal_frames;     /* frames in the WAL after the writer's last commit */
     int ckpt_kicked_at; /* wal_frames at the writer's last kick (writer only) */
+    ot_retention_at retention_at; /* where the last retention pass stopped (writer) */
 
     pthread_mutex_t pool_mu;
     pthread_cond_t pool_cv;
@@ -855,8 +862,11 @@ static int be_last_cursor(void *p, int64_t *last, int64_t *oldest, ot_error *err
 {
     sqlite_be *be = p;
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(be->w, "SELECT COALESCE(MAX(cursor), 0), COALESCE(MIN(cursor), 0)"
-                                  " FROM events", -1, &st, NULL) != SQLITE_OK)
+    /* two subqueries: SQLite reads one end of the key for each, where one
+     * SELECT of both reads the whole log */
+    if (sqlite3_prepare_v2(be->w, "SELECT COALESCE((SELECT MAX(cursor) FROM events), 0),"
+                                  " COALESCE((SELECT MIN(cursor) FROM events), 0)",
+                           -1, &st, NULL) != SQLITE_OK)
         return ot_sqlite_error(be->w, err, "read cursors");
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
@@ -1154,35 +1164,24 @@ static int be_put_doc(void *p, const ot_store_doc *d, int64_t now_us, ot_error *
     return step_done(be, st, err, "store document");
 }
 
-static int be_retention(void *p, int64_t cutoff_us, int64_t *oldest, ot_error *err)
+static int be_retention(void *p, int64_t cutoff_us, int64_t *oldest, int *more, ot_error *err)
 {
     sqlite_be *be = p;
-    char sql[1024];
-    /* events: only a prefix of the log, so cursors stay contiguous */
-    snprintf(sql, sizeof sql,
-             " DELETE FROM events WHERE ts < %lld AND cursor < (SELECT COALESCE(MIN(cursor),"
-             " 9000000000000000000) FROM events WHERE ts >= %lld);"
-             " DELETE FROM twin_postings WHERE last < (SELECT COALESCE(MIN(cursor),"
-             " 9000000000000000000) FROM events);"
-             " DELETE FROM telemetry WHERE ts < %lld;"
-             " DELETE FROM telemetry_postings WHERE tmax < %lld;"
-             " DELETE FROM point_blocks WHERE minute < %lld;"
-             " DELETE FROM rollup_1m WHERE minute < %lld;",
-             (long long)cutoff_us, (long long)cutoff_us, (long long)cutoff_us, (long long)cutoff_us,
-             (long long)ot_minute_of(cutoff_us), (long long)ot_minute_of(cutoff_us));
     /* the derived data in memory first, or it would come back after */
     int rc = be_begin(be, err);
     if (rc)
         return rc;
     rc = flush_derived(be, err);
+    ot_retention_at at = be->retention_at; /* kept if the pass commits */
     if (!rc)
-        rc = exec(be->w, sql, err);
+        rc = ot_sqlite_retention(be->w, cutoff_us, RETENTION_PASS_MAX, &at, more, err);
     if (!rc)
         rc = step_done(be, wstmt(be, W_COMMIT), err, "commit");
     if (rc) {
         be_rollback(be);
         return rc;
     }
+    be->retention_at = at;
     derived_written(be);
     int64_t last = 0;
     return be_last_cursor(be, &last, oldest, err);

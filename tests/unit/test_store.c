@@ -1136,11 +1136,20 @@ STORE_TEST(a_replay_inside_one_group_is_a_duplicate)
     json_decref(rows);
 }
 
-STORE_TEST(retention_drops_old_rows_and_a_prefix_of_the_log)
+/* Reopen the store with a retention window of a day; the writer idles
+ * derived_delay_ms before it writes waiting derived data (0: default). */
+static void reopen_with_retention(int derived_delay_ms)
 {
     ot_store_close(st);
+    ot_store_options o = {.data_dir = dir, .database_url = pg_url, .queue_limit = 1000,
+                          .read_connections = 2, .on_commit = on_commit, .retention_days = 1,
+                          .derived_delay_ms = derived_delay_ms};
     ot_error e;
-    cr_assert_eq(open_store_opts(1, &e), 0, "%s", e.message);
+    cr_assert_eq(ot_store_open(&o, &st, &e), 0, "%s", e.message);
+}
+
+STORE_TEST(retention_drops_old_rows_and_a_prefix_of_the_log)
+{
     int64_t now = ot_now_us();
     const char *names[1] = {"m"};
     double vals[1] = {1};
@@ -1165,10 +1174,12 @@ STORE_TEST(retention_drops_old_rows_and_a_prefix_of_the_log)
         }
         cr_assert_eq(ot_store_write_sync(st, &w), 0, "%s", w.err.message);
     }
-    /* the writer runs retention when idle */
+    reopen_with_retention(0);
+    /* the writer runs a pass when idle */
     for (int i = 0; i < 100 && ot_store_oldest_cursor(st) == 1; i++)
         usleep(50000);
     cr_assert_eq(ot_store_oldest_cursor(st), 3, "events 1-2 (old) dropped");
+    ot_error e;
     json_t *rows = ot_store_query_telemetry(st, ot_store_last_cursor(st), "tw", NULL, INT64_MIN, INT64_MAX, 10, &e);
     cr_assert_eq(json_array_size(rows), 1);
     json_decref(rows);
@@ -1176,6 +1187,122 @@ STORE_TEST(retention_drops_old_rows_and_a_prefix_of_the_log)
                               OT_AGG_COUNT, 100, &e);
     cr_assert_eq(json_array_size(rows), 1, "old points and rollups dropped");
     json_decref(rows);
+}
+
+/* When every event expired, the newest stays: the store goes on from its
+ * cursor at open, and would hand out cursors again from 1 otherwise. */
+STORE_TEST(retention_keeps_the_newest_event_so_cursors_go_on)
+{
+    int64_t old = ot_now_us() - 10 * 86400000000LL;
+    ot_store_event ev[3];
+    for (int i = 0; i < 3; i++)
+        ev[i] = (ot_store_event){.type = OT_EV_POLICY_UPDATED, .twin_id = "tw", .id = "p",
+                                 .ref_type = "policy", .ts_us = old};
+    ot_store_write w = {.events = ev, .nevents = 3};
+    cr_assert_eq(ot_store_write_sync(st, &w), 0, "%s", w.err.message);
+    reopen_with_retention(0);
+    for (int i = 0; i < 100 && ot_store_oldest_cursor(st) == 1; i++)
+        usleep(50000);
+    cr_assert_eq(ot_store_oldest_cursor(st), 3, "events 1-2 dropped, 3 kept");
+    reopen_with_retention(0);
+    cr_assert_eq(ot_store_last_cursor(st), 3);
+    ot_store_event fresh = {.type = OT_EV_POLICY_UPDATED, .twin_id = "tw", .id = "q",
+                            .ref_type = "policy", .ts_us = ot_now_us()};
+    ot_store_write w2 = {.events = &fresh, .nevents = 1};
+    cr_assert_eq(ot_store_write_sync(st, &w2), 0, "%s", w2.err.message);
+    cr_assert_eq(ot_store_last_cursor(st), 4, "the next cursor goes on from the newest");
+}
+
+/* How many telemetry records of a twin the store holds in [start, end),
+ * up to limit. */
+static size_t tel_count(const char *twin, int64_t start, int64_t end, int limit)
+{
+    ot_error e;
+    json_t *rows = ot_store_query_telemetry(st, ot_store_last_cursor(st), twin, NULL, start, end,
+                                            limit, &e);
+    cr_assert_not_null(rows, "%s", e.message);
+    size_t n = json_array_size(rows);
+    json_decref(rows);
+    return n;
+}
+
+/* Retention runs while writes keep coming, not only when the writer is
+ * idle (a server that always has telemetry to write kept everything), and
+ * drains more than one pass deletes (sqlite_retention.h: at most 10,000
+ * records and 10,000 events). */
+#define OLD_BATCHES 26
+STORE_TEST(retention_runs_under_steady_writes_a_bounded_pass_at_a_time)
+{
+    int64_t now = ot_now_us(), old = now - 10 * 86400000000LL;
+    static ot_store_tel t[1000];
+    static ot_store_event ev[1000];
+    static char ids[1000][32];
+    const char *names[1] = {"m"};
+    double vals[1] = {1};
+    const char *twins[3] = {"tw0", "tw1", "tw2"};
+    /* the old events first (cursors 1 to 26,000), then the old telemetry */
+    for (int b = 0; b < 2 * OLD_BATCHES; b++) {
+        for (int i = 0; i < 1000; i++) {
+            int k = (b % OLD_BATCHES) * 1000 + i;
+            snprintf(ids[i], sizeof ids[i], "%s%d", b >= OLD_BATCHES ? "old" : "ev", k);
+            t[i] = (ot_store_tel){.event_id = ids[i], .twin_id = twins[k % 3], .asset_id = "as",
+                                  .ts_us = old + (int64_t)(k % 5000) * 1000, .nmetrics = 1,
+                                  .metric_names = names, .metric_values = vals, .json = "{}"};
+            ev[i] = (ot_store_event){.type = OT_EV_POLICY_UPDATED, .twin_id = twins[k % 3],
+                                     .id = ids[i], .ref_type = "policy", .ts_us = old};
+        }
+        ot_store_write w = {0};
+        if (b >= OLD_BATCHES) {
+            w.tels = t;
+            w.ntels = 1000;
+        } else {
+            w.events = ev;
+            w.nevents = 1000;
+        }
+        cr_assert_eq(ot_store_write_sync(st, &w), 0, "%s", w.err.message);
+    }
+    cr_assert_eq(tel_count("tw0", INT64_MIN, INT64_MAX, 100000) + tel_count("tw1", INT64_MIN, INT64_MAX, 100000) +
+                     tel_count("tw2", INT64_MIN, INT64_MAX, 100000),
+                 OLD_BATCHES * 1000);
+    /* an idle writer runs retention too: it must not idle here */
+    reopen_with_retention(60000);
+    /* fresh telemetry back to back for up to 30 s */
+    int done = 0;
+    for (int i = 0; !done && ot_now_us() - now < 30000000; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "fresh%d", i);
+        ot_store_tel f = {.event_id = id, .twin_id = twins[i % 3], .asset_id = "as",
+                          .ts_us = ot_now_us(), .nmetrics = 1, .metric_names = names,
+                          .metric_values = vals, .json = "{}"};
+        ot_store_write w = {.tels = &f, .ntels = 1};
+        cr_assert_eq(ot_store_write_sync(st, &w), 0, "%s", w.err.message);
+        /* the old telemetry's own events were stamped when written */
+        done = ot_store_oldest_cursor(st) == OLD_BATCHES * 1000 + 1 &&
+               tel_count("tw2", INT64_MIN, now, 1) == 0;
+    }
+    cr_assert(done, "after 30 s of writes: oldest cursor %lld, %zu old records of tw2 left",
+              (long long)ot_store_oldest_cursor(st), tel_count("tw2", INT64_MIN, now, 100000));
+    for (int k = 0; k < 3; k++)
+        cr_assert_eq(tel_count(twins[k], INT64_MIN, now, 10), 0, "%s: old records left", twins[k]);
+    cr_assert_gt(tel_count("tw0", now, INT64_MAX, 10), 0, "fresh records kept");
+    if (pg_url[0])
+        return;
+    /* SQLite: the records are gone from the table, not only from reads by
+     * time, and no postings row ends before the cutoff */
+    char path[PATH_MAX], sql[256];
+    snprintf(path, sizeof path, "%s/opstwin.db", dir);
+    snprintf(sql, sizeof sql,
+             "SELECT (SELECT count(*) FROM telemetry WHERE ts < %lld),"
+             " (SELECT count(*) FROM telemetry_postings WHERE tmax < %lld),"
+             " (SELECT count(*) FROM twin_postings WHERE last <= %d)",
+             (long long)now, (long long)now, OLD_BATCHES * 1000);
+    sqlite3 *db;
+    sqlite3_stmt *q = file_row(path, &db, sql);
+    cr_assert_eq(sqlite3_column_int(q, 0), 0, "old records left in the table");
+    cr_assert_eq(sqlite3_column_int(q, 1), 0, "postings rows of old records left");
+    cr_assert_eq(sqlite3_column_int(q, 2), 0, "events-by-twin rows of old events left");
+    sqlite3_finalize(q);
+    sqlite3_close(db);
 }
 
 /* --- PostgreSQL only ------------------------------------------------------ */
