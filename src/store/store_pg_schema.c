@@ -62,7 +62,19 @@ static const char *const layout_timescale =
     "SELECT create_hypertable('points', 'ts', chunk_time_interval => 86400000000::bigint);"
     "INSERT INTO store_meta VALUES ('time_layout', 'timescaledb');";
 
-#define NMIGRATIONS 1
+/* 2: retention's DELETEs by time (pg_retention) found their rows by reading
+ * every row of the day partition that straddles the cutoff, and all of
+ * rollup_1m (their keys lead with event_id or series_id), once a minute.
+ * Block-range indexes on the time columns are small and cheap to keep for
+ * rows that arrive in about time order; Timescale's chunks are dropped
+ * whole and have their own time index. */
+static const char *const migration2_all =
+    "CREATE INDEX IF NOT EXISTS rollup_1m_minute_brin ON rollup_1m USING brin (minute);";
+static const char *const migration2_native =
+    "CREATE INDEX IF NOT EXISTS telemetry_ts_brin ON telemetry USING brin (ts);"
+    "CREATE INDEX IF NOT EXISTS points_ts_brin ON points USING brin (ts);";
+
+#define NMIGRATIONS 2
 
 /* --- migrations and partitions ------------------------------------------------ */
 
@@ -130,6 +142,20 @@ int pg_migrate(pg_be *be, PGconn *c, ot_error *err)
         if (!rc)
             ot_log(OT_LOG_INFO, "store: created the database schema (version 1, %s)",
                    ts ? "timescaledb" : "native partitioning");
+    }
+    if (!rc && version < 2) {
+        long long timescale = 0;
+        rc = query_int(be, c, "SELECT count(*) FROM store_meta WHERE key = 'time_layout'"
+                              " AND value = 'timescaledb'", &timescale, err);
+        if (!rc)
+            rc = pg_exec_ok(be, c, migration2_all, err, "migration 2");
+        if (!rc && !timescale)
+            rc = pg_exec_ok(be, c, migration2_native, err, "migration 2");
+        if (!rc)
+            rc = pg_exec_ok(be, c, "INSERT INTO schema_migrations (version) VALUES (2)", err,
+                            "migration 2");
+        if (!rc && version >= 1)
+            ot_log(OT_LOG_INFO, "store: migrated the database to version 2");
     }
     if (!rc)
         rc = pg_exec_ok(be, c, "COMMIT", err, "migrate");

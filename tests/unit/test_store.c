@@ -1332,9 +1332,55 @@ Test(store_pg, reports_its_time_layout)
     cr_assert(strncmp(PQgetvalue(r, 0, 0), "points_p", 8) == 0, "%s", PQgetvalue(r, 0, 0));
     PQclear(r);
     r = PQexec(pc, "SELECT max(version) FROM schema_migrations");
-    cr_assert_str_eq(PQgetvalue(r, 0, 0), "1");
+    cr_assert_str_eq(PQgetvalue(r, 0, 0), "2");
     PQclear(r);
     PQfinish(pc);
+}
+
+static void pg_exec(PGconn *pc, const char *sql)
+{
+    PGresult *r = PQexec(pc, sql);
+    cr_assert(PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK,
+              "%s: %s", sql, PQerrorMessage(pc));
+    PQclear(r);
+}
+
+/* Retention's DELETEs by time find the expired rows through block-range
+ * indexes on the time columns, where they read every row of the day's
+ * partition (and all of rollup_1m) before; a database of version 1 gets
+ * them at open (migration 2). */
+Test(store_pg, retention_finds_expired_rows_through_time_indexes)
+{
+    PGconn *pc = PQconnectdb(pg_url);
+    pg_exec(pc, "DROP INDEX telemetry_ts_brin, points_ts_brin, rollup_1m_minute_brin;"
+                "DELETE FROM schema_migrations WHERE version = 2");
+    ot_store_close(st);
+    open_store();
+    PGresult *r = PQexec(pc, "SELECT count(*) FROM pg_indexes WHERE indexname IN"
+                             " ('telemetry_ts_brin', 'points_ts_brin', 'rollup_1m_minute_brin')");
+    cr_assert_str_eq(PQgetvalue(r, 0, 0), "3", "version 1 migrated to 2");
+    PQclear(r);
+    /* 200,000 records over today's partition, in time order */
+    int64_t day = ot_now_us() / 86400000000LL * 86400000000LL;
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "INSERT INTO telemetry SELECT 'e' || g, g, 'tw', 'as', %lld + g::bigint * 400000, '{}'"
+             " FROM generate_series(1, 200000) g; ANALYZE telemetry",
+             (long long)day);
+    pg_exec(pc, sql);
+    snprintf(sql, sizeof sql, "EXPLAIN DELETE FROM telemetry WHERE ts < %lld",
+             (long long)(day + 60000000LL));
+    r = PQexec(pc, sql);
+    cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s", PQerrorMessage(pc));
+    char plan[4096] = "";
+    for (int i = 0; i < PQntuples(r); i++) {
+        strncat(plan, PQgetvalue(r, i, 0), sizeof plan - strlen(plan) - 2);
+        strcat(plan, "\n");
+    }
+    PQclear(r);
+    PQfinish(pc);
+    cr_assert(strstr(plan, "Bitmap Index Scan on telemetry_p"), "%s", plan);
+    cr_assert_null(strstr(plan, "Seq Scan on telemetry_p"), "%s", plan);
 }
 
 /* Every connection of the store killed by the server (as a restart does):
