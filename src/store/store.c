@@ -760,8 +760,12 @@ static void maybe_retention(ot_store *s)
     if (s->opt.retention_days <= 0)
         return;
     int64_t now = ot_now_us();
-    if (now < s->next_retention_us || atomic_load(&s->wal_failed))
+    if (now < s->next_retention_us)
         return;
+    if (atomic_load(&s->wal_failed)) { /* nothing is written any more */
+        s->next_retention_us = now + RETENTION_EVERY_US;
+        return;
+    }
     int64_t cutoff = now - (int64_t)s->opt.retention_days * 86400LL * 1000000LL, oldest = 0;
     int more = 0;
     ot_error err;

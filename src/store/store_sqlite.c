@@ -58,9 +58,9 @@
 #include "store/backend.h"
 #include "store/rollup.h"
 #include "store/sqlite_postings.h"
+#include "store/sqlite_retention.h"
 #include "store/sqlite_rows.h"
 #include "store/sqlite_telpost.h"
-#include "store/sqlite_retention.h"
 #include "store/sqlite_walbuf.h"
 
 static int move_points(sqlite3 *db, ot_error *err);
