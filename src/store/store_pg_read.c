@@ -17,6 +17,12 @@ static const char *const rsql_common[R_AGG_POINTS] = {
     [R_EVENTS] = EVENT_COLS " WHERE cursor > $1 AND " TYPE_MASK " ORDER BY cursor LIMIT $3",
     [R_EVENTS_TWIN] = EVENT_COLS " WHERE twin_id = $4 AND cursor > $1 AND " TYPE_MASK
                                  " ORDER BY cursor LIMIT $3",
+    /* types that leave telemetry (type 0) out: by the partial indexes of
+     * the other events (migration 3) */
+    [R_EVENTS_RARE] = EVENT_COLS " WHERE type <> 0 AND cursor > $1 AND " TYPE_MASK
+                                 " ORDER BY cursor LIMIT $3",
+    [R_EVENTS_RARE_TWIN] = EVENT_COLS " WHERE type <> 0 AND twin_id = $4 AND cursor > $1 AND "
+                                      TYPE_MASK " ORDER BY cursor LIMIT $3",
     [R_TEL_GET] = "SELECT json FROM telemetry WHERE event_id = $1 LIMIT 1",
     [R_DOC_GET] = "SELECT json FROM docs WHERE type = $1 AND id = $2",
     [R_DOCS] = "SELECT json FROM docs WHERE type = $1 AND ($2::text IS NULL OR twin_id = $2)"
@@ -106,8 +112,11 @@ int pg_read_events(void *p, int64_t after, int limit, const ot_event_filter *f,
     const char *v[4] = {I64(a, after), I64(t, f ? (int64_t)f->types : 0), I64(l, limit),
                         f ? f->twin_id : NULL};
     int twin = f && f->twin_id;
+    int rare = f && f->types && !(f->types & (1u << OT_EV_TELEMETRY_APPENDED));
+    enum rstmt k = rare ? (twin ? R_EVENTS_RARE_TWIN : R_EVENTS_RARE)
+                        : (twin ? R_EVENTS_TWIN : R_EVENTS);
     *scanned_to = after;
-    PGresult *r = rquery(be, twin ? R_EVENTS_TWIN : R_EVENTS, twin ? 4 : 3, v, err, "read events");
+    PGresult *r = rquery(be, k, twin ? 4 : 3, v, err, "read events");
     if (!r)
         return err ? err->code : OT_EIO;
     ot_buf b;

@@ -74,7 +74,14 @@ static const char *const migration2_native =
     "CREATE INDEX IF NOT EXISTS telemetry_ts_brin ON telemetry USING brin (ts);"
     "CREATE INDEX IF NOT EXISTS points_ts_brin ON points USING brin (ts);";
 
-#define NMIGRATIONS 2
+/* 3: the events other than telemetry, by cursor and by twin (reads
+ * filtered to their types walked every telemetry event from the cursor);
+ * partial indexes, so ingest writes no entry. */
+static const char *const migration3 =
+    "CREATE INDEX IF NOT EXISTS events_rare ON events (cursor) WHERE type <> 0;"
+    "CREATE INDEX IF NOT EXISTS events_rare_twin ON events (twin_id, cursor) WHERE type <> 0;";
+
+#define NMIGRATIONS 3
 
 /* --- migrations and partitions ------------------------------------------------ */
 
@@ -156,6 +163,14 @@ int pg_migrate(pg_be *be, PGconn *c, ot_error *err)
                             "migration 2");
         if (!rc && version >= 1)
             ot_log(OT_LOG_INFO, "store: migrated the database to version 2");
+    }
+    if (!rc && version < 3) {
+        rc = pg_exec_ok(be, c, migration3, err, "migration 3");
+        if (!rc)
+            rc = pg_exec_ok(be, c, "INSERT INTO schema_migrations (version) VALUES (3)", err,
+                            "migration 3");
+        if (!rc && version >= 1)
+            ot_log(OT_LOG_INFO, "store: migrated the database to version 3");
     }
     if (!rc)
         rc = pg_exec_ok(be, c, "COMMIT", err, "migrate");

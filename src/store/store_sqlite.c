@@ -135,6 +135,13 @@ static const struct migration {
             " seq INTEGER NOT NULL, tmax INTEGER NOT NULL, data BLOB NOT NULL,"
             " PRIMARY KEY (twin_id, tmin, seq)) WITHOUT ROWID;",
      .fn = ot_telpost_build, .after = "DROP INDEX telemetry_twin_ts;"},
+    /* 11: the events other than telemetry, by cursor and by twin: a read
+     * filtered to such types walked the whole log from its cursor (every
+     * telemetry event in it) to fill a page; these hold no telemetry, so
+     * ingest writes nothing more */
+    {.sql = "CREATE INDEX IF NOT EXISTS events_rare ON events (cursor) WHERE type != 0;"
+            "CREATE INDEX IF NOT EXISTS events_rare_twin ON events (twin_id, cursor)"
+            " WHERE type != 0;"},
 };
 #define NMIGRATIONS (int)(sizeof migrations / sizeof migrations[0])
 
@@ -201,12 +208,20 @@ static const char *const wsql[W_NSTMT] = {
     "?33,?34,?35,?36,?37,?38,?39,?40,?41,?42,?43,?44,?45,?46,?47,?48," \
     "?49,?50,?51,?52,?53,?54,?55,?56,?57,?58,?59,?60,?61,?62,?63,?64"
 
-enum rstmt { R_EVENTS, R_POSTED, R_POSTINGS, R_EVENTS_AT, R_EVENTS_TWIN, R_TEL_GET, R_DOC_GET,
+enum rstmt { R_EVENTS, R_EVENTS_RARE, R_EVENTS_RARE_TWIN, R_POSTED, R_POSTINGS, R_EVENTS_AT, R_EVENTS_TWIN, R_TEL_GET, R_DOC_GET,
              R_DOCS, R_TEL_ROWS, R_TEL_AT, R_SERIES_FOR, R_POINTS, R_LATEST, R_LATEST_TWIN, R_AUDIT,
              R_ROLLUPS, R_NSTMT };
 static const char *const rsql[R_NSTMT] = {
     [R_EVENTS] = "SELECT cursor, type, ts, twin_id, id, ref_type, extra FROM events WHERE cursor > ?1"
                  " AND (?2 = 0 OR ((1 << type) & ?2) != 0) ORDER BY cursor LIMIT ?3",
+    /* reads whose types leave telemetry (type 0) out, by the indexes of
+     * the other events (migration 11) */
+    [R_EVENTS_RARE] = "SELECT cursor, type, ts, twin_id, id, ref_type, extra FROM events"
+                      " INDEXED BY events_rare WHERE type != 0 AND cursor > ?1"
+                      " AND ((1 << type) & ?2) != 0 ORDER BY cursor LIMIT ?3",
+    [R_EVENTS_RARE_TWIN] = "SELECT cursor, type, ts, twin_id, id, ref_type, extra FROM events"
+                           " INDEXED BY events_rare_twin WHERE type != 0 AND twin_id = ?4"
+                           " AND cursor > ?1 AND ((1 << type) & ?2) != 0 ORDER BY cursor LIMIT ?3",
     /* a read by twin (read_twin): posted_cursor, the twin's postings, each
      * event of them, then the log beyond posted_cursor */
     [R_POSTED] = "SELECT value FROM meta WHERE key = 'posted_cursor'",
@@ -1327,13 +1342,17 @@ static int be_read_events(void *p, int64_t after, int limit, const ot_event_filt
     ot_buf_init(&r.b);
     *scanned_to = after;
     int rc;
-    if (f && f->twin_id) {
+    int rare = f && f->types && !(f->types & (1u << OT_EV_TELEMETRY_APPENDED));
+    if (f && f->twin_id && !rare) {
         rc = read_twin(c, after, f, &r);
     } else {
-        sqlite3_stmt *st = rstmt(c, R_EVENTS);
+        sqlite3_stmt *st = rstmt(c, !rare ? R_EVENTS : f->twin_id ? R_EVENTS_RARE_TWIN
+                                                                    : R_EVENTS_RARE);
         sqlite3_bind_int64(st, 1, after);
         sqlite3_bind_int64(st, 2, f ? (sqlite3_int64)f->types : 0);
         sqlite3_bind_int(st, 3, limit);
+        if (f && f->twin_id)
+            sqlite3_bind_text(st, 4, f->twin_id, -1, SQLITE_STATIC);
         rc = emit_rows(&r, st);
     }
     int n = r.n;

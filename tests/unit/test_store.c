@@ -918,9 +918,11 @@ Test(store, a_failed_write_leaves_the_derived_data_of_the_others_intact)
     cr_assert_eq(read_twin_events("tw"), 600, "the failed write's rows are gone, no others");
 }
 
-/* SQL that takes a database of version 10 back to 9: the telemetry by
- * twin and time as an index again. */
-#define BACK_TO_9 "DROP TABLE telemetry_postings;" \
+/* SQL that takes a database of version 11 back to 9: no indexes of the
+ * events other than telemetry, and the telemetry by twin and time as an
+ * index again. */
+#define BACK_TO_9 "DROP INDEX events_rare; DROP INDEX events_rare_twin;" \
+                  "DROP TABLE telemetry_postings;" \
                   "CREATE INDEX telemetry_twin_ts ON telemetry (twin_id, ts);"
 
 /* Close the store and open its database file (path: its name). */
@@ -973,7 +975,7 @@ Test(store, moves_rows_of_points_into_blocks_when_it_migrates)
     cr_assert_eq(sqlite3_step(q), SQLITE_ROW);
     cr_assert_eq(sqlite3_column_int(q, 0), 0, "points dropped");
     cr_assert_eq(sqlite3_column_int(q, 1), 600 * 16, "every point moved, once");
-    cr_assert_eq(sqlite3_column_int(q, 2), 10);
+    cr_assert_eq(sqlite3_column_int(q, 2), 11);
     sqlite3_finalize(q);
     sqlite3_close(db);
 }
@@ -1015,18 +1017,20 @@ static void reopen_from_older(char path[PATH_MAX], const char *sql)
 }
 
 /* A database of version 7 (the per-twin indexes as tables, for an hour)
- * gets its SQL indexes back at version 8, and postings at 9 and 10. */
+ * gets its SQL indexes back at version 8, postings at 9 and 10, and the
+ * indexes of the events other than telemetry at 11. */
 Test(store, puts_the_twin_indexes_back_when_it_migrates_from_version_7)
 {
     char path[PATH_MAX];
     reopen_from_older(path, "BEGIN; DROP TABLE telemetry_postings;"
+                 "DROP INDEX events_rare; DROP INDEX events_rare_twin;"
                  "DROP TABLE twin_postings; DELETE FROM meta WHERE key = 'posted_cursor';"
                  "CREATE TABLE twin_events (twin_id TEXT NOT NULL, cursor INTEGER NOT NULL,"
                  " PRIMARY KEY (twin_id, cursor)) WITHOUT ROWID;"
                  "CREATE TABLE twin_telemetry (twin_id TEXT NOT NULL, ts INTEGER NOT NULL,"
                  " event_id TEXT NOT NULL, PRIMARY KEY (twin_id, ts, event_id)) WITHOUT ROWID;"
                  "INSERT INTO meta VALUES ('twin_cursor', 30); PRAGMA user_version = 7; COMMIT;");
-    twin_schema(path, "telemetry_postings,twin_postings", 2, 10); /* twin_cursor deleted */
+    twin_schema(path, "telemetry_postings,twin_postings", 2, 11); /* twin_cursor deleted */
 }
 
 /* A database of version 8 (the SQL index events (twin_id, cursor)) gets its
@@ -1046,7 +1050,7 @@ Test(store, builds_the_postings_when_it_migrates_from_version_8)
                  "INSERT INTO events VALUES (10031, 0, 1767225600000000, '', 's', 'schema', NULL);"
                  "PRAGMA user_version = 8; COMMIT;");
     cr_assert_eq(read_twin_events("bulk"), 10000);
-    twin_schema(path, "telemetry_postings,twin_postings", 2, 10);
+    twin_schema(path, "telemetry_postings,twin_postings", 2, 11);
     sqlite3 *db;
     sqlite3_stmt *q = file_row(path, &db, "SELECT (SELECT group_concat(last) FROM twin_postings"
                                           " WHERE twin_id = 'bulk'), (SELECT value FROM meta"
@@ -1134,6 +1138,92 @@ STORE_TEST(a_replay_inside_one_group_is_a_duplicate)
     json_t *rows = ot_store_query_telemetry(st, ot_store_last_cursor(st), "tw", "as", INT64_MIN, INT64_MAX, 10, &e);
     cr_assert_eq(json_array_size(rows), 2);
     json_decref(rows);
+}
+
+/* The cursors a read of types (and twin) finds from cursor 0, in pages of
+ * 3, into got. Returns how many. */
+struct cursors {
+    int64_t c[64];
+    int n;
+};
+
+static int add_cursor(void *ctx, const ot_event *ev)
+{
+    struct cursors *r = ctx;
+    cr_assert_lt(r->n, 64);
+    if (r->n)
+        cr_assert_gt(ev->cursor, r->c[r->n - 1], "in cursor order, once");
+    r->c[r->n++] = ev->cursor;
+    return 0;
+}
+
+static int read_types(const char *twin, uint32_t types, struct cursors *got)
+{
+    ot_event_filter f = {.twin_id = twin, .types = types};
+    got->n = 0;
+    ot_error e;
+    for (int64_t after = 0;;) {
+        int64_t to;
+        int n = ot_store_read_events(st, after, 3, &f, add_cursor, got, &to, &e);
+        cr_assert_geq(n, 0, "%s", e.message);
+        if (n < 3)
+            return got->n;
+        after = got->c[got->n - 1];
+    }
+}
+
+/* Reads filtered to types other than telemetry go by the indexes of those
+ * events (SQLite migration 11, PostgreSQL 3), with a twin or without: the
+ * same events, in order, as a filter that keeps telemetry in. */
+STORE_TEST(reads_of_types_other_than_telemetry_find_theirs_among_many)
+{
+    const char *names[1] = {"m"};
+    double vals[1] = {1};
+    static ot_store_tel t[500];
+    static char ids[500][32];
+    struct cursors want_a = {0}, want_all = {0};
+    int64_t next = 1;
+    for (int round = 0; round < 6; round++) {
+        for (int i = 0; i < 500; i++) {
+            snprintf(ids[i], sizeof ids[i], "r%d-%d", round, i);
+            t[i] = (ot_store_tel){.event_id = ids[i], .twin_id = i % 2 ? "ta" : "tb",
+                                  .asset_id = "as", .ts_us = 1767225600000000LL + i,
+                                  .nmetrics = 1, .metric_names = names, .metric_values = vals,
+                                  .json = "{}"};
+        }
+        ot_store_write w = {.tels = t, .ntels = 500};
+        cr_assert_eq(ot_store_write_sync(st, &w), 0, "%s", w.err.message);
+        next += 500;
+        /* a policy update on ta, a proposal on tb, an action on ta */
+        int types[3] = {OT_EV_POLICY_UPDATED, OT_EV_PROPOSAL_CREATED, OT_EV_ACTION_STARTED};
+        for (int k = 0; k < 3; k++) {
+            ot_store_event ev = {.type = types[k], .twin_id = k == 1 ? "tb" : "ta", .id = "x",
+                                 .ref_type = "doc", .ts_us = ot_now_us()};
+            ot_store_write we = {.events = &ev, .nevents = 1};
+            cr_assert_eq(ot_store_write_sync(st, &we), 0, "%s", we.err.message);
+            if (k != 1)
+                want_a.c[want_a.n++] = next;
+            want_all.c[want_all.n++] = next;
+            next++;
+        }
+    }
+    uint32_t rare = 1u << OT_EV_POLICY_UPDATED | 1u << OT_EV_PROPOSAL_CREATED |
+                    1u << OT_EV_ACTION_STARTED;
+    struct cursors got;
+    cr_assert_eq(read_types(NULL, rare, &got), want_all.n);
+    cr_assert_arr_eq(got.c, want_all.c, (size_t)want_all.n * sizeof got.c[0]);
+    cr_assert_eq(read_types("ta", rare, &got), want_a.n);
+    cr_assert_arr_eq(got.c, want_a.c, (size_t)want_a.n * sizeof got.c[0]);
+    cr_assert_eq(read_types("tb", 1u << OT_EV_PROPOSAL_CREATED, &got), 6);
+    cr_assert_eq(read_types("ta", 1u << OT_EV_PROPOSAL_CREATED, &got), 0);
+    cr_assert_eq(read_types(NULL, 1u << OT_EV_ACTION_STARTED, &got), 6);
+    /* with telemetry in the filter, the telemetry comes too */
+    ot_event_filter f = {.types = rare | 1u << OT_EV_TELEMETRY_APPENDED};
+    int64_t to;
+    ot_error e;
+    got.n = 0;
+    cr_assert_eq(ot_store_read_events(st, 0, 10, &f, add_cursor, &got, &to, &e), 10);
+    cr_assert_eq(got.c[9], 10, "telemetry events 1-10 first");
 }
 
 /* Reopen the store with a retention window of a day; the writer idles
@@ -1332,7 +1422,7 @@ Test(store_pg, reports_its_time_layout)
     cr_assert(strncmp(PQgetvalue(r, 0, 0), "points_p", 8) == 0, "%s", PQgetvalue(r, 0, 0));
     PQclear(r);
     r = PQexec(pc, "SELECT max(version) FROM schema_migrations");
-    cr_assert_str_eq(PQgetvalue(r, 0, 0), "2");
+    cr_assert_str_eq(PQgetvalue(r, 0, 0), "3");
     PQclear(r);
     PQfinish(pc);
 }
@@ -1352,8 +1442,8 @@ static void pg_exec(PGconn *pc, const char *sql)
 Test(store_pg, retention_finds_expired_rows_through_time_indexes)
 {
     PGconn *pc = PQconnectdb(pg_url);
-    pg_exec(pc, "DROP INDEX telemetry_ts_brin, points_ts_brin, rollup_1m_minute_brin;"
-                "DELETE FROM schema_migrations WHERE version = 2");
+    pg_exec(pc, "DROP INDEX telemetry_ts_brin, points_ts_brin, rollup_1m_minute_brin,"
+                " events_rare, events_rare_twin; DELETE FROM schema_migrations WHERE version >= 2");
     ot_store_close(st);
     open_store();
     PGresult *r = PQexec(pc, "SELECT count(*) FROM pg_indexes WHERE indexname IN"
