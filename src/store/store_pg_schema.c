@@ -119,6 +119,18 @@ static int try_timescale(pg_be *be, PGconn *c)
     return 1;
 }
 
+/* Record that migration `to` ran (in the migration's transaction); a
+ * database that was at `from` >= 1 says so in the log. */
+static int migrated(pg_be *be, PGconn *c, int to, long long from, ot_error *err)
+{
+    char sql[96];
+    snprintf(sql, sizeof sql, "INSERT INTO schema_migrations (version) VALUES (%d)", to);
+    int rc = pg_exec_ok(be, c, sql, err, "migration");
+    if (!rc && from >= 1)
+        ot_log(OT_LOG_INFO, "store: migrated the database to version %d", to);
+    return rc;
+}
+
 int pg_migrate(pg_be *be, PGconn *c, ot_error *err)
 {
     int rc = pg_exec_ok(be, c, "BEGIN", err, "migrate");
@@ -159,18 +171,12 @@ int pg_migrate(pg_be *be, PGconn *c, ot_error *err)
         if (!rc && !timescale)
             rc = pg_exec_ok(be, c, migration2_native, err, "migration 2");
         if (!rc)
-            rc = pg_exec_ok(be, c, "INSERT INTO schema_migrations (version) VALUES (2)", err,
-                            "migration 2");
-        if (!rc && version >= 1)
-            ot_log(OT_LOG_INFO, "store: migrated the database to version 2");
+            rc = migrated(be, c, 2, version, err);
     }
     if (!rc && version < 3) {
         rc = pg_exec_ok(be, c, migration3, err, "migration 3");
         if (!rc)
-            rc = pg_exec_ok(be, c, "INSERT INTO schema_migrations (version) VALUES (3)", err,
-                            "migration 3");
-        if (!rc && version >= 1)
-            ot_log(OT_LOG_INFO, "store: migrated the database to version 3");
+            rc = migrated(be, c, 3, version, err);
     }
     if (!rc)
         rc = pg_exec_ok(be, c, "COMMIT", err, "migrate");
