@@ -14,7 +14,8 @@
  *    many times as there are twins), then the rows that end before where
  *    it got to in each twin.
  *  - events: a prefix of the log, so cursors stay contiguous: those before
- *    the first event stamped at or after the cutoff.
+ *    the first event stamped at or after the cutoff, and never the newest
+ *    (the store takes its next cursor from it at open).
  *  - twin_postings: per twin, the rows that end before the oldest event,
  *    and point_blocks and rollup_1m: per series, the minutes before the
  *    cutoff's; both by the pass that ends a round (below).
@@ -32,7 +33,7 @@
  * the derived data waiting in memory is written (or it would bring rows
  * back); keep *at only if the transaction commits (the caller passes a
  * copy). Statements are prepared per pass and finalized before it returns
- * (a pass runs at most a few times a second). Returns 0 or an error code
+ * (a pass runs at most every 50 ms: store.c). Returns 0 or an error code
  * (err set); on error the caller rolls back.
  */
 #ifndef OT_STORE_SQLITE_RETENTION_H
