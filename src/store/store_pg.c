@@ -10,8 +10,10 @@
  * Connections: one writer connection (the store's writer thread only), a
  * pool of read_connections reader connections (any thread, connected on
  * first use), and one maintenance connection owned by a small thread that
- * pings the database every second (health) and creates time partitions
- * ahead. Every connection re-establishes itself with backoff (100 ms
+ * pings the database every second (health), creates time partitions
+ * ahead, and drops the telemetry, points and rollups that retention found
+ * expired (the writer deletes only the events, at most 10,000 a pass, so
+ * the oldest cursor it reports is the log's). Every connection re-establishes itself with backoff (100 ms
  * doubling to 5 s) and re-prepares its statements; a read that finds its
  * connection dropped (a PostgreSQL restart) reconnects once and retries.
  *

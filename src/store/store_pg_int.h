@@ -79,6 +79,7 @@ typedef struct pg_be {
     pthread_cond_t mt_cv;
     pg_conn m;
     int64_t parts_done_day;
+    int64_t retention_cutoff; /* under mt_mu: drop what is older (pg_retention) */
 
     atomic_int up;
     pthread_mutex_t err_mu;
@@ -120,7 +121,8 @@ int pg_migrate(pg_be *be, PGconn *c, ot_error *err);
 /* Native layout: create the day partitions ahead that are missing. */
 void pg_ensure_partitions(pg_be *be, PGconn *c);
 
-/* The maintenance thread: ping every second, partitions hourly. */
+/* The maintenance thread: ping every second, partitions hourly, and the
+ * telemetry, points and rollups that pg_retention found expired. */
 void *pg_maint_main(void *be);
 
 int pg_retention(void *be, int64_t cutoff_us, int64_t *oldest, int *more, ot_error *err);

@@ -1,7 +1,7 @@
 /* store_pg_schema.c - the PostgreSQL backend's schema: versioned
  * migrations, the time layout (TimescaleDB hypertables or native day
  * partitions), partitions created ahead, retention, and the maintenance
- * thread (ping for /health, partitions hourly). See store_pg.c for the
+ * thread (ping for /health, partitions hourly, expired rows). See store_pg.c for the
  * whole backend's contract.
  */
 #include "store/store_pg_int.h"
@@ -247,53 +247,15 @@ void pg_ensure_partitions(pg_be *be, PGconn *c)
     be->parts_done_day = today + DAYS_AHEAD;
 }
 
-void *pg_maint_main(void *arg)
+/* Telemetry, points and rollups older than the cutoff: whole day
+ * partitions (or chunks) dropped, the rest deleted, each statement its own
+ * transaction. Maintenance thread, on its connection: a DELETE of a day's
+ * expired rows (retention turned on over old data) runs beside the
+ * writer's inserts instead of holding them. */
+static int drop_expired(pg_be *be, PGconn *c, int64_t cutoff_us, ot_error *err)
 {
-    pg_be *be = arg;
-    int64_t last_parts = 0;
-    pthread_mutex_lock(&be->mt_mu);
-    while (!be->mt_stop) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += 1;
-        pthread_cond_timedwait(&be->mt_cv, &be->mt_mu, &ts);
-        if (be->mt_stop)
-            break;
-        pthread_mutex_unlock(&be->mt_mu);
-        int was_up = atomic_load(&be->up);
-        ot_error e;
-        int rc = pg_conn_ensure(be, &be->m, 0, 0, &e);
-        if (!rc)
-            rc = pg_exec_ok(be, be->m.c, "SELECT 1", &e, "ping");
-        if (!rc) {
-            atomic_store(&be->up, 1);
-            if (!was_up)
-                ot_log(OT_LOG_INFO, "store: the database is reachable again");
-            int64_t now = ot_now_us();
-            if (now - last_parts > 3600LL * 1000000) {
-                be->parts_done_day = 0; /* recheck: a partition may have been dropped */
-                pg_ensure_partitions(be, be->m.c);
-                last_parts = now;
-            }
-        } else if (was_up) {
-            ot_log(OT_LOG_ERROR, "store: %s", e.message);
-        }
-        pthread_mutex_lock(&be->mt_mu);
-    }
-    pthread_mutex_unlock(&be->mt_mu);
-    return NULL;
-}
-
-int pg_retention(void *p, int64_t cutoff_us, int64_t *oldest, int *more, ot_error *err)
-{
-    pg_be *be = p;
-    *more = 0; /* one pass: whole partitions go at once */
-    int rc = pg_conn_ensure(be, &be->w, 1, 1, err);
-    if (rc)
-        return rc;
-    PGconn *c = be->w.c;
     char sql[1024];
-    rc = pg_exec_ok(be, c, "BEGIN", err, "retention");
+    int rc = 0;
     static const char *const tables[] = {"telemetry", "points"};
     for (int t = 0; t < 2 && !rc; t++) {
         if (be->timescale) {
@@ -328,7 +290,8 @@ int pg_retention(void *p, int64_t cutoff_us, int64_t *oldest, int *more, ot_erro
             rc = pg_exec_ok(be, c, sql, err, "retention");
         }
         PQclear(r);
-        /* the rest: the DEFAULT partition and partly expired days */
+        /* the rest: the DEFAULT partition and partly expired days (found
+         * through the BRIN index of migration 2) */
         if (!rc) {
             snprintf(sql, sizeof sql, "DELETE FROM %s WHERE ts < %lld", tables[t],
                      (long long)cutoff_us);
@@ -336,22 +299,89 @@ int pg_retention(void *p, int64_t cutoff_us, int64_t *oldest, int *more, ot_erro
         }
     }
     if (!rc) {
-        /* events: only a prefix of the log, so cursors stay contiguous, and
-         * never the newest, whose cursor the store goes on from at open */
-        snprintf(sql, sizeof sql,
-                 "DELETE FROM events WHERE ts < %lld AND cursor < LEAST((SELECT"
-                 " COALESCE(MIN(cursor), 9000000000000000000) FROM events WHERE ts >= %lld),"
-                 " (SELECT MAX(cursor) FROM events));"
-                 "DELETE FROM rollup_1m WHERE minute < %lld",
-                 (long long)cutoff_us, (long long)cutoff_us, (long long)(cutoff_us / OT_MINUTE_US));
+        snprintf(sql, sizeof sql, "DELETE FROM rollup_1m WHERE minute < %lld",
+                 (long long)(cutoff_us / OT_MINUTE_US));
         rc = pg_exec_ok(be, c, sql, err, "retention");
     }
-    if (!rc)
-        rc = pg_exec_ok(be, c, "COMMIT", err, "retention");
-    if (rc) {
-        pg_rollback(be);
+    return rc;
+}
+
+void *pg_maint_main(void *arg)
+{
+    pg_be *be = arg;
+    int64_t last_parts = 0, retention_done = 0;
+    pthread_mutex_lock(&be->mt_mu);
+    while (!be->mt_stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += 1;
+        pthread_cond_timedwait(&be->mt_cv, &be->mt_mu, &ts); /* pg_retention signals */
+        if (be->mt_stop)
+            break;
+        int64_t cutoff = be->retention_cutoff;
+        pthread_mutex_unlock(&be->mt_mu);
+        int was_up = atomic_load(&be->up);
+        ot_error e;
+        int rc = pg_conn_ensure(be, &be->m, 0, 0, &e);
+        if (!rc)
+            rc = pg_exec_ok(be, be->m.c, "SELECT 1", &e, "ping");
+        if (!rc) {
+            atomic_store(&be->up, 1);
+            if (!was_up)
+                ot_log(OT_LOG_INFO, "store: the database is reachable again");
+            int64_t now = ot_now_us();
+            if (now - last_parts > 3600LL * 1000000) {
+                be->parts_done_day = 0; /* recheck: a partition may have been dropped */
+                pg_ensure_partitions(be, be->m.c);
+                last_parts = now;
+            }
+            if (cutoff > retention_done) { /* a failure waits for the next cutoff */
+                if (drop_expired(be, be->m.c, cutoff, &e))
+                    ot_log(OT_LOG_WARNING, "store: retention failed: %s", e.message);
+                retention_done = cutoff;
+            }
+        } else if (was_up) {
+            ot_log(OT_LOG_ERROR, "store: %s", e.message);
+        }
+        pthread_mutex_lock(&be->mt_mu);
+    }
+    pthread_mutex_unlock(&be->mt_mu);
+    return NULL;
+}
+
+/* The events a retention pass deletes at most (the writer waits for them). */
+#define RETENTION_EVENTS_MAX 10000
+
+int pg_retention(void *p, int64_t cutoff_us, int64_t *oldest, int *more, ot_error *err)
+{
+    pg_be *be = p;
+    *more = 0;
+    int rc = pg_conn_ensure(be, &be->w, 1, 1, err);
+    if (rc)
+        return rc;
+    /* events here, so the oldest cursor the store reports is the log's:
+     * only a prefix, so cursors stay contiguous, at most
+     * RETENTION_EVENTS_MAX, and never the newest, whose cursor the store
+     * goes on from at open */
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "DELETE FROM events WHERE ts < %lld AND cursor < LEAST((SELECT"
+             " COALESCE(MIN(cursor), 9000000000000000000) FROM events WHERE ts >= %lld),"
+             " (SELECT MAX(cursor) FROM events), (SELECT MIN(cursor) FROM events) + %d)",
+             (long long)cutoff_us, (long long)cutoff_us, RETENTION_EVENTS_MAX);
+    PGresult *r = PQexec(be->w.c, sql);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        rc = pg_fail(be, be->w.c, r, err, "retention");
+        PQclear(r);
         return rc;
     }
+    *more = atoll(PQcmdTuples(r)) >= RETENTION_EVENTS_MAX;
+    PQclear(r);
+    /* the rest on the maintenance thread */
+    pthread_mutex_lock(&be->mt_mu);
+    be->retention_cutoff = cutoff_us;
+    pthread_cond_signal(&be->mt_cv);
+    pthread_mutex_unlock(&be->mt_mu);
     int64_t last = 0;
     return pg_last_cursor(be, &last, oldest, err);
 }
