@@ -724,20 +724,29 @@ static int check_twin_event(void *ctx, const ot_event *ev)
     return 0;
 }
 
+/* Every event the filter f keeps, from cursor 0, in pages of `page`, each
+ * page from where the last one's read got to, until a page is empty. */
+static void read_pages(const ot_event_filter *f, int page,
+                       int (*fn)(void *ctx, const ot_event *ev), void *ctx)
+{
+    ot_error e;
+    for (int64_t after = 0;;) {
+        int64_t to;
+        int got = ot_store_read_events(st, after, page, f, fn, ctx, &to, &e);
+        cr_assert_geq(got, 0, "%s", e.message);
+        if (!got)
+            return;
+        after = to;
+    }
+}
+
 /* The events of a twin, read in pages of 7: each once, in cursor order. */
 static int read_twin_events(const char *twin)
 {
     struct twin_read r = {twin, 0, 0};
     ot_event_filter f = {.twin_id = twin};
-    ot_error e;
-    for (int64_t after = 0;;) {
-        int64_t to;
-        int got = ot_store_read_events(st, after, 7, &f, check_twin_event, &r, &to, &e);
-        cr_assert_geq(got, 0, "%s", e.message);
-        if (!got)
-            return r.n;
-        after = to;
-    }
+    read_pages(&f, 7, check_twin_event, &r);
+    return r.n;
 }
 
 /* Twin "t<k>" among records 0..n-1 written by write_on_twin: its events,
@@ -1140,8 +1149,7 @@ STORE_TEST(a_replay_inside_one_group_is_a_duplicate)
     json_decref(rows);
 }
 
-/* The cursors a read of types (and twin) finds from cursor 0, in pages of
- * 3, into got. Returns how many. */
+/* Cursors a read found, in order. */
 struct cursors {
     int64_t c[64];
     int n;
@@ -1157,19 +1165,14 @@ static int add_cursor(void *ctx, const ot_event *ev)
     return 0;
 }
 
+/* The cursors a read of types (and twin) finds from cursor 0, in pages of
+ * 3, into got. Returns how many. */
 static int read_types(const char *twin, uint32_t types, struct cursors *got)
 {
     ot_event_filter f = {.twin_id = twin, .types = types};
     got->n = 0;
-    ot_error e;
-    for (int64_t after = 0;;) {
-        int64_t to;
-        int n = ot_store_read_events(st, after, 3, &f, add_cursor, got, &to, &e);
-        cr_assert_geq(n, 0, "%s", e.message);
-        if (n < 3)
-            return got->n;
-        after = got->c[got->n - 1];
-    }
+    read_pages(&f, 3, add_cursor, got);
+    return got->n;
 }
 
 /* Reads filtered to types other than telemetry go by the indexes of those
