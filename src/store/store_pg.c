@@ -623,7 +623,7 @@ static int be_commit(void *p, int *sync_fd, ot_error *err)
     return rc;
 }
 
-void pg_rollback(void *p)
+static void pg_rollback(void *p)
 {
     pg_be *be = p;
     if (be->w.c && PQstatus(be->w.c) == CONNECTION_OK &&

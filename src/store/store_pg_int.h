@@ -109,7 +109,6 @@ int pg_conn_ensure(pg_be *be, pg_conn *pc, int writer, int prepare, ot_error *er
 PGresult *pg_run(pg_be *be, pg_conn *pc, int writer, int k, int n, const char *const *v,
                  ot_error *err, const char *what);
 
-void pg_rollback(void *be);
 int pg_last_cursor(void *be, int64_t *last, int64_t *oldest, ot_error *err);
 
 /* --- store_pg_schema.c ------------------------------------------------------- */
