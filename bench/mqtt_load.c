@@ -185,7 +185,8 @@ static size_t collect(char *d, size_t s, size_t k, void *u)
     return s * k;
 }
 
-static long stored(CURL *c, const char *url)
+/* The value of the metric line starting with key in url's /metrics, or -1. */
+static long metric(CURL *c, const char *url, const char *key)
 {
     struct mbuf b = {0};
     curl_easy_setopt(c, CURLOPT_URL, url);
@@ -193,13 +194,17 @@ static long stored(CURL *c, const char *url)
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
     long v = -1;
     if (curl_easy_perform(c) == CURLE_OK && b.p) {
-        const char *k = "\nopstwin_mqtt_messages_total{outcome=\"stored\"} ";
-        char *p = strstr(b.p, k);
+        char *p = strstr(b.p, key);
         if (p)
-            v = atol(p + strlen(k));
+            v = atol(p + strlen(key));
     }
     free(b.p);
     return v;
+}
+
+static long stored(CURL *c, const char *url)
+{
+    return metric(c, url, "\nopstwin_mqtt_messages_total{outcome=\"stored\"} ");
 }
 
 int main(int argc, char **argv)
@@ -245,6 +250,9 @@ int main(int argc, char **argv)
                 url);
         return 1;
     }
+    /* messages published before OpsTwin's subscription is acknowledged reach no one */
+    for (int i = 0; i < 1000 && metric(c, url, "\nopstwin_mqtt_connected ") != 1; i++)
+        usleep(10000);
     t0 = publish_all(host, port, n, &tp);
     long got = 0;
     double deadline = now() + 300;

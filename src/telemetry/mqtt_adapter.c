@@ -56,13 +56,15 @@ struct ot_mqtt {
     char client_id[OT_TEL_ID_MAX];
     char subs[MAX_TOPICS][OT_CFG_STR + 32];
     int nsubs;
+    int sub_mid[MAX_TOPICS + 1];  /* network thread: SUBSCRIBEs not yet acknowledged */
+    int sub_waiting, sub_refused;
     int started, lib_inited;
     pthread_t net;                /* the network thread (net_main) */
     int wake_fd;                  /* eventfd: wakes the network thread's poll (wake_net) */
 
     pthread_mutex_t mu;           /* everything below, and the waiters */
     pthread_cond_t cv;            /* connection, held, waiters */
-    int connected, stopping;
+    int connected, stopping;      /* connected: and every subscription acknowledged */
     int64_t since_us;             /* connected or disconnected since */
     char last_error[256];
     long held;                    /* received, not yet completed */
@@ -495,23 +497,51 @@ static void on_connect(struct mosquitto *mosq, void *ud, int rc)
         return;
     }
     /* a persistent session keeps subscriptions, but the broker may have
-     * lost it (restart without persistence): subscribe every time */
-    for (int i = 0; i < m->nsubs; i++) {
-        int src = mosquitto_subscribe(mosq, NULL, m->subs[i], 1);
+     * lost it (restart without persistence): subscribe every time. The
+     * adapter counts as connected once the broker has acknowledged them all
+     * (on_subscribe): before that, a message published to the topics may
+     * reach no subscription, and /health must not say ok yet. */
+    m->sub_waiting = m->sub_refused = 0;
+    for (int i = 0; i <= m->nsubs; i++) {
+        const char *topic = i < m->nsubs ? m->subs[i] : ACK_PREFIX "+";
+        int mid = 0, src = mosquitto_subscribe(mosq, &mid, topic, 1);
         if (src)
-            ot_log(OT_LOG_ERROR, "mqtt: cannot subscribe to %s: %s", m->subs[i],
+            ot_log(OT_LOG_ERROR, "mqtt: cannot subscribe to %s: %s", topic,
                    mosquitto_strerror(src));
+        else
+            m->sub_mid[m->sub_waiting++] = mid;
     }
-    mosquitto_subscribe(mosq, NULL, ACK_PREFIX "+", 1);
     atomic_fetch_add(&m->connects, 1);
+    ot_log(OT_LOG_INFO, "mqtt: connected to %s:%d as %s; subscribing", m->url.host, m->url.port,
+           m->client_id);
+}
+
+static void on_subscribe(struct mosquitto *mosq, void *ud, int mid, int nqos, const int *qos)
+{
+    ot_mqtt *m = ud;
+    (void)mosq;
+    int i = 0;
+    while (i < m->sub_waiting && m->sub_mid[i] != mid)
+        i++;
+    if (i == m->sub_waiting)
+        return;
+    m->sub_mid[i] = m->sub_mid[--m->sub_waiting];
+    if (nqos < 1 || qos[0] == 0x80) {
+        m->sub_refused = 1;
+        set_error(m, "%s", "connected, but the broker refused a subscription (not authorized "
+                  "for the topic?)");
+        ot_log(OT_LOG_ERROR, "mqtt: the broker refused a subscription (message id %d)", mid);
+    }
+    if (m->sub_waiting > 0 || m->sub_refused)
+        return;
     pthread_mutex_lock(&m->mu);
     m->connected = 1;
     m->since_us = ot_now_us();
     m->last_error[0] = '\0';
     pthread_cond_broadcast(&m->cv);
     pthread_mutex_unlock(&m->mu);
-    ot_log(OT_LOG_INFO, "mqtt: connected to %s:%d as %s", m->url.host, m->url.port,
-           m->client_id);
+    ot_log(OT_LOG_INFO, "mqtt: subscribed to %d topic%s on %s:%d", m->nsubs + 1,
+           m->nsubs ? "s" : "", m->url.host, m->url.port);
 }
 
 static void on_disconnect(struct mosquitto *mosq, void *ud, int rc)
@@ -667,6 +697,7 @@ int ot_mqtt_new(ot_app *app, ot_mqtt **out, ot_error *err)
     mosquitto_threaded_set(m->mosq, true); /* our network thread: see net_main */
     mosquitto_connect_callback_set(m->mosq, on_connect);
     mosquitto_disconnect_callback_set(m->mosq, on_disconnect);
+    mosquitto_subscribe_callback_set(m->mosq, on_subscribe);
     mosquitto_message_callback_set(m->mosq, on_message);
     mosquitto_log_callback_set(m->mosq, on_log);
     *out = m;

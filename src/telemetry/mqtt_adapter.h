@@ -34,8 +34,10 @@
  * one derived from the host name and DATA_DIR), so the broker queues QoS 1
  * messages while OpsTwin is away and delivers them on reconnect.
  * Reconnects back off from 1 s doubling to 30 s and resubscribe in
- * on_connect. /health "mqtt": ok while connected, degraded
- * (with the last error and since when) otherwise.
+ * on_connect. /health "mqtt": ok once connected and every subscription is
+ * acknowledged (SUBACK; a message published before that may reach no
+ * subscription), degraded (with the last error and since when) otherwise,
+ * including when the broker refuses a subscription.
  *
  * Delivery (libmosquitto 2.0.11, lib/handle_publish.c): for QoS 1 the PUBACK
  * is queued before on_message runs, and mosquitto_loop would write it right

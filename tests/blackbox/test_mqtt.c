@@ -396,6 +396,8 @@ Test(mqtt, malformed_payloads_go_to_the_dead_letter_topic_and_are_counted, .time
     unique(twin, sizeof twin, "dl");
     bb_server s;
     start_server(&s, host, port, pre, NULL, NULL);
+    cr_assert(wait_status(&s, "ok", 10), "the adapter did not subscribe: %s",
+              mqtt_status(&s, NULL, 0));
     tclient c;
     tc_open(&c, host, port);
     char topic[200], dl[200], payload[300];
