@@ -655,8 +655,7 @@ Test(mqtt, shared_subscription_splits_the_load_between_instances, .timeout = 120
     bb_server a, b;
     start_server(&a, host, port, pre, grp, NULL);
     start_server(&b, host, port, pre, grp, NULL);
-    cr_assert(wait_status(&a, "ok", 10) && wait_status(&b, "ok", 10));
-    usleep(300000); /* both SUBACKs in */
+    cr_assert(wait_status(&a, "ok", 10) && wait_status(&b, "ok", 10)); /* both SUBACKed */
     tclient c;
     tc_open(&c, host, port);
     char topic[200];
