@@ -13,7 +13,9 @@
  * pings the database every second (health), creates time partitions
  * ahead, and drops the telemetry, points and rollups that retention found
  * expired (the writer deletes only the events, at most 10,000 a pass, so
- * the oldest cursor it reports is the log's). Every connection re-establishes itself with backoff (100 ms
+ * the oldest cursor it reports is the log's). Closing cancels a retention
+ * statement under way (it rolls back; the next start does it again) rather
+ * than wait for it. Every connection re-establishes itself with backoff (100 ms
  * doubling to 5 s) and re-prepares its statements; a read that finds its
  * connection dropped (a PostgreSQL restart) reconnects once and retries.
  *
@@ -301,6 +303,11 @@ static void be_close(void *p)
     if (be->mt_started) {
         pthread_mutex_lock(&be->mt_mu);
         be->mt_stop = 1;
+        if (be->mt_cancel) { /* a retention statement may run for long: it rolls back */
+            char why[256];
+            if (!PQcancel(be->mt_cancel, why, sizeof why))
+                ot_log(OT_LOG_WARNING, "store: cannot cancel the retention statement: %s", why);
+        }
         pthread_cond_signal(&be->mt_cv);
         pthread_mutex_unlock(&be->mt_mu);
         pthread_join(be->mt, NULL);

@@ -72,7 +72,7 @@ typedef struct pg_be {
     pg_conn *pool, *free_list;
     int npool;
 
-    /* maintenance thread: ping, partitions ahead */
+    /* maintenance thread: ping, partitions ahead, retention's drops */
     pthread_t mt;
     int mt_started, mt_stop;
     pthread_mutex_t mt_mu;
@@ -80,6 +80,8 @@ typedef struct pg_be {
     pg_conn m;
     int64_t parts_done_day;
     int64_t retention_cutoff; /* under mt_mu: drop what is older (pg_retention) */
+    PGcancel *mt_cancel;      /* under mt_mu: set while retention runs, so that be_close
+                               * cancels its statement instead of waiting for it */
 
     atomic_int up;
     pthread_mutex_t err_mu;

@@ -252,12 +252,20 @@ void pg_ensure_partitions(pg_be *be, PGconn *c)
  * transaction. Maintenance thread, on its connection: a DELETE of a day's
  * expired rows (retention turned on over old data) runs beside the
  * writer's inserts instead of holding them. */
+static int mt_stopping(pg_be *be)
+{
+    pthread_mutex_lock(&be->mt_mu);
+    int stop = be->mt_stop;
+    pthread_mutex_unlock(&be->mt_mu);
+    return stop;
+}
+
 static int drop_expired(pg_be *be, PGconn *c, int64_t cutoff_us, ot_error *err)
 {
     char sql[1024];
     int rc = 0;
     static const char *const tables[] = {"telemetry", "points"};
-    for (int t = 0; t < 2 && !rc; t++) {
+    for (int t = 0; t < 2 && !rc && !mt_stopping(be); t++) {
         if (be->timescale) {
             snprintf(sql, sizeof sql, "SELECT drop_chunks('%s', older_than => %lld::bigint)",
                      tables[t], (long long)cutoff_us);
@@ -275,7 +283,7 @@ static int drop_expired(pg_be *be, PGconn *c, int64_t cutoff_us, ot_error *err)
             PQclear(r);
             break;
         }
-        for (int i = 0; i < PQntuples(r) && !rc; i++) {
+        for (int i = 0; i < PQntuples(r) && !rc && !mt_stopping(be); i++) {
             const char *name = PQgetvalue(r, i, 0);
             const char *ymd = name + strlen(name) - 8;
             struct tm tm = {0};
@@ -292,13 +300,13 @@ static int drop_expired(pg_be *be, PGconn *c, int64_t cutoff_us, ot_error *err)
         PQclear(r);
         /* the rest: the DEFAULT partition and partly expired days (found
          * through the BRIN index of migration 2) */
-        if (!rc) {
+        if (!rc && !mt_stopping(be)) {
             snprintf(sql, sizeof sql, "DELETE FROM %s WHERE ts < %lld", tables[t],
                      (long long)cutoff_us);
             rc = pg_exec_ok(be, c, sql, err, "retention");
         }
     }
-    if (!rc) {
+    if (!rc && !mt_stopping(be)) {
         snprintf(sql, sizeof sql, "DELETE FROM rollup_1m WHERE minute < %lld",
                  (long long)(cutoff_us / OT_MINUTE_US));
         rc = pg_exec_ok(be, c, sql, err, "retention");
@@ -336,7 +344,19 @@ void *pg_maint_main(void *arg)
                 last_parts = now;
             }
             if (cutoff > retention_done) { /* a failure waits for the next cutoff */
-                if (drop_expired(be, be->m.c, cutoff, &e))
+                PGcancel *cancel = PQgetCancel(be->m.c);
+                pthread_mutex_lock(&be->mt_mu);
+                be->mt_cancel = cancel;
+                pthread_mutex_unlock(&be->mt_mu);
+                rc = drop_expired(be, be->m.c, cutoff, &e);
+                pthread_mutex_lock(&be->mt_mu);
+                be->mt_cancel = NULL;
+                pthread_mutex_unlock(&be->mt_mu);
+                PQfreeCancel(cancel);
+                if (rc && mt_stopping(be))
+                    ot_log(OT_LOG_INFO, "store: retention stopped with the server; it goes on at "
+                           "the next start");
+                else if (rc)
                     ot_log(OT_LOG_WARNING, "store: retention failed: %s", e.message);
                 retention_done = cutoff;
             }

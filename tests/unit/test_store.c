@@ -1486,6 +1486,74 @@ Test(store_pg, retention_finds_expired_rows_through_time_indexes)
     cr_assert_null(strstr(plan, "Seq Scan on telemetry_p"), "%s", plan);
 }
 
+/* Holds a lock on telemetry_default in its own transaction, which it ends
+ * after hold_ms (or when asked): a retention DELETE waits for it meanwhile. */
+struct lock_holder {
+    PGconn *c;
+    int hold_ms;
+    pthread_t th;
+};
+
+static void *release_later(void *arg)
+{
+    struct lock_holder *h = arg;
+    usleep((useconds_t)h->hold_ms * 1000);
+    PQclear(PQexec(h->c, "ROLLBACK"));
+    return NULL;
+}
+
+/* A server stopping while retention's DELETE runs (retention turned on
+ * over a day of old rows) cancels the statement rather than wait for it:
+ * it rolls back, nothing is lost, and the next start does it again. */
+Test(store_pg, close_cancels_a_retention_statement_under_way)
+{
+    const char *names[1] = {"m"};
+    double vals[1] = {1};
+    ot_store_tel t = {.event_id = "old", .twin_id = "tw", .asset_id = "as",
+                      .ts_us = ot_now_us() - 10 * 86400000000LL, .nmetrics = 1,
+                      .metric_names = names, .metric_values = vals, .json = "{}"};
+    ot_store_write w = {.tels = &t, .ntels = 1};
+    cr_assert_eq(ot_store_write_sync(st, &w), 0, "%s", w.err.message);
+    struct lock_holder h = {.c = PQconnectdb(pg_url), .hold_ms = 6000};
+    pg_exec(h.c, "BEGIN; LOCK TABLE telemetry_default IN ACCESS EXCLUSIVE MODE");
+    reopen_with_retention(0);
+    /* the maintenance thread's DELETE is waiting for the lock */
+    PGconn *pc = PQconnectdb(pg_url);
+    int waiting = 0;
+    for (int i = 0; i < 200 && !waiting; i++) {
+        PGresult *r = PQexec(pc, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type ="
+                                 " 'Lock' AND query LIKE 'DELETE FROM telemetry %'");
+        waiting = PQresultStatus(r) == PGRES_TUPLES_OK && atoi(PQgetvalue(r, 0, 0)) > 0;
+        PQclear(r);
+        if (!waiting)
+            usleep(50000);
+    }
+    cr_assert(waiting, "retention's DELETE should be waiting for the lock");
+    pthread_create(&h.th, NULL, release_later, &h);
+    int64_t t0 = ot_mono_ns();
+    ot_store_close(st);
+    st = NULL;
+    double secs = (double)(ot_mono_ns() - t0) / 1e9;
+    pthread_join(h.th, NULL);
+    PQfinish(h.c);
+    cr_assert_lt(secs, 4.0, "close waited %.1f s for the retention statement", secs);
+    PGresult *r = PQexec(pc, "SELECT count(*) FROM telemetry WHERE event_id = 'old'");
+    cr_assert_str_eq(PQgetvalue(r, 0, 0), "1", "the cancelled DELETE rolled back");
+    PQclear(r);
+    /* the next start deletes it */
+    reopen_with_retention(0);
+    int left = 1;
+    for (int i = 0; i < 200 && left; i++) {
+        r = PQexec(pc, "SELECT count(*) FROM telemetry WHERE event_id = 'old'");
+        left = atoi(PQgetvalue(r, 0, 0));
+        PQclear(r);
+        if (left)
+            usleep(50000);
+    }
+    PQfinish(pc);
+    cr_assert_eq(left, 0, "the next start's retention deleted the old record");
+}
+
 /* Every connection of the store killed by the server (as a restart does):
  * the next write and read reconnect by themselves, and numbering goes on. */
 Test(store_pg, reconnects_after_its_connections_are_killed)
