@@ -12,7 +12,7 @@
  * size; the times include the commit, not the checkpoints (the store's
  * checkpointer thread does those, here done between passes).
  *
- *   build/bench/bench_retention DIR [N [OLD]]
+ *   build/bench/bench_retention DIR [N [OLD [PASS_MAX]]]
  * prints: passes N, max pass, all passes, steady pass, baseline, steady
  * baseline (ms). */
 #include <sqlite3.h>
@@ -92,13 +92,15 @@ static void exec(sqlite3 *db, const char *sql)
     }
 }
 
+static int pass_max = 10000;
+
 /* One pass in its own transaction: ms, and *more. */
 static double pass(sqlite3 *db, int64_t cutoff, ot_retention_at *at, int *more)
 {
     int64_t t0 = ot_now_us();
     ot_error e;
     exec(db, "BEGIN IMMEDIATE");
-    if (ot_sqlite_retention(db, cutoff, 10000, at, more, &e)) {
+    if (ot_sqlite_retention(db, cutoff, pass_max, at, more, &e)) {
         fprintf(stderr, "retention: %s\n", e.message);
         exit(1);
     }
@@ -132,10 +134,11 @@ static double baseline(sqlite3 *db, int64_t cutoff)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: %s DIR [N [OLD]]\n", argv[0]);
+        fprintf(stderr, "usage: %s DIR [N [OLD [PASS_MAX]]]\n", argv[0]);
         return 2;
     }
     long n = argc > 2 ? atol(argv[2]) : 1000000, old = argc > 3 ? atol(argv[3]) : 10000;
+    pass_max = argc > 4 ? atoi(argv[4]) : pass_max;
     ot_log_set_level(OT_LOG_WARNING);
     int64_t now = ot_now_us(), cutoff = now - DAY_US;
     char a[600], b[600], cmd[1300];

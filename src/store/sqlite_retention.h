@@ -16,9 +16,13 @@
  *  - events: a prefix of the log, so cursors stay contiguous: those before
  *    the first event stamped at or after the cutoff, and never the newest
  *    (the store takes its next cursor from it at open).
+ *  - point_blocks and rollup_1m: for each twin a pass goes through, its
+ *    series' minutes before the minute where the pass got to in the twin
+ *    (as much as the records it took), and every series' minutes before
+ *    the cutoff's by the pass that ends a round (below), which then finds
+ *    little left.
  *  - twin_postings: per twin, the rows that end before the oldest event,
- *    and point_blocks and rollup_1m: per series, the minutes before the
- *    cutoff's; both by the pass that ends a round (below).
+ *    by the pass that ends a round.
  *
  * A pass deletes at most `max` telemetry records and `max` events, so it
  * holds the writer for a bounded time; *more is 1 when it stopped short
