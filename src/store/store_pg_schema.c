@@ -247,11 +247,7 @@ void pg_ensure_partitions(pg_be *be, PGconn *c)
     be->parts_done_day = today + DAYS_AHEAD;
 }
 
-/* Telemetry, points and rollups older than the cutoff: whole day
- * partitions (or chunks) dropped, the rest deleted, each statement its own
- * transaction. Maintenance thread, on its connection: a DELETE of a day's
- * expired rows (retention turned on over old data) runs beside the
- * writer's inserts instead of holding them. */
+/* 1 once be_close has asked the maintenance thread to stop. */
 static int mt_stopping(pg_be *be)
 {
     pthread_mutex_lock(&be->mt_mu);
@@ -260,6 +256,11 @@ static int mt_stopping(pg_be *be)
     return stop;
 }
 
+/* Telemetry, points and rollups older than the cutoff: whole day
+ * partitions (or chunks) dropped, the rest deleted, each statement its own
+ * transaction. Maintenance thread, on its connection: a DELETE of a day's
+ * expired rows (retention turned on over old data) runs beside the
+ * writer's inserts instead of holding them. */
 static int drop_expired(pg_be *be, PGconn *c, int64_t cutoff_us, ot_error *err)
 {
     char sql[1024];

@@ -505,11 +505,14 @@ static void on_connect(struct mosquitto *mosq, void *ud, int rc)
     for (int i = 0; i <= m->nsubs; i++) {
         const char *topic = i < m->nsubs ? m->subs[i] : ACK_PREFIX "+";
         int mid = 0, src = mosquitto_subscribe(mosq, &mid, topic, 1);
-        if (src)
+        if (src) { /* degraded until the next connection subscribes again */
+            m->sub_refused = 1;
+            set_error(m, "cannot subscribe: %s", mosquitto_strerror(src));
             ot_log(OT_LOG_ERROR, "mqtt: cannot subscribe to %s: %s", topic,
                    mosquitto_strerror(src));
-        else
+        } else {
             m->sub_mid[m->sub_waiting++] = mid;
+        }
     }
     atomic_fetch_add(&m->connects, 1);
     ot_log(OT_LOG_INFO, "mqtt: connected to %s:%d as %s; subscribing", m->url.host, m->url.port,
