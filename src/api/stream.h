@@ -103,7 +103,10 @@ ssize_t ot_stream_reader(void *cls, uint64_t pos, char *buf, size_t max);
 void ot_stream_release(void *cls);
 
 /* Wake the streams whose ctx satisfies pred (NULL = all). Walks every
- * stream: for heartbeats and shutdown, not for each new piece of data. */
+ * stream, 64 at a time under the hub's lock (as the heartbeat tick does):
+ * not for each new piece of data. The server itself does not call it (the
+ * heartbeat thread and ot_streams_close_all walk the streams their own
+ * ways); the unit tests use it to drive that bounded walk. */
 void ot_streams_wake_if(ot_streams *h, int (*pred)(void *ctx, void *arg), void *arg);
 
 /* Wake, among the streams without a key and those whose key is one of
