@@ -46,3 +46,8 @@ int ot_event_match(const ot_event_filter *f, int type, const char *twin_id)
         return 0;
     return !f->twin_id || strcmp(f->twin_id, twin_id) == 0;
 }
+
+int ot_event_filter_skips_telemetry(const ot_event_filter *f)
+{
+    return f && f->types && !(f->types & (1u << OT_EV_TELEMETRY_APPENDED));
+}

@@ -54,6 +54,10 @@ typedef struct ot_event_filter {
 /* 1 if ev passes f (NULL = everything). */
 int ot_event_match(const ot_event_filter *f, int type, const char *twin_id);
 
+/* 1 if f names types and TelemetryAppended is not among them: the backends
+ * then read by their indexes of the other events. */
+int ot_event_filter_skips_telemetry(const ot_event_filter *f);
+
 /* Wire name ("TelemetryAppended"); NULL for an out-of-range value. */
 const char *ot_evtype_name(int type);
 

@@ -27,8 +27,9 @@
 /* prepared statements: writer "w<k>", reader "r<k>" */
 enum wstmt { W_LOOKUP_TEL, W_SERIES_GET, W_SERIES_INS, W_SERIES_SET, W_PUT_DOC, W_PUT_AUDIT,
              W_ROLLUP, W_LAST_CURSOR, W_LAST_AUDIT, W_NSTMT };
-enum rstmt { R_EVENTS, R_EVENTS_TWIN, R_EVENTS_RARE, R_EVENTS_RARE_TWIN, R_TEL_GET, R_DOC_GET, R_DOCS, R_TEL_QUERY, R_LATEST,
-             R_LATEST_TWIN, R_AUDIT, R_AGG_POINTS, R_AGG_ROLLUPS, R_NSTMT };
+enum rstmt { R_EVENTS, R_EVENTS_TWIN, R_EVENTS_RARE, R_EVENTS_RARE_TWIN, R_TEL_GET, R_DOC_GET,
+             R_DOCS, R_TEL_QUERY, R_LATEST, R_LATEST_TWIN, R_AUDIT, R_AGG_POINTS, R_AGG_ROLLUPS,
+             R_NSTMT };
 
 /* One connection with its reconnect state. */
 typedef struct pg_conn {

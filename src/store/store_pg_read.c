@@ -112,7 +112,7 @@ int pg_read_events(void *p, int64_t after, int limit, const ot_event_filter *f,
     const char *v[4] = {I64(a, after), I64(t, f ? (int64_t)f->types : 0), I64(l, limit),
                         f ? f->twin_id : NULL};
     int twin = f && f->twin_id;
-    int rare = f && f->types && !(f->types & (1u << OT_EV_TELEMETRY_APPENDED));
+    int rare = ot_event_filter_skips_telemetry(f);
     enum rstmt k = rare ? (twin ? R_EVENTS_RARE_TWIN : R_EVENTS_RARE)
                         : (twin ? R_EVENTS_TWIN : R_EVENTS);
     *scanned_to = after;

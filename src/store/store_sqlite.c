@@ -208,9 +208,9 @@ static const char *const wsql[W_NSTMT] = {
     "?33,?34,?35,?36,?37,?38,?39,?40,?41,?42,?43,?44,?45,?46,?47,?48," \
     "?49,?50,?51,?52,?53,?54,?55,?56,?57,?58,?59,?60,?61,?62,?63,?64"
 
-enum rstmt { R_EVENTS, R_EVENTS_RARE, R_EVENTS_RARE_TWIN, R_POSTED, R_POSTINGS, R_EVENTS_AT, R_EVENTS_TWIN, R_TEL_GET, R_DOC_GET,
-             R_DOCS, R_TEL_ROWS, R_TEL_AT, R_SERIES_FOR, R_POINTS, R_LATEST, R_LATEST_TWIN, R_AUDIT,
-             R_ROLLUPS, R_NSTMT };
+enum rstmt { R_EVENTS, R_EVENTS_RARE, R_EVENTS_RARE_TWIN, R_POSTED, R_POSTINGS, R_EVENTS_AT,
+             R_EVENTS_TWIN, R_TEL_GET, R_DOC_GET, R_DOCS, R_TEL_ROWS, R_TEL_AT, R_SERIES_FOR,
+             R_POINTS, R_LATEST, R_LATEST_TWIN, R_AUDIT, R_ROLLUPS, R_NSTMT };
 static const char *const rsql[R_NSTMT] = {
     [R_EVENTS] = "SELECT cursor, type, ts, twin_id, id, ref_type, extra FROM events WHERE cursor > ?1"
                  " AND (?2 = 0 OR ((1 << type) & ?2) != 0) ORDER BY cursor LIMIT ?3",
@@ -1342,7 +1342,7 @@ static int be_read_events(void *p, int64_t after, int limit, const ot_event_filt
     ot_buf_init(&r.b);
     *scanned_to = after;
     int rc;
-    int rare = f && f->types && !(f->types & (1u << OT_EV_TELEMETRY_APPENDED));
+    int rare = ot_event_filter_skips_telemetry(f);
     if (f && f->twin_id && !rare) {
         rc = read_twin(c, after, f, &r);
     } else {

@@ -26,3 +26,15 @@ Test(evtype, names_round_trip)
     cr_assert_null(ot_evtype_name(OT_EV_COUNT));
     cr_assert_eq(ot_evtype_parse("NoSuchEvent", -1), -1);
 }
+
+Test(evtype, a_filter_skips_telemetry_only_when_its_types_leave_it_out)
+{
+    ot_event_filter any = {0}, tel = {.types = 1u << OT_EV_TELEMETRY_APPENDED},
+                    both = {.types = 1u << OT_EV_TELEMETRY_APPENDED | 1u << OT_EV_POLICY_UPDATED},
+                    other = {.twin_id = "tw", .types = 1u << OT_EV_POLICY_UPDATED};
+    cr_assert_not(ot_event_filter_skips_telemetry(NULL));
+    cr_assert_not(ot_event_filter_skips_telemetry(&any), "no types: every type");
+    cr_assert_not(ot_event_filter_skips_telemetry(&tel));
+    cr_assert_not(ot_event_filter_skips_telemetry(&both));
+    cr_assert(ot_event_filter_skips_telemetry(&other));
+}
