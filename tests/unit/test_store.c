@@ -801,6 +801,26 @@ STORE_TEST(reads_by_twin_page_through_every_record_once)
         check_twin_reads(k, 100);
 }
 
+/* n telemetry records in one write, event_ids prefix<first> to
+ * prefix<first + n - 1>, odd ones on twin odd and even ones on even. */
+static void write_alternating(const char *prefix, int first, int n, const char *odd,
+                              const char *even)
+{
+    static ot_store_tel t[500];
+    static char ids[500][32];
+    static const char *names[1] = {"m"};
+    static double vals[1] = {1};
+    cr_assert_leq(n, 500);
+    for (int i = 0; i < n; i++) {
+        snprintf(ids[i], sizeof ids[i], "%s%d", prefix, first + i);
+        t[i] = (ot_store_tel){.event_id = ids[i], .twin_id = i % 2 ? odd : even,
+                              .asset_id = "as", .ts_us = 1767225600000000LL + i, .nmetrics = 1,
+                              .metric_names = names, .metric_values = vals, .json = "{}"};
+    }
+    ot_store_write w = {.tels = t, .ntels = (size_t)n};
+    cr_assert_eq(ot_store_write_sync(st, &w), 0, "%s", w.err.message);
+}
+
 /* With the derived data held back, the events by twin are still written
  * once OT_POSTINGS_FLUSH_AT wait (sqlite_postings.h): reads by twin then
  * take at most that many from the log. */
@@ -808,21 +828,8 @@ Test(store, events_by_twin_are_written_once_enough_wait)
 {
     ot_store_close(st);
     open_store_delayed(600000);
-    const char *names[1] = {"m"};
-    double v[1] = {1};
-    static ot_store_tel t[100];
-    char ids[100][16];
-    for (int w = 0; w < 11; w++) {
-        for (int i = 0; i < 100; i++) {
-            snprintf(ids[i], sizeof ids[i], "q%d", w * 100 + i);
-            t[i] = (ot_store_tel){.event_id = ids[i], .twin_id = i % 2 ? "odd" : "even",
-                                  .asset_id = "a", .ts_us = 1767225600000000LL + i,
-                                  .nmetrics = 1, .metric_names = names, .metric_values = v,
-                                  .json = "{}"};
-        }
-        ot_store_write wr = {.tels = t, .ntels = 100};
-        cr_assert_eq(ot_store_write_sync(st, &wr), 0, "%s", wr.err.message);
-    }
+    for (int w = 0; w < 11; w++)
+        write_alternating("q", w * 100, 100, "odd", "even");
     int64_t derived;
     int blocks;
     derived_on_disk(&derived, &blocks);
@@ -1180,22 +1187,10 @@ static int read_types(const char *twin, uint32_t types, struct cursors *got)
  * same events, in order, as a filter that keeps telemetry in. */
 STORE_TEST(reads_of_types_other_than_telemetry_find_theirs_among_many)
 {
-    const char *names[1] = {"m"};
-    double vals[1] = {1};
-    static ot_store_tel t[500];
-    static char ids[500][32];
     struct cursors want_a = {0}, want_all = {0};
     int64_t next = 1;
     for (int round = 0; round < 6; round++) {
-        for (int i = 0; i < 500; i++) {
-            snprintf(ids[i], sizeof ids[i], "r%d-%d", round, i);
-            t[i] = (ot_store_tel){.event_id = ids[i], .twin_id = i % 2 ? "ta" : "tb",
-                                  .asset_id = "as", .ts_us = 1767225600000000LL + i,
-                                  .nmetrics = 1, .metric_names = names, .metric_values = vals,
-                                  .json = "{}"};
-        }
-        ot_store_write w = {.tels = t, .ntels = 500};
-        cr_assert_eq(ot_store_write_sync(st, &w), 0, "%s", w.err.message);
+        write_alternating("r", round * 500, 500, "ta", "tb");
         next += 500;
         /* a policy update on ta, a proposal on tb, an action on ta */
         int types[3] = {OT_EV_POLICY_UPDATED, OT_EV_PROPOSAL_CREATED, OT_EV_ACTION_STARTED};
@@ -1448,6 +1443,17 @@ static void pg_exec(PGconn *pc, const char *sql)
     PQclear(r);
 }
 
+/* The first column of the first row of a query, as a number. */
+static long pg_int(PGconn *pc, const char *sql)
+{
+    PGresult *r = PQexec(pc, sql);
+    cr_assert(PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0, "%s: %s", sql,
+              PQerrorMessage(pc));
+    long v = atol(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return v;
+}
+
 /* Retention's DELETEs by time find the expired rows through block-range
  * indexes on the time columns, where they read every row of the day's
  * partition (and all of rollup_1m) before; a database of version 1 gets
@@ -1459,10 +1465,9 @@ Test(store_pg, retention_finds_expired_rows_through_time_indexes)
                 " events_rare, events_rare_twin; DELETE FROM schema_migrations WHERE version >= 2");
     ot_store_close(st);
     open_store();
-    PGresult *r = PQexec(pc, "SELECT count(*) FROM pg_indexes WHERE indexname IN"
-                             " ('telemetry_ts_brin', 'points_ts_brin', 'rollup_1m_minute_brin')");
-    cr_assert_str_eq(PQgetvalue(r, 0, 0), "3", "version 1 migrated to 2");
-    PQclear(r);
+    cr_assert_eq(pg_int(pc, "SELECT count(*) FROM pg_indexes WHERE indexname IN ("
+                            "'telemetry_ts_brin', 'points_ts_brin', 'rollup_1m_minute_brin')"),
+                 3, "version 1 migrated to 2");
     /* 200,000 records over today's partition, in time order */
     int64_t day = ot_now_us() / 86400000000LL * 86400000000LL;
     char sql[512];
@@ -1473,7 +1478,7 @@ Test(store_pg, retention_finds_expired_rows_through_time_indexes)
     pg_exec(pc, sql);
     snprintf(sql, sizeof sql, "EXPLAIN DELETE FROM telemetry WHERE ts < %lld",
              (long long)(day + 60000000LL));
-    r = PQexec(pc, sql);
+    PGresult *r = PQexec(pc, sql);
     cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s", PQerrorMessage(pc));
     char plan[4096] = "";
     for (int i = 0; i < PQntuples(r); i++) {
@@ -1486,8 +1491,8 @@ Test(store_pg, retention_finds_expired_rows_through_time_indexes)
     cr_assert_null(strstr(plan, "Seq Scan on telemetry_p"), "%s", plan);
 }
 
-/* Holds a lock on telemetry_default in its own transaction, which it ends
- * after hold_ms (or when asked): a retention DELETE waits for it meanwhile. */
+/* Holds a lock (taken on c in an open transaction) and rolls back after
+ * hold_ms: a retention DELETE waits for it meanwhile. */
 struct lock_holder {
     PGconn *c;
     int hold_ms;
@@ -1521,10 +1526,8 @@ Test(store_pg, close_cancels_a_retention_statement_under_way)
     PGconn *pc = PQconnectdb(pg_url);
     int waiting = 0;
     for (int i = 0; i < 200 && !waiting; i++) {
-        PGresult *r = PQexec(pc, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type ="
-                                 " 'Lock' AND query LIKE 'DELETE FROM telemetry %'");
-        waiting = PQresultStatus(r) == PGRES_TUPLES_OK && atoi(PQgetvalue(r, 0, 0)) > 0;
-        PQclear(r);
+        waiting = pg_int(pc, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type ="
+                             " 'Lock' AND query LIKE 'DELETE FROM telemetry %'") > 0;
         if (!waiting)
             usleep(50000);
     }
@@ -1537,16 +1540,13 @@ Test(store_pg, close_cancels_a_retention_statement_under_way)
     pthread_join(h.th, NULL);
     PQfinish(h.c);
     cr_assert_lt(secs, 4.0, "close waited %.1f s for the retention statement", secs);
-    PGresult *r = PQexec(pc, "SELECT count(*) FROM telemetry WHERE event_id = 'old'");
-    cr_assert_str_eq(PQgetvalue(r, 0, 0), "1", "the cancelled DELETE rolled back");
-    PQclear(r);
+    const char *old = "SELECT count(*) FROM telemetry WHERE event_id = 'old'";
+    cr_assert_eq(pg_int(pc, old), 1, "the cancelled DELETE rolled back");
     /* the next start deletes it */
     reopen_with_retention(0);
-    int left = 1;
+    long left = 1;
     for (int i = 0; i < 200 && left; i++) {
-        r = PQexec(pc, "SELECT count(*) FROM telemetry WHERE event_id = 'old'");
-        left = atoi(PQgetvalue(r, 0, 0));
-        PQclear(r);
+        left = pg_int(pc, old);
         if (left)
             usleep(50000);
     }
