@@ -104,6 +104,15 @@ static int fill_telemetry(void)
     return old;
 }
 
+/* One pass of at most 7 deletions, in its own transaction. */
+static void one_pass(int64_t cutoff, ot_retention_at *at, int *more)
+{
+    ot_error e;
+    exec("BEGIN");
+    cr_assert_eq(ot_sqlite_retention(db, cutoff, 7, at, more, &e), 0, "%s", e.message);
+    exec("COMMIT");
+}
+
 /* Run passes of at most 7 deletions each until one says it is done;
  * every pass keeps to its bound. Returns the passes run. */
 static int drain(void)
@@ -114,10 +123,7 @@ static int drain(void)
         cr_assert_lt(passes, 10000);
         int64_t tel = count("SELECT count(*) FROM telemetry");
         int64_t ev = count("SELECT count(*) FROM events");
-        ot_error e;
-        exec("BEGIN");
-        cr_assert_eq(ot_sqlite_retention(db, CUTOFF, 7, &at, &more, &e), 0, "%s", e.message);
-        exec("COMMIT");
+        one_pass(CUTOFF, &at, &more);
         cr_assert_leq(tel - count("SELECT count(*) FROM telemetry"), 7);
         cr_assert_leq(ev - count("SELECT count(*) FROM events"), 7);
         passes++;
@@ -272,29 +278,21 @@ Test(sqlite_retention, points_and_rollups_go_with_each_twins_records)
     ot_retention_at at = {0};
     int more = 0;
     /* pass 1: A's records at 0-60 s; its minute 0 goes, B keeps all */
-    exec("BEGIN");
-    cr_assert_eq(ot_sqlite_retention(db, cutoff, 7, &at, &more, &e), 0, "%s", e.message);
-    exec("COMMIT");
+    one_pass(cutoff, &at, &more);
     cr_assert(more);
     cr_assert_eq(count("SELECT MIN(minute) FROM point_blocks WHERE series_id = 1"), m0 + 1);
     cr_assert_eq(count("SELECT MIN(minute) FROM rollup_1m WHERE series_id = 1"), m0 + 1);
     cr_assert_eq(count("SELECT count(*) FROM point_blocks WHERE series_id = 2"), 10);
     /* passes until B's turn: A's minutes before the cutoff's are gone */
-    while (more && strcmp(at.twin, "twB") != 0) {
-        exec("BEGIN");
-        cr_assert_eq(ot_sqlite_retention(db, cutoff, 7, &at, &more, &e), 0, "%s", e.message);
-        exec("COMMIT");
-    }
+    while (more && strcmp(at.twin, "twB") != 0)
+        one_pass(cutoff, &at, &more);
     cr_assert(more, "the round goes on in B");
     cr_assert_eq(count("SELECT MIN(minute) FROM point_blocks WHERE series_id = 1"), m0 + 5);
     cr_assert_eq(count("SELECT MIN(minute) FROM rollup_1m WHERE series_id = 1"), m0 + 5);
     cr_assert_eq(count("SELECT count(*) FROM point_blocks WHERE series_id = 2"), 10,
                  "B's went no further than its records (0-10 s)");
-    while (more) {
-        exec("BEGIN");
-        cr_assert_eq(ot_sqlite_retention(db, cutoff, 7, &at, &more, &e), 0, "%s", e.message);
-        exec("COMMIT");
-    }
+    while (more)
+        one_pass(cutoff, &at, &more);
     cr_assert_eq(count("SELECT count(*) FROM point_blocks"), 2 * 5);
     cr_assert_eq(count("SELECT count(*) FROM rollup_1m"), 2 * 5);
     cr_assert_eq(count("SELECT count(*) FROM telemetry"), 2 * 27, "from 5:30 on, kept");
