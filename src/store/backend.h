@@ -11,6 +11,12 @@
 
 #include "store/store.h"
 
+/* What one retention pass on the writer thread deletes at most, of each
+ * kind (records, events): the pass holds the writer, so it is bounded, and
+ * store.c runs the next one soon while *more says so. 10,000 is ~50-110 ms
+ * on SQLite (bench/RESULTS.md, sessions 16 and 17). */
+#define OT_RETENTION_PASS_MAX 10000
+
 typedef struct ot_backend_ops {
     const char *name;
     int (*open)(const ot_store_options *opt, void **be, ot_error *err);
@@ -33,8 +39,9 @@ typedef struct ot_backend_ops {
     int (*put_doc)(void *be, const ot_store_doc *d, int64_t now_us, ot_error *err);
     int (*put_event)(void *be, const ot_event *ev, const char *id, const char *ref_type,
                      const char *extra, size_t extra_len, ot_error *err);
-    /* Drop what is older than the cutoff, or a bounded part of it (*more
-     * 1: call again soon). *oldest: the oldest cursor left. */
+    /* Drop what is older than the cutoff, or a bounded part of it
+     * (OT_RETENTION_PASS_MAX; *more 1: call again soon). *oldest: the
+     * oldest cursor left. */
     int (*retention)(void *be, int64_t cutoff_us, int64_t *oldest, int *more, ot_error *err);
     int (*last_audit)(void *be, int64_t *seq, char *hash_hex, ot_error *err);
     int (*put_audit)(void *be, int64_t seq, int64_t ts_us, const char *record,

@@ -370,9 +370,6 @@ void *pg_maint_main(void *arg)
     return NULL;
 }
 
-/* The events a retention pass deletes at most (the writer waits for them). */
-#define RETENTION_EVENTS_MAX 10000
-
 int pg_retention(void *p, int64_t cutoff_us, int64_t *oldest, int *more, ot_error *err)
 {
     pg_be *be = p;
@@ -382,21 +379,21 @@ int pg_retention(void *p, int64_t cutoff_us, int64_t *oldest, int *more, ot_erro
         return rc;
     /* events here, so the oldest cursor the store reports is the log's:
      * only a prefix, so cursors stay contiguous, at most
-     * RETENTION_EVENTS_MAX, and never the newest, whose cursor the store
+     * OT_RETENTION_PASS_MAX, and never the newest, whose cursor the store
      * goes on from at open */
     char sql[512];
     snprintf(sql, sizeof sql,
              "DELETE FROM events WHERE ts < %lld AND cursor < LEAST((SELECT"
              " COALESCE(MIN(cursor), 9000000000000000000) FROM events WHERE ts >= %lld),"
              " (SELECT MAX(cursor) FROM events), (SELECT MIN(cursor) FROM events) + %d)",
-             (long long)cutoff_us, (long long)cutoff_us, RETENTION_EVENTS_MAX);
+             (long long)cutoff_us, (long long)cutoff_us, OT_RETENTION_PASS_MAX);
     PGresult *r = PQexec(be->w.c, sql);
     if (PQresultStatus(r) != PGRES_COMMAND_OK) {
         rc = pg_fail(be, be->w.c, r, err, "retention");
         PQclear(r);
         return rc;
     }
-    *more = atoll(PQcmdTuples(r)) >= RETENTION_EVENTS_MAX;
+    *more = atoll(PQcmdTuples(r)) >= OT_RETENTION_PASS_MAX;
     PQclear(r);
     /* the rest on the maintenance thread */
     pthread_mutex_lock(&be->mt_mu);

@@ -163,11 +163,6 @@ static const struct migration {
  * (~45 ms, stalling every request in flight, twice a second). */
 #define CKPT_KICK_FRAMES 1024
 
-/* A retention pass deletes at most this many records and events each
- * (sqlite_retention.h): ~60 ms of the writer's time (bench/RESULTS.md,
- * session 16). */
-#define RETENTION_PASS_MAX 10000
-
 enum wstmt { W_BEGIN, W_COMMIT, W_ROLLBACK, W_LOOKUP_TEL, W_SERIES_GET,
              W_SERIES_INS, W_SERIES_SET, W_INS_BLOCK, W_PUT_DOC, W_PUT_AUDIT, W_ROLLUP,
              W_DERIVED_GET, W_DERIVED_SET, W_REPLAY, W_NSTMT };
@@ -1189,7 +1184,7 @@ static int be_retention(void *p, int64_t cutoff_us, int64_t *oldest, int *more, 
     rc = flush_derived(be, err);
     ot_retention_at at = be->retention_at; /* kept if the pass commits */
     if (!rc)
-        rc = ot_sqlite_retention(be->w, cutoff_us, RETENTION_PASS_MAX, &at, more, err);
+        rc = ot_sqlite_retention(be->w, cutoff_us, OT_RETENTION_PASS_MAX, &at, more, err);
     if (!rc)
         rc = step_done(be, wstmt(be, W_COMMIT), err, "commit");
     if (rc) {
