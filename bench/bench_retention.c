@@ -22,6 +22,7 @@
 
 #include "core/clock.h"
 #include "core/log.h"
+#include "store/backend.h"
 #include "store/rollup.h"
 #include "store/sqlite_retention.h"
 #include "store/store.h"
@@ -92,7 +93,7 @@ static void exec(sqlite3 *db, const char *sql)
     }
 }
 
-static int pass_max = 10000;
+static int pass_max = OT_RETENTION_PASS_MAX; /* as the store runs them */
 
 /* One pass in its own transaction: ms, and *more. */
 static double pass(sqlite3 *db, int64_t cutoff, ot_retention_at *at, int *more)
