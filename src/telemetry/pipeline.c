@@ -76,6 +76,12 @@ static int cfg_set(cfgmap *m, const char *twin, const ot_detector_config *cfg)
 
 /* --- shards ---------------------------------------------------------------- */
 
+/* A shard that found work looks for more this often instead of being woken
+ * for every round of commits: under load a wake-up per round cost each
+ * shard more than the detection it woke for (~20 us against ~2 per round
+ * of 13 events with two metrics). Bounds how late a point is seen. */
+#define POLL_MS 5
+
 struct point {
     int64_t ts;
     double value;
@@ -112,6 +118,7 @@ typedef struct shard {
     long queued;                 /* points */
     int busy, stopping;
     int unsignaled;              /* queued since the last wake-up (see ot_pipeline_kick) */
+    int polling;                 /* waiting at most POLL_MS: kicks need not wake it */
     atomic_ulong processed, dropped, anomalies;
     /* owned by the shard thread */
     ot_strmap series;            /* twin \x1f asset \x1f metric -> struct series */
@@ -328,17 +335,33 @@ static void *shard_main(void *arg)
     shard *sh = arg;
     int64_t last_sweep = ot_mono_ns();
     pthread_mutex_lock(&sh->mu);
+    int worked = 0; /* found points after the last wait */
     for (;;) {
         while (!sh->head && !sh->stopping) {
+            /* after work, look again in POLL_MS instead of waiting for a
+             * kick; after a look that finds nothing, sleep until kicked */
+            sh->polling = worked;
+            worked = 0;
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_sec += 1;
+            if (sh->polling) {
+                ts.tv_nsec += POLL_MS * 1000000L;
+                if (ts.tv_nsec >= 1000000000L) {
+                    ts.tv_sec++;
+                    ts.tv_nsec -= 1000000000L;
+                }
+            } else {
+                ts.tv_sec += 1;
+            }
             pthread_cond_timedwait(&sh->cv, &sh->mu, &ts);
+            sh->polling = 0;
             if (ot_mono_ns() - last_sweep >= 1000000000LL)
                 break;
         }
         struct batch *b = sh->head;
         if (b) {
+            worked = 1;
+            sh->unsignaled = 0;
             sh->head = b->next;
             if (!sh->head)
                 sh->tail = NULL;
@@ -441,13 +464,14 @@ void ot_pipeline_feed(ot_pipeline *p, const ot_store_tel *tels, size_t n)
     }
 }
 
-void ot_pipeline_kick(void *pipeline)
+/* Wake the shards fed since their last wake-up; with all, also those that
+ * look again within POLL_MS anyway. */
+static void kick(ot_pipeline *p, int all)
 {
-    ot_pipeline *p = pipeline;
     for (int k = 0; k < p->nshards; k++) {
         shard *sh = &p->shards[k];
         pthread_mutex_lock(&sh->mu);
-        if (sh->unsignaled) {
+        if (sh->unsignaled && (all || !sh->polling)) {
             sh->unsignaled = 0;
             pthread_cond_signal(&sh->cv);
         }
@@ -455,9 +479,11 @@ void ot_pipeline_kick(void *pipeline)
     }
 }
 
+void ot_pipeline_kick(void *pipeline) { kick(pipeline, 0); }
+
 void ot_pipeline_flush(ot_pipeline *p)
 {
-    ot_pipeline_kick(p);
+    kick(p, 1);
     for (int k = 0; k < p->nshards; k++) {
         shard *sh = &p->shards[k];
         pthread_mutex_lock(&sh->mu);

@@ -2,7 +2,7 @@
  * anomaly detection per (twin, asset, metric), anomaly events, and the
  * simulation an anomaly asks for.
  *
- *   store writer (after commit) --feed--> shard queue (by twin hash)
+ *   store syncer (after commit) --feed--> shard queue (by twin hash)
  *   shard thread: detector state per series (owned by this thread only,
  *     64 bytes each, no locks), ot_detector_update per point,
  *     a missing-data sweep every second
@@ -44,8 +44,11 @@ void ot_pipeline_stop(ot_pipeline *p);
  * by the next ot_pipeline_kick (or when a queue fills up). */
 void ot_pipeline_feed(ot_pipeline *p, const ot_store_tel *tels, size_t n);
 
-/* Wake the shards that were fed since the last kick. The store calls it
- * after each round of completions (ot_store_options.on_completed). */
+/* Wake the shards that were fed since the last kick and sleep until
+ * kicked. The store calls it after each round of completions
+ * (ot_store_options.on_completed). A shard that found work after its last
+ * wait looks again within 5 ms instead, so under load a point waits up to
+ * that long for detection, and the shards do not wake per round. */
 void ot_pipeline_kick(void *pipeline);
 
 /* Wait until everything fed so far has been processed (tests, shutdown). */
