@@ -13,9 +13,11 @@
 
 /* What one retention pass on the writer thread deletes at most, of each
  * kind (records, events): the pass holds the writer, so it is bounded, and
- * store.c runs the next one soon while *more says so. 10,000 is ~50-110 ms
- * on SQLite (bench/RESULTS.md, sessions 16 and 17). */
-#define OT_RETENTION_PASS_MAX 10000
+ * store.c runs the next one soon while *more says so. On SQLite a pass's
+ * time goes with its size: 2,500 is ~15 ms with a warm cache and up to
+ * ~45 ms for the first of a round, on cold pages (10,000 was ~60 and up to
+ * ~130 ms; bench/RESULTS.md, session 18). */
+#define OT_RETENTION_PASS_MAX 2500
 
 typedef struct ot_backend_ops {
     const char *name;

@@ -78,10 +78,12 @@ struct group {
     unsigned long commits, items;  /* transactions and items that committed */
     struct group *next;
 };
-/* Retention passes once a minute, and every RETENTION_BUSY_US while a
- * pass stops short of the cutoff (a bounded pass: backend.h). */
+/* Retention passes once a minute. While a pass stops short of the cutoff
+ * (a bounded pass: backend.h), the next one follows after as long as this
+ * one held the writer, and at least RETENTION_BUSY_US: a round that is
+ * behind takes at most about half of the writer's time. */
 #define RETENTION_EVERY_US (60LL * 1000000)
-#define RETENTION_BUSY_US (50LL * 1000)
+#define RETENTION_BUSY_US (10LL * 1000)
 
 struct ot_store {
     const ot_backend_ops *ops;
@@ -769,17 +771,19 @@ static void maybe_retention(ot_store *s)
     int64_t cutoff = now - (int64_t)s->opt.retention_days * 86400LL * 1000000LL, oldest = 0;
     int more = 0;
     ot_error err;
-    if (s->ops->retention(s->be, cutoff, &oldest, &more, &err) == 0) {
+    int rc = s->ops->retention(s->be, cutoff, &oldest, &more, &err);
+    int64_t end = ot_now_us(), took = end - now;
+    if (rc == 0) {
         if (oldest > 0)
             atomic_store(&s->oldest_cursor, oldest);
         ot_log(OT_LOG_DEBUG, "store: retention pass in %.1f ms, oldest cursor %lld%s",
-               (double)(ot_now_us() - now) / 1000.0, (long long)oldest,
-               more ? ", more to drop" : "");
+               (double)took / 1000.0, (long long)oldest, more ? ", more to drop" : "");
     } else {
         more = 0;
         ot_log(OT_LOG_WARNING, "store: retention failed: %s", err.message);
     }
-    s->next_retention_us = ot_now_us() + (more ? RETENTION_BUSY_US : RETENTION_EVERY_US);
+    s->next_retention_us =
+        end + (!more ? RETENTION_EVERY_US : took > RETENTION_BUSY_US ? took : RETENTION_BUSY_US);
 }
 
 static void idle_flush_done(ot_store_write *w, void *ctx)

@@ -12,8 +12,8 @@
  * first use), and one maintenance connection owned by a small thread that
  * pings the database every second (health), creates time partitions
  * ahead, and drops the telemetry, points and rollups that retention found
- * expired (the writer deletes only the events, at most 10,000 a pass, so
- * the oldest cursor it reports is the log's). Closing cancels a retention
+ * expired (the writer deletes only the events, at most OT_RETENTION_PASS_MAX
+ * a pass, so the oldest cursor it reports is the log's). Closing cancels a retention
  * statement under way (it rolls back; the next start does it again) rather
  * than wait for it. Every connection re-establishes itself with backoff (100 ms
  * doubling to 5 s) and re-prepares its statements; a read that finds its

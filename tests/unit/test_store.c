@@ -1326,8 +1326,8 @@ static size_t tel_count(const char *twin, int64_t start, int64_t end, int limit)
 
 /* Retention runs while writes keep coming, not only when the writer is
  * idle (a server that always has telemetry to write kept everything), and
- * drains more than one pass deletes (sqlite_retention.h: at most 10,000
- * records and 10,000 events). */
+ * drains more than one pass deletes (backend.h: OT_RETENTION_PASS_MAX
+ * records and as many events). */
 #define OLD_BATCHES 26
 STORE_TEST(retention_runs_under_steady_writes_a_bounded_pass_at_a_time)
 {
