@@ -13,7 +13,7 @@
  *   meta 'posted_cursor': every event with a twin up to this cursor is in
  *     a row.
  *
- * A read by twin (store_sqlite.c) takes the rows beyond its cursor up to
+ * A read by twin (store_sqlite_read.c) takes the rows beyond its cursor up to
  * posted_cursor, and the events beyond posted_cursor from the log itself:
  * at most OT_POSTINGS_FLUSH_AT events and a group commit's. Rows never
  * change once written; retention deletes those that end before the oldest
