@@ -1,7 +1,7 @@
 /* backend.h - what a storage backend implements (internal to src/store/).
  *
- * store.c owns the writer thread, the queue, cursor assignment and event
- * rendering; a backend only runs statements. Write functions are called on
+ * store.c and store_writer.c own the writer thread, the queue, cursor
+ * assignment and event rendering; a backend only runs statements. Write functions are called on
  * the writer thread only, between begin and commit/rollback. Read functions
  * may be called from any thread concurrently (the backend pools its
  * connections).
@@ -13,7 +13,7 @@
 
 /* What one retention pass on the writer thread deletes at most, of each
  * kind (records, events): the pass holds the writer, so it is bounded, and
- * store.c runs the next one soon while *more says so. On SQLite a pass's
+ * store_writer.c runs the next one soon while *more says so. On SQLite a pass's
  * time goes with its size: 2,500 is ~15 ms with a warm cache and up to
  * ~45 ms for the first of a round, on cold pages (10,000 was ~60 and up to
  * ~130 ms; bench/RESULTS.md, session 18). */
@@ -27,13 +27,15 @@ typedef struct ot_backend_ops {
     /* writer thread */
     int (*begin)(void *be, ot_error *err);
     /* *sync_fd: -1 when the commit is durable on return; else a descriptor
-     * store.c must fdatasync before it calls the commit durable (it may run
-     * the next transaction meanwhile). Readers may see the commit before. */
+     * store_writer.c must fdatasync before it calls the commit durable (it
+     * may run the next transaction meanwhile). Readers may see the commit
+     * before. */
     int (*commit)(void *be, int *sync_fd, ot_error *err);
     void (*rollback)(void *be);
     /* Optional: 1 once after the writer's connection was re-established
-     * (the outcome of the last COMMIT may be unknown): store.c then re-reads
-     * the last cursor and the audit head inside the new transaction. */
+     * (the outcome of the last COMMIT may be unknown): store_writer.c then
+     * re-reads the last cursor and the audit head inside the new
+     * transaction. */
     int (*reconnected)(void *be);
     int (*last_cursor)(void *be, int64_t *last, int64_t *oldest, ot_error *err);
     int (*lookup_tel)(void *be, const char *event_id, int64_t *cursor, ot_error *err);

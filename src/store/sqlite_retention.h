@@ -37,7 +37,7 @@
  * the derived data waiting in memory is written (or it would bring rows
  * back); keep *at only if the transaction commits (the caller passes a
  * copy). Statements are prepared per pass and finalized before it returns
- * (a pass runs at most every 10 ms: store.c). Returns 0 or an error code
+ * (a pass runs at most every 10 ms: store_writer.c). Returns 0 or an error code
  * (err set); on error the caller rolls back.
  */
 #ifndef OT_STORE_SQLITE_RETENTION_H

@@ -28,8 +28,8 @@
  * transaction's id (taken at BEGIN): committed means durable, and the group
  * is acknowledged, so a client does not retry a write that is stored (a
  * retry without event_id would store it twice). Any other failed COMMIT
- * fails the group. Either way store.c then re-reads the last cursor and
- * audit head from the database (be_reconnected), so numbering can neither
+ * fails the group. Either way store_writer.c then re-reads the last cursor
+ * and audit head from the database (be_reconnected), so numbering can neither
  * leave a gap nor hand out a cursor twice. The writer holds a session
  * advisory lock: one opstwin process writes a database at a time.
  *
