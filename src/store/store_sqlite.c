@@ -1,10 +1,11 @@
 /* store_sqlite.c - the embedded SQLite backend (WAL, synchronous=FULL):
- * open and migrations, the writer, derived data, checkpoints, retention.
+ * open and migrations, the writer's transactions, checkpoints, retention.
  *
  * One read-write connection belongs to the writer thread; readers take a
  * read-only connection from a small pool (store_sqlite_read.c, which has
  * every read). WAL lets them read while the writer writes. Every statement
- * is prepared once per connection.
+ * is prepared once per connection. The derived data described below is
+ * kept and written by store_sqlite_derived.c.
  *
  * Schema (see `migrations` below; PRAGMA user_version is the version):
  *   events(cursor PK, type, ts, twin_id, id, ref_type, extra)
@@ -54,12 +55,10 @@
 #include <unistd.h>
 
 #include "core/clock.h"
-#include "core/hash.h"
 #include "core/log.h"
 #include "store/sqlite_walbuf.h"
 #include "store/store_sqlite_int.h"
 
-static int move_points(sqlite3 *db, ot_error *err);
 
 /* Each migration runs in one transaction: its SQL, then its function (if
  * any), then its closing SQL. */
@@ -100,7 +99,7 @@ static const struct migration {
     {.sql = "CREATE TABLE point_blocks (series_id INTEGER NOT NULL, minute INTEGER NOT NULL,"
             " seq INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (series_id, minute, seq))"
             " WITHOUT ROWID;",
-     .fn = move_points, .after = "DROP TABLE points;"},
+     .fn = sq_move_points, .after = "DROP TABLE points;"},
     /* 5: derived data written in bulk; what exists now is complete */
     {.sql = "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;"
             "INSERT INTO meta (key, value) SELECT 'derived_cursor', COALESCE(MAX(cursor), 0)"
@@ -159,7 +158,7 @@ static const struct migration {
  * (~45 ms, stalling every request in flight, twice a second). */
 #define CKPT_KICK_FRAMES 1024
 
-static const char *const wsql[W_NSTMT] = {
+const char *const sq_wsql[W_NSTMT] = {
     [W_BEGIN] = "BEGIN IMMEDIATE",
     [W_COMMIT] = "COMMIT",
     [W_ROLLBACK] = "ROLLBACK",
@@ -188,23 +187,11 @@ static const char *const wsql[W_NSTMT] = {
                  " ORDER BY e.cursor",
 };
 
-/* Writer-side cache of series ids, with the latest value seen in the
- * current transaction (flushed before COMMIT). Open addressing. */
-struct series_entry {
-    char *key;          /* twin \x1f asset \x1f metric */
-    int64_t id;
-    int64_t last_ts;
-    double last_value;
-    int64_t last_seq;   /* the record that last added a point (a metric named twice) */
-    int dirty;
-};
-
 
 static int wal_hook(void *ctx, sqlite3 *db, const char *name, int frames);
 static int be_begin(void *p, ot_error *err);
 static int be_commit(void *p, int *sync_fd, ot_error *err);
 static void be_rollback(void *p);
-static int rebuild_derived(sqlite_be *be, ot_error *err);
 static int flush_rows(sqlite_be *be, ot_error *err);
 
 static int exec(sqlite3 *db, const char *sql, ot_error *err)
@@ -427,7 +414,7 @@ static int be_open(const ot_store_options *opt, void **out, ot_error *err)
     if (!rc)
         rc = exec(be->ckpt, "SELECT count(*) FROM sqlite_master", err);
     for (int i = 0; !rc && i < W_NSTMT; i++)
-        if (sqlite3_prepare_v3(be->w, wsql[i], -1, SQLITE_PREPARE_PERSISTENT, &be->ws[i], NULL))
+        if (sqlite3_prepare_v3(be->w, sq_wsql[i], -1, SQLITE_PREPARE_PERSISTENT, &be->ws[i], NULL))
             rc = ot_sqlite_error(be->w, err, "prepare");
     ot_sqlite_rows_init(&be->tel_rows, be->w,
                         "INSERT OR FAIL INTO telemetry (event_id, cursor, twin_id, asset_id, ts, json)",
@@ -470,171 +457,15 @@ static int be_open(const ot_store_options *opt, void **out, ot_error *err)
 
 /* --- writer --------------------------------------------------------------- */
 
-static sqlite3_stmt *wstmt(sqlite_be *be, enum wstmt k)
-{
-    sqlite3_reset(be->ws[k]);
-    return be->ws[k];
-}
-
-static int step_done(sqlite_be *be, sqlite3_stmt *st, ot_error *err, const char *what)
-{
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE)
-        return ot_sqlite_error(be->w, err, what);
-    return 0;
-}
-
 static int be_begin(void *p, ot_error *err)
 {
     sqlite_be *be = p;
-    int rc = step_done(be, wstmt(be, W_BEGIN), err, "begin");
-    if (!rc && be->derived_rebuild && (rc = rebuild_derived(be, err)))
+    int rc = sq_step_done(be, sq_wstmt(be, W_BEGIN), err, "begin");
+    if (!rc && be->derived_rebuild && (rc = sq_rebuild_derived(be, err)))
         be_rollback(be);
     return rc;
 }
 
-static void series_reset(sqlite_be *be)
-{
-    for (size_t i = 0; i < be->series_cap; i++) {
-        free(be->series[i].key);
-        be->series[i].key = NULL;
-    }
-    be->series_n = 0;
-    be->ndirty = 0;
-}
-
-static int flush_series(sqlite_be *be, ot_error *err)
-{
-    for (size_t i = 0; i < be->ndirty; i++) {
-        struct series_entry *e = &be->series[be->dirty[i]];
-        sqlite3_stmt *st = wstmt(be, W_SERIES_SET);
-        sqlite3_bind_int64(st, 1, e->id);
-        sqlite3_bind_int64(st, 2, e->last_ts);
-        sqlite3_bind_double(st, 3, e->last_value);
-        int rc = step_done(be, st, err, "update series");
-        if (rc)
-            return rc;
-        e->dirty = 0;
-    }
-    be->ndirty = 0;
-    return 0;
-}
-
-
-struct block_ins {
-    sqlite3 *db;
-    sqlite3_stmt *st;
-    ot_error *err;
-};
-
-static int insert_block(void *ctx, const ot_rollup *a, int64_t seq, const unsigned char *data,
-                        size_t len)
-{
-    struct block_ins *b = ctx;
-    sqlite3_reset(b->st);
-    sqlite3_bind_int64(b->st, 1, a->series);
-    sqlite3_bind_int64(b->st, 2, a->minute);
-    sqlite3_bind_int64(b->st, 3, seq);
-    sqlite3_bind_blob(b->st, 4, data, (int)len, SQLITE_STATIC);
-    int rc = sqlite3_step(b->st);
-    sqlite3_reset(b->st);
-    return rc == SQLITE_DONE ? 0 : ot_sqlite_error(b->db, b->err, "insert points");
-}
-
-/* Write the raw points of every (series, minute) in acc as blocks. */
-static int write_blocks(sqlite3 *db, sqlite3_stmt *st, ot_rollups *acc, ot_error *err)
-{
-    struct block_ins b = {db, st, err};
-    for (size_t i = 0; i < acc->cap && acc->n; i++) {
-        if (!acc->v[i].used)
-            continue;
-        int rc = ot_rollup_blocks(acc, &acc->v[i], insert_block, &b);
-        if (rc)
-            return rc < 0 ? ot_error_set(err, OT_ENOMEM, NULL, "out of memory") : rc;
-    }
-    return 0;
-}
-
-/* Migration 4: the rows of points into point_blocks. */
-static int move_points(sqlite3 *db, ot_error *err)
-{
-    sqlite3_stmt *sel = NULL, *ins = NULL;
-    ot_rollups acc = {.keep_points = 1};
-    int rc = 0, step;
-    if (sqlite3_prepare_v2(db, "SELECT series_id, ts, seq, value FROM points", -1, &sel, NULL) ||
-        sqlite3_prepare_v2(db, wsql[W_INS_BLOCK], -1, &ins, NULL))
-        rc = ot_sqlite_error(db, err, "migrating points");
-    while (!rc && (step = sqlite3_step(sel)) == SQLITE_ROW) {
-        if (ot_rollups_add(&acc, sqlite3_column_int64(sel, 0), sqlite3_column_int64(sel, 1),
-                           sqlite3_column_int64(sel, 2), sqlite3_column_double(sel, 3)))
-            rc = ot_error_set(err, OT_ENOMEM, NULL, "out of memory migrating points");
-        else if (acc.npts >= 1000000) {
-            rc = write_blocks(db, ins, &acc, err);
-            ot_rollups_clear(&acc);
-        }
-    }
-    if (!rc && step != SQLITE_DONE)
-        rc = ot_sqlite_error(db, err, "migrating points");
-    if (!rc)
-        rc = write_blocks(db, ins, &acc, err);
-    ot_rollups_free(&acc);
-    sqlite3_finalize(sel);
-    sqlite3_finalize(ins);
-    return rc;
-}
-
-static int flush_rollups(sqlite_be *be, ot_error *err)
-{
-    int brc = write_blocks(be->w, wstmt(be, W_INS_BLOCK), &be->acc, err);
-    if (brc)
-        return brc;
-    for (size_t i = 0; i < be->acc.cap && be->acc.n; i++) {
-        ot_rollup *a = &be->acc.v[i];
-        if (!a->used)
-            continue;
-        sqlite3_stmt *st = wstmt(be, W_ROLLUP);
-        sqlite3_bind_int64(st, 1, a->series);
-        sqlite3_bind_int64(st, 2, a->minute);
-        sqlite3_bind_int64(st, 3, a->m.count);
-        sqlite3_bind_double(st, 4, a->m.sum);
-        sqlite3_bind_double(st, 5, a->m.sumsq);
-        sqlite3_bind_double(st, 6, a->m.min);
-        sqlite3_bind_double(st, 7, a->m.max);
-        int rc = step_done(be, st, err, "update rollups");
-        if (rc)
-            return rc;
-    }
-    ot_rollups_clear(&be->acc);
-    return 0;
-}
-
-/* Write the derived data in memory and advance derived_cursor with it, in
- * the writer's open transaction. */
-static int flush_derived(sqlite_be *be, ot_error *err)
-{
-    int rc = flush_series(be, err);
-    if (!rc)
-        rc = flush_rollups(be, err);
-    if (!rc)
-        rc = ot_postings_flush(be->postings, be->w, err);
-    if (!rc)
-        rc = ot_telpost_flush(be->telpost, be->w, err);
-    if (!rc && be->derived_hi) {
-        sqlite3_stmt *st = wstmt(be, W_DERIVED_SET);
-        sqlite3_bind_int64(st, 1, be->derived_hi);
-        rc = step_done(be, st, err, "advance derived_cursor");
-    }
-    return rc;
-}
-
-/* The transaction that carried flush_derived committed. */
-static void derived_written(sqlite_be *be)
-{
-    be->derived_hi = 0;
-    be->derived_force = 0;
-    atomic_store(&be->derived_lo, 0);
-}
 
 static int wal_hook(void *ctx, sqlite3 *db, const char *name, int frames)
 {
@@ -666,19 +497,19 @@ static int be_commit(void *p, int *sync_fd, ot_error *err)
                 (be->derived_hi && ot_now_us() - be->derived_since_us >= be->derived_delay_us);
     int rc = flush_rows(be, err);
     if (!rc && flush)
-        rc = flush_derived(be, err);
+        rc = sq_flush_derived(be, err);
     else if (!rc && ot_postings_waiting(be->postings) >= OT_POSTINGS_FLUSH_AT)
         rc = ot_postings_flush(be->postings, be->w, err);
     if (!rc) {
         int fd = ot_walbuf_defer_sync(be->w, 1);
-        rc = step_done(be, wstmt(be, W_COMMIT), err, "commit");
+        rc = sq_step_done(be, sq_wstmt(be, W_COMMIT), err, "commit");
         if (fd >= 0)
             ot_walbuf_defer_sync(be->w, 0);
         if (!rc)
             *sync_fd = fd;
     }
     if (!rc && flush)
-        derived_written(be);
+        sq_derived_written(be);
     if (!rc && be->wal_frames > WAL_RESTART_FRAMES) {
         be->wal_frames = 0;
         int log = 0, done = 0;
@@ -702,7 +533,7 @@ static void be_rollback(void *p)
 {
     sqlite_be *be = p;
     if (!sqlite3_get_autocommit(be->w)) {
-        sqlite3_stmt *st = wstmt(be, W_ROLLBACK);
+        sqlite3_stmt *st = sq_wstmt(be, W_ROLLBACK);
         sqlite3_step(st);
         sqlite3_reset(st);
     }
@@ -711,7 +542,7 @@ static void be_rollback(void *p)
     /* ids handed out inside the failed transaction no longer exist, and
      * the derived data in memory held its records: rebuilt at the next
      * begin (derived_lo stays, so readers keep waiting for it) */
-    series_reset(be);
+    sq_series_reset(be);
     ot_rollups_clear(&be->acc);
     ot_telpost_clear(be->telpost);
     be->derived_hi = 0;
@@ -745,7 +576,7 @@ static int be_lookup_tel(void *p, const char *event_id, int64_t *cursor, ot_erro
     /* an earlier record of this group, still waiting (columns event_id, cursor) */
     if (ot_sqlite_rows_find(&be->tel_rows, 0, event_id, 1, cursor))
         return 1;
-    sqlite3_stmt *st = wstmt(be, W_LOOKUP_TEL);
+    sqlite3_stmt *st = sq_wstmt(be, W_LOOKUP_TEL);
     sqlite3_bind_text(st, 1, event_id, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
@@ -757,139 +588,6 @@ static int be_lookup_tel(void *p, const char *event_id, int64_t *cursor, ot_erro
     return rc == SQLITE_DONE ? 0 : ot_sqlite_error(be->w, err, "idempotency lookup");
 }
 
-
-static int series_grow(sqlite_be *be)
-{
-    size_t cap = be->series_cap ? be->series_cap * 2 : 1024;
-    struct series_entry *t = calloc(cap, sizeof *t);
-    if (!t)
-        return -1;
-    for (size_t i = 0; i < be->series_cap; i++) {
-        struct series_entry *e = &be->series[i];
-        if (!e->key)
-            continue;
-        size_t j = ot_hash_bytes(e->key, strlen(e->key)) & (cap - 1);
-        while (t[j].key)
-            j = (j + 1) & (cap - 1);
-        t[j] = *e; /* the caller flushed: nothing is dirty */
-    }
-    free(be->series);
-    be->series = t;
-    be->series_cap = cap;
-    return 0;
-}
-
-/* Find or create the series id for (twin, asset, metric). */
-static struct series_entry *series_get(sqlite_be *be, const char *twin, const char *asset,
-                                       const char *metric, ot_error *err)
-{
-    char key[512];
-    long n = ot_series_key(key, sizeof key, twin, asset, metric, err);
-    if (n < 0)
-        return NULL;
-    if ((be->series_n + 1) * 2 > be->series_cap) {
-        /* flush first so no dirty index is invalidated by the rehash */
-        if (flush_series(be, err) || series_grow(be)) {
-            if (!err || err->code == OT_OK)
-                ot_error_set(err, OT_ENOMEM, NULL, "out of memory");
-            return NULL;
-        }
-    }
-    size_t j = ot_hash_bytes(key, (size_t)n) & (be->series_cap - 1);
-    while (be->series[j].key) {
-        if (strcmp(be->series[j].key, key) == 0)
-            return &be->series[j];
-        j = (j + 1) & (be->series_cap - 1);
-    }
-    struct series_entry *e = &be->series[j];
-    sqlite3_stmt *st = wstmt(be, W_SERIES_GET);
-    sqlite3_bind_text(st, 1, twin, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, asset, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, metric, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    int64_t id = 0, last_ts = INT64_MIN;
-    if (rc == SQLITE_ROW) {
-        id = sqlite3_column_int64(st, 0);
-        if (sqlite3_column_type(st, 1) != SQLITE_NULL)
-            last_ts = sqlite3_column_int64(st, 1);
-        sqlite3_reset(st);
-    } else {
-        sqlite3_reset(st);
-        if (rc != SQLITE_DONE) {
-            ot_sqlite_error(be->w, err, "series lookup");
-            return NULL;
-        }
-        st = wstmt(be, W_SERIES_INS);
-        sqlite3_bind_text(st, 1, twin, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, asset, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 3, metric, -1, SQLITE_STATIC);
-        if (step_done(be, st, err, "series insert"))
-            return NULL;
-        id = sqlite3_last_insert_rowid(be->w);
-    }
-    e->key = strdup(key);
-    if (!e->key) {
-        ot_error_set(err, OT_ENOMEM, NULL, "out of memory");
-        return NULL;
-    }
-    e->id = id;
-    e->last_ts = last_ts;
-    e->last_seq = 0; /* the slot may hold a series of a rolled-back transaction */
-    e->dirty = 0;
-    be->series_n++;
-    return e;
-}
-
-static int mark_dirty(sqlite_be *be, struct series_entry *e)
-{
-    if (e->dirty)
-        return 0;
-    if (be->ndirty == be->dirty_cap) {
-        size_t cap = be->dirty_cap ? be->dirty_cap * 2 : 256;
-        size_t *d = realloc(be->dirty, cap * sizeof *d);
-        if (!d)
-            return -1;
-        be->dirty = d;
-        be->dirty_cap = cap;
-    }
-    be->dirty[be->ndirty++] = (size_t)(e - be->series);
-    e->dirty = 1;
-    return 0;
-}
-
-/* A record's points, and the record by twin and time, into the derived
- * data in memory (file comment). */
-static int add_derived(sqlite_be *be, const char *twin, const char *asset, int64_t ts_us,
-                       int64_t cursor, const char *event_id, const char *const *names,
-                       const double *values, size_t n, ot_error *err)
-{
-    int trc = ot_telpost_add(be->telpost, twin, asset, ts_us, cursor, event_id);
-    if (trc)
-        return ot_error_set(err, trc, NULL, "cannot note telemetry by twin and time");
-    for (size_t i = 0; i < n; i++) {
-        struct series_entry *e = series_get(be, twin, asset, names[i], err);
-        if (!e)
-            return err && err->code ? err->code : OT_EIO;
-        /* a metric named twice in one record is one point, its first */
-        if (e->last_seq != cursor && ot_rollups_add(&be->acc, e->id, ts_us, cursor, values[i]))
-            return ot_error_set(err, OT_ENOMEM, NULL, "out of memory");
-        e->last_seq = cursor;
-        if (ts_us >= e->last_ts) {
-            e->last_ts = ts_us;
-            e->last_value = values[i];
-            if (mark_dirty(be, e))
-                return ot_error_set(err, OT_ENOMEM, NULL, "out of memory");
-        }
-    }
-    if (!be->derived_hi) {
-        be->derived_since_us = ot_now_us();
-        /* set before the record commits, so no reader can have been told
-         * of it and still find this 0 */
-        atomic_store(&be->derived_lo, cursor);
-    }
-    be->derived_hi = cursor;
-    return 0;
-}
 
 static int be_put_tel(void *p, const ot_store_tel *t, int64_t cursor, ot_error *err)
 {
@@ -903,83 +601,8 @@ static int be_put_tel(void *p, const ot_store_tel *t, int64_t cursor, ot_error *
     ot_sqlite_rows_text(r, t->json, t->json_len ? t->json_len : (size_t)-1);
     int rc = ot_sqlite_rows_end(r, err);
     return rc ? rc
-              : add_derived(be, t->twin_id, t->asset_id, t->ts_us, cursor, t->event_id,
+              : sq_add_derived(be, t->twin_id, t->asset_id, t->ts_us, cursor, t->event_id,
                             t->metric_names, t->metric_values, t->nmetrics, err);
-}
-
-/* One stored record's points into the derived data (rebuild_derived); its
- * canonical JSON holds them. */
-static int replay_record(sqlite_be *be, sqlite3_stmt *st, ot_error *err)
-{
-    json_error_t jerr;
-    json_t *doc = json_loadb((const char *)sqlite3_column_text(st, 4),
-                             (size_t)sqlite3_column_bytes(st, 4), 0, &jerr);
-    json_t *metrics = json_object_get(doc, "metrics");
-    if (!json_is_object(metrics)) /* kept as stored; it adds no points */
-        ot_log(OT_LOG_WARNING, "store: telemetry at cursor %lld has no readable metrics",
-               (long long)sqlite3_column_int64(st, 0));
-    size_t n = json_object_size(metrics), i = 0;
-    const char **names = calloc(n ? n : 1, sizeof *names);
-    double *values = calloc(n ? n : 1, sizeof *values);
-    const char *k;
-    json_t *v;
-    json_object_foreach(metrics, k, v) {
-        names[i] = k;
-        values[i++] = json_number_value(v);
-    }
-    int rc = names && values
-                 ? add_derived(be, (const char *)sqlite3_column_text(st, 1),
-                               (const char *)sqlite3_column_text(st, 2),
-                               sqlite3_column_int64(st, 3), sqlite3_column_int64(st, 0),
-                               (const char *)sqlite3_column_text(st, 5), names, values, n, err)
-                 : ot_error_set(err, OT_ENOMEM, NULL, "out of memory");
-    free(names);
-    free(values);
-    json_decref(doc);
-    return rc;
-}
-
-/* Rebuild the derived data in memory from the telemetry stored beyond
- * derived_cursor: at open (after a crash, what the last bulk write had not
- * reached) and after a rolled-back transaction (which took the memory's
- * view with it). Writer, inside a transaction. */
-static int rebuild_derived(sqlite_be *be, ot_error *err)
-{
-    series_reset(be);
-    ot_rollups_clear(&be->acc);
-    be->derived_hi = 0;
-    atomic_store(&be->derived_lo, 0);
-    sqlite3_stmt *st = wstmt(be, W_DERIVED_GET);
-    int64_t from = 0;
-    int step = sqlite3_step(st);
-    if (step == SQLITE_ROW)
-        from = sqlite3_column_int64(st, 0);
-    sqlite3_reset(st);
-    if (step != SQLITE_ROW)
-        return ot_sqlite_error(be->w, err, "read derived_cursor");
-    st = wstmt(be, W_REPLAY);
-    sqlite3_bind_int64(st, 1, from);
-    long n = 0;
-    int rc = 0;
-    while (!rc && (step = sqlite3_step(st)) == SQLITE_ROW) {
-        rc = replay_record(be, st, err);
-        n++;
-    }
-    if (!rc && step != SQLITE_DONE)
-        rc = ot_sqlite_error(be->w, err, "read telemetry to rebuild");
-    sqlite3_reset(st);
-    long posted = 0;
-    if (!rc)
-        rc = ot_postings_rebuild(be->postings, be->w, &posted, err);
-    if (rc)
-        return rc;
-    be->derived_rebuild = 0;
-    if (n)
-        ot_log(OT_LOG_INFO, "store: rebuilt the points, rollups and latest values of %ld "
-               "telemetry records after cursor %lld", n, (long long)from);
-    if (posted)
-        ot_log(OT_LOG_INFO, "store: noted %ld events by twin beyond posted_cursor", posted);
-    return 0;
 }
 
 static int be_put_event(void *p, const ot_event *ev, const char *id, const char *ref_type,
@@ -1014,14 +637,14 @@ static int flush_rows(sqlite_be *be, ot_error *err)
 static int be_put_doc(void *p, const ot_store_doc *d, int64_t now_us, ot_error *err)
 {
     sqlite_be *be = p;
-    sqlite3_stmt *st = wstmt(be, W_PUT_DOC);
+    sqlite3_stmt *st = sq_wstmt(be, W_PUT_DOC);
     sqlite3_bind_text(st, 1, d->type, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, d->id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, d->twin_id ? d->twin_id : "", -1, SQLITE_STATIC);
     sq_bind_text_or_null(st, 4, d->status);
     sqlite3_bind_int64(st, 5, now_us);
     sqlite3_bind_text(st, 6, d->json, -1, SQLITE_STATIC);
-    return step_done(be, st, err, "store document");
+    return sq_step_done(be, st, err, "store document");
 }
 
 static int be_retention(void *p, int64_t cutoff_us, int64_t *oldest, int *more, ot_error *err)
@@ -1031,18 +654,18 @@ static int be_retention(void *p, int64_t cutoff_us, int64_t *oldest, int *more, 
     int rc = be_begin(be, err);
     if (rc)
         return rc;
-    rc = flush_derived(be, err);
+    rc = sq_flush_derived(be, err);
     ot_retention_at at = be->retention_at; /* kept if the pass commits */
     if (!rc)
         rc = ot_sqlite_retention(be->w, cutoff_us, OT_RETENTION_PASS_MAX, &at, more, err);
     if (!rc)
-        rc = step_done(be, wstmt(be, W_COMMIT), err, "commit");
+        rc = sq_step_done(be, sq_wstmt(be, W_COMMIT), err, "commit");
     if (rc) {
         be_rollback(be);
         return rc;
     }
     be->retention_at = at;
-    derived_written(be);
+    sq_derived_written(be);
     int64_t last = 0;
     return be_last_cursor(be, &last, oldest, err);
 }
@@ -1072,13 +695,13 @@ static int be_put_audit(void *p, int64_t seq, int64_t ts_us, const char *record,
                         const char *prev_hash, const char *hash, ot_error *err)
 {
     sqlite_be *be = p;
-    sqlite3_stmt *st = wstmt(be, W_PUT_AUDIT);
+    sqlite3_stmt *st = sq_wstmt(be, W_PUT_AUDIT);
     sqlite3_bind_int64(st, 1, seq);
     sqlite3_bind_int64(st, 2, ts_us);
     sqlite3_bind_text(st, 3, record, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 4, prev_hash, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 5, hash, -1, SQLITE_STATIC);
-    return step_done(be, st, err, "append audit record");
+    return sq_step_done(be, st, err, "append audit record");
 }
 
 static void be_derived_flush(void *p) { ((sqlite_be *)p)->derived_force = 1; }

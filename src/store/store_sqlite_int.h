@@ -1,7 +1,7 @@
 /* store_sqlite_int.h - state shared by the SQLite backend's files
- * (store_sqlite.c: open, migrations, the writer, derived data, retention;
- * store_sqlite_read.c: the read pool and every read); internal to
- * src/store/.
+ * (store_sqlite.c: open, migrations, the writer's transactions, retention;
+ * store_sqlite_derived.c: the derived data; store_sqlite_read.c: the read
+ * pool and every read); internal to src/store/.
  *
  * Ownership: the writer connection `w`, its statements and everything
  * written in bulk belong to the store's writer thread; the checkpointer's
@@ -33,7 +33,16 @@ enum rstmt { R_EVENTS, R_EVENTS_RARE, R_EVENTS_RARE_TWIN, R_POSTED, R_POSTINGS, 
              R_EVENTS_TWIN, R_TEL_GET, R_DOC_GET, R_DOCS, R_TEL_ROWS, R_TEL_AT, R_SERIES_FOR,
              R_POINTS, R_LATEST, R_LATEST_TWIN, R_AUDIT, R_ROLLUPS, R_NSTMT };
 
-struct series_entry; /* the writer's cache of series (store_sqlite.c) */
+/* Writer-side cache of series ids, with the latest value seen in the
+ * current transaction (flushed before COMMIT). Open addressing. */
+struct series_entry {
+    char *key;          /* twin \x1f asset \x1f metric */
+    int64_t id;
+    int64_t last_ts;
+    double last_value;
+    int64_t last_seq;   /* the record that last added a point (a metric named twice) */
+    int dirty;
+};
 
 struct rconn {
     sqlite3 *db;
@@ -93,6 +102,41 @@ static inline void sq_bind_text_or_null(sqlite3_stmt *st, int i, const char *s)
     else
         sqlite3_bind_null(st, i);
 }
+
+/* The writer's statements' SQL, by enum wstmt (store_sqlite.c). */
+extern const char *const sq_wsql[W_NSTMT];
+
+/* The writer's statement k, reset. */
+static inline sqlite3_stmt *sq_wstmt(sqlite_be *be, enum wstmt k)
+{
+    sqlite3_reset(be->ws[k]);
+    return be->ws[k];
+}
+
+/* Step a writer statement that returns no row. 0 or an error (what names
+ * it). */
+static inline int sq_step_done(sqlite_be *be, sqlite3_stmt *st, ot_error *err, const char *what)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return ot_sqlite_error(be->w, err, what);
+    return 0;
+}
+
+/* The derived data (store_sqlite_derived.c; writer thread). Add a
+ * record's points; write what waits in the open transaction, and forget
+ * it once that commits; drop the series cache's uncommitted state after a
+ * rollback; rebuild from the stored telemetry beyond derived_cursor; and
+ * migration 4's move of the points table. Each returns 0 or an error. */
+int sq_add_derived(sqlite_be *be, const char *twin, const char *asset, int64_t ts_us,
+                   int64_t cursor, const char *event_id, const char *const *names,
+                   const double *values, size_t n, ot_error *err);
+int sq_flush_derived(sqlite_be *be, ot_error *err);
+void sq_derived_written(sqlite_be *be);
+void sq_series_reset(sqlite_be *be);
+int sq_rebuild_derived(sqlite_be *be, ot_error *err);
+int sq_move_points(sqlite3 *db, ot_error *err);
 
 /* Prepare the read statements on a new read connection. 0 or an error. */
 int sq_reader_prepare(struct rconn *c, ot_error *err);
