@@ -33,15 +33,14 @@ one() { # label binary
   local port dir ticks events commits rps
   port=$(free_port)
   dir=$(mktemp -d "$BENCH_TMP/run.XXXXXX")
-  LOG_LEVEL=warning JWT_SECRET_KEY=$BENCH_SECRET "$2" serve --port "$port" \
-    --data-dir "$dir/data" >"$dir/server.log" 2>&1 &
-  pid=$!
+  serve_binary "$2" "$port" "$dir"
+  pid=$SERVE_PID
   wait_http "http://127.0.0.1:$port/health" || return 1
   rps=$(wrk -t2 -c"$conns" -d"${secs}s" -s "$BENCH_ROOT/bench/wrk/$script" \
     "http://127.0.0.1:$port/telemetry/ingest" | awk '/^Requests\/sec/ { print $2 }')
-  ticks=$(awk '{ print $14 + $15 }' "/proc/$pid/stat")
+  ticks=$(cpu_ticks "/proc/$pid/stat")
   threads=$(for t in /proc/"$pid"/task/*; do
-    printf '%s %s\n' "$(tr ' ' _ <"$t/comm")" "$(awk '{ print $14 + $15 }' "$t/stat")"
+    printf '%s %s\n' "$(tr ' ' _ <"$t/comm")" "$(cpu_ticks "$t/stat")"
   done | awk '{ a[$1] += $2 } END { for (k in a) if (a[k] > 0) print k, a[k] }' | sort)
   events=$(prom "http://127.0.0.1:$port" opstwin_store_committed_items_total)
   commits=$(prom "http://127.0.0.1:$port" opstwin_store_commits_total)

@@ -26,7 +26,6 @@ trap cleanup EXIT
 [ "$bin" = floor ] && { bench_make build/bench/http_floor || exit 1; }
 
 cpu_line() { head -1 /proc/stat; } # cpu user nice system idle iowait irq softirq steal
-proc_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 written() { awk '/^write_bytes/ { print $2 }' "/proc/$1/io"; }
 
 for _ in $(seq "$runs"); do
@@ -34,16 +33,16 @@ for _ in $(seq "$runs"); do
   dir=$(mktemp -d "$BENCH_TMP/run.XXXXXX")
   if [ "$bin" = floor ]; then
     "$BENCH_ROOT/build/bench/http_floor" "$port" "$dir" >"$dir/floor.out" 2>&1 &
+    pid=$!
   else
-    LOG_LEVEL=warning JWT_SECRET_KEY=$BENCH_SECRET "$bin" serve --port "$port" \
-      --data-dir "$dir/data" >"$dir/server.log" 2>&1 &
+    serve_binary "$bin" "$port" "$dir"
+    pid=$SERVE_PID
   fi
-  pid=$!
   wait_http "http://127.0.0.1:$port/health" || exit 1
-  s0=$(cpu_line) t0=$(proc_ticks "$pid") w0=$(written "$pid")
+  s0=$(cpu_line) t0=$(cpu_ticks "/proc/$pid/stat") w0=$(written "$pid")
   out=$({ /usr/bin/time -f "wrk-cpu %U %S" wrk -t2 -c64 -d"${secs}s" \
     -s "$BENCH_ROOT/bench/wrk/ingest_single.lua" "http://127.0.0.1:$port/telemetry/ingest"; } 2>&1)
-  s1=$(cpu_line) t1=$(proc_ticks "$pid") w1=$(written "$pid")
+  s1=$(cpu_line) t1=$(cpu_ticks "/proc/$pid/stat") w1=$(written "$pid")
   stop_pid "$pid"
   pid=""
   awk -v s0="$s0" -v s1="$s1" -v t="$((t1 - t0))" -v w="$((w1 - w0))" \

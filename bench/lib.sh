@@ -48,6 +48,18 @@ stop_all() { # stop every server this shell started, newest first
   BENCH_PIDS=()
 }
 
+# serve_binary BINARY PORT DIR: an opstwin build serving DIR/data on
+# 127.0.0.1:PORT in the background (log DIR/server.log); sets SERVE_PID, for
+# the caller to stop (bench/ab.sh, bench/cpusplit.sh compare builds)
+serve_binary() {
+  LOG_LEVEL=warning JWT_SECRET_KEY=$BENCH_SECRET "$1" serve --port "$2" --data-dir "$3/data" \
+    >"$3/server.log" 2>&1 &
+  SERVE_PID=$!
+}
+
+# cpu_ticks STATFILE: utime + stime, in clock ticks, of a /proc/.../stat file
+cpu_ticks() { awk '{ print $14 + $15 }' "$1"; }
+
 stop_pid() { # pid
   kill -TERM "$1" 2>/dev/null
   for _ in $(seq 1 100); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done
