@@ -1,7 +1,7 @@
 /* sqlite_rows.h - rows for one table, inserted many per statement.
  *
  * The SQLite writer inserts a telemetry record and its event per ingested
- * item. One INSERT per row pays the statement's fixed cost each time
+ * item, and an audit record per write request. One INSERT per row pays the statement's fixed cost each time
  * (opening a cursor on the table and on every index, halting, resetting):
  * about a third of what a row costs. ot_sqlite_rows gathers a table's rows
  * and inserts them with multi-row statements - `INSERT OR FAIL INTO t (...)

@@ -172,7 +172,6 @@ const char *const sq_wsql[W_NSTMT] = {
                   " VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6) ON CONFLICT (type, id) DO UPDATE SET"
                   " twin_id = excluded.twin_id, status = excluded.status,"
                   " updated = excluded.updated, json = excluded.json",
-    [W_PUT_AUDIT] = "INSERT INTO audit (seq, ts, record, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5)",
     [W_ROLLUP] = "INSERT INTO rollup_1m (series_id, minute, count, sum, sumsq, min, max)"
                  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (series_id, minute) DO UPDATE SET"
                  " count = count + excluded.count, sum = sum + excluded.sum,"
@@ -339,6 +338,7 @@ static void be_close(void *p)
     ot_telpost_free(be->telpost);
     ot_sqlite_rows_free(&be->tel_rows);
     ot_sqlite_rows_free(&be->ev_rows);
+    ot_sqlite_rows_free(&be->audit_rows);
     if (be->w) {
         /* fold the WAL into the database so the folder is one file at rest */
         sqlite3_wal_checkpoint_v2(be->w, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
@@ -422,6 +422,9 @@ static int be_open(const ot_store_options *opt, void **out, ot_error *err)
     ot_sqlite_rows_init(&be->ev_rows, be->w,
                         "INSERT OR FAIL INTO events (cursor, type, ts, twin_id, id, ref_type, extra)",
                         "insert event", 7);
+    ot_sqlite_rows_init(&be->audit_rows, be->w,
+                        "INSERT OR FAIL INTO audit (seq, ts, record, prev_hash, hash)",
+                        "append audit record", 5);
     be->derived_rebuild = 1;
     if (!rc)
         rc = derived_settle(be, err);
@@ -539,6 +542,7 @@ static void be_rollback(void *p)
     }
     ot_sqlite_rows_clear(&be->tel_rows);
     ot_sqlite_rows_clear(&be->ev_rows);
+    ot_sqlite_rows_clear(&be->audit_rows);
     /* ids handed out inside the failed transaction no longer exist, and
      * the derived data in memory held its records: rebuilt at the next
      * begin (derived_lo stays, so readers keep waiting for it) */
@@ -631,7 +635,8 @@ static int be_put_event(void *p, const ot_event *ev, const char *id, const char 
 static int flush_rows(sqlite_be *be, ot_error *err)
 {
     int rc = ot_sqlite_rows_flush(&be->tel_rows, err);
-    return rc ? rc : ot_sqlite_rows_flush(&be->ev_rows, err);
+    rc = rc ? rc : ot_sqlite_rows_flush(&be->ev_rows, err);
+    return rc ? rc : ot_sqlite_rows_flush(&be->audit_rows, err);
 }
 
 static int be_put_doc(void *p, const ot_store_doc *d, int64_t now_us, ot_error *err)
@@ -695,13 +700,13 @@ static int be_put_audit(void *p, int64_t seq, int64_t ts_us, const char *record,
                         const char *prev_hash, const char *hash, ot_error *err)
 {
     sqlite_be *be = p;
-    sqlite3_stmt *st = sq_wstmt(be, W_PUT_AUDIT);
-    sqlite3_bind_int64(st, 1, seq);
-    sqlite3_bind_int64(st, 2, ts_us);
-    sqlite3_bind_text(st, 3, record, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, prev_hash, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 5, hash, -1, SQLITE_STATIC);
-    return sq_step_done(be, st, err, "append audit record");
+    ot_sqlite_rows *r = &be->audit_rows;
+    ot_sqlite_rows_int(r, seq);
+    ot_sqlite_rows_int(r, ts_us);
+    ot_sqlite_rows_text(r, record, (size_t)-1);
+    ot_sqlite_rows_text(r, prev_hash, (size_t)-1);
+    ot_sqlite_rows_text(r, hash, (size_t)-1);
+    return ot_sqlite_rows_end(r, err);
 }
 
 static void be_derived_flush(void *p) { ((sqlite_be *)p)->derived_force = 1; }

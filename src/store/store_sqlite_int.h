@@ -26,7 +26,7 @@
 #include "store/sqlite_telpost.h"
 
 enum wstmt { W_BEGIN, W_COMMIT, W_ROLLBACK, W_LOOKUP_TEL, W_SERIES_GET,
-             W_SERIES_INS, W_SERIES_SET, W_INS_BLOCK, W_PUT_DOC, W_PUT_AUDIT, W_ROLLUP,
+             W_SERIES_INS, W_SERIES_SET, W_INS_BLOCK, W_PUT_DOC, W_ROLLUP,
              W_DERIVED_GET, W_DERIVED_SET, W_REPLAY, W_NSTMT };
 
 enum rstmt { R_EVENTS, R_EVENTS_RARE, R_EVENTS_RARE_TWIN, R_POSTED, R_POSTINGS, R_EVENTS_AT,
@@ -55,10 +55,10 @@ typedef struct sqlite_be {
     char path[1024];
     sqlite3 *w;
     sqlite3_stmt *ws[W_NSTMT];
-    /* a group's telemetry records and events, inserted many per statement
-     * (sqlite_rows.h); flushed before COMMIT (the idempotency lookup also
-     * searches the waiting records) */
-    ot_sqlite_rows tel_rows, ev_rows;
+    /* a group's telemetry records, events and audit records, inserted many
+     * per statement (sqlite_rows.h); flushed before COMMIT (the idempotency
+     * lookup also searches the waiting records) */
+    ot_sqlite_rows tel_rows, ev_rows, audit_rows;
     struct series_entry *series;
     size_t series_cap, series_n;
     size_t *dirty;      /* indexes into series */

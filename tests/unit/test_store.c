@@ -479,6 +479,31 @@ STORE_TEST(audit_records_chain)
     cr_assert_eq(ot_store_read_audit(st, 0, 10, check_audit, prev, &e), 3);
 }
 
+/* A write that fails takes its audit record with it: the records wait in
+ * memory with the group's rows until COMMIT (sqlite_rows.h), and the chain
+ * goes on from the last committed one. */
+STORE_TEST(a_failed_write_takes_its_audit_record_with_it)
+{
+    const char *names[1] = {"m"};
+    double v = 1.0;
+    ot_store_tel t = {.event_id = "dup", .twin_id = "tw", .asset_id = "x",
+                      .ts_us = 1767225600000000LL, .nmetrics = 1, .metric_names = names,
+                      .metric_values = &v, .json = "{}"};
+    for (int i = 0; i < 3; i++) {
+        /* the second stores "dup" again, not as a client's id: it fails */
+        ot_store_audit a = {.actor = "t", .action = "x", .target = i == 1 ? "lost" : "kept"};
+        ot_store_write w = {.audit = &a, .tels = i < 2 ? &t : NULL, .ntels = i < 2 ? 1 : 0};
+        int rc = ot_store_write_sync(st, &w);
+        cr_assert_eq(rc != 0, i == 1, "write %d: %d", i, rc);
+    }
+    char prev[OT_AUDIT_HASH_HEX];
+    memset(prev, '0', 64);
+    prev[64] = 0;
+    ot_error e;
+    cr_assert_eq(ot_store_read_audit(st, 0, 10, check_audit, prev, &e), 2,
+                 "the failed write's record is gone, the chain verifies");
+}
+
 STORE_TEST(a_second_opener_is_refused)
 {
     ot_store *other;
