@@ -115,6 +115,35 @@ void ot_profiles_free(ot_profiles *ps)
 
 /* --- the one ingest path: normalize, validate, store, feed ------------------- */
 
+/* The tree the schema check reads (normalize.h's ot_tel_json), one per
+ * thread, kept between requests: a single-event request would otherwise
+ * build and free a tree of ~15 nodes for its one record, which cost it more
+ * than the check itself. Freed when the thread exits. */
+static pthread_key_t canon_key;
+static pthread_once_t canon_once = PTHREAD_ONCE_INIT;
+static int canon_key_ok;
+
+static void canon_free(void *p)
+{
+    ot_tel_json_clear(p);
+    free(p);
+}
+
+static void canon_key_init(void) { canon_key_ok = pthread_key_create(&canon_key, canon_free) == 0; }
+
+static ot_tel_json *thread_canon(void)
+{
+    pthread_once(&canon_once, canon_key_init);
+    if (!canon_key_ok)
+        return NULL;
+    ot_tel_json *c = pthread_getspecific(canon_key);
+    if (!c && (c = calloc(1, sizeof *c)) && pthread_setspecific(canon_key, c)) {
+        free(c);
+        c = NULL;
+    }
+    return c;
+}
+
 struct bitem {
     ot_tel tel;
     size_t json_off, json_len; /* its canonical text, stored: text.data + json_off */
@@ -127,7 +156,6 @@ struct ot_ingest_batch {
     size_t n, cap;
     struct bitem *items;
     ot_buf text;          /* the items' canonical texts, each NUL-terminated */
-    ot_tel_json canon;    /* the tree the schema check reads */
     ot_store_tel *stels;
     const char **names;
     double *values;
@@ -157,7 +185,6 @@ void ot_ingest_batch_free(ot_ingest_batch *b)
     for (size_t i = 0; i < b->n; i++)
         ot_tel_clear(&b->items[i].tel);
     ot_buf_free(&b->text);
-    ot_tel_json_clear(&b->canon);
     for (int i = 0; i < b->nrefs; i++)
         ref_release(b->refs[i].ref);
     free(b->refs);
@@ -236,7 +263,8 @@ static int keep_item(ot_ingest_batch *b, struct bitem *it, const char *prefix, o
         goto fail;
     }
     if (b->app->check_telemetry) {
-        const json_t *canon = ot_tel_json_of(&b->canon, &it->tel);
+        ot_tel_json *tree = thread_canon();
+        const json_t *canon = tree ? ot_tel_json_of(tree, &it->tel) : NULL;
         int rc = canon ? b->app->check_telemetry(b->app->check_ctx, canon, prefix, err)
                        : ot_error_set(err, OT_ENOMEM, prefix, "out of memory");
         if (rc)
