@@ -291,8 +291,11 @@ int ot_store_submit(ot_store *s, ot_store_write *w)
     s->tail = w;
     s->pending += items;
     atomic_store(&s->queue_depth, s->pending);
-    pthread_cond_signal(&s->cv);
+    int wake = s->writer_waits;
+    s->writer_waits = 0;
     pthread_mutex_unlock(&s->mu);
+    if (wake) /* after unlocking, so the writer does not wake into our lock */
+        pthread_cond_signal(&s->cv);
     return 0;
 }
 

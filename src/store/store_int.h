@@ -45,6 +45,9 @@ struct ot_store {
     int writer_started;
     pthread_mutex_t mu;            /* queue, closing */
     pthread_cond_t cv;
+    int writer_waits;              /* the writer waits on cv for the queue: the
+                                    * next write queued wakes it (only that one,
+                                    * so a burst costs one wake-up, not one each) */
     ot_store_write *head, *tail;
     long pending;                  /* queued telemetry items */
     int closing;

@@ -659,7 +659,9 @@ void *store_writer_main(void *arg)
                 ts.tv_sec++;
                 ts.tv_nsec -= 1000000000L;
             }
+            s->writer_waits = 1;
             pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+            s->writer_waits = 0;
             if (!s->head) {
                 pthread_mutex_unlock(&s->mu);
                 if (waiting)
