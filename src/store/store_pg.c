@@ -21,8 +21,8 @@
  *
  * Writes: a group's telemetry, points and events are buffered in COPY text
  * format and sent with three COPYs just before COMMIT, inside the group's
- * transaction; series' latest values and per-minute rollups follow as one
- * unnest() statement each. The writer session runs synchronous_commit=on,
+ * transaction; its audit records, series' latest values and per-minute
+ * rollups follow as one unnest() statement each. The writer session runs synchronous_commit=on,
  * so COMMIT returning means durable. A COMMIT whose reply is lost with the
  * connection is settled on a new one with txid_status() of the
  * transaction's id (taken at BEGIN): committed means durable, and the group
@@ -84,7 +84,8 @@ static const char *const wsql[W_NSTMT] = {
                   " VALUES ($1, $2, $3, $4, $5, $5, $6) ON CONFLICT (type, id) DO UPDATE SET"
                   " twin_id = EXCLUDED.twin_id, status = EXCLUDED.status,"
                   " updated = EXCLUDED.updated, json = EXCLUDED.json",
-    [W_PUT_AUDIT] = "INSERT INTO audit (seq, ts, record, prev_hash, hash) VALUES ($1, $2, $3, $4, $5)",
+    [W_PUT_AUDIT] = "INSERT INTO audit (seq, ts, record, prev_hash, hash) SELECT * FROM"
+                    " unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[])",
     [W_ROLLUP] = "INSERT INTO rollup_1m AS r SELECT * FROM unnest($1::bigint[], $2::bigint[],"
                  " $3::bigint[], $4::float8[], $5::float8[], $6::float8[], $7::float8[])"
                  " ON CONFLICT (series_id, minute) DO UPDATE SET count = r.count + EXCLUDED.count,"
@@ -325,6 +326,8 @@ static void be_close(void *p)
     ot_buf_free(&be->cp_ev);
     for (int i = 0; i < 7; i++)
         ot_buf_free(&be->arr[i]);
+    for (int i = 0; i < 5; i++)
+        ot_buf_free(&be->aud[i]);
     ot_strmap_clear(&be->pending, NULL);
     ot_strmap_clear(&be->series, free);
     free(be->dirty);
@@ -353,6 +356,8 @@ static int be_open(const ot_store_options *opt, void **out, ot_error *err)
     ot_buf_init(&be->cp_ev);
     for (int i = 0; i < 7; i++)
         ot_buf_init(&be->arr[i]);
+    for (int i = 0; i < 5; i++)
+        ot_buf_init(&be->aud[i]);
     snprintf(be->url, sizeof be->url, "%s", opt->database_url);
     mask_url(be->url, be->shown_url, sizeof be->shown_url);
     int rc = pg_conn_ensure(be, &be->w, 1, 0, err);
@@ -419,6 +424,8 @@ static void writer_reset(pg_be *be)
     ot_buf_reset(&be->cp_tel);
     ot_buf_reset(&be->cp_pts);
     ot_buf_reset(&be->cp_ev);
+    for (int i = 0; i < 5; i++)
+        ot_buf_reset(&be->aud[i]);
     ot_strmap_clear(&be->pending, NULL);
     ot_rollups_clear(&be->acc);
 }
@@ -498,23 +505,42 @@ static void arr_add_f(ot_buf *b, double v)
     ot_buf_printf(b, "%s%.17g", b->len ? "," : "{", v);
 }
 
+/* A quoted element of an array literal: '"' and '\\' escaped with a
+ * backslash. */
+static void arr_add_text(ot_buf *b, const char *s)
+{
+    ot_buf_puts(b, b->len ? ",\"" : "{\"");
+    for (const char *p = s; *p; p++) {
+        size_t run = strcspn(p, "\"\\");
+        ot_buf_append(b, p, run);
+        p += run;
+        if (!*p)
+            break;
+        ot_buf_append(b, "\\", 1);
+        ot_buf_append(b, p, 1);
+    }
+    ot_buf_puts(b, "\"");
+}
+
 static const char *arr_end(ot_buf *b)
 {
     ot_buf_puts(b, "}");
     return b->data;
 }
 
-static int exec_arrays(pg_be *be, int k, int n, ot_error *err, const char *what)
+/* Run statement k with arr[0..n) closed as its array parameters, then empty
+ * them. */
+static int exec_arrays(pg_be *be, ot_buf *arr, int k, int n, ot_error *err, const char *what)
 {
     const char *v[7] = {0};
     for (int i = 0; i < n; i++) {
-        v[i] = arr_end(&be->arr[i]);
-        if (ot_buf_failed(&be->arr[i]))
+        v[i] = arr_end(&arr[i]);
+        if (ot_buf_failed(&arr[i]))
             return ot_error_set(err, OT_ENOMEM, NULL, "out of memory");
     }
     PGresult *r = pg_run(be, &be->w, 1, k, n, v, err, what);
     for (int i = 0; i < n; i++)
-        ot_buf_reset(&be->arr[i]);
+        ot_buf_reset(&arr[i]);
     if (!r)
         return err ? err->code : OT_EIO;
     PQclear(r);
@@ -533,7 +559,7 @@ static int flush_series(pg_be *be, ot_error *err)
         e->dirty = 0;
     }
     be->ndirty = 0;
-    return exec_arrays(be, W_SERIES_SET, 3, err, "update series");
+    return exec_arrays(be, be->arr, W_SERIES_SET, 3, err, "update series");
 }
 
 static int flush_rollups(pg_be *be, ot_error *err)
@@ -552,7 +578,7 @@ static int flush_rollups(pg_be *be, ot_error *err)
         arr_add_f(&be->arr[5], a->m.min);
         arr_add_f(&be->arr[6], a->m.max);
     }
-    return exec_arrays(be, W_ROLLUP, 7, err, "update rollups");
+    return exec_arrays(be, be->arr, W_ROLLUP, 7, err, "update rollups");
 }
 
 #define OUTCOME_WAIT_US (3 * 1000000LL)
@@ -604,6 +630,8 @@ static int be_commit(void *p, int *sync_fd, ot_error *err)
     if (!rc)
         rc = copy_flush(be, "COPY events (cursor, type, ts, twin_id, id, ref_type, extra)"
                             " FROM STDIN", &be->cp_ev, err);
+    if (!rc && be->aud[0].len)
+        rc = exec_arrays(be, be->aud, W_PUT_AUDIT, 5, err, "append audit records");
     if (!rc)
         rc = flush_series(be, err);
     if (!rc)
@@ -828,16 +856,18 @@ static int be_last_audit(void *p, int64_t *seq, char *hash_hex, ot_error *err)
     return 0;
 }
 
+/* Buffered until COMMIT (be->aud): one statement a group, not a round trip
+ * per write request. */
 static int be_put_audit(void *p, int64_t seq, int64_t ts_us, const char *record,
                         const char *prev_hash, const char *hash, ot_error *err)
 {
     pg_be *be = p;
-    char s[32], t[32];
-    const char *v[5] = {I64(s, seq), I64(t, ts_us), record, prev_hash, hash};
-    PGresult *r = pg_run(be, &be->w, 1, W_PUT_AUDIT, 5, v, err, "append audit record");
-    if (!r)
-        return err ? err->code : OT_EIO;
-    PQclear(r);
+    (void)err;
+    arr_add_i64(&be->aud[0], seq);
+    arr_add_i64(&be->aud[1], ts_us);
+    arr_add_text(&be->aud[2], record);
+    arr_add_text(&be->aud[3], prev_hash);
+    arr_add_text(&be->aud[4], hash);
     return 0;
 }
 

@@ -66,6 +66,8 @@ typedef struct pg_be {
     size_t ndirty, dirty_cap, seen_cap;
     ot_rollups acc;         /* this transaction's rollup_1m additions */
     ot_buf arr[7];          /* array literals for the unnest statements */
+    ot_buf aud[5];          /* the group's audit records as array literals, inserted
+                             * with one unnest statement at COMMIT */
 
     /* readers */
     pthread_mutex_t pool_mu;

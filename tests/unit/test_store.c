@@ -480,7 +480,8 @@ STORE_TEST(audit_records_chain)
 }
 
 /* A write that fails takes its audit record with it: the records wait in
- * memory with the group's rows until COMMIT (sqlite_rows.h), and the chain
+ * memory with the group's rows until COMMIT (sqlite_rows.h, and array
+ * literals on PostgreSQL, hence the quotes and backslash), and the chain
  * goes on from the last committed one. */
 STORE_TEST(a_failed_write_takes_its_audit_record_with_it)
 {
@@ -491,7 +492,8 @@ STORE_TEST(a_failed_write_takes_its_audit_record_with_it)
                       .metric_values = &v, .json = "{}"};
     for (int i = 0; i < 3; i++) {
         /* the second stores "dup" again, not as a client's id: it fails */
-        ot_store_audit a = {.actor = "t", .action = "x", .target = i == 1 ? "lost" : "kept"};
+        ot_store_audit a = {.actor = "t", .action = "x",
+                            .target = i == 1 ? "lost" : "kept \"quoted\" \\ {a,b}"};
         ot_store_write w = {.audit = &a, .tels = i < 2 ? &t : NULL, .ntels = i < 2 ? 1 : 0};
         int rc = ot_store_write_sync(st, &w);
         cr_assert_eq(rc != 0, i == 1, "write %d: %d", i, rc);
