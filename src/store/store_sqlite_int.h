@@ -83,6 +83,8 @@ typedef struct sqlite_be {
     pthread_cond_t ckpt_idle_cv; /* a pass ended */
     int ckpt_kick;      /* under ckpt_mu: the writer asks for a pass now */
     int ckpt_running;   /* under ckpt_mu: a pass is under way */
+    int db_fd;          /* the database file, for the checkpointer's write-out
+                         * hint (-1: none); closed after every connection */
     int wal_frames;     /* frames in the WAL after the writer's last commit */
     int ckpt_kicked_at; /* wal_frames at the writer's last kick (writer only) */
     ot_retention_at retention_at; /* where the last retention pass stopped (writer) */
