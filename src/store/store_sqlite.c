@@ -684,8 +684,16 @@ static int be_retention(void *p, int64_t cutoff_us, int64_t *oldest, int *more, 
     ot_retention_at at = be->retention_at; /* kept if the pass commits */
     if (!rc)
         rc = ot_sqlite_retention(be->w, cutoff_us, OT_RETENTION_PASS_MAX, &at, more, err);
-    if (!rc)
+    if (!rc) {
+        /* Not synced here, on the writer's time: the WAL is one file, so the
+         * next group's sync covers these frames, as does any checkpoint's
+         * before it copies them; a crash before either only brings the
+         * expired records back for the next pass. */
+        int fd = ot_walbuf_defer_sync(be->w, 1);
         rc = sq_step_done(be, sq_wstmt(be, W_COMMIT), err, "commit");
+        if (fd >= 0)
+            ot_walbuf_defer_sync(be->w, 0);
+    }
     if (rc) {
         be_rollback(be);
         return rc;
