@@ -14,10 +14,11 @@
 /* What one retention pass on the writer thread deletes at most, of each
  * kind (records, events): the pass holds the writer, so it is bounded, and
  * store_writer.c runs the next one soon while *more says so. On SQLite a pass's
- * time goes with its size: 2,500 is ~15 ms with a warm cache and up to
- * ~45 ms for the first of a round, on cold pages (10,000 was ~60 and up to
- * ~130 ms; bench/RESULTS.md, session 18). */
-#define OT_RETENTION_PASS_MAX 2500
+ * time goes with its size (10,000 was ~60 and up to ~130 ms on cold pages,
+ * 2,500 ~15 and up to ~45; bench/RESULTS.md, session 18); with 1,000,
+ * single-event ingest during a drain of 300,000 records keeps a p99 of
+ * ~30 ms instead of ~55, and drains as fast (bench/retload.sh, session 19). */
+#define OT_RETENTION_PASS_MAX 1000
 
 typedef struct ot_backend_ops {
     const char *name;
