@@ -1,12 +1,12 @@
 /* sqlite_rows.h - rows for one table, inserted many per statement.
  *
  * The SQLite writer inserts a telemetry record and its event per ingested
- * item, and an audit record per write request. One INSERT per row pays the statement's fixed cost each time
- * (opening a cursor on the table and on every index, halting, resetting):
- * about a third of what a row costs. ot_sqlite_rows gathers a table's rows
- * and inserts them with multi-row statements - `INSERT OR FAIL INTO t (...)
- * VALUES (...), (...), ...` of 64, 16, 4 or 1 rows, each prepared once, on
- * first use.
+ * item, and an audit record per write request. One INSERT per row pays the
+ * statement's fixed cost each time (opening a cursor on the table and on
+ * every index, halting, resetting): about a third of what a row costs.
+ * ot_sqlite_rows gathers a table's rows and inserts them with multi-row
+ * statements - `INSERT OR FAIL INTO t (...) VALUES (...), (...), ...` of
+ * 64, 16, 4 or 1 rows, each prepared once, on first use.
  *
  * OR FAIL, not SQLite's default ABORT: a multi-row ABORT statement keeps a
  * statement journal (a copy of every page it touches) to undo its own

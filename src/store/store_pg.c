@@ -22,8 +22,8 @@
  * Writes: a group's telemetry, points and events are buffered in COPY text
  * format and sent with three COPYs just before COMMIT, inside the group's
  * transaction; its audit records, series' latest values and per-minute
- * rollups follow as one unnest() statement each. The writer session runs synchronous_commit=on,
- * so COMMIT returning means durable. A COMMIT whose reply is lost with the
+ * rollups follow as one unnest() statement each. The writer session runs
+ * synchronous_commit=on, so COMMIT returning means durable. A COMMIT whose reply is lost with the
  * connection is settled on a new one with txid_status() of the
  * transaction's id (taken at BEGIN): committed means durable, and the group
  * is acknowledged, so a client does not retry a write that is stored (a
