@@ -1,5 +1,6 @@
 /* store_pg_int.h - state shared by the PostgreSQL backend's files
- * (store_pg.c, store_pg_read.c, store_pg_schema.c); internal to src/store/.
+ * (store_pg.c, store_pg_write.c, store_pg_read.c, store_pg_schema.c);
+ * internal to src/store/.
  *
  * Ownership: the writer connection `w` and everything under "writer thread"
  * belong to the store's writer thread; a pooled reader connection belongs to
@@ -114,7 +115,21 @@ int pg_conn_ensure(pg_be *be, pg_conn *pc, int writer, int prepare, ot_error *er
 PGresult *pg_run(pg_be *be, pg_conn *pc, int writer, int k, int n, const char *const *v,
                  ot_error *err, const char *what);
 
+/* --- store_pg_write.c: the writer thread's backend operations (backend.h) --- */
+
+int pg_begin(void *be, ot_error *err);
+int pg_commit(void *be, int *sync_fd, ot_error *err);
+void pg_rollback(void *be);
+int pg_reconnected(void *be);
 int pg_last_cursor(void *be, int64_t *last, int64_t *oldest, ot_error *err);
+int pg_lookup_tel(void *be, const char *event_id, int64_t *cursor, ot_error *err);
+int pg_put_tel(void *be, const ot_store_tel *t, int64_t cursor, ot_error *err);
+int pg_put_event(void *be, const ot_event *ev, const char *id, const char *ref_type,
+                 const char *extra, size_t extra_len, ot_error *err);
+int pg_put_doc(void *be, const ot_store_doc *d, int64_t now_us, ot_error *err);
+int pg_last_audit(void *be, int64_t *seq, char *hash_hex, ot_error *err);
+int pg_put_audit(void *be, int64_t seq, int64_t ts_us, const char *record, const char *prev_hash,
+                 const char *hash, ot_error *err);
 
 /* --- store_pg_schema.c ------------------------------------------------------- */
 
