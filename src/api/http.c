@@ -714,13 +714,25 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
             ot_utf8_sanitize(path, clean, sizeof clean);
             path = clean;
         }
-        json_t *f = json_pack("{s:s, s:s, s:s, s:i, s:f, s:s, s:s}", "method", req->method,
-                              "path", path, "route", req->route ? req->route->name : "",
-                              "status", status, "duration_ms", (double)dur / 1e6,
-                              "request_id", req->request_id, "end",
-                              toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "ok" : "aborted");
-        ot_log_fields(OT_LOG_INFO, "request", f);
-        json_decref(f);
+        ot_buf f;
+        ot_buf_init(&f);
+        ot_buf_puts(&f, "\"method\":");
+        ot_buf_json_string(&f, req->method);
+        ot_buf_puts(&f, ",\"path\":");
+        ot_buf_json_string(&f, path);
+        ot_buf_puts(&f, ",\"route\":");
+        ot_buf_json_string(&f, req->route ? req->route->name : "");
+        ot_buf_puts(&f, ",\"status\":");
+        ot_buf_put_u64(&f, (unsigned)status);
+        ot_buf_puts(&f, ",\"duration_ms\":");
+        ot_buf_json_real(&f, (double)(dur / 1000) / 1000.0); /* whole microseconds */
+        ot_buf_puts(&f, ",\"request_id\":");
+        ot_buf_json_string(&f, req->request_id);
+        ot_buf_puts(&f, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? ",\"end\":\"ok\""
+                                                                   : ",\"end\":\"aborted\"");
+        if (!ot_buf_failed(&f))
+            ot_log_members(OT_LOG_INFO, "request", f.data, f.len);
+        ot_buf_free(&f);
     }
     if ((status == 401 || status == 403) && h->app->store)
         audit_refusal(req, status);

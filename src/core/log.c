@@ -8,6 +8,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "core/buf.h"
 #include "core/clock.h"
 
 static int threshold = OT_LOG_INFO;
@@ -38,26 +39,43 @@ const char *ot_log_level_name(int level)
 void ot_log_set_level(int level) { threshold = level; }
 int ot_log_level(void) { return threshold; }
 
-void ot_log_fields(int level, const char *msg, json_t *fields)
+void ot_log_members(int level, const char *msg, const char *members, size_t len)
 {
     if (level < threshold)
         return;
     char ts[OT_TS_BUFSZ];
-    json_t *rec = json_object();
-    json_object_set_new(rec, "ts", json_string(ot_ts_format(ot_now_us(), ts)));
-    json_object_set_new(rec, "level", json_string(ot_log_level_name(level)));
-    json_object_set_new(rec, "msg", json_string(msg));
-    if (fields)
-        json_object_update(rec, fields);
-    char *line = json_dumps(rec, JSON_COMPACT | JSON_REAL_PRECISION(10));
-    json_decref(rec);
-    if (!line)
+    ot_buf b;
+    ot_buf_init(&b);
+    ot_buf_puts(&b, "{\"ts\":\"");
+    ot_buf_puts(&b, ot_ts_format(ot_now_us(), ts));
+    ot_buf_puts(&b, "\",\"level\":\"");
+    ot_buf_puts(&b, ot_log_level_name(level));
+    ot_buf_puts(&b, "\",\"msg\":");
+    ot_buf_json_string(&b, msg);
+    if (len) {
+        ot_buf_append(&b, ",", 1);
+        ot_buf_append(&b, members, len);
+    }
+    ot_buf_append(&b, "}\n", 2);
+    if (!ot_buf_failed(&b)) {
+        ssize_t w = write(STDERR_FILENO, b.data, b.len);
+        (void)w;
+    }
+    ot_buf_free(&b);
+}
+
+void ot_log_fields(int level, const char *msg, json_t *fields)
+{
+    if (level < threshold)
         return;
-    size_t n = strlen(line);
-    line[n] = '\n'; /* replaces the NUL; write length is explicit */
-    ssize_t w = write(STDERR_FILENO, line, n + 1);
-    (void)w;
-    free(line);
+    ot_buf f;
+    ot_buf_init(&f);
+    if (fields && json_object_size(fields))
+        ot_buf_json(&f, fields, JSON_COMPACT);
+    /* the object's members, without its braces */
+    int some = !ot_buf_failed(&f) && f.len > 2;
+    ot_log_members(level, msg, some ? f.data + 1 : "", some ? f.len - 2 : 0);
+    ot_buf_free(&f);
 }
 
 void ot_log(int level, const char *fmt, ...)

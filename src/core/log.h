@@ -10,6 +10,7 @@
 #define OT_CORE_LOG_H
 
 #include <jansson.h>
+#include <stddef.h>
 
 enum ot_log_level { OT_LOG_DEBUG = 10, OT_LOG_INFO = 20, OT_LOG_WARNING = 30,
                     OT_LOG_ERROR = 40, OT_LOG_CRITICAL = 50 };
@@ -26,8 +27,13 @@ static inline int ot_log_enabled(int level) { return level >= ot_log_level(); }
 /* Log a printf-style message at level. */
 void ot_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Log msg with extra fields from obj (borrowed; may be NULL). */
+/* Log msg with extra fields from obj (borrowed; may be NULL). Its keys
+ * follow ts, level and msg; none of them may be one of those three. */
 void ot_log_fields(int level, const char *msg, json_t *fields);
+/* The same with the fields given as JSON text: an object's members without
+ * its braces ("\"a\":1,\"b\":\"x\"", len bytes; 0 for none). Builds no tree:
+ * the access log writes one a request. */
+void ot_log_members(int level, const char *msg, const char *members, size_t len);
 
 #define ot_debug(...) ot_log(OT_LOG_DEBUG, __VA_ARGS__)
 #define ot_info(...) ot_log(OT_LOG_INFO, __VA_ARGS__)
