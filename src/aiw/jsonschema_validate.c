@@ -20,6 +20,12 @@
  * Property names: checked as text when the propertyNames schema allows it
  * (v_plain_string), else as a string instance.
  *
+ * The in-place applicators and unevaluated* are in jsonschema_apply.c;
+ * the state both walk with, in jsonschema_vctx.h.
+ *
+ * The in-place applicators and unevaluated* are in jsonschema_apply.c;
+ * the state both walk with, in jsonschema_vctx.h.
+ *
  * Contract: see jsonschema.h.  Everything here lives on the caller's stack
  * or heap, except one pcre2 match data per thread, kept between
  * validations and freed when the thread exits; the compiled schema is only
@@ -33,67 +39,12 @@
 
 #include "aiw/jsonschema_internal.h"
 #include "aiw/jsonschema_json.h"
+#include "aiw/jsonschema_vctx.h"
 #include "core/buf.h"
-
-enum { V_ABORT = -100 };
-
-/* --- Bitsets --- */
-
-struct bits {
-    uint64_t *w;
-    size_t nw;
-    uint64_t inl[4];
-};
-
-static int bits_init(struct bits *b, size_t n)
-{
-    b->nw = (n + 63) / 64;
-    if (b->nw <= 4) {
-        b->w = b->inl;
-        memset(b->inl, 0, sizeof b->inl);
-        return 0;
-    }
-    b->w = calloc(b->nw, sizeof *b->w);
-    return b->w ? 0 : OT_ENOMEM;
-}
-
-static void bits_free(struct bits *b)
-{
-    if (b->w && b->w != b->inl)
-        free(b->w);
-    b->w = NULL;
-}
-
-static inline void bits_set(struct bits *b, size_t i) { b->w[i / 64] |= 1ull << (i % 64); }
-static inline bool bits_get(const struct bits *b, size_t i) { return b->w[i / 64] >> (i % 64) & 1; }
-
-static void bits_or(struct bits *d, const struct bits *s)
-{
-    for (size_t i = 0; i < d->nw; i++)
-        d->w[i] |= s->w[i];
-}
 
 /* --- Context --- */
 
-struct vctx {
-    const ot_jsonschema *s;
-    json_t *errors; /* NULL: fast or quiet mode */
-    bool collect;   /* the caller wants errors: keep the path */
-    bool oom;
-    char *path;
-    size_t plen, pcap;
-    int depth, nscope;
-    pcre2_match_data *md;
-    const char *abort_msg;
-    const char *abort_loc;
-    char *abort_path;
-    const struct js_resource *scope[OT_JSONSCHEMA_MAX_DEPTH + 1];
-};
-
-/* Report an error at the current path for keyword kw of node n. */
-static void report(struct vctx *x, const js_node *n, const char *kw, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static void report(struct vctx *x, const js_node *n, const char *kw, const char *fmt, ...)
+void js_report(struct vctx *x, const js_node *n, const char *kw, const char *fmt, ...)
 {
     char msg[512], kwloc[1024];
     va_list ap;
@@ -108,7 +59,7 @@ static void report(struct vctx *x, const js_node *n, const char *kw, const char 
         x->oom = true;
 }
 
-static size_t path_push(struct vctx *x, const char *key, size_t klen)
+size_t js_path_push(struct vctx *x, const char *key, size_t klen)
 {
     size_t mark = x->plen;
     if (x->collect && js_pointer_append(&x->path, &x->plen, &x->pcap, key, klen))
@@ -116,16 +67,16 @@ static size_t path_push(struct vctx *x, const char *key, size_t klen)
     return mark;
 }
 
-static size_t path_push_index(struct vctx *x, size_t i)
+size_t js_path_push_index(struct vctx *x, size_t i)
 {
     char k[24];
     if (!x->collect)
         return x->plen;
     int n = snprintf(k, sizeof k, "%zu", i);
-    return path_push(x, k, (size_t)n);
+    return js_path_push(x, k, (size_t)n);
 }
 
-static void path_pop(struct vctx *x, size_t mark)
+void js_path_pop(struct vctx *x, size_t mark)
 {
     if (x->collect && x->path) {
         x->plen = mark;
@@ -133,14 +84,11 @@ static void path_pop(struct vctx *x, size_t mark)
     }
 }
 
-static int v_node(struct vctx *x, const js_node *n, const json_t *inst, struct bits *ann);
-
-/* Evaluate without reporting errors (the caller reports its own). */
-static int v_quiet(struct vctx *x, const js_node *n, const json_t *inst, struct bits *ann)
+int js_v_quiet(struct vctx *x, const js_node *n, const json_t *inst, struct bits *ann)
 {
     json_t *saved = x->errors;
     x->errors = NULL;
-    int r = v_node(x, n, inst, ann);
+    int r = js_v_node(x, n, inst, ann);
     x->errors = saved;
     return r;
 }
@@ -234,27 +182,27 @@ static int v_number(struct vctx *x, const js_node *n, const json_t *v)
     int valid = 1;
     if ((n->has & K_MULTIPLE) && !js_multiple_of(v, n->multiple_of)) {
         num_text(n->multiple_of, b, sizeof b);
-        report(x, n, "multipleOf", "%s is not a multiple of %s", NUM_A(), b);
+        js_report(x, n, "multipleOf", "%s is not a multiple of %s", NUM_A(), b);
         valid = 0;
     }
     if ((n->has & K_MAXIMUM) && js_num_cmp(v, n->maximum) > 0) {
         num_text(n->maximum, b, sizeof b);
-        report(x, n, "maximum", "%s is greater than the maximum %s", NUM_A(), b);
+        js_report(x, n, "maximum", "%s is greater than the maximum %s", NUM_A(), b);
         valid = 0;
     }
     if ((n->has & K_EXMAXIMUM) && js_num_cmp(v, n->ex_maximum) >= 0) {
         num_text(n->ex_maximum, b, sizeof b);
-        report(x, n, "exclusiveMaximum", "%s must be less than %s", NUM_A(), b);
+        js_report(x, n, "exclusiveMaximum", "%s must be less than %s", NUM_A(), b);
         valid = 0;
     }
     if ((n->has & K_MINIMUM) && js_num_cmp(v, n->minimum) < 0) {
         num_text(n->minimum, b, sizeof b);
-        report(x, n, "minimum", "%s is less than the minimum %s", NUM_A(), b);
+        js_report(x, n, "minimum", "%s is less than the minimum %s", NUM_A(), b);
         valid = 0;
     }
     if ((n->has & K_EXMINIMUM) && js_num_cmp(v, n->ex_minimum) <= 0) {
         num_text(n->ex_minimum, b, sizeof b);
-        report(x, n, "exclusiveMinimum", "%s must be greater than %s", NUM_A(), b);
+        js_report(x, n, "exclusiveMinimum", "%s must be greater than %s", NUM_A(), b);
         valid = 0;
     }
     return valid;
@@ -281,11 +229,11 @@ static int v_string_text(struct vctx *x, const js_node *n, const char *s, size_t
     if (need_max || need_min) {
         size_t cp = js_utf8_length(s, len);
         if (need_max && cp > n->max_len) {
-            report(x, n, "maxLength", "string is %zu characters long, more than the maximum %zu", cp, n->max_len);
+            js_report(x, n, "maxLength", "string is %zu characters long, more than the maximum %zu", cp, n->max_len);
             valid = 0;
         }
         if (need_min && cp < n->min_len) {
-            report(x, n, "minLength", "string is %zu characters long, fewer than the minimum %zu", cp, n->min_len);
+            js_report(x, n, "minLength", "string is %zu characters long, fewer than the minimum %zu", cp, n->min_len);
             valid = 0;
         }
     }
@@ -294,13 +242,13 @@ static int v_string_text(struct vctx *x, const js_node *n, const char *s, size_t
         if (m < 0)
             return m;
         if (!m) {
-            report(x, n, "pattern", "'%.60s%s' does not match the pattern '%s'", s, len > 60 ? "..." : "",
+            js_report(x, n, "pattern", "'%.60s%s' does not match the pattern '%s'", s, len > 60 ? "..." : "",
                    n->pattern.src);
             valid = 0;
         }
     }
     if ((n->has & K_FORMAT) && !js_format_check(n->format, s, len)) {
-        report(x, n, "format", "'%.60s%s' is not a valid %s", s, len > 60 ? "..." : "", format_name(n->format));
+        js_report(x, n, "format", "'%.60s%s' is not a valid %s", s, len > 60 ? "..." : "", format_name(n->format));
         valid = 0;
     }
     return valid;
@@ -311,28 +259,11 @@ static int v_string(struct vctx *x, const js_node *n, const json_t *v)
     return v_string_text(x, n, json_string_value(v), json_string_length(v));
 }
 
-#define FAIL()                                                                                                 \
-    do {                                                                                                       \
-        valid = 0;                                                                                             \
-        if (!x->errors)                                                                                        \
-            goto out;                                                                                          \
-    } while (0)
-#define CHECK(expr)                                                                                            \
-    do {                                                                                                       \
-        int r_ = (expr);                                                                                       \
-        if (r_ < 0) {                                                                                          \
-            valid = r_;                                                                                        \
-            goto out;                                                                                          \
-        }                                                                                                      \
-        if (!r_)                                                                                               \
-            FAIL();                                                                                            \
-    } while (0)
 
-/* Evaluate sub at item or member location (a new instance location). */
-static int v_child(struct vctx *x, const js_node *sub, const json_t *v, size_t mark)
+int js_v_child(struct vctx *x, const js_node *sub, const json_t *v, size_t mark)
 {
-    int r = v_node(x, sub, v, NULL);
-    path_pop(x, mark);
+    int r = js_v_node(x, sub, v, NULL);
+    js_path_pop(x, mark);
     return r;
 }
 
@@ -343,7 +274,7 @@ static int v_contains(struct vctx *x, const js_node *n, const json_t *arr, struc
     bool need_all = own || (n->has & K_MAXCONTAINS);
     int valid = 1;
     for (size_t i = 0; i < len; i++) {
-        int r = v_quiet(x, n->contains, json_array_get(arr, i), NULL);
+        int r = js_v_quiet(x, n->contains, json_array_get(arr, i), NULL);
         if (r < 0)
             return r;
         if (r) {
@@ -356,13 +287,13 @@ static int v_contains(struct vctx *x, const js_node *n, const json_t *arr, struc
     }
     if (count < min) {
         if (min == 1)
-            report(x, n, "contains", "no item matches the 'contains' schema");
+            js_report(x, n, "contains", "no item matches the 'contains' schema");
         else
-            report(x, n, "minContains", "%zu item(s) match the 'contains' schema, fewer than %zu", count, min);
+            js_report(x, n, "minContains", "%zu item(s) match the 'contains' schema, fewer than %zu", count, min);
         valid = 0;
     }
     if ((n->has & K_MAXCONTAINS) && count > n->max_contains) {
-        report(x, n, "maxContains", "%zu items match the 'contains' schema, more than %zu", count,
+        js_report(x, n, "maxContains", "%zu items match the 'contains' schema, more than %zu", count,
                n->max_contains);
         valid = 0;
     }
@@ -374,11 +305,11 @@ static int v_array(struct vctx *x, const js_node *n, const json_t *arr, struct b
     size_t len = json_array_size(arr), i = 0, a, b;
     int valid = 1;
     if ((n->has & K_MAXITEMS) && len > n->max_items) {
-        report(x, n, "maxItems", "array has %zu items, more than the maximum %zu", len, n->max_items);
+        js_report(x, n, "maxItems", "array has %zu items, more than the maximum %zu", len, n->max_items);
         FAIL();
     }
     if ((n->has & K_MINITEMS) && len < n->min_items) {
-        report(x, n, "minItems", "array has %zu items, fewer than the minimum %zu", len, n->min_items);
+        js_report(x, n, "minItems", "array has %zu items, fewer than the minimum %zu", len, n->min_items);
         FAIL();
     }
     if (n->has & K_UNIQUE) {
@@ -388,23 +319,23 @@ static int v_array(struct vctx *x, const js_node *n, const json_t *arr, struct b
             return OT_ENOMEM;
         }
         if (!u) {
-            report(x, n, "uniqueItems", "items %zu and %zu are equal; items must be unique", a, b);
+            js_report(x, n, "uniqueItems", "items %zu and %zu are equal; items must be unique", a, b);
             FAIL();
         }
     }
     for (i = 0; i < n->nprefix && i < len; i++) {
-        CHECK(v_child(x, n->prefix_items[i], json_array_get(arr, i), path_push_index(x, i)));
+        CHECK(js_v_child(x, n->prefix_items[i], json_array_get(arr, i), js_path_push_index(x, i)));
         if (own)
             bits_set(own, i);
     }
     if (n->items) {
         for (; i < len; i++) {
             if (n->items->kind == JS_NODE_FALSE) {
-                report(x, n, "items", "array has %zu items; at most %zu are allowed", len, n->nprefix);
+                js_report(x, n, "items", "array has %zu items; at most %zu are allowed", len, n->nprefix);
                 FAIL();
                 break;
             }
-            CHECK(v_child(x, n->items, json_array_get(arr, i), path_push_index(x, i)));
+            CHECK(js_v_child(x, n->items, json_array_get(arr, i), js_path_push_index(x, i)));
             if (own)
                 bits_set(own, i);
         }
@@ -445,12 +376,12 @@ static int v_required(struct vctx *x, const js_node *n, const json_t *obj, const
     for (size_t i = 0; i < req->n; i++) {
         if (json_object_getn(obj, req->v[i], req->len[i]))
             continue;
-        size_t mark = path_push(x, req->v[i], req->len[i]);
+        size_t mark = js_path_push(x, req->v[i], req->len[i]);
         if (because)
-            report(x, n, kw, "property '%s' is required when '%s' is present", req->v[i], because);
+            js_report(x, n, kw, "property '%s' is required when '%s' is present", req->v[i], because);
         else
-            report(x, n, kw, "required property '%s' is missing", req->v[i]);
-        path_pop(x, mark);
+            js_report(x, n, kw, "required property '%s' is missing", req->v[i]);
+        js_path_pop(x, mark);
         valid = 0;
         if (!x->errors)
             break;
@@ -497,11 +428,11 @@ static int v_property_name(struct vctx *x, const js_node *n, const char *k, size
             x->oom = true;
             return OT_ENOMEM;
         }
-        r = v_quiet(x, n->property_names, name, NULL);
+        r = js_v_quiet(x, n->property_names, name, NULL);
         json_decref(name);
     }
     if (r == 0)
-        report(x, n, "propertyNames", "property name '%s' does not match the 'propertyNames' schema", k);
+        js_report(x, n, "propertyNames", "property name '%s' does not match the 'propertyNames' schema", k);
     return r;
 }
 
@@ -516,7 +447,7 @@ static int v_member(struct vctx *x, const js_node *n, const char *k, size_t kl, 
         const struct js_named *p = find_named(n->props, n->nprops, k, kl);
         if (p) {
             matched = true;
-            CHECK(v_child(x, p->schema, v, path_push(x, k, kl)));
+            CHECK(js_v_child(x, p->schema, v, js_path_push(x, k, kl)));
         }
     }
     for (size_t j = 0; j < n->npatprops; j++) {
@@ -525,19 +456,19 @@ static int v_member(struct vctx *x, const js_node *n, const char *k, size_t kl, 
             return m;
         if (m) {
             matched = true;
-            CHECK(v_child(x, n->patprops[j].schema, v, path_push(x, k, kl)));
+            CHECK(js_v_child(x, n->patprops[j].schema, v, js_path_push(x, k, kl)));
         }
     }
     if (!matched && n->additional_props) {
         matched = true;
         if (n->additional_props->kind == JS_NODE_FALSE) {
-            size_t mark = path_push(x, k, kl);
-            report(x, n, "additionalProperties", "property '%s' is not allowed (not listed in 'properties'%s)", k,
+            size_t mark = js_path_push(x, k, kl);
+            js_report(x, n, "additionalProperties", "property '%s' is not allowed (not listed in 'properties'%s)", k,
                    n->npatprops ? " nor matched by 'patternProperties'" : "");
-            path_pop(x, mark);
+            js_path_pop(x, mark);
             FAIL();
         } else {
-            CHECK(v_child(x, n->additional_props, v, path_push(x, k, kl)));
+            CHECK(js_v_child(x, n->additional_props, v, js_path_push(x, k, kl)));
         }
     }
     if (own && matched)
@@ -555,11 +486,11 @@ static int v_object(struct vctx *x, const js_node *n, const json_t *obj, struct 
     json_t *v;
     int valid = 1;
     if ((n->has & K_MAXPROPS) && size > n->max_props) {
-        report(x, n, "maxProperties", "object has %zu properties, more than the maximum %zu", size, n->max_props);
+        js_report(x, n, "maxProperties", "object has %zu properties, more than the maximum %zu", size, n->max_props);
         FAIL();
     }
     if ((n->has & K_MINPROPS) && size < n->min_props) {
-        report(x, n, "minProperties", "object has %zu properties, fewer than the minimum %zu", size, n->min_props);
+        js_report(x, n, "minProperties", "object has %zu properties, fewer than the minimum %zu", size, n->min_props);
         FAIL();
     }
     if (n->required.n)
@@ -576,161 +507,7 @@ static int v_object(struct vctx *x, const js_node *n, const json_t *obj, struct 
     }
     for (size_t d = 0; d < n->ndep_schemas; d++)
         if (json_object_getn(obj, n->dep_schemas[d].name, n->dep_schemas[d].len))
-            CHECK(v_node(x, n->dep_schemas[d].schema, obj, own));
-out:
-    return valid;
-}
-
-/* --- In-place applicators --- */
-
-/* $dynamicRef: when the static target is a $dynamicAnchor, the outermost
- * resource in the dynamic scope with an anchor of that name wins. */
-static const js_node *dyn_target(const struct vctx *x, const js_node *n)
-{
-    if (!n->dynref_anchor)
-        return n->dynref;
-    for (int i = 0; i < x->nscope; i++) {
-        const struct js_resource *r = x->scope[i];
-        for (size_t j = 0; j < r->ndyn; j++)
-            if (strcmp(r->dyn[j].name, n->dynref_anchor) == 0)
-                return r->dyn[j].node;
-    }
-    return n->dynref;
-}
-
-/* Evaluate sub quietly; on success merge its annotations into own. */
-static int v_branch(struct vctx *x, const js_node *sub, const json_t *inst, struct bits *own)
-{
-    struct bits tmp;
-    if (!own)
-        return v_quiet(x, sub, inst, NULL);
-    if (bits_init(&tmp, own->nw * 64)) {
-        x->oom = true;
-        return OT_ENOMEM;
-    }
-    int r = v_quiet(x, sub, inst, &tmp);
-    if (r == 1)
-        bits_or(own, &tmp);
-    bits_free(&tmp);
-    return r;
-}
-
-static int v_any_of(struct vctx *x, const js_node *n, const json_t *inst, struct bits *own)
-{
-    size_t matched = 0;
-    for (size_t i = 0; i < n->nany_of; i++) {
-        int r = v_branch(x, n->any_of[i], inst, own);
-        if (r < 0)
-            return r;
-        matched += (size_t)r;
-        if (r && !own)
-            break; /* annotations not needed: the first match decides */
-    }
-    if (!matched)
-        report(x, n, "anyOf", "matches none of the %zu 'anyOf' alternatives", n->nany_of);
-    return matched > 0;
-}
-
-static int v_one_of(struct vctx *x, const js_node *n, const json_t *inst, struct bits *own)
-{
-    size_t first = 0, matched = 0;
-    for (size_t i = 0; i < n->none_of && matched < 2; i++) {
-        /* annotations count only when exactly one branch matches: collect
-         * the first match's, and none once a second one appears */
-        int r = v_branch(x, n->one_of[i], inst, matched ? NULL : own);
-        if (r < 0)
-            return r;
-        if (r && matched++ == 0)
-            first = i;
-        else if (r)
-            report(x, n, "oneOf", "matches 'oneOf' alternatives %zu and %zu; exactly one must match", first, i);
-    }
-    if (!matched)
-        report(x, n, "oneOf", "matches none of the %zu 'oneOf' alternatives; exactly one must match",
-               n->none_of);
-    return matched == 1;
-}
-
-static int v_if(struct vctx *x, const js_node *n, const json_t *inst, struct bits *own)
-{
-    int r = v_branch(x, n->if_, inst, own);
-    if (r < 0)
-        return r;
-    if (r)
-        return n->then_ ? v_node(x, n->then_, inst, own) : 1;
-    return n->else_ ? v_node(x, n->else_, inst, own) : 1;
-}
-
-static int v_inplace(struct vctx *x, const js_node *n, const json_t *inst, struct bits *own)
-{
-    int valid = 1;
-    if (n->ref)
-        CHECK(v_node(x, n->ref, inst, own));
-    if (n->dynref)
-        CHECK(v_node(x, dyn_target(x, n), inst, own));
-    for (size_t i = 0; i < n->nall_of; i++)
-        CHECK(v_node(x, n->all_of[i], inst, own));
-    if (n->nany_of)
-        CHECK(v_any_of(x, n, inst, own));
-    if (n->none_of)
-        CHECK(v_one_of(x, n, inst, own));
-    if (n->not_) {
-        int r = v_quiet(x, n->not_, inst, NULL);
-        if (r < 0)
-            return r;
-        if (r) {
-            report(x, n, "not", "must not match the 'not' schema");
-            FAIL();
-        }
-    }
-    if (n->if_)
-        CHECK(v_if(x, n, inst, own));
-out:
-    return valid;
-}
-
-/* --- Unevaluated --- */
-
-static int v_uneval_items(struct vctx *x, const js_node *n, const json_t *arr, struct bits *own)
-{
-    int valid = 1;
-    for (size_t i = 0; i < json_array_size(arr); i++) {
-        if (bits_get(own, i))
-            continue;
-        if (n->uneval_items->kind == JS_NODE_FALSE) {
-            size_t mark = path_push_index(x, i);
-            report(x, n, "unevaluatedItems", "item %zu is not allowed (no schema evaluated it)", i);
-            path_pop(x, mark);
-            FAIL();
-            continue;
-        }
-        CHECK(v_child(x, n->uneval_items, json_array_get(arr, i), path_push_index(x, i)));
-        bits_set(own, i);
-    }
-out:
-    return valid;
-}
-
-static int v_uneval_props(struct vctx *x, const js_node *n, const json_t *obj, struct bits *own)
-{
-    const char *k;
-    json_t *v;
-    size_t i = 0;
-    int valid = 1;
-    json_object_foreach((json_t *)obj, k, v) {
-        size_t kl = json_object_iter_key_len(json_object_key_to_iter(k)), idx = i++;
-        if (bits_get(own, idx))
-            continue;
-        if (n->uneval_props->kind == JS_NODE_FALSE) {
-            size_t mark = path_push(x, k, kl);
-            report(x, n, "unevaluatedProperties", "property '%s' is not allowed (no schema evaluated it)", k);
-            path_pop(x, mark);
-            FAIL();
-            continue;
-        }
-        CHECK(v_child(x, n->uneval_props, v, path_push(x, k, kl)));
-        bits_set(own, idx);
-    }
+            CHECK(js_v_node(x, n->dep_schemas[d].schema, obj, own));
 out:
     return valid;
 }
@@ -746,11 +523,11 @@ static int v_body(struct vctx *x, const js_node *n, const json_t *inst, struct b
     if ((n->has & K_TYPE) && !type_ok(n->types, inst)) {
         char want[80];
         types_text(n->types, want, sizeof want);
-        report(x, n, "type", "expected %s, got %s", want, type_name(inst));
+        js_report(x, n, "type", "expected %s, got %s", want, type_name(inst));
         FAIL();
     }
     if ((n->has & K_CONST) && !js_json_equal(inst, n->const_)) {
-        report(x, n, "const", "must be equal to the 'const' value");
+        js_report(x, n, "const", "must be equal to the 'const' value");
         FAIL();
     }
     if (n->has & K_ENUM) {
@@ -759,7 +536,7 @@ static int v_body(struct vctx *x, const js_node *n, const json_t *inst, struct b
             ;
         if (i == cnt) {
             char *txt = ot_json_dumps(n->enum_, JSON_COMPACT | JSON_ENCODE_ANY);
-            report(x, n, "enum", "must be one of %.300s", txt ? txt : "the 'enum' values");
+            js_report(x, n, "enum", "must be one of %.300s", txt ? txt : "the 'enum' values");
             free(txt);
             FAIL();
         }
@@ -789,11 +566,11 @@ static int v_body(struct vctx *x, const js_node *n, const json_t *inst, struct b
     default:
         break;
     }
-    CHECK(v_inplace(x, n, inst, track ? &own : NULL));
+    CHECK(js_v_inplace(x, n, inst, track ? &own : NULL));
     if (is_arr && n->uneval_items)
-        CHECK(v_uneval_items(x, n, inst, &own));
+        CHECK(js_v_uneval_items(x, n, inst, &own));
     if (is_obj && n->uneval_props)
-        CHECK(v_uneval_props(x, n, inst, &own));
+        CHECK(js_v_uneval_props(x, n, inst, &own));
     if (ann && valid == 1)
         bits_or(ann, &own);
 out:
@@ -801,12 +578,12 @@ out:
     return valid;
 }
 
-static int v_node(struct vctx *x, const js_node *n, const json_t *inst, struct bits *ann)
+int js_v_node(struct vctx *x, const js_node *n, const json_t *inst, struct bits *ann)
 {
     if (n->kind == JS_NODE_TRUE)
         return 1;
     if (n->kind == JS_NODE_FALSE) {
-        report(x, n, NULL, "no value is allowed here (the schema is false)");
+        js_report(x, n, NULL, "no value is allowed here (the schema is false)");
         return 0;
     }
     if (x->depth >= OT_JSONSCHEMA_MAX_DEPTH)
@@ -840,6 +617,7 @@ int ot_jsonschema_validate(const ot_jsonschema *s, const json_t *instance, json_
     x.errors = NULL;
     x.collect = errors_out != NULL;
     x.oom = false;
+    x.explaining = false;
     x.path = NULL;
     x.plen = x.pcap = 0;
     x.depth = x.nscope = 0;
@@ -862,7 +640,7 @@ int ot_jsonschema_validate(const ot_jsonschema *s, const json_t *instance, json_
         }
         x.path[0] = 0;
     }
-    r = v_node(&x, s->root, instance, NULL);
+    r = js_v_node(&x, s->root, instance, NULL);
     if (r == V_ABORT) {
         r = 0;
         if (x.errors) {

@@ -3,6 +3,7 @@
  * Unicode lengths, formats, hostile regexes, ref cycles and deep nesting. */
 #include <criterion/criterion.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "aiw/jsonschema.h"
@@ -332,6 +333,54 @@ Test(jsonschema, invalid_schemas_name_the_location)
     cr_assert(compile_fails("{\"allOf\":[]}", NULL, 0));
     cr_assert(compile_fails("{\"items\":3}", NULL, 0));
     cr_assert(compile_fails("{\"required\":[1]}", NULL, 0));
+}
+
+/* The message of a value no alternative matched (anyOf, oneOf) with its
+ * errors collected.  */
+static char *first_message(const char *schema, const char *instance)
+{
+    ot_error err;
+    ot_schema_set *set = ot_jsonschema_set_new();
+    json_t *sj = json_loads(schema, 0, NULL), *ij = json_loads(instance, JSON_DECODE_ANY, NULL);
+    ot_jsonschema *s = ot_jsonschema_compile(set, sj, NULL, 0, &err);
+    cr_assert(s, "%s", err.message);
+    json_t *errors = NULL;
+    cr_assert_eq(ot_jsonschema_validate(s, ij, &errors), 0);
+    cr_assert_eq(json_array_size(errors), 1);
+    char *m = strdup(json_string_value(json_object_get(json_array_get(errors, 0), "message")));
+    json_decref(errors);
+    json_decref(ij);
+    json_decref(sj);
+    ot_jsonschema_free(s);
+    ot_jsonschema_set_free(set);
+    return m;
+}
+
+/* ... says why each alternative failed (its first error, and where below
+ * the value when deeper), at most three; nested alternatives inside that
+ * explanation are not explained again. */
+Test(jsonschema, alternatives_that_all_fail_say_why)
+{
+    char *m = first_message("{\"anyOf\":[{\"type\":\"string\"},"
+                            "{\"type\":\"array\",\"items\":{\"enum\":[\"a\",\"b\"]}}]}",
+                            "[\"a\",\"c\"]");
+    cr_assert_str_eq(m, "matches none of the 2 'anyOf' alternatives (1: expected string, got array; "
+                        "2: /1 must be one of [\"a\",\"b\"])");
+    free(m);
+    m = first_message("{\"oneOf\":[{\"minimum\":5},{\"maximum\":1},{\"multipleOf\":2},"
+                      "{\"type\":\"string\"}]}",
+                      "3");
+    const char *head = "matches none of the 4 'oneOf' alternatives; exactly one must match (1: ";
+    cr_assert(strncmp(m, head, strlen(head)) == 0, "%s", m);
+    cr_assert(strstr(m, "; 2: ") && strstr(m, "; 3: ") && strstr(m, "; ...)") && !strstr(m, "4: "), "%s",
+              m);
+    free(m);
+    m = first_message("{\"anyOf\":[{\"anyOf\":[{\"type\":\"string\"},{\"type\":\"null\"}]},"
+                      "{\"type\":\"boolean\"}]}",
+                      "1");
+    cr_assert_str_eq(m, "matches none of the 2 'anyOf' alternatives (1: matches none of the 2 'anyOf' "
+                        "alternatives; 2: expected boolean, got integer)");
+    free(m);
 }
 
 Test(jsonschema, errors_carry_path_keyword_and_message)
