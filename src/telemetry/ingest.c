@@ -2,7 +2,6 @@
 #include "telemetry/ingest.h"
 
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,106 +11,10 @@
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/jsonfast.h"
-#include "core/strmap.h"
-#include "core/log.h"
 #include "store/store.h"
 #include "telemetry/names.h"
 #include "telemetry/normalize.h"
 #include "telemetry/pipeline.h"
-
-/* --- profiles ------------------------------------------------------------- */
-
-typedef struct prof_ref {
-    atomic_int refs;
-    ot_ingest_profile *p;
-} prof_ref;
-
-struct ot_profiles {
-    pthread_rwlock_t lock;
-    ot_strmap by_twin;           /* twin_id -> prof_ref */
-};
-
-static void ref_release(prof_ref *r)
-{
-    if (r && atomic_fetch_sub(&r->refs, 1) == 1) {
-        ot_ingest_profile_free(r->p);
-        free(r);
-    }
-}
-
-/* Insert or replace; takes over the caller's reference. Write lock held. */
-static int put_locked(ot_profiles *ps, const char *twin, prof_ref *ref)
-{
-    void *old = NULL;
-    if (ot_strmap_put(&ps->by_twin, twin, ref, &old))
-        return OT_ENOMEM;
-    ref_release(old);
-    return 0;
-}
-
-static prof_ref *ref_new(ot_ingest_profile *p)
-{
-    prof_ref *r = malloc(sizeof *r);
-    if (!r)
-        return NULL;
-    atomic_init(&r->refs, 1);
-    r->p = p;
-    return r;
-}
-
-/* A counted reference to the twin's profile, or NULL when it has none. */
-static prof_ref *profile_acquire(ot_profiles *ps, const char *twin)
-{
-    pthread_rwlock_rdlock(&ps->lock);
-    prof_ref *r = ot_strmap_get(&ps->by_twin, twin);
-    if (r)
-        atomic_fetch_add(&r->refs, 1);
-    pthread_rwlock_unlock(&ps->lock);
-    return r;
-}
-
-int ot_profiles_open(ot_store *store, ot_profiles **out, ot_error *err)
-{
-    ot_profiles *ps = calloc(1, sizeof *ps);
-    if (!ps)
-        return ot_error_set(err, OT_ENOMEM, NULL, "out of memory");
-    pthread_rwlock_init(&ps->lock, NULL);
-    json_t *docs = ot_store_list_docs(store, "ingest_profile", NULL, NULL, 1000000, err);
-    if (!docs) {
-        ot_profiles_free(ps);
-        return err ? err->code : OT_EIO;
-    }
-    size_t i;
-    json_t *d;
-    json_array_foreach(docs, i, d) {
-        ot_ingest_profile *p;
-        ot_error e;
-        const char *twin = json_string_value(json_object_get(d, "twin_id"));
-        if (!twin || ot_ingest_profile_parse(json_object_get(d, "profile"), &p, &e)) {
-            ot_log(OT_LOG_WARNING, "ingest: skipping an unreadable stored profile");
-            continue;
-        }
-        prof_ref *r = ref_new(p);
-        if (!r || put_locked(ps, twin, r)) {
-            ot_ingest_profile_free(p);
-            free(r);
-        }
-    }
-    json_decref(docs);
-    *out = ps;
-    return 0;
-}
-
-static void release_val(void *v) { ref_release(v); }
-
-void ot_profiles_free(ot_profiles *ps)
-{
-    if (!ps)
-        return;
-    ot_strmap_clear(&ps->by_twin, release_val);
-    pthread_rwlock_destroy(&ps->lock);
-    free(ps);
-}
 
 /* --- the one ingest path: normalize, validate, store, feed ------------------- */
 
@@ -159,7 +62,7 @@ struct ot_ingest_batch {
     ot_store_tel *stels;
     const char **names;
     double *values;
-    struct { char twin[OT_TEL_ID_MAX]; prof_ref *ref; } *refs; /* profiles in use */
+    struct { char twin[OT_TEL_ID_MAX]; ot_profile_ref *ref; } *refs; /* profiles in use */
     int nrefs, caprefs;
     int prepared;
     ot_ingest_done_fn done;
@@ -186,7 +89,7 @@ void ot_ingest_batch_free(ot_ingest_batch *b)
         ot_tel_clear(&b->items[i].tel);
     ot_buf_free(&b->text);
     for (int i = 0; i < b->nrefs; i++)
-        ref_release(b->refs[i].ref);
+        ot_profile_ref_release(b->refs[i].ref);
     free(b->refs);
     free(b->items);
     free(b->stels);
@@ -212,7 +115,7 @@ static const ot_ingest_profile *profile_for(ot_ingest_batch *b, const char *twin
         b->refs = r;
         b->caprefs = cap;
     }
-    prof_ref *r = profile_acquire(b->app->profiles, twin);
+    ot_profile_ref *r = ot_profiles_acquire(b->app->profiles, twin);
     ot_strlcpy(b->refs[b->nrefs].twin, twin, OT_TEL_ID_MAX);
     b->refs[b->nrefs++].ref = r;
     return r ? r->p : NULL;
@@ -513,12 +416,6 @@ static void named_message(const ot_error *e, char *out, size_t n)
 
 static void reply_results(ot_req *req);
 
-static void on_done(ot_store_write *w, void *ctx)
-{
-    (void)w;
-    ot_req_complete(ctx);
-}
-
 /* Telemetry committed (detection already fed): let the reply go. Writer
  * thread. */
 static void on_ingested(ot_ingest_batch *b, void *ctx)
@@ -710,100 +607,4 @@ static void reply_results(ot_req *req)
     ot_buf_puts(&b, "]}");
     ot_reply_buf(req, 200, &b);
     ingest_free(g);
-}
-
-/* --- profile endpoints ------------------------------------------------------ */
-
-static void profile_saved(ot_req *req);
-
-struct profile_put {
-    ot_store_write w;
-    ot_store_doc doc;
-    ot_store_event ev;
-    char *json;
-    ot_ingest_profile *p;
-    char twin[OT_TEL_ID_MAX];
-};
-
-void ot_h_ingest_profile_get(ot_req *req)
-{
-    const char *twin = ot_req_twin_path(req);
-    if (!twin)
-        return;
-    prof_ref *r = profile_acquire(req->app->profiles, twin);
-    if (!r) {
-        ot_reply_errorf(req, OT_ENOTFOUND, "$.twin_id", "twin '%s' has no ingest profile", twin);
-        return;
-    }
-    ot_reply_json(req, 200, ot_ingest_profile_to_json(r->p));
-    ref_release(r);
-}
-
-void ot_h_ingest_profile_put(ot_req *req)
-{
-    const char *twin = ot_req_twin_path(req);
-    if (!twin)
-        return;
-    json_t *body = ot_req_json(req);
-    if (!body)
-        return;
-    struct profile_put *pp = calloc(1, sizeof *pp);
-    ot_error err;
-    ot_error_clear(&err);
-    if (!pp) {
-        json_decref(body);
-        ot_reply_errorf(req, OT_ENOMEM, NULL, "out of memory");
-        return;
-    }
-    if (ot_ingest_profile_parse(body, &pp->p, &err)) {
-        json_decref(body);
-        free(pp);
-        ot_reply_error(req, &err);
-        return;
-    }
-    json_decref(body);
-    snprintf(pp->twin, sizeof pp->twin, "%s", twin);
-    json_t *canon = ot_ingest_profile_to_json(pp->p);
-    json_t *stored = json_pack("{s:s, s:O}", "twin_id", twin, "profile", canon);
-    pp->json = ot_json_dumps(stored, JSON_COMPACT);
-    json_decref(stored);
-    json_decref(canon);
-    pp->doc = (ot_store_doc){"ingest_profile", pp->twin, pp->twin, NULL, pp->json};
-    pp->w.docs = &pp->doc;
-    pp->w.ndocs = 1;
-    pp->w.done = on_done;
-    pp->w.ctx = req;
-    ot_req_audit(req, &pp->w, twin);
-    ot_req_defer(req, profile_saved, pp);
-    int rc = pp->json ? ot_store_submit(req->app->store, &pp->w) : OT_ENOMEM;
-    if (rc) {
-        ot_req_undefer(req);
-        ot_ingest_profile_free(pp->p);
-        free(pp->json);
-        free(pp);
-        ot_reply_errorf(req, rc, NULL, "could not store the profile; retry");
-    }
-}
-
-static void profile_saved(ot_req *req)
-{
-    struct profile_put *pp = req->defer_ctx;
-    if (pp->w.rc) {
-        ot_reply_errorf(req, OT_EUNAVAIL, NULL, "could not store the profile: %s",
-                        pp->w.err.message);
-        ot_ingest_profile_free(pp->p);
-    } else {
-        ot_profiles *ps = req->app->profiles;
-        prof_ref *r = ref_new(pp->p);
-        json_t *out = ot_ingest_profile_to_json(pp->p);
-        pthread_rwlock_wrlock(&ps->lock);
-        if (!r || put_locked(ps, pp->twin, r)) {
-            ot_ingest_profile_free(pp->p);
-            free(r);
-        }
-        pthread_rwlock_unlock(&ps->lock);
-        ot_reply_json(req, 200, out);
-    }
-    free(pp->json);
-    free(pp);
 }

@@ -28,14 +28,10 @@
 #include "api/http.h"
 #include "core/error.h"
 #include "store/store.h"
+#include "telemetry/ingest_profiles.h"
 
 struct ot_app;
 struct ot_store;
-typedef struct ot_profiles ot_profiles;
-
-/* Load every stored profile. */
-int ot_profiles_open(struct ot_store *store, ot_profiles **out, ot_error *err);
-void ot_profiles_free(ot_profiles *p);
 
 /* --- the one ingest path (HTTP and MQTT) --------------------------------- */
 
@@ -91,7 +87,6 @@ int ot_ingest_batch_rc(const ot_ingest_batch *b, ot_error *err);
 /* --- endpoints ------------------------------------------------------------- */
 
 void ot_h_ingest(ot_req *req);
-void ot_h_ingest_profile_get(ot_req *req);
-void ot_h_ingest_profile_put(ot_req *req);
+/* the profile endpoints: ingest_profiles.h */
 
 #endif
