@@ -9,6 +9,7 @@
 
 #include "aiw/events.h"
 #include "api/app.h"
+#include "api/twin_doc.h"
 #include "core/buf.h"
 #include "core/evtype.h"
 #include "core/log.h"
@@ -475,31 +476,7 @@ void ot_h_model_get(ot_req *req)
     ot_reply_json(req, 200, j);
 }
 
-struct model_put {
-    ot_store_write w;
-    ot_store_doc doc;
-    char *text;
-    json_t *reply;
-};
-
-static void model_saved(ot_req *req)
-{
-    struct model_put *mp = req->defer_ctx;
-    if (mp->w.rc)
-        ot_reply_errorf(req, OT_EUNAVAIL, NULL, "could not store the model: %s",
-                        mp->w.err.message);
-    else
-        ot_reply_json(req, 200, json_incref(mp->reply));
-    json_decref(mp->reply);
-    free(mp->text);
-    free(mp);
-}
-
-static void model_stored(ot_store_write *w, void *ctx)
-{
-    (void)w;
-    ot_req_complete(ctx);
-}
+static const ot_twin_doc model_doc = {.type = "model", .key = "model", .what = "the model"};
 
 void ot_h_model_put(ot_req *req)
 {
@@ -518,25 +495,7 @@ void ot_h_model_put(ot_req *req)
         ot_reply_error(req, &err);
         return;
     }
-    struct model_put *mp = calloc(1, sizeof *mp);
-    if (!mp) {
-        ot_sim_model_free(m);
-        ot_reply_errorf(req, OT_ENOMEM, NULL, "out of memory");
-        return;
-    }
-    mp->reply = json_pack("{s:s, s:o}", "twin_id", twin, "model", ot_sim_model_to_json(m));
+    json_t *value = ot_sim_model_to_json(m);
     ot_sim_model_free(m);
-    mp->text = ot_json_dumps(mp->reply, JSON_COMPACT);
-    mp->doc = (ot_store_doc){"model", twin, twin, NULL, mp->text};
-    mp->w = (ot_store_write){.docs = &mp->doc, .ndocs = 1, .done = model_stored, .ctx = req};
-    ot_req_audit(req, &mp->w, twin);
-    ot_req_defer(req, model_saved, mp);
-    rc = mp->text ? ot_store_submit(req->app->store, &mp->w) : OT_ENOMEM;
-    if (rc) {
-        ot_req_undefer(req);
-        json_decref(mp->reply);
-        free(mp->text);
-        free(mp);
-        ot_reply_errorf(req, rc, NULL, "could not store the model; retry");
-    }
+    ot_twin_doc_put(req, twin, &model_doc, value, NULL);
 }

@@ -2,16 +2,14 @@
 #include "telemetry/ingest_profiles.h"
 
 #include <pthread.h>
-#include <stdio.h>
 #include <stdlib.h>
 
 #include "aiw/events.h"
 #include "api/app.h"
-#include "core/buf.h"
+#include "api/twin_doc.h"
 #include "core/log.h"
 #include "core/strmap.h"
 #include "telemetry/ingest.h"
-#include "telemetry/names.h"
 
 struct ot_profiles {
     pthread_rwlock_t lock;
@@ -99,24 +97,36 @@ void ot_profiles_free(ot_profiles *ps)
     free(ps);
 }
 
-static void on_done(ot_store_write *w, void *ctx)
-{
-    (void)w;
-    ot_req_complete(ctx);
-}
-
 /* --- GET and PUT /twins/{twin_id}/ingest ------------------------------------ */
 
-static void profile_saved(ot_req *req);
+/* A stored profile takes effect: it replaces the twin's (taken from ctx,
+ * a profile pointer, which is then NULL). */
+static int profile_apply(ot_req *req, const char *twin, void *ctx, ot_error *err)
+{
+    ot_ingest_profile **p = ctx;
+    ot_profiles *ps = req->app->profiles;
+    ot_profile_ref *r = ref_new(*p);
+    pthread_rwlock_wrlock(&ps->lock);
+    int failed = !r || put_locked(ps, twin, r);
+    pthread_rwlock_unlock(&ps->lock);
+    if (failed) {
+        free(r);
+        return ot_error_set(err, OT_ENOMEM, NULL, "out of memory");
+    }
+    *p = NULL;
+    return 0;
+}
 
-struct profile_put {
-    ot_store_write w;
-    ot_store_doc doc;
-    ot_store_event ev;
-    char *json;
-    ot_ingest_profile *p;
-    char twin[OT_TEL_ID_MAX];
-};
+static void profile_drop(void *ctx)
+{
+    ot_ingest_profile **p = ctx;
+    ot_ingest_profile_free(*p);
+    free(p);
+}
+
+static const ot_twin_doc profile_doc = {.type = "ingest_profile", .key = "profile",
+                                        .what = "the profile", .reply_value = 1,
+                                        .apply = profile_apply, .drop = profile_drop};
 
 void ot_h_ingest_profile_get(ot_req *req)
 {
@@ -140,63 +150,20 @@ void ot_h_ingest_profile_put(ot_req *req)
     json_t *body = ot_req_json(req);
     if (!body)
         return;
-    struct profile_put *pp = calloc(1, sizeof *pp);
+    ot_ingest_profile **p = malloc(sizeof *p);
     ot_error err;
     ot_error_clear(&err);
-    if (!pp) {
+    if (!p) {
         json_decref(body);
         ot_reply_errorf(req, OT_ENOMEM, NULL, "out of memory");
         return;
     }
-    if (ot_ingest_profile_parse(body, &pp->p, &err)) {
+    if (ot_ingest_profile_parse(body, p, &err)) {
         json_decref(body);
-        free(pp);
+        free(p);
         ot_reply_error(req, &err);
         return;
     }
     json_decref(body);
-    snprintf(pp->twin, sizeof pp->twin, "%s", twin);
-    json_t *canon = ot_ingest_profile_to_json(pp->p);
-    json_t *stored = json_pack("{s:s, s:O}", "twin_id", twin, "profile", canon);
-    pp->json = ot_json_dumps(stored, JSON_COMPACT);
-    json_decref(stored);
-    json_decref(canon);
-    pp->doc = (ot_store_doc){"ingest_profile", pp->twin, pp->twin, NULL, pp->json};
-    pp->w.docs = &pp->doc;
-    pp->w.ndocs = 1;
-    pp->w.done = on_done;
-    pp->w.ctx = req;
-    ot_req_audit(req, &pp->w, twin);
-    ot_req_defer(req, profile_saved, pp);
-    int rc = pp->json ? ot_store_submit(req->app->store, &pp->w) : OT_ENOMEM;
-    if (rc) {
-        ot_req_undefer(req);
-        ot_ingest_profile_free(pp->p);
-        free(pp->json);
-        free(pp);
-        ot_reply_errorf(req, rc, NULL, "could not store the profile; retry");
-    }
-}
-
-static void profile_saved(ot_req *req)
-{
-    struct profile_put *pp = req->defer_ctx;
-    if (pp->w.rc) {
-        ot_reply_errorf(req, OT_EUNAVAIL, NULL, "could not store the profile: %s",
-                        pp->w.err.message);
-        ot_ingest_profile_free(pp->p);
-    } else {
-        ot_profiles *ps = req->app->profiles;
-        ot_profile_ref *r = ref_new(pp->p);
-        json_t *out = ot_ingest_profile_to_json(pp->p);
-        pthread_rwlock_wrlock(&ps->lock);
-        if (!r || put_locked(ps, pp->twin, r)) {
-            ot_ingest_profile_free(pp->p);
-            free(r);
-        }
-        pthread_rwlock_unlock(&ps->lock);
-        ot_reply_json(req, 200, out);
-    }
-    free(pp->json);
-    free(pp);
+    ot_twin_doc_put(req, twin, &profile_doc, ot_ingest_profile_to_json(*p), p);
 }

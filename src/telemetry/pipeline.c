@@ -10,6 +10,7 @@
 
 #include "aiw/events.h"
 #include "api/app.h"
+#include "api/twin_doc.h"
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/hash.h"
@@ -619,35 +620,17 @@ void ot_h_detector_get(ot_req *req)
                                       ot_detector_config_to_json(&c)));
 }
 
-struct detector_put {
-    ot_store_write w;
-    ot_store_doc doc;
-    char *text;
-    ot_detector_config cfg;
-    json_t *reply;
-};
-
-static void detector_stored(ot_store_write *w, void *ctx)
+/* A stored setting takes effect: series read it at their next point. */
+static int detector_apply(ot_req *req, const char *twin, void *ctx, ot_error *err)
 {
-    (void)w;
-    ot_req_complete(ctx);
+    if (cfg_set(&req->app->pipeline->cfg, twin, ctx))
+        return ot_error_set(err, OT_ENOMEM, NULL, "out of memory");
+    return 0;
 }
 
-static void detector_saved(ot_req *req)
-{
-    struct detector_put *dp = req->defer_ctx;
-    if (dp->w.rc) {
-        ot_reply_errorf(req, OT_EUNAVAIL, NULL, "could not store the setting: %s",
-                        dp->w.err.message);
-    } else if (cfg_set(&req->app->pipeline->cfg, ot_req_param(req, "twin_id"), &dp->cfg)) {
-        ot_reply_errorf(req, OT_ENOMEM, NULL, "out of memory");
-    } else {
-        ot_reply_json(req, 200, json_incref(dp->reply));
-    }
-    json_decref(dp->reply);
-    free(dp->text);
-    free(dp);
-}
+static const ot_twin_doc detector_doc = {.type = "detector", .key = "detector",
+                                         .what = "the setting", .apply = detector_apply,
+                                         .drop = free};
 
 void ot_h_detector_put(ot_req *req)
 {
@@ -659,32 +642,18 @@ void ot_h_detector_put(ot_req *req)
         return;
     ot_error err;
     ot_error_clear(&err);
-    struct detector_put *dp = calloc(1, sizeof *dp);
-    if (!dp) {
+    ot_detector_config *cfg = malloc(sizeof *cfg);
+    if (!cfg) {
         json_decref(body);
         ot_reply_errorf(req, OT_ENOMEM, NULL, "out of memory");
         return;
     }
-    if (ot_detector_config_from_json(body, &dp->cfg, &err)) {
+    if (ot_detector_config_from_json(body, cfg, &err)) {
         json_decref(body);
-        free(dp);
+        free(cfg);
         ot_reply_error(req, &err);
         return;
     }
     json_decref(body);
-    dp->reply = json_pack("{s:s, s:o}", "twin_id", twin, "detector",
-                          ot_detector_config_to_json(&dp->cfg));
-    dp->text = ot_json_dumps(dp->reply, JSON_COMPACT);
-    dp->doc = (ot_store_doc){"detector", twin, twin, NULL, dp->text};
-    dp->w = (ot_store_write){.docs = &dp->doc, .ndocs = 1, .done = detector_stored, .ctx = req};
-    ot_req_audit(req, &dp->w, twin);
-    ot_req_defer(req, detector_saved, dp);
-    int rc = dp->text ? ot_store_submit(req->app->store, &dp->w) : OT_ENOMEM;
-    if (rc) {
-        ot_req_undefer(req);
-        json_decref(dp->reply);
-        free(dp->text);
-        free(dp);
-        ot_reply_errorf(req, rc, NULL, "could not store the setting; retry");
-    }
+    ot_twin_doc_put(req, twin, &detector_doc, ot_detector_config_to_json(cfg), cfg);
 }

@@ -481,3 +481,67 @@ Test(ingest, a_client_that_leaves_before_the_reply_costs_nothing)
     }
     cr_assert_eq(got, N, "%zu of %d writes stored", got, N);
 }
+
+/* A twin's settings documents (api/twin_doc.h): the detector setting, the
+ * ingest profile and the model are each answered once stored, in effect at
+ * once (the GET shows it), audited, refused whole when bad, and still there
+ * after a restart. */
+Test(ingest, twin_settings_are_stored_audited_and_survive_a_restart)
+{
+    bb_server s;
+    bb_start(&s, NULL, NULL, NULL);
+    json_t *d = bb_req(&s, "PUT", "/twins/set1/detector", "{\"method\":\"zscore\",\"threshold\":4.5}",
+                       200);
+    cr_assert_str_eq(sget(d, "twin_id"), "set1");
+    cr_assert_float_eq(json_number_value(json_object_get(json_object_get(d, "detector"), "threshold")),
+                       4.5, 1e-12);
+    json_decref(d);
+    json_decref(bb_req(&s, "PUT", "/twins/set1/ingest", "{\"rename\":{\"t\":\"temp_c\"}}", 200));
+    json_decref(bb_req(&s, "PUT", "/twins/set1/model",
+                       "{\"parameters\":{\"x\":{\"dist\":\"constant\",\"value\":2}},"
+                       "\"kpis\":{\"out\":\"x\"}}",
+                       200));
+    /* in effect at once: the GETs read what is in memory */
+    d = bb_req(&s, "GET", "/twins/set1/detector", NULL, 200);
+    cr_assert_str_eq(sget(json_object_get(d, "detector"), "method"), "zscore");
+    json_decref(d);
+    json_t *p = bb_req(&s, "GET", "/twins/set1/ingest", NULL, 200);
+    cr_assert_str_eq(sget(json_object_get(p, "rename"), "t"), "temp_c");
+    json_decref(p);
+    /* a bad setting is refused whole and the stored one stays */
+    bb_resp e;
+    bb_http(&s, "PUT", "/twins/set1/detector", "{\"threshold\":-1}", NULL, &e);
+    bb_assert_error(&e, 400, "validation_failed", "$.threshold");
+    bb_resp_free(&e);
+    d = bb_req(&s, "GET", "/twins/set1/detector", NULL, 200);
+    cr_assert_float_eq(json_number_value(json_object_get(json_object_get(d, "detector"), "threshold")),
+                       4.5, 1e-12);
+    json_decref(d);
+    /* each PUT is in the audit chain */
+    json_t *a = bb_req(&s, "GET", "/audit?limit=100", NULL, 200);
+    int puts = 0;
+    size_t i;
+    json_t *row;
+    json_array_foreach(json_object_get(a, "records"), i, row) {
+        const char *action = sget(json_object_get(row, "record"), "action");
+        puts += action && strncmp(action, "PUT /twins/", 11) == 0;
+    }
+    cr_assert_eq(puts, 3, "%s", json_dumps(a, 0));
+    json_decref(a);
+    char dir[256];
+    snprintf(dir, sizeof dir, "%s", s.dir);
+    cr_assert_eq(bb_stop(&s, 1), 0);
+    bb_start(&s, NULL, NULL, dir);
+    d = bb_req(&s, "GET", "/twins/set1/detector", NULL, 200);
+    json_t *det = json_object_get(d, "detector");
+    cr_assert_str_eq(sget(det, "method"), "zscore");
+    cr_assert_float_eq(json_number_value(json_object_get(det, "threshold")), 4.5, 1e-12);
+    json_decref(d);
+    p = bb_req(&s, "GET", "/twins/set1/ingest", NULL, 200);
+    cr_assert_str_eq(sget(json_object_get(p, "rename"), "t"), "temp_c");
+    json_decref(p);
+    json_t *m = bb_req(&s, "GET", "/twins/set1/model", NULL, 200);
+    cr_assert(json_is_false(json_object_get(m, "default")));
+    json_decref(m);
+    bb_stop_checked(&s);
+}
