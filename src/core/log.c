@@ -10,6 +10,7 @@
 
 #include "core/buf.h"
 #include "core/clock.h"
+#include "core/utf8.h"
 
 static int threshold = OT_LOG_INFO;
 
@@ -51,6 +52,11 @@ void ot_log_members(int level, const char *msg, const char *members, size_t len)
     ot_buf_puts(&b, "\",\"level\":\"");
     ot_buf_puts(&b, ot_log_level_name(level));
     ot_buf_puts(&b, "\",\"msg\":");
+    char clean[1024];
+    if (!ot_utf8_valid(msg, strlen(msg))) { /* it may quote what a client sent */
+        ot_utf8_sanitize(msg, clean, sizeof clean);
+        msg = clean;
+    }
     ot_buf_json_string(&b, msg);
     if (len) {
         ot_buf_append(&b, ",", 1);

@@ -30,7 +30,8 @@ void ot_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)
 /* Log msg with extra fields from obj (borrowed; may be NULL). Its keys
  * follow ts, level and msg; none of them may be one of those three. */
 void ot_log_fields(int level, const char *msg, json_t *fields);
-/* The same with the fields given as JSON text: an object's members without
+/* The same with the fields given as JSON text (valid UTF-8: the caller
+ * escapes and checks it; msg is made valid here): an object's members without
  * its braces ("\"a\":1,\"b\":\"x\"", len bytes; 0 for none). Builds no tree:
  * the access log writes one a request. */
 void ot_log_members(int level, const char *msg, const char *members, size_t len);

@@ -39,16 +39,18 @@ static void write_records(void)
     const char *m = "\"method\":\"GET\",\"status\":404";
     ot_log_members(OT_LOG_ERROR, "members", m, strlen(m));
     ot_log(OT_LOG_INFO, "formatted %d", 42);
+    ot_log(OT_LOG_INFO, "quoted %s", "\xff!"); /* not UTF-8: written escaped */
 }
 
 Test(log, writes_one_json_object_a_line_with_ts_level_msg_then_the_fields)
 {
     char *out = captured(write_records);
-    const char *want_msg[] = {"with fields", "no fields", "members", "formatted 42"};
-    const char *want_level[] = {"info", "warning", "error", "info"};
+    const char *want_msg[] = {"with fields", "no fields", "members", "formatted 42",
+                              "quoted \\xff!"};
+    const char *want_level[] = {"info", "warning", "error", "info", "info"};
     int n = 0;
     for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n"), n++) {
-        cr_assert_lt(n, 4, "a record below the threshold was written: %s", line);
+        cr_assert_lt(n, 5, "a record below the threshold was written: %s", line);
         json_error_t e;
         json_t *o = json_loads(line, 0, &e);
         cr_assert(o, "not JSON (%s): %s", e.text, line);
@@ -77,6 +79,6 @@ Test(log, writes_one_json_object_a_line_with_ts_level_msg_then_the_fields)
         }
         json_decref(o);
     }
-    cr_assert_eq(n, 4);
+    cr_assert_eq(n, 5);
     free(out);
 }
