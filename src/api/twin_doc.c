@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "aiw/events.h"
 #include "api/app.h"
 #include "core/buf.h"
 #include "store/store.h"
@@ -49,8 +50,7 @@ static void saved(ot_req *req)
     finish(tp);
 }
 
-void ot_twin_doc_put(ot_req *req, const char *twin, const ot_twin_doc *kind, json_t *value,
-                     void *ctx)
+static void put(ot_req *req, const char *twin, const ot_twin_doc *kind, json_t *value, void *ctx)
 {
     struct twin_doc_put *tp = calloc(1, sizeof *tp);
     json_t *doc = value ? json_pack("{s:s, s:O}", "twin_id", twin, kind->key, value) : NULL;
@@ -81,4 +81,25 @@ void ot_twin_doc_put(ot_req *req, const char *twin, const ot_twin_doc *kind, jso
         finish(tp);
         ot_reply_errorf(req, rc, NULL, "could not store %s; retry", kind->what);
     }
+}
+
+void ot_twin_doc_handle(ot_req *req, const ot_twin_doc *kind)
+{
+    const char *twin = ot_req_twin_path(req);
+    if (!twin)
+        return;
+    json_t *body = ot_req_json(req);
+    if (!body)
+        return;
+    json_t *value = NULL;
+    void *ctx = NULL;
+    ot_error err;
+    ot_error_clear(&err);
+    int rc = kind->parse(body, &value, &ctx, &err);
+    json_decref(body);
+    if (rc) {
+        ot_reply_error(req, &err);
+        return;
+    }
+    put(req, twin, kind, value, ctx);
 }

@@ -2,8 +2,9 @@
  * detector setting, a simulation model): stored durably with its audit
  * record, then put into effect, then answered.
  *
- * The handler parses and checks the body, then calls ot_twin_doc_put with
- * the canonical value. The document {"twin_id": twin, key: value} is stored
+ * The route's handler is ot_twin_doc_handle with the kind: it takes the
+ * {twin_id} path parameter and the JSON body (400 naming what is wrong),
+ * and the kind's parse checks the body and gives the canonical value. The document {"twin_id": twin, key: value} is stored
  * as (type, twin); once the store has committed it, apply (NULL: nothing to
  * do) puts it into effect on an HTTP thread, and the reply is 200 with the
  * document, or with the value alone (reply_value). A failed write answers
@@ -11,8 +12,8 @@
  * not store WHAT; retry"), and a failed apply its own error (the document
  * is stored all the same: the next start loads it).
  *
- * Ownership: value is taken (a reference). ctx stays the handler's: apply
- * may take what it holds; drop(ctx) runs once at the end in every case
+ * Ownership: ctx is what parse made: apply may take what it holds, and
+ * drop(ctx) runs once at the end in every case, parse's failure aside
  * (drop NULL: nothing to free).
  */
 #ifndef OT_API_TWIN_DOC_H
@@ -25,6 +26,9 @@
 
 /* The kind of document; a static constant per endpoint. */
 typedef struct ot_twin_doc {
+    /* Check body: 0 with the canonical value (a new reference) and what
+     * apply needs in *ctx (may stay NULL), or an error naming the field */
+    int (*parse)(const json_t *body, json_t **value, void **ctx, ot_error *err);
     const char *type;  /* the document type: "ingest_profile" */
     const char *key;   /* the value's member in it: "profile" */
     const char *what;  /* in messages: "the profile" */
@@ -34,7 +38,7 @@ typedef struct ot_twin_doc {
     void (*drop)(void *ctx); /* NULL: nothing to free */
 } ot_twin_doc;
 
-void ot_twin_doc_put(ot_req *req, const char *twin, const ot_twin_doc *kind, json_t *value,
-                     void *ctx);
+/* PUT /twins/{twin_id}/... of kind's document. */
+void ot_twin_doc_handle(ot_req *req, const ot_twin_doc *kind);
 
 #endif

@@ -476,26 +476,18 @@ void ot_h_model_get(ot_req *req)
     ot_reply_json(req, 200, j);
 }
 
-static const ot_twin_doc model_doc = {.type = "model", .key = "model", .what = "the model"};
-
-void ot_h_model_put(ot_req *req)
+static int model_parse(const json_t *body, json_t **value, void **ctx, ot_error *err)
 {
-    const char *twin = ot_req_twin_path(req);
-    if (!twin)
-        return;
-    json_t *body = ot_req_json(req);
-    if (!body)
-        return;
+    (void)ctx;
     ot_sim_model *m = NULL;
-    ot_error err;
-    ot_error_clear(&err);
-    int rc = ot_sim_model_parse(body, "$", &m, &err);
-    json_decref(body);
-    if (rc) {
-        ot_reply_error(req, &err);
-        return;
-    }
-    json_t *value = ot_sim_model_to_json(m);
+    if (ot_sim_model_parse(body, "$", &m, err))
+        return err->code ? err->code : OT_EINVAL;
+    *value = ot_sim_model_to_json(m);
     ot_sim_model_free(m);
-    ot_twin_doc_put(req, twin, &model_doc, value, NULL);
+    return 0;
 }
+
+static const ot_twin_doc model_doc = {.parse = model_parse, .type = "model", .key = "model",
+                                      .what = "the model"};
+
+void ot_h_model_put(ot_req *req) { ot_twin_doc_handle(req, &model_doc); }

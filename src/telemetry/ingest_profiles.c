@@ -124,9 +124,24 @@ static void profile_drop(void *ctx)
     free(p);
 }
 
-static const ot_twin_doc profile_doc = {.type = "ingest_profile", .key = "profile",
-                                        .what = "the profile", .reply_value = 1,
-                                        .apply = profile_apply, .drop = profile_drop};
+static int profile_parse(const json_t *body, json_t **value, void **ctx, ot_error *err)
+{
+    ot_ingest_profile **p = malloc(sizeof *p);
+    if (!p)
+        return ot_error_set(err, OT_ENOMEM, NULL, "out of memory");
+    if (ot_ingest_profile_parse(body, p, err)) {
+        free(p);
+        return err->code ? err->code : OT_EINVAL;
+    }
+    *value = ot_ingest_profile_to_json(*p);
+    *ctx = p;
+    return 0;
+}
+
+static const ot_twin_doc profile_doc = {.parse = profile_parse, .type = "ingest_profile",
+                                        .key = "profile", .what = "the profile",
+                                        .reply_value = 1, .apply = profile_apply,
+                                        .drop = profile_drop};
 
 void ot_h_ingest_profile_get(ot_req *req)
 {
@@ -142,28 +157,4 @@ void ot_h_ingest_profile_get(ot_req *req)
     ot_profile_ref_release(r);
 }
 
-void ot_h_ingest_profile_put(ot_req *req)
-{
-    const char *twin = ot_req_twin_path(req);
-    if (!twin)
-        return;
-    json_t *body = ot_req_json(req);
-    if (!body)
-        return;
-    ot_ingest_profile **p = malloc(sizeof *p);
-    ot_error err;
-    ot_error_clear(&err);
-    if (!p) {
-        json_decref(body);
-        ot_reply_errorf(req, OT_ENOMEM, NULL, "out of memory");
-        return;
-    }
-    if (ot_ingest_profile_parse(body, p, &err)) {
-        json_decref(body);
-        free(p);
-        ot_reply_error(req, &err);
-        return;
-    }
-    json_decref(body);
-    ot_twin_doc_put(req, twin, &profile_doc, ot_ingest_profile_to_json(*p), p);
-}
+void ot_h_ingest_profile_put(ot_req *req) { ot_twin_doc_handle(req, &profile_doc); }

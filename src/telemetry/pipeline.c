@@ -513,7 +513,7 @@ int ot_pipeline_start(ot_app *app, int nshards, ot_pipeline **out, ot_error *err
     if (!docs) {
         pthread_rwlock_destroy(&p->cfg.lock);
         free(p);
-        return err->code;
+        return err->code ? err->code : OT_EINVAL;
     }
     size_t i;
     json_t *d;
@@ -628,32 +628,22 @@ static int detector_apply(ot_req *req, const char *twin, void *ctx, ot_error *er
     return 0;
 }
 
-static const ot_twin_doc detector_doc = {.type = "detector", .key = "detector",
-                                         .what = "the setting", .apply = detector_apply,
-                                         .drop = free};
-
-void ot_h_detector_put(ot_req *req)
+static int detector_parse(const json_t *body, json_t **value, void **ctx, ot_error *err)
 {
-    const char *twin = ot_req_twin_path(req);
-    if (!twin)
-        return;
-    json_t *body = ot_req_json(req);
-    if (!body)
-        return;
-    ot_error err;
-    ot_error_clear(&err);
     ot_detector_config *cfg = malloc(sizeof *cfg);
-    if (!cfg) {
-        json_decref(body);
-        ot_reply_errorf(req, OT_ENOMEM, NULL, "out of memory");
-        return;
-    }
-    if (ot_detector_config_from_json(body, cfg, &err)) {
-        json_decref(body);
+    if (!cfg)
+        return ot_error_set(err, OT_ENOMEM, NULL, "out of memory");
+    if (ot_detector_config_from_json(body, cfg, err)) {
         free(cfg);
-        ot_reply_error(req, &err);
-        return;
+        return err->code ? err->code : OT_EINVAL;
     }
-    json_decref(body);
-    ot_twin_doc_put(req, twin, &detector_doc, ot_detector_config_to_json(cfg), cfg);
+    *value = ot_detector_config_to_json(cfg);
+    *ctx = cfg;
+    return 0;
 }
+
+static const ot_twin_doc detector_doc = {.parse = detector_parse, .type = "detector",
+                                         .key = "detector", .what = "the setting",
+                                         .apply = detector_apply, .drop = free};
+
+void ot_h_detector_put(ot_req *req) { ot_twin_doc_handle(req, &detector_doc); }
