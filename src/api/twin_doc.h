@@ -4,10 +4,11 @@
  *
  * The route's handler is ot_twin_doc_handle with the kind: it takes the
  * {twin_id} path parameter and the JSON body (400 naming what is wrong),
- * and the kind's parse checks the body and gives the canonical value. The document {"twin_id": twin, key: value} is stored
- * as (type, twin); once the store has committed it, apply (NULL: nothing to
- * do) puts it into effect on an HTTP thread, and the reply is 200 with the
- * document, or with the value alone (reply_value). A failed write answers
+ * and the kind's parse checks the body and gives the canonical value. The
+ * document {"twin_id": twin, key: value} is stored as (type, twin); once the
+ * store has committed it, apply (NULL: nothing to do) puts it into effect
+ * on an HTTP thread, and the reply is 200 with the document, or with the
+ * value alone (reply_value). A failed write answers
  * 503 ("could not store WHAT: ..."), a full queue the store's error ("could
  * not store WHAT; retry"), and a failed apply its own error (the document
  * is stored all the same: the next start loads it).
