@@ -13,7 +13,14 @@
  * for 10 s (the hub ticks every 5 s, so never more than 15 s apart), and a
  * `lagged` event ({"resume_from": cursor}) before the stream ends when a live
  * subscriber falls more than SSE_MAX_LAG events behind (its client reads
- * too slowly); the client reconnects with that cursor.
+ * too slowly); the client reconnects with that cursor. `connected` and
+ * `heartbeat` carry `id:` too (the cursor up to which the subscriber has
+ * everything it asked for), so an EventSource that reconnects before any
+ * event came resumes from there instead of starting live again.
+ *
+ * A subscriber's cursor is written under its stream's lock (render,
+ * produce) and read without it by the commit hook (ot_sse_wants), hence
+ * the relaxed atomic accesses: a stale value there only wakes it once more.
  */
 #include <stdatomic.h>
 #include <stdio.h>
@@ -49,8 +56,9 @@ int ot_sse_wants(void *stream_ctx, const ot_event *evs, size_t n, unsigned types
     sse_sub *s = stream_ctx;
     if (s->f.types && !(s->f.types & types))
         return 0;
+    int64_t cursor = __atomic_load_n(&s->cursor, __ATOMIC_RELAXED);
     for (size_t i = 0; i < n; i++)
-        if (evs[i].cursor > s->cursor && ot_event_match(&s->f, evs[i].type, evs[i].twin_id))
+        if (evs[i].cursor > cursor && ot_event_match(&s->f, evs[i].type, evs[i].twin_id))
             return 1;
     return 0;
 }
@@ -67,7 +75,7 @@ static int render(void *ctx, const ot_event *ev)
         ot_buf_append(&s->pending, ev->json, ev->json_len);
         ot_buf_append(&s->pending, "\n\n", 2);
     }
-    s->cursor = ev->cursor;
+    __atomic_store_n(&s->cursor, ev->cursor, __ATOMIC_RELAXED);
     return 0;
 }
 
@@ -81,14 +89,6 @@ static void produce(sse_sub *s, int closing)
         return;
     }
     int64_t last = ot_store_last_cursor(app->store);
-    if (s->live && last - s->cursor > SSE_MAX_LAG) {
-        ot_buf_printf(&s->pending,
-                      "event: lagged\ndata: {\"resume_from\":\"%s\",\"reason\":\"the client "
-                      "read too slowly; reconnect with since=resume_from\"}\n\n",
-                      ot_cursor_format(s->cursor, c));
-        s->ending = 1;
-        return;
-    }
     int64_t scanned = s->cursor;
     ot_error err;
     int n = ot_events_read(app, s->cursor, SSE_READ_BATCH, &s->f, render, s, &scanned, &err);
@@ -99,13 +99,26 @@ static void produce(sse_sub *s, int closing)
                                    "retrying\"}\n\n");
         return;
     }
-    if (scanned > s->cursor && n < SSE_READ_BATCH)
-        s->cursor = scanned; /* skipped events that do not match the filter */
+    if (scanned > s->cursor && n < SSE_READ_BATCH) /* skipped events it does not want */
+        __atomic_store_n(&s->cursor, scanned, __ATOMIC_RELAXED);
+    /* Behind only when a full batch came and more than SSE_MAX_LAG events
+     * lie beyond it. Measured before the read, a filtered subscriber that
+     * had everything it wanted looked as far behind as the events of other
+     * twins or types committed since it last looked. */
+    if (s->live && n == SSE_READ_BATCH && last - s->cursor > SSE_MAX_LAG) {
+        ot_buf_printf(&s->pending,
+                      "event: lagged\ndata: {\"resume_from\":\"%s\",\"reason\":\"the client "
+                      "read too slowly; reconnect with since=resume_from\"}\n\n",
+                      ot_cursor_format(s->cursor, c));
+        s->ending = 1;
+        return;
+    }
     if (n < SSE_READ_BATCH && s->cursor >= last)
         s->live = 1;
     if (s->pending.len == 0 && ot_mono_ns() - s->last_write_ns >= SSE_HEARTBEAT_NS)
-        ot_buf_printf(&s->pending, "event: heartbeat\ndata: {\"ts\":\"%s\",\"cursor\":\"%s\"}\n\n",
-                      ot_ts_format(ot_now_us(), ts), ot_cursor_format(s->cursor, c));
+        ot_buf_printf(&s->pending,
+                      "event: heartbeat\nid: %s\ndata: {\"ts\":\"%s\",\"cursor\":\"%s\"}\n\n",
+                      ot_cursor_format(s->cursor, c), ot_ts_format(ot_now_us(), ts), c);
 }
 
 static ssize_t sse_peek(void *ctx, const char **data, int closing)
@@ -172,9 +185,9 @@ void ot_h_subscribe(ot_req *req)
     }
     char c[32], ts[OT_TS_BUFSZ];
     ot_buf_printf(&s->pending,
-                  "retry: 2000\nevent: connected\ndata: {\"cursor\":\"%s\",\"ts\":\"%s\","
+                  "retry: 2000\nevent: connected\nid: %s\ndata: {\"cursor\":\"%s\",\"ts\":\"%s\","
                   "\"heartbeat_s\":10}\n\n",
-                  ot_cursor_format(s->cursor, c), ot_ts_format(ot_now_us(), ts));
+                  ot_cursor_format(s->cursor, c), c, ot_ts_format(ot_now_us(), ts));
     s->last_write_ns = ot_mono_ns();
     /* keyed by its twin filter: only commits with that twin's events wake it */
     static const ot_stream_ops ops = {sse_peek, sse_consume, sse_free};

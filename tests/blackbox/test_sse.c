@@ -397,3 +397,76 @@ Test(sse_shutdown, sigterm_with_open_streams_exits_0, .timeout = 60)
     free(log);
     bb_stop(&s, 0);
 }
+
+/* A filtered stream that has everything it asked for is not behind, however
+ * many events of other twins or types were committed since it last looked:
+ * its next event comes, never `lagged`. (The lag was measured before
+ * reading, so 50,000 events of another twin between two of its visits ended
+ * it.) Its heartbeat's id is past every event it skipped. */
+Test(sse, filtered_streams_are_not_lagged_by_events_they_skip, .timeout = 120)
+{
+    bb_sse q, t;
+    cr_assert_eq(bb_sse_open(&q, &srv, "/subscribe?twin_id=quiet", NULL, 10), 200);
+    cr_assert_eq(bb_sse_open(&t, &srv, "/subscribe?types=SimulationCompleted", NULL, 10), 200);
+    cr_assert(bb_sse_wait_count(&q, 1, 10) && bb_sse_wait_count(&t, 1, 10));
+    /* 60,000 events of another twin, in NDJSON batches of 5,000 */
+    size_t cap = 5000 * 64;
+    char *body = malloc(cap);
+    cr_assert_not_null(body);
+    for (int b = 0; b < 12; b++) {
+        size_t len = 0;
+        for (int i = 0; i < 5000; i++)
+            len += (size_t)snprintf(body + len, cap - len,
+                                    "{\"twin_id\":\"busy\",\"asset_id\":\"a\",\"metrics\":{\"v\":%d}}\n",
+                                    i);
+        const char *h[] = {"Content-Type: application/x-ndjson", NULL};
+        bb_resp r;
+        cr_assert_eq(bb_http(&srv, "POST", "/telemetry/ingest", body, h, &r), 200, "%s", r.body);
+        bb_resp_free(&r);
+    }
+    free(body);
+    ingest(&srv, "quiet", 1);
+    json_decref(bb_req(&srv, "POST", "/sim/run",
+                       "{\"twin_id\":\"fb\",\"parameters\":{\"base_yield\":0.85},\"seed\":3,"
+                       "\"n_samples\":200}",
+                       200));
+    long qi = bb_sse_wait_type(&q, "TelemetryAppended", 1, 10);
+    long ti = bb_sse_wait_type(&t, "SimulationCompleted", 1, 10);
+    for (size_t k = 0; k < q.nev; k++)
+        cr_assert_str_neq(q.ev[k].event, "lagged", "twin filter: %s", q.ev[k].data);
+    for (size_t k = 0; k < t.nev; k++)
+        cr_assert_str_neq(t.ev[k].event, "lagged", "type filter: %s", t.ev[k].data);
+    cr_assert_geq(qi, 0, "twin filter: its event did not come");
+    cr_assert_geq(ti, 0, "type filter: its event did not come");
+    cr_assert_gt(idnum(q.ev[qi].id), 60000); /* after the other twin's (and detection's) */
+    cr_assert(strstr(q.ev[qi].data, "\"twin_id\":\"quiet\""), "%s", q.ev[qi].data);
+    /* the next heartbeat (within 8 s of the last write, on a 5 s tick) */
+    long hb = bb_sse_wait_type(&t, "heartbeat", (size_t)ti + 1, 16);
+    cr_assert_geq(hb, 0, "type filter: no heartbeat");
+    cr_assert_geq(idnum(t.ev[hb].id), idnum(t.ev[ti].id), "heartbeat id '%s' before '%s'",
+                  t.ev[hb].id, t.ev[ti].id);
+    bb_sse_close(&t);
+    bb_sse_close(&q);
+}
+
+/* The connected event carries the cursor as its id, so an EventSource that
+ * drops before any event comes resumes from there (Last-Event-ID) and loses
+ * nothing committed meanwhile. */
+Test(sse, the_connected_event_has_an_id_to_resume_from)
+{
+    ingest(&srv, "cid", 1);
+    bb_sse c;
+    cr_assert_eq(bb_sse_open(&c, &srv, "/subscribe?twin_id=cid", NULL, 10), 200);
+    cr_assert(bb_sse_wait_count(&c, 1, 10));
+    cr_assert_str_eq(c.ev[0].event, "connected");
+    cr_assert_eq(idnum(c.ev[0].id), 1, "connected id '%s'", c.ev[0].id);
+    char h[128];
+    snprintf(h, sizeof h, "Last-Event-ID: %s", c.ev[0].id);
+    bb_sse_close(&c); /* dropped before any event */
+    ingest(&srv, "cid", 2);
+    const char *hdr[] = {h, NULL};
+    cr_assert_eq(bb_sse_open(&c, &srv, "/subscribe?twin_id=cid", hdr, 10), 200);
+    cr_assert(bb_sse_wait_count(&c, 2, 10), "the event committed while away did not come");
+    check_event(&c, 1, 2);
+    bb_sse_close(&c);
+}
