@@ -178,9 +178,13 @@ void ot_agg_append(json_t *out, enum ot_agg_fn fn, int64_t start_us, const ot_mo
             v = json_null(); /* sample stddev needs two points */
         } else {
             double var = (m->sumsq - m->sum * mean) / (double)(m->count - 1);
-            v = json_real(var > 0 ? sqrt(var) : 0.0);
+            v = isfinite(var) ? json_real(var > 0 ? sqrt(var) : 0.0) : json_null();
         }
     }
+    /* a sum (or sum of squares) past the largest double has no value to
+     * give; the bucket and its count still come, with null */
+    if (!v)
+        v = json_null();
     char ts[OT_TS_BUFSZ];
     json_array_append_new(out, json_pack("{s:s, s:o, s:I}", "bucket", ot_ts_format(start_us, ts),
                                          "value", v, "count", (json_int_t)m->count));

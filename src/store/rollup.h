@@ -112,7 +112,8 @@ void ot_rollups_free(ot_rollups *r);
 int ot_agg_use_rollups(int64_t start_us, int64_t end_us, int64_t window_us);
 
 /* Append one bucket {"bucket","value","count"} to out, its value computed
- * by fn from the bucket's moments (sample stddev: null below two points). */
+ * by fn from the bucket's moments (sample stddev: null below two points;
+ * null too where the value is past the largest double). */
 void ot_agg_append(json_t *out, enum ot_agg_fn fn, int64_t start_us, const ot_moments *m);
 
 /* out[twin][asset][metric] = {"value","ts"}, creating the levels. */

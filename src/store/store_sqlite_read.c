@@ -540,22 +540,39 @@ json_t *sq_aggregate(void *p, const char *twin_id, const char *asset_id, const c
     sqlite_be *be = p;
     struct rconn *c = acquire(be);
     struct buckets bk = {.max = max_buckets};
-    int64_t ids[256];
-    int nids = 0, rc;
+    /* the twin's series of this metric: one per asset (every asset, when
+     * asset_id is NULL), however many */
+    int64_t few[64], *ids = few;
+    size_t nids = 0, cap = sizeof few / sizeof few[0];
+    int rc;
     json_t *out = NULL;
     sqlite3_stmt *st = rstmt(c, R_SERIES_FOR);
     sqlite3_bind_text(st, 1, twin_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, metric, -1, SQLITE_STATIC);
     sq_bind_text_or_null(st, 3, asset_id);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW && nids < 256)
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (nids == cap) {
+            int64_t *bigger = malloc(2 * cap * sizeof *bigger);
+            if (!bigger) {
+                sqlite3_reset(st);
+                ot_error_set(err, OT_ENOMEM, NULL, "out of memory");
+                goto out;
+            }
+            memcpy(bigger, ids, nids * sizeof *ids);
+            if (ids != few)
+                free(ids);
+            ids = bigger;
+            cap *= 2;
+        }
         ids[nids++] = sqlite3_column_int64(st, 0);
+    }
     sqlite3_reset(st);
-    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+    if (rc != SQLITE_DONE) {
         ot_sqlite_error(c->db, err, "aggregate");
         goto out;
     }
     int rollups = ot_agg_use_rollups(start_us, end_us, window_us);
-    for (int i = 0; i < nids; i++) {
+    for (size_t i = 0; i < nids; i++) {
         rc = rollups ? scan_rollups(c, &bk, ids[i], start_us, end_us, window_us, err)
                      : scan_points(c, &bk, ids[i], start_us, end_us, window_us, err);
         if (rc)
@@ -574,6 +591,8 @@ json_t *sq_aggregate(void *p, const char *twin_id, const char *asset_id, const c
         ot_agg_append(out, fn, k->start, &k->m);
     }
 out:
+    if (ids != few)
+        free(ids);
     free(bk.tab);
     release(be, c);
     return out;

@@ -11,6 +11,7 @@
 #include "api/app.h"
 #include "core/clock.h"
 #include "store/store.h"
+#include "telemetry/normalize.h"
 
 #define QUERY_MAX_ROWS 10000
 #define AGG_MAX_BUCKETS 100000
@@ -52,14 +53,8 @@ int ot_window_parse(const char *s, int64_t *us)
 
 int ot_time_param_parse(const char *s, int64_t *us)
 {
-    if (ot_ts_parse(s, us) == 0)
-        return 0;
-    char *end;
-    double v = strtod(s, &end);
-    if (end == s || *end || v < 0 || v > 253402300799.0)
-        return -1;
-    *us = (int64_t)(v * 1e6);
-    return 0;
+    ot_error err;
+    return ot_tel_parse_ts_str(s, us, &err, "$") ? -1 : 0;
 }
 
 /* Common parameters; replies and returns -1 on bad input. */
@@ -70,12 +65,12 @@ static int time_range(ot_req *req, int64_t *start, int64_t *end)
     *end = INT64_MAX;
     if (s && *s && ot_time_param_parse(s, start)) {
         ot_reply_errorf(req, OT_EINVAL, "$.start_time",
-                        "start_time '%.40s' is not RFC 3339, 'YYYY-MM-DD HH:MM:SS' or Unix seconds", s);
+                        "start_time '%.40s' is not RFC 3339, 'YYYY-MM-DD HH:MM:SS' or Unix time", s);
         return -1;
     }
     if (e && *e && ot_time_param_parse(e, end)) {
         ot_reply_errorf(req, OT_EINVAL, "$.end_time",
-                        "end_time '%.40s' is not RFC 3339, 'YYYY-MM-DD HH:MM:SS' or Unix seconds", e);
+                        "end_time '%.40s' is not RFC 3339, 'YYYY-MM-DD HH:MM:SS' or Unix time", e);
         return -1;
     }
     if (*start > *end) {

@@ -175,6 +175,87 @@ Test(query, aggregate_functions_on_known_data)
     json_decref(j);
 }
 
+/* Every series of the metric counts, however many assets the twin has
+ * (the SQLite reader stopped at the first 256), on raw points and rollups. */
+Test(query, aggregate_takes_every_asset_of_the_twin)
+{
+    size_t cap = 300 * 128, len = 0;
+    char *body = malloc(cap);
+    cr_assert_not_null(body);
+    len += (size_t)snprintf(body + len, cap - len, "[");
+    for (int i = 0; i < 300; i++)
+        len += (size_t)snprintf(body + len, cap - len,
+                                "%s{\"twin_id\":\"many\",\"asset_id\":\"a%d\",\"metrics\":{\"x\":%d},"
+                                "\"ts\":\"2026-01-04T12:00:00Z\"}",
+                                i ? "," : "", i, i);
+    snprintf(body + len, cap - len, "]");
+    json_decref(bb_req(&srv, "POST", "/telemetry/ingest", body, 200));
+    free(body);
+    static const char *windows[] = {"1%20minute", "10%20seconds"}; /* rollups, raw points */
+    for (size_t w = 0; w < 2; w++) {
+        json_t *j = bb_getf(&srv, 200, "/telemetry/aggregate?twin_id=many&metric_name=x"
+                                       "&window=%s&function=sum", windows[w]);
+        json_t *b = json_object_get(j, "buckets");
+        cr_assert_eq(json_array_size(b), 1);
+        cr_assert_eq(json_integer_value(json_object_get(json_array_get(b, 0), "count")), 300,
+                     "window %s", windows[w]);
+        cr_assert_float_eq(val(b, 0), 299.0 * 300 / 2, 1e-9);
+        json_decref(j);
+    }
+}
+
+/* A sum past the largest double has no value: the bucket still comes, with
+ * its count and a null value (it was dropped from the reply). */
+Test(query, an_overflowing_sum_is_null_not_a_missing_bucket)
+{
+    json_decref(bb_req(
+        &srv, "POST", "/telemetry/ingest",
+        "[{\"twin_id\":\"huge\",\"asset_id\":\"a\",\"metrics\":{\"x\":1e308},\"ts\":\"2026-01-04T12:00:01Z\"},"
+        "{\"twin_id\":\"huge\",\"asset_id\":\"a\",\"metrics\":{\"x\":1e308},\"ts\":\"2026-01-04T12:00:02Z\"},"
+        "{\"twin_id\":\"huge\",\"asset_id\":\"a\",\"metrics\":{\"x\":1},\"ts\":\"2026-01-04T12:05:00Z\"}]",
+        200));
+    static const char *fns[] = {"sum", "avg", "stddev"};
+    for (size_t f = 0; f < 3; f++) {
+        json_t *j = bb_getf(&srv, 200, "/telemetry/aggregate?twin_id=huge&metric_name=x"
+                                       "&window=1%%20minute&function=%s", fns[f]);
+        json_t *b = json_object_get(j, "buckets");
+        cr_assert_eq(json_array_size(b), 2, "%s: %zu buckets", fns[f], json_array_size(b));
+        json_t *k = json_array_get(b, 0);
+        cr_assert_eq(json_integer_value(json_object_get(k, "count")), 2);
+        cr_assert(json_is_null(json_object_get(k, "value")), "%s", fns[f]);
+        json_decref(j);
+    }
+}
+
+/* start_time and end_time take the ts forms of ingest, exactly: Unix
+ * seconds with a fraction are not rounded down a microsecond, and what is
+ * not a time (nan, hex, a leading space) is a 400 naming the parameter. */
+Test(query, unix_time_parameters_are_exact_and_strict)
+{
+    json_decref(bb_req(&srv, "POST", "/telemetry/ingest",
+                       "{\"twin_id\":\"unix\",\"asset_id\":\"a\",\"metrics\":{\"x\":1},"
+                       "\"ts\":\"1111452905.115850\"}",
+                       200));
+    json_t *j = bb_getf(&srv, 200, "/telemetry/query?twin_id=unix&start_time=1111452905.115851");
+    cr_assert_eq(json_integer_value(json_object_get(j, "count")), 0);
+    json_decref(j);
+    j = bb_getf(&srv, 200, "/telemetry/query?twin_id=unix&start_time=1111452905.11585"
+                           "&end_time=1111452905.115851");
+    cr_assert_eq(json_integer_value(json_object_get(j, "count")), 1);
+    json_decref(j);
+    static const char *bad[] = {"start_time=nan", "end_time=nan", "start_time=0x10",
+                                "end_time=%201111452905", "start_time=1e9"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char path[128];
+        snprintf(path, sizeof path, "/telemetry/query?twin_id=unix&%s", bad[i]);
+        bb_resp r;
+        bb_http(&srv, "GET", path, NULL, NULL, &r);
+        bb_assert_error(&r, 400, "validation_failed",
+                        strncmp(bad[i], "start", 5) == 0 ? "$.start_time" : "$.end_time");
+        bb_resp_free(&r);
+    }
+}
+
 Test(query, aggregate_bad_parameters_name_them)
 {
     static const struct { const char *q, *path; } bad[] = {
