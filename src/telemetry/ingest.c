@@ -345,9 +345,10 @@ static void item_prefix(char *out, size_t i)
 }
 
 /* Split the body into items: one object, an array, or NDJSON. Returns the
- * parsed documents (a JSON array; NDJSON lines that do not parse become
- * JSON strings holding the parse error). */
-static json_t *split_body(ot_req *req, int *single)
+ * parsed documents (a JSON array). An NDJSON line that does not parse is a
+ * null there, and its parse error is in *bad under its index ("3"); *bad is
+ * NULL when every line parsed. */
+static json_t *split_body(ot_req *req, int *single, json_t **bad)
 {
     const char *b = req->body ? req->body : "";
     size_t len = req->body_len;
@@ -355,6 +356,7 @@ static json_t *split_body(ot_req *req, int *single)
     int ndjson = ct && (strstr(ct, "ndjson") || strstr(ct, "jsonl") || strstr(ct, "json-seq"));
     json_error_t jerr;
     *single = 0;
+    *bad = NULL;
     if (ot_req_body_blank(req)) {
         ot_reply_errorf(req, OT_EINVAL, "$", "request body is empty; send a telemetry object, "
                         "a JSON array of them, or NDJSON (one per line)");
@@ -384,18 +386,22 @@ static json_t *split_body(ot_req *req, int *single)
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         const char *e = nl ? nl : end;
         line++;
-        const char *q = p;
-        while (q < e && (*q == ' ' || *q == '\t' || *q == '\r'))
+        const char *q = p; /* RS (0x1E) leads each record of application/json-seq */
+        while (q < e && (*q == ' ' || *q == '\t' || *q == '\r' || *q == 0x1e))
             q++;
         if (q < e) {
-            json_t *doc = ot_json_loadb(p, (size_t)(e - p), JSON_REJECT_DUPLICATES, &jerr);
+            json_t *doc = ot_json_loadb(q, (size_t)(e - q), JSON_REJECT_DUPLICATES, &jerr);
             if (!doc) {
-                char what[32], item[32];
+                char what[32], item[32], idx[24];
                 ot_error err;
                 snprintf(what, sizeof what, "line %d", line);
                 item_prefix(item, json_array_size(arr));
-                ot_tel_json_error(&err, item, what, p, (size_t)(e - p), &jerr, 0);
-                doc = json_string(err.message);
+                ot_tel_json_error(&err, item, what, q, (size_t)(e - q), &jerr, 0);
+                snprintf(idx, sizeof idx, "%zu", json_array_size(arr));
+                if (!*bad)
+                    *bad = json_object();
+                json_object_set_new(*bad, idx, json_string(err.message));
+                doc = json_null();
             }
             json_array_append_new(arr, doc);
         }
@@ -429,12 +435,14 @@ void ot_h_ingest(ot_req *req)
 {
     ot_app *app = req->app;
     int single;
-    json_t *docs = split_body(req, &single);
+    json_t *bad;
+    json_t *docs = split_body(req, &single, &bad);
     if (!docs)
         return;
     size_t n = json_array_size(docs);
     if (n == 0) {
         json_decref(docs);
+        json_decref(bad);
         ot_reply_errorf(req, OT_EINVAL, "$", "no telemetry items in the request body");
         return;
     }
@@ -446,6 +454,7 @@ void ot_h_ingest(ot_req *req)
     if (!g || !g->items || !g->b || ot_ingest_batch_reserve(g->b, n)) {
         ingest_free(g);
         json_decref(docs);
+        json_decref(bad);
         ot_reply_errorf(req, OT_ENOMEM, NULL, "out of memory");
         return;
     }
@@ -461,11 +470,14 @@ void ot_h_ingest(ot_req *req)
         struct item *it = &g->items[i];
         ot_error err;
         ot_error_clear(&err);
-        int k;
-        if (json_is_string(d))
-            k = ot_error_set(&err, OT_EINVAL, prefix, "%s", json_string_value(d));
-        else
-            k = ot_ingest_batch_add(g->b, d, prefix, now, &err);
+        const char *unparsed = NULL;
+        if (bad) {
+            char idx[24];
+            snprintf(idx, sizeof idx, "%zu", i);
+            unparsed = json_string_value(json_object_get(bad, idx));
+        }
+        int k = unparsed ? ot_error_set(&err, OT_EINVAL, prefix, "%s", unparsed)
+                         : ot_ingest_batch_add(g->b, d, prefix, now, &err);
         if (k >= 0) {
             it->bidx = (size_t)k;
             g->nok++;
@@ -476,6 +488,7 @@ void ot_h_ingest(ot_req *req)
         }
     }
     json_decref(docs);
+    json_decref(bad);
     if (oom) {
         ingest_free(g);
         ot_reply_errorf(req, OT_ENOMEM, NULL, "out of memory");

@@ -196,6 +196,37 @@ Test(ingest, ndjson_bad_line_is_rejected_with_its_index)
     cr_assert_eq(query_count("ndb"), 1);
 }
 
+/* A string in a JSON array is an item like any other: rejected as not an
+ * object, not taken for an NDJSON line that did not parse (its text was
+ * given back as the error). */
+Test(ingest, a_string_item_is_rejected_as_not_an_object)
+{
+    const char *ok = "{\"twin_id\":\"str\",\"asset_id\":\"a\",\"metrics\":{\"v\":1}}";
+    char body[512];
+    snprintf(body, sizeof body, "[\"x\", %s]", ok);
+    bb_resp r;
+    cr_assert_eq(bb_http(&srv, "POST", "/telemetry/ingest", body, NULL, &r), 200, "%s", r.body);
+    json_t *e0 = json_object_get(json_array_get(json_object_get(r.json, "results"), 0), "error");
+    cr_assert_not_null(e0, "%s", r.body);
+    cr_assert_str_neq(sget(e0, "message"), "x", "%s", r.body);
+    cr_assert(strstr(sget(e0, "message"), "object"), "%s", r.body);
+    bb_resp_free(&r);
+    cr_assert_eq(query_count("str"), 1);
+}
+
+/* application/json-seq (RFC 7464): each record led by RS (0x1E) */
+Test(ingest, json_seq_records_are_items)
+{
+    const char *body = "\x1e{\"twin_id\":\"seq\",\"asset_id\":\"a\",\"metrics\":{\"v\":1}}\n"
+                       "\x1e{\"twin_id\":\"seq\",\"asset_id\":\"a\",\"metrics\":{\"v\":2}}\n";
+    const char *h[] = {"Content-Type: application/json-seq", NULL};
+    bb_resp r;
+    cr_assert_eq(bb_http(&srv, "POST", "/telemetry/ingest", body, h, &r), 200, "%s", r.body);
+    cr_assert_eq(json_integer_value(json_object_get(r.json, "accepted")), 2, "%s", r.body);
+    bb_resp_free(&r);
+    cr_assert_eq(query_count("seq"), 2);
+}
+
 Test(ingest, all_invalid_batch_is_400_and_stores_nothing)
 {
     bb_resp r;
