@@ -177,7 +177,7 @@ void ot_agg_append(json_t *out, enum ot_agg_fn fn, int64_t start_us, const ot_mo
         if (m->count < 2) {
             v = json_null(); /* sample stddev needs two points */
         } else {
-            double var = (m->sumsq - m->sum * mean) / (double)(m->count - 1);
+            double var = m->m2 / (double)(m->count - 1);
             v = isfinite(var) ? json_real(var > 0 ? sqrt(var) : 0.0) : json_null();
         }
     }

@@ -17,6 +17,7 @@
 #define OT_STORE_ROLLUP_H
 
 #include <jansson.h>
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,12 +25,27 @@
 
 #define OT_MINUTE_US 60000000LL
 
-/* Count, sum, sum of squares, minimum and maximum of some values: what
- * every aggregate function is computed from (ot_agg_append). */
+/* Count, sum, the sum of squared deviations from the mean (m2), minimum
+ * and maximum of some values: what every aggregate function is computed
+ * from (ot_agg_append). m2, not the sum of squares: the variance from
+ * sumsq - sum * mean cancels to noise when the values are large next to
+ * their spread (1e8 + small, or counters), where m2 kept by Welford's
+ * update and merged by Chan's keeps its digits. */
 typedef struct ot_moments {
     long count;
-    double sum, sumsq, min, max;
+    double sum, m2, min, max;
 } ot_moments;
+
+/* Values near the largest double can take sum or m2 past it, and then to
+ * NaN (inf - inf), which SQLite stores as NULL: such a sum or m2 is kept
+ * as infinity, and its aggregate answers null (ot_agg_append). */
+static inline void ot_moments_settle(ot_moments *m)
+{
+    if (m->sum != m->sum)
+        m->sum = (double)INFINITY;
+    if (m->m2 != m->m2)
+        m->m2 = (double)INFINITY;
+}
 
 /* Add v (the first value sets min and max). */
 static inline void ot_moments_add(ot_moments *m, double v)
@@ -38,9 +54,11 @@ static inline void ot_moments_add(ot_moments *m, double v)
         m->min = v;
     if (m->count == 0 || v > m->max)
         m->max = v;
+    double before = m->count ? m->sum / (double)m->count : 0.0;
     m->count++;
     m->sum += v;
-    m->sumsq += v * v;
+    m->m2 += (v - before) * (v - m->sum / (double)m->count);
+    ot_moments_settle(m);
 }
 
 /* Add what other counted. */
@@ -48,13 +66,20 @@ static inline void ot_moments_merge(ot_moments *m, const ot_moments *o)
 {
     if (!o->count)
         return;
-    if (m->count == 0 || o->min < m->min)
+    if (m->count == 0) {
+        *m = *o;
+        return;
+    }
+    if (o->min < m->min)
         m->min = o->min;
-    if (m->count == 0 || o->max > m->max)
+    if (o->max > m->max)
         m->max = o->max;
+    double na = (double)m->count, nb = (double)o->count;
+    double d = o->sum / nb - m->sum / na;
+    m->m2 += o->m2 + d * d * (na * nb / (na + nb));
     m->count += o->count;
     m->sum += o->sum;
-    m->sumsq += o->sumsq;
+    ot_moments_settle(m);
 }
 
 typedef struct ot_rollup {
@@ -112,8 +137,9 @@ void ot_rollups_free(ot_rollups *r);
 int ot_agg_use_rollups(int64_t start_us, int64_t end_us, int64_t window_us);
 
 /* Append one bucket {"bucket","value","count"} to out, its value computed
- * by fn from the bucket's moments (sample stddev: null below two points;
- * null too where the value is past the largest double). */
+ * by fn from the bucket's moments (sample stddev: sqrt(m2 / (count - 1)),
+ * null below two points; null too where the value is past the largest
+ * double). */
 void ot_agg_append(json_t *out, enum ot_agg_fn fn, int64_t start_us, const ot_moments *m);
 
 /* out[twin][asset][metric] = {"value","ts"}, creating the levels. */

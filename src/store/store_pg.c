@@ -43,7 +43,8 @@
  *   points(series_id, ts, seq, value) PK (series_id, ts, seq)
  *   docs(type, id, twin_id, status, created, updated, json) PK (type, id)
  *   audit(seq PK, ts, record, prev_hash, hash)
- *   rollup_1m(series_id, minute, count, sum, sumsq, min, max)
+ *   rollup_1m(series_id, minute, count, sum, m2, min, max): m2 is the sum
+ *     of squared deviations from the minute's mean (rollup.h)
  *   store_meta(key PK, value)
  */
 #include "store/store_pg_int.h"
@@ -81,7 +82,9 @@ static const char *const wsql[W_NSTMT] = {
     [W_ROLLUP] = "INSERT INTO rollup_1m AS r SELECT * FROM unnest($1::bigint[], $2::bigint[],"
                  " $3::bigint[], $4::float8[], $5::float8[], $6::float8[], $7::float8[])"
                  " ON CONFLICT (series_id, minute) DO UPDATE SET count = r.count + EXCLUDED.count,"
-                 " sum = r.sum + EXCLUDED.sum, sumsq = r.sumsq + EXCLUDED.sumsq,"
+                 " sum = r.sum + EXCLUDED.sum, m2 = r.m2 + EXCLUDED.m2"
+                 " + power(EXCLUDED.sum / EXCLUDED.count - r.sum / r.count, 2)"
+                 " * r.count * EXCLUDED.count / (r.count + EXCLUDED.count),"
                  " min = LEAST(r.min, EXCLUDED.min), max = GREATEST(r.max, EXCLUDED.max)",
     [W_LAST_CURSOR] = "SELECT COALESCE(MAX(cursor), 0), COALESCE(MIN(cursor), 0) FROM events",
     [W_LAST_AUDIT] = "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",

@@ -37,18 +37,25 @@ static const char *const rsql_common[R_AGG_POINTS] = {
 };
 
 /* Aggregates run in the database: one row per bucket (start in us, count,
- * sum, sum of squares, min, max); $5 is the window in us. The bucket
+ * sum, m2 (rollup.h), min, max); $5 is the window in us. The bucket
  * expression is the layout's: time_bucket on the bigint time, or date_bin
  * on it as a timestamptz (origin: the epoch, as time_bucket's). */
 #define SERIES_OF "(SELECT series_id FROM series WHERE twin_id = $1 AND metric = $2 AND" \
                   " ($3::text IS NULL OR asset_id = $3))"
 static const char *const agg_points_fmt =
-    "SELECT %s AS b, count(*), sum(value), sum(value * value), min(value), max(value)"
+    "SELECT %s AS b, count(*), sum(value), COALESCE(var_samp(value) * (count(*) - 1), 0),"
+    " min(value), max(value)"
     " FROM points WHERE series_id IN " SERIES_OF " AND ts >= $4 AND ts < $6"
     " GROUP BY 1 ORDER BY 1 LIMIT $7";
+/* a bucket's m2 from its minutes' by Chan's formula: theirs plus each
+ * minute's count times its mean's squared distance from the bucket's */
 static const char *const agg_rollups_fmt =
-    "SELECT %s AS b, sum(count), sum(sum), sum(sumsq), min(min), max(max)"
-    " FROM rollup_1m WHERE series_id IN " SERIES_OF " AND minute >= $4 AND minute < $6"
+    "SELECT b, sum(count), sum(sum),"
+    " sum(m2) + sum(count * power(sum / count - bsum / bcount, 2)), min(min), max(max)"
+    " FROM (SELECT *, sum(sum) OVER (PARTITION BY b) AS bsum,"
+    " sum(count) OVER (PARTITION BY b)::float8 AS bcount"
+    " FROM (SELECT %s AS b, count, sum, m2, min, max FROM rollup_1m WHERE series_id IN "
+    SERIES_OF " AND minute >= $4 AND minute < $6) y) x"
     " GROUP BY 1 ORDER BY 1 LIMIT $7";
 static const char *const bucket_native =
     "(extract(epoch FROM date_bin($5::bigint * interval '1 microsecond',"

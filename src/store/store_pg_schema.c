@@ -81,7 +81,13 @@ static const char *const migration3 =
     "CREATE INDEX IF NOT EXISTS events_rare ON events (cursor) WHERE type <> 0;"
     "CREATE INDEX IF NOT EXISTS events_rare_twin ON events (twin_id, cursor) WHERE type <> 0;";
 
-#define NMIGRATIONS 3
+/* 4: rollups keep the sum of squared deviations (m2) instead of the sum of
+ * squares (rollup.h); rows written before keep the precision they had */
+static const char *const migration4 =
+    "ALTER TABLE rollup_1m RENAME COLUMN sumsq TO m2;"
+    "UPDATE rollup_1m SET m2 = GREATEST(m2 - sum * sum / count, 0);";
+
+#define NMIGRATIONS 4
 
 /* --- migrations and partitions ------------------------------------------------ */
 
@@ -177,6 +183,11 @@ int pg_migrate(pg_be *be, PGconn *c, ot_error *err)
         rc = pg_exec_ok(be, c, migration3, err, "migration 3");
         if (!rc)
             rc = migrated(be, c, 3, version, err);
+    }
+    if (!rc && version < 4) {
+        rc = pg_exec_ok(be, c, migration4, err, "migration 4");
+        if (!rc)
+            rc = migrated(be, c, 4, version, err);
     }
     if (!rc)
         rc = pg_exec_ok(be, c, "COMMIT", err, "migrate");

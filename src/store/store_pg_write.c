@@ -202,7 +202,7 @@ static int flush_rollups(pg_be *be, ot_error *err)
         arr_add_i64(&be->arr[1], a->minute);
         arr_add_i64(&be->arr[2], a->m.count);
         arr_add_f(&be->arr[3], a->m.sum);
-        arr_add_f(&be->arr[4], a->m.sumsq);
+        arr_add_f(&be->arr[4], a->m.m2);
         arr_add_f(&be->arr[5], a->m.min);
         arr_add_f(&be->arr[6], a->m.max);
     }

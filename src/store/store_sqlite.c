@@ -20,7 +20,8 @@
  *     points, one block per series, minute and group commit (rollup.h gives
  *     the encoding), so a group writes a row per series and minute instead
  *     of a row per point
- *   rollup_1m(series_id, minute, count, sum, sumsq, min, max) PK (series_id, minute)
+ *   rollup_1m(series_id, minute, count, sum, m2, min, max) PK (series_id, minute):
+ *     m2 is the sum of squared deviations from the minute's mean (rollup.h)
  *   docs(type, id, twin_id, status, created, updated, json) PK (type, id)
  *   meta(key PK, value): 'derived_cursor', see below; 'posted_cursor'
  *
@@ -138,6 +139,11 @@ static const struct migration {
     {.sql = "CREATE INDEX IF NOT EXISTS events_rare ON events (cursor) WHERE type != 0;"
             "CREATE INDEX IF NOT EXISTS events_rare_twin ON events (twin_id, cursor)"
             " WHERE type != 0;"},
+    /* 12: rollups keep the sum of squared deviations (m2) instead of the
+     * sum of squares (rollup.h); rows written before keep the precision
+     * they had */
+    {.sql = "ALTER TABLE rollup_1m RENAME COLUMN sumsq TO m2;"
+            "UPDATE rollup_1m SET m2 = max(m2 - sum * sum / count, 0.0);"},
 };
 #define NMIGRATIONS (int)(sizeof migrations / sizeof migrations[0])
 
@@ -173,11 +179,17 @@ const char *const sq_wsql[W_NSTMT] = {
                   " VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6) ON CONFLICT (type, id) DO UPDATE SET"
                   " twin_id = excluded.twin_id, status = excluded.status,"
                   " updated = excluded.updated, json = excluded.json",
-    [W_ROLLUP] = "INSERT INTO rollup_1m (series_id, minute, count, sum, sumsq, min, max)"
+    /* a minute that has a row already (late points) merges by Chan's
+     * formula (rollup.h); SET's expressions all read the row as it was. A
+     * NaN (inf - inf) comes out of SQLite's arithmetic as NULL: infinity
+     * then, as ot_moments_settle keeps it. */
+    [W_ROLLUP] = "INSERT INTO rollup_1m (series_id, minute, count, sum, m2, min, max)"
                  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (series_id, minute) DO UPDATE SET"
-                 " count = count + excluded.count, sum = sum + excluded.sum,"
-                 " sumsq = sumsq + excluded.sumsq, min = min(min, excluded.min),"
-                 " max = max(max, excluded.max)",
+                 " count = count + excluded.count, sum = COALESCE(sum + excluded.sum, 9e999),"
+                 " m2 = COALESCE(m2 + excluded.m2 + (excluded.sum / excluded.count - sum / count)"
+                 " * (excluded.sum / excluded.count - sum / count)"
+                 " * (1.0 * count * excluded.count / (count + excluded.count)), 9e999),"
+                 " min = min(min, excluded.min), max = max(max, excluded.max)",
     [W_DERIVED_GET] = "SELECT value FROM meta WHERE key = 'derived_cursor'",
     [W_DERIVED_SET] = "UPDATE meta SET value = ?1 WHERE key = 'derived_cursor'",
     /* the telemetry beyond derived_cursor, in cursor order (the event's

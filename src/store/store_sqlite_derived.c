@@ -120,7 +120,7 @@ static int flush_rollups(sqlite_be *be, ot_error *err)
         sqlite3_bind_int64(st, 2, a->minute);
         sqlite3_bind_int64(st, 3, a->m.count);
         sqlite3_bind_double(st, 4, a->m.sum);
-        sqlite3_bind_double(st, 5, a->m.sumsq);
+        sqlite3_bind_double(st, 5, a->m.m2);
         sqlite3_bind_double(st, 6, a->m.min);
         sqlite3_bind_double(st, 7, a->m.max);
         int rc = sq_step_done(be, st, err, "update rollups");

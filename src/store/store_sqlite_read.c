@@ -64,7 +64,7 @@ static const char *const rsql[R_NSTMT] = {
     [R_LATEST_TWIN] = "SELECT twin_id, asset_id, metric, last_value, last_ts FROM series"
                       " WHERE twin_id = ?1 AND last_ts IS NOT NULL ORDER BY asset_id, metric",
     [R_AUDIT] = "SELECT seq, record, prev_hash, hash FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2",
-    [R_ROLLUPS] = "SELECT minute, count, sum, sumsq, min, max FROM rollup_1m WHERE series_id = ?1"
+    [R_ROLLUPS] = "SELECT minute, count, sum, m2, min, max FROM rollup_1m WHERE series_id = ?1"
                   " AND minute >= ?2 AND minute < ?3",
 };
 

@@ -225,6 +225,24 @@ Test(query, an_overflowing_sum_is_null_not_a_missing_bucket)
         cr_assert(json_is_null(json_object_get(k, "value")), "%s", fns[f]);
         json_decref(j);
     }
+    /* late points merged into that minute's stored row (inf + -inf is NaN,
+     * which SQLite would store as NULL): still answered, still null */
+    json_decref(bb_req(
+        &srv, "POST", "/telemetry/ingest",
+        "[{\"twin_id\":\"huge\",\"asset_id\":\"a\",\"metrics\":{\"x\":-1e308},\"ts\":\"2026-01-04T12:00:03Z\"},"
+        "{\"twin_id\":\"huge\",\"asset_id\":\"a\",\"metrics\":{\"x\":-1e308},\"ts\":\"2026-01-04T12:00:04Z\"},"
+        "{\"twin_id\":\"huge\",\"asset_id\":\"a\",\"metrics\":{\"x\":-1e308},\"ts\":\"2026-01-04T12:00:05Z\"}]",
+        200));
+    json_t *j = bb_getf(&srv, 200, "/telemetry/aggregate?twin_id=huge&metric_name=x"
+                                   "&window=1%%20minute&function=avg");
+    json_t *k = json_array_get(json_object_get(j, "buckets"), 0);
+    cr_assert_eq(json_integer_value(json_object_get(k, "count")), 5);
+    cr_assert(json_is_null(json_object_get(k, "value")));
+    json_decref(j);
+    j = bb_getf(&srv, 200, "/telemetry/aggregate?twin_id=huge&metric_name=x"
+                           "&window=1%%20minute&function=min");
+    cr_assert_float_eq(val(json_object_get(j, "buckets"), 0), -1e308, 1e292);
+    json_decref(j);
 }
 
 /* start_time and end_time take the ts forms of ingest, exactly: Unix
@@ -254,6 +272,52 @@ Test(query, unix_time_parameters_are_exact_and_strict)
                         strncmp(bad[i], "start", 5) == 0 ? "$.start_time" : "$.end_time");
         bb_resp_free(&r);
     }
+}
+
+/* The sample stddev of values far from zero next to their spread keeps its
+ * digits: from raw points, from one minute's rollup that late points were
+ * merged into, and from rollups of two minutes merged into an hour. (From
+ * the sum and the sum of squares it came out 1.41 for 1.58, or 0.) */
+static double stddev_of(const char *window)
+{
+    json_t *j = bb_getf(&srv, 200, "/telemetry/aggregate?twin_id=big&metric_name=x"
+                                   "&window=%s&function=stddev", window);
+    json_t *b = json_object_get(j, "buckets");
+    cr_assert_geq(json_array_size(b), 1);
+    double v = val(b, 0);
+    json_decref(j);
+    return v;
+}
+
+static void ingest_big(const char *ts, double v)
+{
+    char body[256];
+    snprintf(body, sizeof body, "{\"twin_id\":\"big\",\"asset_id\":\"a\",\"metrics\":{\"x\":%.17g},"
+                                "\"ts\":\"%s\"}", v, ts);
+    json_decref(bb_req(&srv, "POST", "/telemetry/ingest", body, 200));
+}
+
+Test(query, stddev_of_large_values_keeps_its_digits)
+{
+    const double base = 1e9;
+    double vs[] = {1.5, 2.5, 3.5, 4.5, 5.5, 1.5, 5.5};
+    ingest_big("2026-01-04T12:00:01Z", base + vs[0]);
+    ingest_big("2026-01-04T12:00:02Z", base + vs[1]);
+    ingest_big("2026-01-04T12:00:03Z", base + vs[2]);
+    cr_assert_float_eq(stddev_of("1%20minute"), 1.0, 1e-6); /* written as a rollup row */
+    ingest_big("2026-01-04T12:00:04Z", base + vs[3]);
+    ingest_big("2026-01-04T12:00:05Z", base + vs[4]);
+    cr_assert_float_eq(stddev_of("1%20minute"), sqrt(2.5), 1e-6); /* merged into the row */
+    cr_assert_float_eq(stddev_of("10%20seconds"), sqrt(2.5), 1e-6); /* raw points */
+    ingest_big("2026-01-04T12:01:01Z", base + vs[5]);
+    ingest_big("2026-01-04T12:01:02Z", base + vs[6]);
+    double mean = 0, m2 = 0;
+    for (int i = 0; i < 7; i++)
+        mean += vs[i] / 7;
+    for (int i = 0; i < 7; i++)
+        m2 += (vs[i] - mean) * (vs[i] - mean);
+    cr_assert_float_eq(stddev_of("1%20hour"), sqrt(m2 / 6), 1e-6); /* two minutes' rollups */
+    cr_assert_float_eq(stddev_of("7%20minutes"), sqrt(m2 / 6), 1e-6);
 }
 
 Test(query, aggregate_bad_parameters_name_them)

@@ -32,7 +32,7 @@ Test(rollup, accumulates_per_series_and_minute_across_growth)
         cr_assert_float_eq(a->m.min, lo, 1e-9);
         cr_assert_float_eq(a->m.max, lo + 1, 1e-9);
         cr_assert_float_eq(a->m.sum, 2 * lo + 1, 1e-9);
-        cr_assert_float_eq(a->m.sumsq, lo * lo + (lo + 1) * (lo + 1), 1e-6);
+        cr_assert_float_eq(a->m.m2, 0.5, 1e-9); /* (lo - mean)^2 + (lo + 1 - mean)^2 */
     }
     cr_assert_eq(seen, 3000);
     ot_rollups_clear(&r);
@@ -143,7 +143,7 @@ Test(rollup, which_aggregates_read_rollups)
 Test(rollup, bucket_values_by_function)
 {
     json_t *out = json_array();
-    const ot_moments four = {4, 10, 30, 1, 4}, one = {1, 3, 9, 3, 3};
+    const ot_moments four = {4, 10, 5, 1, 4}, one = {1, 3, 0, 3, 3}; /* m2 = 5 for 1..4 */
     ot_agg_append(out, OT_AGG_AVG, 0, &four);
     ot_agg_append(out, OT_AGG_STDDEV, 0, &four);
     ot_agg_append(out, OT_AGG_STDDEV, 0, &one);
@@ -172,7 +172,7 @@ Test(rollup, moments_add_and_merge_agree)
     for (int round = 0; round < 200; round++) {
         ot_moments all = {0}, a = {0}, b = {0}, empty = {0};
         int n = 1 + rand() % 50, cut = rand() % (n + 1);
-        double lo = INFINITY, hi = -INFINITY, sum = 0;
+        double lo = INFINITY, hi = -INFINITY, sum = 0, vs[50];
         for (int i = 0; i < n; i++) {
             double v = (double)(rand() % 2001 - 1000) / 8.0; /* exact sums */
             ot_moments_add(&all, v);
@@ -180,7 +180,11 @@ Test(rollup, moments_add_and_merge_agree)
             lo = fmin(lo, v);
             hi = fmax(hi, v);
             sum += v;
+            vs[i] = v;
         }
+        double m2 = 0; /* two passes: the definition */
+        for (int i = 0; i < n; i++)
+            m2 += (vs[i] - sum / n) * (vs[i] - sum / n);
         ot_moments_merge(&a, &b);
         ot_moments_merge(&a, &empty);
         ot_moments_merge(&empty, &a);
@@ -190,7 +194,34 @@ Test(rollup, moments_add_and_merge_agree)
             cr_assert_eq(ms[k]->min, lo, "round %d: %g != %g", round, ms[k]->min, lo);
             cr_assert_eq(ms[k]->max, hi);
             cr_assert_eq(ms[k]->sum, sum);
-            cr_assert_eq(ms[k]->sumsq, all.sumsq);
+            cr_assert_float_eq(ms[k]->m2, m2, 1e-9 * (1 + m2), "round %d: m2 %.17g != %.17g",
+                               round, ms[k]->m2, m2);
+        }
+    }
+}
+
+/* Values far from zero next to their spread: the sample stddev keeps its
+ * digits (from sum and sum of squares it was 1.41 for the first set, 0 for
+ * the second), added one by one or merged from parts. */
+Test(rollup, stddev_of_large_values_keeps_its_digits)
+{
+    static const double base[] = {1e8, 1e9, 1e12};
+    for (size_t k = 0; k < 3; k++) {
+        ot_moments one = {0}, a = {0}, b = {0};
+        for (int i = 0; i < 5; i++) {
+            double v = base[k] + 1.5 + i;
+            ot_moments_add(&one, v);
+            ot_moments_add(i < 2 ? &a : &b, v);
+        }
+        ot_moments_merge(&a, &b);
+        const ot_moments *ms[] = {&one, &a};
+        for (int j = 0; j < 2; j++) {
+            json_t *out = json_array();
+            ot_agg_append(out, OT_AGG_STDDEV, 0, ms[j]);
+            double sd = json_real_value(json_object_get(json_array_get(out, 0), "value"));
+            cr_assert_float_eq(sd, sqrt(2.5), 1e-6, "base %g, %s: %.10g", base[k],
+                               j ? "merged" : "added", sd);
+            json_decref(out);
         }
     }
 }

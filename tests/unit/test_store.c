@@ -961,10 +961,15 @@ Test(store, a_failed_write_leaves_the_derived_data_of_the_others_intact)
     cr_assert_eq(read_twin_events("tw"), 600, "the failed write's rows are gone, no others");
 }
 
-/* SQL that takes a database of version 11 back to 9: no indexes of the
+/* SQL that takes a database of version 12 back to 11: rollups with the sum
+ * of squares. */
+#define BACK_TO_11 "ALTER TABLE rollup_1m RENAME COLUMN m2 TO sumsq;" \
+                   "UPDATE rollup_1m SET sumsq = sumsq + sum * sum / count;"
+
+/* SQL that takes a database of version 12 back to 9: no indexes of the
  * events other than telemetry, and the telemetry by twin and time as an
  * index again. */
-#define BACK_TO_9 "DROP INDEX events_rare; DROP INDEX events_rare_twin;" \
+#define BACK_TO_9 BACK_TO_11 "DROP INDEX events_rare; DROP INDEX events_rare_twin;" \
                   "DROP TABLE telemetry_postings;" \
                   "CREATE INDEX telemetry_twin_ts ON telemetry (twin_id, ts);"
 
@@ -1018,7 +1023,7 @@ Test(store, moves_rows_of_points_into_blocks_when_it_migrates)
     cr_assert_eq(sqlite3_step(q), SQLITE_ROW);
     cr_assert_eq(sqlite3_column_int(q, 0), 0, "points dropped");
     cr_assert_eq(sqlite3_column_int(q, 1), 600 * 16, "every point moved, once");
-    cr_assert_eq(sqlite3_column_int(q, 2), 11);
+    cr_assert_eq(sqlite3_column_int(q, 2), 12);
     sqlite3_finalize(q);
     sqlite3_close(db);
 }
@@ -1065,7 +1070,7 @@ static void reopen_from_older(char path[PATH_MAX], const char *sql)
 Test(store, puts_the_twin_indexes_back_when_it_migrates_from_version_7)
 {
     char path[PATH_MAX];
-    reopen_from_older(path, "BEGIN; DROP TABLE telemetry_postings;"
+    reopen_from_older(path, "BEGIN; DROP TABLE telemetry_postings;" BACK_TO_11
                  "DROP INDEX events_rare; DROP INDEX events_rare_twin;"
                  "DROP TABLE twin_postings; DELETE FROM meta WHERE key = 'posted_cursor';"
                  "CREATE TABLE twin_events (twin_id TEXT NOT NULL, cursor INTEGER NOT NULL,"
@@ -1073,7 +1078,7 @@ Test(store, puts_the_twin_indexes_back_when_it_migrates_from_version_7)
                  "CREATE TABLE twin_telemetry (twin_id TEXT NOT NULL, ts INTEGER NOT NULL,"
                  " event_id TEXT NOT NULL, PRIMARY KEY (twin_id, ts, event_id)) WITHOUT ROWID;"
                  "INSERT INTO meta VALUES ('twin_cursor', 30); PRAGMA user_version = 7; COMMIT;");
-    twin_schema(path, "telemetry_postings,twin_postings", 2, 11); /* twin_cursor deleted */
+    twin_schema(path, "telemetry_postings,twin_postings", 2, 12); /* twin_cursor deleted */
 }
 
 /* A database of version 8 (the SQL index events (twin_id, cursor)) gets its
@@ -1093,7 +1098,7 @@ Test(store, builds_the_postings_when_it_migrates_from_version_8)
                  "INSERT INTO events VALUES (10031, 0, 1767225600000000, '', 's', 'schema', NULL);"
                  "PRAGMA user_version = 8; COMMIT;");
     cr_assert_eq(read_twin_events("bulk"), 10000);
-    twin_schema(path, "telemetry_postings,twin_postings", 2, 11);
+    twin_schema(path, "telemetry_postings,twin_postings", 2, 12);
     sqlite3 *db;
     sqlite3_stmt *q = file_row(path, &db, "SELECT (SELECT group_concat(last) FROM twin_postings"
                                           " WHERE twin_id = 'bulk'), (SELECT value FROM meta"
@@ -1462,7 +1467,7 @@ Test(store_pg, reports_its_time_layout)
     cr_assert(strncmp(PQgetvalue(r, 0, 0), "points_p", 8) == 0, "%s", PQgetvalue(r, 0, 0));
     PQclear(r);
     r = PQexec(pc, "SELECT max(version) FROM schema_migrations");
-    cr_assert_str_eq(PQgetvalue(r, 0, 0), "3");
+    cr_assert_str_eq(PQgetvalue(r, 0, 0), "4");
     PQclear(r);
     PQfinish(pc);
 }
@@ -1494,7 +1499,8 @@ Test(store_pg, retention_finds_expired_rows_through_time_indexes)
 {
     PGconn *pc = PQconnectdb(pg_url);
     pg_exec(pc, "DROP INDEX telemetry_ts_brin, points_ts_brin, rollup_1m_minute_brin,"
-                " events_rare, events_rare_twin; DELETE FROM schema_migrations WHERE version >= 2");
+                " events_rare, events_rare_twin; ALTER TABLE rollup_1m RENAME COLUMN m2 TO sumsq;"
+                " DELETE FROM schema_migrations WHERE version >= 2");
     ot_store_close(st);
     open_store();
     cr_assert_eq(pg_int(pc, "SELECT count(*) FROM pg_indexes WHERE indexname IN ("
