@@ -157,6 +157,29 @@ int ot_events_filter_from_query(ot_req *req, ot_event_filter *f, char *twin_buf,
     return 0;
 }
 
+/* Reply for a cursor outside the log: 410 older than its oldest event, or
+ * 400 beyond its newest; the details name the cursor to use instead. */
+static int out_of_log(ot_req *req, const char *since, const char *field, int beyond, int64_t use)
+{
+    char c[32], msg[320];
+    ot_cursor_format(use, c);
+    json_t *details = json_pack("[{s:s, s:s, s:s}]", "path", field, "message",
+                                beyond ? "beyond the newest event" : "older than the retention window",
+                                beyond ? "newest_cursor" : "oldest_cursor", c);
+    if (beyond)
+        snprintf(msg, sizeof msg,
+                 "cursor %s (%s) is beyond the newest event %s: it is not from this log (a "
+                 "restored or reset data folder?); read from the start or from since=%s",
+                 since, field, c, c);
+    else
+        snprintf(msg, sizeof msg,
+                 "cursor %s (%s) is older than the oldest stored event; resume from %s "
+                 "(since=%s) or read a snapshot",
+                 since, field, c, c);
+    ot_reply_error_details(req, beyond ? OT_EINVAL : OT_EGONE, msg, details);
+    return -1;
+}
+
 int ot_events_check_since(ot_req *req, const char *since, const char *field, int64_t *after)
 {
     if (ot_cursor_parse(since, after)) {
@@ -167,18 +190,10 @@ int ot_events_check_since(ot_req *req, const char *since, const char *field, int
         return -1;
     }
     int64_t oldest = ot_store_oldest_cursor(req->app->store);
-    if (*after + 1 < oldest) {
-        char c[32];
-        ot_cursor_format(oldest - 1, c);
-        json_t *details = json_pack("[{s:s, s:s, s:s}]", "path", field, "message",
-                                    "older than the retention window", "oldest_cursor", c);
-        char msg[256];
-        snprintf(msg, sizeof msg,
-                 "cursor %s (%s) is older than the oldest stored event; resume from %s "
-                 "(since=%s) or read a snapshot",
-                 since, field, c, c);
-        ot_reply_error_details(req, OT_EGONE, msg, details);
-        return -1;
-    }
+    if (*after + 1 < oldest)
+        return out_of_log(req, since, field, 0, oldest - 1);
+    int64_t newest = ot_store_last_cursor(req->app->store);
+    if (*after > newest)
+        return out_of_log(req, since, field, 1, newest);
     return 0;
 }

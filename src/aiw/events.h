@@ -35,10 +35,15 @@ void ot_events_on_commit(void *ctx, const ot_event *evs, size_t n);
 int ot_events_filter_from_query(ot_req *req, ot_event_filter *f, char *twin_buf,
                                 size_t twin_len);
 
-/* Resolve a `since` cursor: replies 400 (malformed) or 410 (older than the
- * oldest stored event, with the oldest available cursor) and returns -1.
- * field names where the cursor came from, as the error's path: "$.since",
- * "$.subscriber" (a remembered one), "Last-Event-ID" (the header). */
+/* Resolve a `since` cursor: replies 400 (malformed, or beyond the newest
+ * event: no cursor of this log is, since none is shown before it is
+ * published, so it comes from another log - a data folder or database
+ * restored from an older copy, or started afresh - and reading on would
+ * skip the events up to it once they exist; with the newest cursor) or 410
+ * (older than the oldest stored event, with the oldest available cursor)
+ * and returns -1. field names where the cursor came from, as the error's
+ * path: "$.since", "$.subscriber" (a remembered one), "Last-Event-ID" (the
+ * header). */
 int ot_events_check_since(ot_req *req, const char *since, const char *field, int64_t *after);
 
 /* twin, asset and metric names: [A-Za-z0-9_.:-]{1,128}. */

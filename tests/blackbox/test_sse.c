@@ -470,3 +470,17 @@ Test(sse, the_connected_event_has_an_id_to_resume_from)
     check_event(&c, 1, 2);
     bb_sse_close(&c);
 }
+
+/* A Last-Event-ID beyond the newest event (a browser that kept it across a
+ * reset of the server's data) is a 400 naming the header, not a stream
+ * that stays silent until the log reaches it. */
+Test(sse, a_last_event_id_beyond_the_log_is_400)
+{
+    ingest(&srv, "far", 1);
+    const char *h[] = {"Last-Event-ID: cursor_000500", NULL};
+    bb_sse c;
+    cr_assert_eq(bb_sse_open(&c, &srv, "/subscribe", h, 10), 400);
+    cr_assert(strstr(c.buf, "\"path\":\"Last-Event-ID\""), "%s", c.buf);
+    cr_assert(strstr(c.buf, "\"newest_cursor\":\"cursor_000001\""), "%s", c.buf);
+    bb_sse_close(&c);
+}
