@@ -79,12 +79,18 @@ static const char *const wsql[W_NSTMT] = {
                   " updated = EXCLUDED.updated, json = EXCLUDED.json",
     [W_PUT_AUDIT] = "INSERT INTO audit (seq, ts, record, prev_hash, hash) SELECT * FROM"
                     " unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[])",
+    /* a minute that has a row already (late points) merges by Chan's
+     * formula (rollup.h). PostgreSQL raises an error where finite
+     * operands overflow (SQLite and C give infinity): far from that, m2
+     * becomes infinity instead, and its stddev answers null */
     [W_ROLLUP] = "INSERT INTO rollup_1m AS r SELECT * FROM unnest($1::bigint[], $2::bigint[],"
                  " $3::bigint[], $4::float8[], $5::float8[], $6::float8[], $7::float8[])"
                  " ON CONFLICT (series_id, minute) DO UPDATE SET count = r.count + EXCLUDED.count,"
-                 " sum = r.sum + EXCLUDED.sum, m2 = r.m2 + EXCLUDED.m2"
+                 " sum = r.sum + EXCLUDED.sum, m2 = CASE WHEN GREATEST(r.m2, EXCLUDED.m2,"
+                 " abs(r.sum / r.count), abs(EXCLUDED.sum / EXCLUDED.count)) > 1e140"
+                 " THEN 'Infinity'::float8 ELSE r.m2 + EXCLUDED.m2"
                  " + power(EXCLUDED.sum / EXCLUDED.count - r.sum / r.count, 2)"
-                 " * r.count * EXCLUDED.count / (r.count + EXCLUDED.count),"
+                 " * r.count * EXCLUDED.count / (r.count + EXCLUDED.count) END,"
                  " min = LEAST(r.min, EXCLUDED.min), max = GREATEST(r.max, EXCLUDED.max)",
     [W_LAST_CURSOR] = "SELECT COALESCE(MAX(cursor), 0), COALESCE(MIN(cursor), 0) FROM events",
     [W_LAST_AUDIT] = "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",

@@ -243,6 +243,22 @@ Test(query, an_overflowing_sum_is_null_not_a_missing_bucket)
                            "&window=1%%20minute&function=min");
     cr_assert_float_eq(val(json_object_get(j, "buckets"), 0), -1e308, 1e292);
     json_decref(j);
+    /* a late point whose squared distance from the minute's mean is past
+     * the largest double, merged into a finite row: stored, stddev null */
+    json_decref(bb_req(&srv, "POST", "/telemetry/ingest",
+                       "{\"twin_id\":\"huge\",\"asset_id\":\"b\",\"metrics\":{\"x\":1e200},"
+                       "\"ts\":\"2026-01-04T12:07:01Z\"}", 200));
+    json_decref(bb_getf(&srv, 200, "/telemetry/aggregate?twin_id=huge&asset_id=b&metric_name=x"
+                                   "&window=1%%20minute&function=sum"));
+    json_decref(bb_req(&srv, "POST", "/telemetry/ingest",
+                       "{\"twin_id\":\"huge\",\"asset_id\":\"b\",\"metrics\":{\"x\":-1e200},"
+                       "\"ts\":\"2026-01-04T12:07:02Z\"}", 200));
+    j = bb_getf(&srv, 200, "/telemetry/aggregate?twin_id=huge&asset_id=b&metric_name=x"
+                           "&window=1%%20minute&function=stddev");
+    k = json_array_get(json_object_get(j, "buckets"), 0);
+    cr_assert_eq(json_integer_value(json_object_get(k, "count")), 2);
+    cr_assert(json_is_null(json_object_get(k, "value")), "%s", json_dumps(k, 0));
+    json_decref(j);
 }
 
 /* start_time and end_time take the ts forms of ingest, exactly: Unix
