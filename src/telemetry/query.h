@@ -18,10 +18,5 @@ void ot_h_twin(ot_req *req);
  * case, also "30s", "5m", "1h", "1d"). 0 and *us, or -1. */
 int ot_window_parse(const char *s, int64_t *us);
 
-/* A time query parameter, in the forms a telemetry record's ts takes
- * (ot_tel_parse_ts_str: RFC 3339, "YYYY-MM-DD HH:MM:SS", Unix time of
- * digits with its unit by magnitude), read exactly to the microsecond.
- * 0 or -1. */
-int ot_time_param_parse(const char *s, int64_t *us);
 
 #endif
