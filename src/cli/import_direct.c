@@ -16,6 +16,7 @@
 #include "aiw/registry.h"
 #include "core/clock.h"
 #include "store/store.h"
+#include "telemetry/ingest.h"
 #include "telemetry/normalize.h"
 
 struct profile {
@@ -156,14 +157,8 @@ static int direct_send(ot_import_sink *k, json_t *const *objs, size_t n, ot_impo
         if (res[i].status != OT_IMPORT_ACCEPTED)
             continue;
         const ot_tel *t = &b.tels[i];
-        b.stels[s] = (ot_store_tel){.event_id = t->event_id, .twin_id = t->twin_id,
-                                    .asset_id = t->asset_id, .ts_us = t->ts_us,
-                                    .nmetrics = t->nmetrics, .metric_names = &b.names[m],
-                                    .metric_values = &b.values[m], .json = b.json[i]};
-        for (size_t j = 0; j < t->nmetrics; j++, m++) {
-            b.names[m] = t->metrics[j].name;
-            b.values[m] = t->metrics[j].value;
-        }
+        ot_ingest_store_tel(t, b.json[i], 0, &b.names[m], &b.values[m], &b.stels[s]);
+        m += t->nmetrics;
         b.stel[i] = s++;
     }
     /* a direct import is a write like any other: it goes into the audit chain */

@@ -219,6 +219,19 @@ int ot_ingest_batch_add_bare(ot_ingest_batch *b, const json_t *metrics, const ch
     return keep_item(b, it, "$", err);
 }
 
+void ot_ingest_store_tel(const ot_tel *t, const char *json, size_t json_len, const char **names,
+                         double *values, ot_store_tel *st)
+{
+    for (size_t j = 0; j < t->nmetrics; j++) {
+        names[j] = t->metrics[j].name;
+        values[j] = t->metrics[j].value;
+    }
+    *st = (ot_store_tel){.event_id = t->event_id, .twin_id = t->twin_id,
+                         .asset_id = t->asset_id, .ts_us = t->ts_us, .nmetrics = t->nmetrics,
+                         .metric_names = names, .metric_values = values, .json = json,
+                         .json_len = json_len, .client_id = t->event_id_given};
+}
+
 ot_store_write *ot_ingest_batch_write(ot_ingest_batch *b)
 {
     if (b->prepared)
@@ -237,21 +250,9 @@ ot_store_write *ot_ingest_batch_write(ot_ingest_batch *b)
     size_t m = 0;
     for (size_t i = 0; i < b->n; i++) {
         const ot_tel *t = &b->items[i].tel;
-        ot_store_tel *st = &b->stels[i];
-        st->event_id = t->event_id;
-        st->twin_id = t->twin_id;
-        st->asset_id = t->asset_id;
-        st->ts_us = t->ts_us;
-        st->nmetrics = t->nmetrics;
-        st->metric_names = &b->names[m];
-        st->metric_values = &b->values[m];
-        for (size_t j = 0; j < t->nmetrics; j++, m++) {
-            b->names[m] = t->metrics[j].name;
-            b->values[m] = t->metrics[j].value;
-        }
-        st->json = b->text.data + b->items[i].json_off;
-        st->json_len = b->items[i].json_len;
-        st->client_id = t->event_id_given;
+        ot_ingest_store_tel(t, b->text.data + b->items[i].json_off, b->items[i].json_len,
+                            &b->names[m], &b->values[m], &b->stels[i]);
+        m += t->nmetrics;
     }
     ot_store_audit *audit = b->w.audit;
     memset(&b->w, 0, sizeof b->w);

@@ -29,6 +29,7 @@
 #include "core/error.h"
 #include "store/store.h"
 #include "telemetry/ingest_profiles.h"
+#include "telemetry/normalize.h"
 
 struct ot_app;
 struct ot_store;
@@ -68,6 +69,15 @@ int ot_ingest_batch_add_bare(ot_ingest_batch *b, const json_t *metrics, const ch
                              const char *asset_id, int64_t now_us, ot_error *err);
 
 size_t ot_ingest_batch_count(const ot_ingest_batch *b);
+
+/* The store's record of t (ot_tel, normalize.h): its strings and json
+ * borrowed, its metric names and values copied into names[0..nmetrics)
+ * and values[0..nmetrics), which must outlive the write. An event_id the
+ * client gave is checked for a replay (client_id); one the server made is
+ * not. The server's ingest and `opstwin ingest --data-dir` both store
+ * records this way. */
+void ot_ingest_store_tel(const ot_tel *t, const char *json, size_t json_len, const char **names,
+                         double *values, ot_store_tel *st);
 
 /* The store write over the records kept so far (built on first call), so
  * the caller can attach an audit record (w->audit, borrowed until done).

@@ -264,6 +264,24 @@ Test(ingest_cli, data_dir_import_into_a_stopped_servers_folder)
     cr_assert(strstr(out, "imported 3 items (3 accepted, 0 rejected, 0 duplicates)"), "%s", out);
     free(out);
     free(err);
+    /* again, and with an event_id twice in one file: the stored ones and
+     * the repeat are duplicates, as over HTTP (the whole batch failed on
+     * the UNIQUE constraint, the new item with it) */
+    cr_assert_eq(ingest(&out, &err, "--data-dir", data, f, NULL), 0, "stderr: %s", err);
+    cr_assert(strstr(out, "imported 3 items (3 accepted, 0 rejected, 3 duplicates)"), "%s", out);
+    free(out);
+    free(err);
+    const char *rep = write_file("rep.ndjson",
+                                 "{\"twin_id\":\"plant1\",\"asset_id\":\"r\",\"event_id\":\"rep-1\","
+                                 "\"metrics\":{\"temp_c\":1}}\n"
+                                 "{\"twin_id\":\"plant1\",\"asset_id\":\"r\",\"event_id\":\"rep-1\","
+                                 "\"metrics\":{\"temp_c\":1}}\n"
+                                 "{\"twin_id\":\"plant1\",\"asset_id\":\"r\",\"event_id\":\"rep-2\","
+                                 "\"metrics\":{\"temp_c\":2}}\n");
+    cr_assert_eq(ingest(&out, &err, "--data-dir", data, rep, NULL), 0, "stderr: %s", err);
+    cr_assert(strstr(out, "imported 3 items (3 accepted, 0 rejected, 1 duplicates)"), "%s", out);
+    free(out);
+    free(err);
     /* the same rules as the server: a bad item is rejected the same way */
     const char *bad = write_file("bad.ndjson", "{\"twin_id\":\"plant1\",\"asset_id\":\"x\","
                                                "\"metrics\":{\"temp_c\":\"hot\"}}\n");
@@ -277,7 +295,7 @@ Test(ingest_cli, data_dir_import_into_a_stopped_servers_folder)
     bb_start(&srv, NULL, NULL, dir);
     if (!srv.token[0]) /* a restarted server does not print its token again */
         snprintf(srv.token, sizeof srv.token, "%s", token);
-    cr_assert_eq(query_count("plant1"), 3);
+    cr_assert_eq(query_count("plant1"), 5);
     json_t *j = get_json("/telemetry/query?twin_id=plant1&asset_id=pump_2");
     json_t *row = json_array_get(json_object_get(j, "rows"), 0);
     cr_assert_str_eq(json_string_value(json_object_get(row, "event_id")), "ev-3");
