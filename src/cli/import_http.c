@@ -5,7 +5,9 @@
  * holds one result per item (200), or, when every item was rejected, a 400
  * whose error details list them in order. Other answers:
  *   503  the ingest queue is full: wait Retry-After (or an exponential
- *        backoff, whichever is longer) and send the same batch again;
+ *        backoff, whichever is longer; at most RETRY_AFTER_MAX_MS, so a
+ *        server that asks for an hour does not leave the import looking
+ *        hung) and send the same batch again;
  *   413  the body is over the server's MAX_BODY_BYTES: send each half (a
  *        single item over it is rejected);
  *   else the batch fails as a whole with the server's message.
@@ -23,6 +25,7 @@
 #define RETRY_MAX 12             /* 503s in a row before giving up on a batch */
 #define BACKOFF_FIRST_MS 250
 #define BACKOFF_MAX_MS 8000
+#define RETRY_AFTER_MAX_MS 60000
 
 typedef struct http_sink {
     ot_import_sink base; /* first: the sink interface */
@@ -151,7 +154,9 @@ static int send_range(http_sink *h, json_t *const *objs, size_t n, ot_import_res
             return (int)status;
         if (status != 503 || attempt == RETRY_MAX)
             break;
-        long wait = h->retry_after_s > 0 ? h->retry_after_s * 1000 : 0;
+        long wait = h->retry_after_s <= 0                          ? 0
+                    : h->retry_after_s > RETRY_AFTER_MAX_MS / 1000 ? RETRY_AFTER_MAX_MS
+                                                                   : h->retry_after_s * 1000;
         sleep_ms(wait > backoff ? wait : backoff);
         backoff = backoff * 2 < BACKOFF_MAX_MS ? backoff * 2 : BACKOFF_MAX_MS;
     }

@@ -214,6 +214,20 @@ static int csv_item(ot_import_source *s, const ot_csv_record *rec, ot_import_ite
     return 1;
 }
 
+/* The next CSV record; a parse error's "line N" counts the blank lines
+ * skipped before the CSV began (the reader starts after them). */
+static int csv_record(ot_import_source *s, ot_csv_record *rec, ot_error *err)
+{
+    int rc = ot_csv_next(s->csv, rec, err);
+    if (rc < 0 && s->line_base && strncmp(err->message, "line ", 5) == 0) {
+        char msg[OT_ERROR_MSG_MAX];
+        long line = strtol(err->message + 5, NULL, 10) + s->line_base;
+        snprintf(msg, sizeof msg, "line %ld%s", line, strchr(err->message, ':') ?: "");
+        snprintf(err->message, sizeof err->message, "%s", msg);
+    }
+    return rc;
+}
+
 static int csv_next(ot_import_source *s, ot_import_item *it, ot_error *err)
 {
     if (s->has_pending) {
@@ -222,13 +236,7 @@ static int csv_next(ot_import_source *s, ot_import_item *it, ot_error *err)
         return 1;
     }
     ot_csv_record rec;
-    int rc = ot_csv_next(s->csv, &rec, err);
-    if (rc < 0 && s->line_base && strncmp(err->message, "line ", 5) == 0) {
-        char msg[OT_ERROR_MSG_MAX];
-        long line = strtol(err->message + 5, NULL, 10) + s->line_base;
-        snprintf(msg, sizeof msg, "line %ld%s", line, strchr(err->message, ':') ?: "");
-        snprintf(err->message, sizeof err->message, "%s", msg);
-    }
+    int rc = csv_record(s, &rec, err);
     return rc == 1 ? csv_item(s, &rec, it) : rc;
 }
 
@@ -346,7 +354,7 @@ int ot_import_source_open(FILE *in, const ot_import_source_opts *opts, ot_import
             rc = ot_error_set(err, OT_ENOMEM, NULL, "out of memory");
             goto out;
         }
-        rc = ot_csv_next(s->csv, &first, err);
+        rc = csv_record(s, &first, err);
         if (rc == 0)
             rc = ot_error_set(err, OT_EINVAL, NULL, "the CSV input is empty");
         if (rc < 0)

@@ -212,6 +212,18 @@ Test(ingest_cli, bad_lines_are_reported_by_line_and_good_lines_stored)
     free(err);
 }
 
+/* A CSV whose header does not parse, after blank lines: the error names the
+ * header's line, counting the blank ones (it said line 1) */
+Test(ingest_cli, a_broken_header_after_blank_lines_is_reported_at_its_line)
+{
+    char *out, *err;
+    const char *f = write_file("blank.csv", "\n\nts,twin_id,asset_id,\"temp\n");
+    cr_assert_neq(ingest(&out, &err, f, NULL), 0);
+    cr_assert(strstr(err, "line 3: quoted field never closed"), "%s", err);
+    free(out);
+    free(err);
+}
+
 Test(ingest_cli, only_the_first_20_rejections_are_printed_but_all_are_counted)
 {
     char text[4096] = "";
